@@ -1,0 +1,1 @@
+"""Workers: the Temporal worker process and the activities that carry side effects."""
