@@ -191,6 +191,8 @@ def compile_playbook(
         return resolve(items[0].id) if items else after
 
     start = visit(book.steps, None)
+    # Nested steps were compiled before their parent; list nodes in the order authors read.
+    nodes = {s.id: nodes[s.id] for s in _all_steps(book.steps) if s.id in nodes}
     ladder = None
     if book.escalation:
         esc = book.escalation

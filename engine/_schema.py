@@ -28,6 +28,11 @@ SCHEMAS: dict[str, type[Any]] = {
 
 
 class _Generator(GenerateJsonSchema):
+    def nullable_schema(self, schema: core_schema.NullableSchema) -> JsonSchemaValue:
+        # Optional keys are left out, not written as null; dropping the null branch turns
+        # "is not valid under any of the given schemas" into the real complaint.
+        return self.generate_inner(schema["schema"])
+
     def tagged_union_schema(self, schema: core_schema.TaggedUnionSchema) -> JsonSchemaValue:
         choices = {str(tag): self.generate_inner(sub) for tag, sub in schema["choices"].items()}
         key = schema["discriminator"]
@@ -68,8 +73,10 @@ def _hoist(node: Any, defs: dict[str, Any]) -> Any:
         return node
     out = {key: _hoist(value, defs) for key, value in node.items()}
     if out.get("title") in _HOISTED and "if" in out:
+        # What pydantic merged in from the field (its description, default) stays at the use.
+        local = {k: out.pop(k) for k in ("description", "default") if k in out}
         defs[out["title"]] = out
-        return {"$ref": f"#/$defs/{out['title']}"}
+        return {"$ref": f"#/$defs/{out['title']}", **local}
     return out
 
 

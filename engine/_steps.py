@@ -23,23 +23,34 @@ Role = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_-]*$")]
 OnFailure = Literal["continue", "stop", "escalate"]
 
 
+# Fields of base classes carry explicit descriptions: pydantic reads attribute docstrings
+# only from the class being defined, so subclasses would lose them in the JSON Schema.
 class _Step(Model):
-    id: Slug
-    """Unique within the playbook; shown as the current step and used in idempotency keys."""
-    if_: Condition | None = Field(default=None, alias="if")
-    """Run this step only when the condition holds; otherwise go on to the next step."""
+    id: Slug = Field(
+        description="Unique within the playbook; shown as the current step and used in"
+        " idempotency keys."
+    )
+    if_: Condition | None = Field(
+        default=None,
+        alias="if",
+        description="Run this step only when the condition holds; otherwise go on to the next"
+        " step.",
+    )
 
 
 class _Action(_Step):
-    on_failure: OnFailure = "continue"
-    """When the action fails for good: continue with the next step, stop the run, or engage
-    the escalation ladder."""
+    on_failure: OnFailure = Field(
+        default="continue",
+        description="When the action fails for good: continue with the next step, stop the"
+        " run, or engage the escalation ladder.",
+    )
 
 
 class WaitStep(_Step):
     """Pause for a duration (``for: 3d``) or until a date (``until: renewal_date - 60d``)."""
 
     type: Literal["wait"]
+    """The step type, wait."""
     for_: Duration | None = Field(default=None, alias="for")
     """How long to wait, e.g. 3d."""
     until: DateOffsetText | None = None
@@ -59,6 +70,7 @@ class WaitForStep(_Step):
     """Wait until a condition holds, at most ``timeout``; each outcome may run its own steps."""
 
     type: Literal["wait_for"]
+    """The step type, wait_for."""
     condition: Condition
     """What to wait for; it is checked at once and again on every change to the account."""
     timeout: Duration
@@ -73,6 +85,7 @@ class BranchStep(_Step):
     """Choose between two lists of steps by a condition."""
 
     type: Literal["branch"]
+    """The step type, branch."""
     condition: Condition
     """Decides the branch."""
     then: list[Step] = Field(default_factory=list)
@@ -85,6 +98,7 @@ class EmailStep(_Action):
     """Send an email rendered from a template."""
 
     type: Literal["email"]
+    """The step type, email."""
     template: Slug
     """The name of an EmailTemplate in the playbook set."""
     to: list[Role] = Field(min_length=1)
@@ -97,6 +111,7 @@ class TaskStep(_Action):
     """Create a task for a person by role, due some time after it is created."""
 
     type: Literal["task"]
+    """The step type, task."""
     title: str = Field(min_length=1, max_length=200)
     """What to do, as the assignee will read it."""
     assignee: Role
@@ -113,6 +128,7 @@ class NotifyStep(_Action):
     """Post a message to a chat channel."""
 
     type: Literal["notify"]
+    """The step type, notify."""
     channel: str = Field(min_length=1)
     """The chat channel, e.g. #cs-alerts."""
     message: str = Field(min_length=1)
@@ -123,6 +139,7 @@ class WebhookStep(_Action):
     """Call another system with a signed JSON request."""
 
     type: Literal["webhook"]
+    """The step type, webhook."""
     url: str = Field(pattern=r"^https?://[^\s]+$")
     """Where to send the request (http or https)."""
     method: Literal["POST", "PUT", "PATCH"] = "POST"
@@ -135,6 +152,7 @@ class StartPlaybookStep(_Action):
     """Enroll the account in another playbook (its own entry rules and re-entry policy apply)."""
 
     type: Literal["start_playbook"]
+    """The step type, start_playbook."""
     playbook: Slug
     """The name of the playbook to start."""
 
@@ -143,6 +161,7 @@ class EscalateStep(_Step):
     """Engage the playbook's escalation ladder at its first tier, or at a named tier."""
 
     type: Literal["escalate"]
+    """The step type, escalate."""
     tier: Slug | None = None
     """The escalation tier to start at; the first tier when omitted."""
 
@@ -151,6 +170,7 @@ class GotoStep(_Step):
     """Jump to another step by id, e.g. to repeat a cadence; a loop must contain a wait."""
 
     type: Literal["goto"]
+    """The step type, goto."""
     step: Slug
     """The id of the step to continue at."""
 
@@ -159,6 +179,7 @@ class EndStep(_Step):
     """End the run with an outcome."""
 
     type: Literal["end"]
+    """The step type, end."""
     outcome: Literal["success", "failure", "neutral"] = "neutral"
     """How the run ended, for reports."""
     reason: str | None = None

@@ -20,7 +20,7 @@ from rich.table import Table
 
 from engine._errors import Diagnostic
 from engine._loader import check
-from engine._plan import HealthModelPlan, Plan
+from engine._plan import BranchNode, HealthModelPlan, Node, Plan, WaitForNode
 from engine._schema import drifted, write
 
 app = typer.Typer(
@@ -111,14 +111,23 @@ def _show(plan: Plan | HealthModelPlan) -> None:
     if isinstance(plan, HealthModelPlan):
         print(f"tiers: {', '.join(f'{t.name} >= {t.min:g}' for t in plan.tiers)}")
         return
+    rows = [(node.id, node.type, _successors(node)) for node in plan.nodes.values()]
     if not _out.is_terminal:
-        for node in plan.nodes.values():
-            print(f"{node.id}\t{node.type}\t-> {node.next or 'end'}")
+        for row in rows:
+            print("\t".join(row))
         return
-    table = Table("step", "type", "next")
-    for node in plan.nodes.values():
-        table.add_row(node.id, node.type, node.next or "end")
+    table = Table("step", "type", "then")
+    for row in rows:
+        table.add_row(*row)
     _out.print(table)
+
+
+def _successors(node: Node) -> str:
+    if isinstance(node, BranchNode):
+        return f"if -> {node.then or 'end'}, else -> {node.otherwise or 'end'}"
+    if isinstance(node, WaitForNode):
+        return f"met -> {node.on_met or 'end'}, timeout -> {node.on_timeout or 'end'}"
+    return f"-> {node.next or 'end'}"
 
 
 @app.command()
