@@ -315,12 +315,13 @@ def _simple_node(step: Any, common: dict[str, Any], used_templates: set[str]) ->
 
 def compile_health_model(model: HealthModel, source: str | None = None) -> HealthModelPlan:
     """The plan of a health model: weights as fractions, one set per segment."""
+    declared = [*model.segments, *(["default"] if "default" in model.weights else [])]
     weights = {
         segment: {
             c: model.weights.get(segment, model.weights.get("default", {})).get(c, 0.0) / 100
             for c in model.components
         }
-        for segment in model.segments
+        for segment in declared
     }
     draft = HealthModelPlan(
         name=model.name,
