@@ -291,7 +291,9 @@ def _simple_node(step: Any, common: dict[str, Any], used_templates: set[str]) ->
     if isinstance(step, EscalateStep):
         return EscalateNode(**common, tier=step.tier)
     if isinstance(step, EndStep):
-        return EndNode(**{**common, "next": None}, outcome=step.outcome, reason=step.reason)
+        # A guarded end that does not fire is skipped like any other node: keep its next.
+        follow = common["next"] if step.if_ is not None else None
+        return EndNode(**{**common, "next": follow}, outcome=step.outcome, reason=step.reason)
     common["on_failure"] = step.on_failure
     if isinstance(step, EmailStep):
         used_templates.add(step.template)
