@@ -25,3 +25,12 @@ def test_exports_are_frozen() -> None:
     ]
     for name in engine.__all__:
         assert hasattr(engine, name)
+
+
+def test_lazy_exports_match_all() -> None:
+    """Every name in __all__ resolves lazily, and nothing else does."""
+    import pytest
+
+    assert sorted(engine._EXPORTS) == sorted(engine.__all__)
+    with pytest.raises(AttributeError):
+        _ = engine.not_a_name

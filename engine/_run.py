@@ -1,0 +1,381 @@
+"""PlaybookRun: one workflow that interprets a compiled plan for one account.
+
+In the spirit of temporalio/samples-python ``dsl/``: the plan is data, passed as input, so a
+running journey keeps the version it began with whatever is published later. Waits are
+durable timers, condition waits wake on the signal that changes the facts, actions are
+activities with idempotency keys, and the escalation ladder runs beside the steps. Goal and
+exit end the run from any state, cancel what is pending and close what it opened.
+
+Deterministic by construction: no I/O, clock or randomness; time is ``workflow.now()``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+from temporalio import workflow
+from temporalio.common import RetryPolicy
+from temporalio.exceptions import ActivityError
+
+with workflow.unsafe.imports_passed_through():
+    from engine import _search as sa
+    from engine._evaluate import evaluate
+    from engine._facts import Facts
+    from engine._ladder import Ladder
+    from engine._messages import (
+        Acknowledgement,
+        ActionReceipt,
+        ActionRequest,
+        CloseRequest,
+        Decision,
+        LifecycleEvent,
+        RunInput,
+        RunResult,
+        RunStatus,
+        StopRequest,
+    )
+    from engine._plan import (
+        BranchNode,
+        ConditionPlan,
+        DateAt,
+        EndNode,
+        EscalateNode,
+        Node,
+        TierPlan,
+        WaitForNode,
+        WaitNode,
+    )
+
+ACTION_TIMEOUT = timedelta(minutes=5)
+ACTION_RETRY = RetryPolicy(
+    initial_interval=timedelta(seconds=1),
+    backoff_coefficient=2.0,
+    maximum_interval=timedelta(minutes=10),
+    maximum_attempts=10,
+)
+# Conditions that read the calendar (days_to_renewal...) change without a signal; a daily
+# wake-up re-reads them while a run waits.
+TICK = timedelta(days=1)
+
+
+@workflow.defn(name="PlaybookRun")
+class PlaybookRunWorkflow:
+    """Interprets one plan for one account, from enrollment to its end."""
+
+    def __init__(self) -> None:
+        self._input: RunInput | None = None
+        self._facts: Facts | None = None
+        self._events: list[str] = []
+        self._ending: RunResult | None = None
+        self._result: RunResult | None = None
+        self._why: list[Decision] = []
+        self._step: str | None = None
+        self._visits: dict[str, int] = {}
+        self._anchors = 0
+        self.ladder = Ladder(self)
+
+    # Signals and queries ----------------------------------------------------------------
+
+    @workflow.signal(name="update")
+    def update(self, facts: Facts) -> None:
+        """New facts about the account: health, attributes (a renewal date that moved)."""
+        old = self._facts.account.get("renewal_date") if self._facts else None
+        self._facts = facts
+        if facts.account.get("renewal_date") != old:
+            self._anchors += 1
+        self._check_endings()
+        self.ladder.observe()
+
+    @workflow.signal(name="event")
+    def event(self, event: LifecycleEvent) -> None:
+        """A lifecycle event; it may be this playbook's goal or exit."""
+        self._events.append(event.name)
+        self._check_endings(event.name)
+
+    @workflow.signal(name="acknowledge")
+    def acknowledge(self, ack: Acknowledgement) -> None:
+        """Someone took ownership of the escalation: stop the climb."""
+        self.ladder.acknowledge(ack)
+
+    @workflow.signal(name="stop")
+    def stop(self, request: StopRequest) -> None:
+        """End the run now, closing what it opened."""
+        if self._ending is None:
+            self._ending = RunResult(
+                outcome="neutral", ended_by="stopped", reason=request.reason, step=self._step
+            )
+            self.record("exit", "stop", detail=request.reason)
+
+    @workflow.query(name="status")
+    def status(self) -> RunStatus:
+        """Where the run is, who is engaged, and every decision with the values it saw."""
+        plan = self.input.plan
+        return RunStatus(
+            account_id=self.input.account_id,
+            playbook=plan.name,
+            version=plan.version,
+            hash=plan.hash,
+            step=self._step,
+            escalation_tier=self.ladder.tier,
+            acknowledged_by=self.ladder.acknowledged_by,
+            result=self._result,
+            why=self._why,
+        )
+
+    # The run ----------------------------------------------------------------------------
+
+    @workflow.run
+    async def run(self, input: RunInput) -> RunResult:
+        self._input = input
+        if self._facts is None:  # a signal may have arrived with the start
+            self._facts = input.facts
+        plan = input.plan
+        workflow.upsert_search_attributes(
+            [
+                sa.ACCOUNT_ID.value_set(input.account_id),
+                sa.PLAYBOOK.value_set(plan.name),
+                sa.PLAYBOOK_VERSION.value_set(plan.version),
+            ]
+        )
+        self.record("enrolled", "entry", detail=f"cycle {input.cycle}")
+        self._check_endings()
+        steps = asyncio.create_task(self._walk())
+        ladder = asyncio.create_task(self.ladder.run()) if plan.escalation else None
+        await workflow.wait_condition(lambda: steps.done() or self._ending is not None)
+        if self._ending is not None:
+            steps.cancel()
+            result = self._ending
+        else:
+            result = steps.result()
+        if ladder:
+            ladder.cancel()
+        self._result = result
+        await self.activity(
+            "close_items",
+            CloseRequest(
+                workflow_id=workflow.info().workflow_id, scope="run", reason=result.reason
+            ),
+        )
+        return result
+
+    async def _walk(self) -> RunResult:
+        plan = self.input.plan
+        node_id = plan.start
+        while node_id is not None:
+            node = plan.nodes[node_id]
+            self._enter(node_id)
+            if node.when is not None and not self.holds(node.when, f"steps.{node_id}.if"):
+                self.record("skipped", f"steps.{node_id}.if", detail="guard did not hold")
+                node_id = node.next
+                continue
+            if isinstance(node, EndNode):
+                self.record("end", f"steps.{node_id}", detail=node.reason or node.outcome)
+                return RunResult(
+                    outcome=node.outcome,
+                    ended_by="end",
+                    reason=node.reason or f"ended at {node_id}",
+                    step=node_id,
+                )
+            outcome = await self._execute(node)
+            if isinstance(outcome, RunResult):
+                return outcome
+            node_id = outcome
+        self.record("end", "steps", detail="all steps done")
+        return RunResult(outcome="neutral", ended_by="completed", reason="all steps done")
+
+    async def _execute(self, node: Node) -> str | RunResult | None:
+        """Run one node; the id of the next node, or a result that ends the run."""
+        if isinstance(node, WaitNode):
+            if node.seconds is not None:
+                await workflow.sleep(timedelta(seconds=node.seconds))
+            elif node.until is not None:
+                await self._wait_until(node.until)
+            return node.next
+        if isinstance(node, WaitForNode):
+            met = await self._wait_for(node.condition, node.timeout_seconds, node.id)
+            return node.on_met if met else node.on_timeout
+        if isinstance(node, BranchNode):
+            taken = self.holds(node.condition, f"steps.{node.id}", record="branch")
+            return node.then if taken else node.otherwise
+        if isinstance(node, EscalateNode):
+            self.ladder.request(node.tier, f"steps.{node.id}")
+            return node.next
+        assert not isinstance(node, EndNode)
+        failed = await self._act(node)
+        if failed and node.on_failure == "stop":
+            return RunResult(outcome="failure", ended_by="failed", reason=failed, step=node.id)
+        if failed and node.on_failure == "escalate":
+            self.ladder.request(None, f"steps.{node.id}.on_failure")
+        return node.next
+
+    async def _act(self, node: Node) -> str | None:
+        """Carry out an action step; the failure message when it failed for good."""
+        key = f"{workflow.info().workflow_id}/{node.id}/{self._visits[node.id]}"
+        try:
+            receipt = await self.activity("perform_action", self.action(key, node.id, node=node))
+        except ActivityError as error:
+            message = str(error.cause or error)
+            self.record("action_failed", f"steps.{node.id}", detail=message)
+            return message
+        self.record("action", f"steps.{node.id}", detail=receipt.detail)
+        return None
+
+    async def _wait_for(self, condition: ConditionPlan, timeout: int, node_id: str) -> bool:
+        deadline = workflow.now() + timedelta(seconds=timeout)
+        while True:
+            verdict = evaluate(condition, self.facts())
+            if verdict.result:
+                self.record("wait_met", f"steps.{node_id}", verdict.seen)
+                return True
+            remaining = deadline - workflow.now()
+            if remaining <= timedelta(0):
+                self.record("wait_timeout", f"steps.{node_id}", verdict.seen)
+                return False
+            with contextlib.suppress(TimeoutError):
+                await workflow.wait_condition(
+                    lambda: evaluate(condition, self.facts()).result, timeout=min(remaining, TICK)
+                )
+
+    async def _wait_until(self, at: DateAt) -> None:
+        # Re-reads the anchor whenever it changes: a renewal date that moves reschedules the
+        # wait, and a step already passed never runs again because the walk only goes on.
+        while True:
+            target = self._target(at)
+            anchors = self._anchors
+            if target is None:
+                await workflow.wait_condition(lambda a=anchors: self._anchors != a)  # type: ignore[misc]
+                continue
+            remaining = target - workflow.now()
+            if remaining <= timedelta(0):
+                return
+            try:
+                await workflow.wait_condition(
+                    lambda a=anchors: self._anchors != a,  # type: ignore[misc]
+                    timeout=remaining,
+                )
+            except TimeoutError:
+                return
+
+    def _target(self, at: DateAt) -> datetime | None:
+        if at.anchor == "enrolled":
+            base: datetime | None = self.input.enrolled_at
+        else:
+            base = _midnight(self.facts().account.get(at.anchor))
+        return None if base is None else base + timedelta(seconds=at.offset_seconds)
+
+    # Helpers shared with the ladder -----------------------------------------------------
+
+    @property
+    def input(self) -> RunInput:
+        assert self._input is not None
+        return self._input
+
+    def facts(self) -> Facts:
+        """The current facts, seen at the workflow's own clock."""
+        assert self._facts is not None
+        return self._facts.model_copy(
+            update={"now": workflow.now(), "enrolled_at": self.input.enrolled_at}
+        )
+
+    def holds(self, condition: ConditionPlan, rule: str, record: str | None = None) -> bool:
+        verdict = evaluate(condition, self.facts())
+        if record:
+            self.record(record, rule, verdict.seen, detail=str(verdict.result).lower())
+        return verdict.result
+
+    def record(
+        self, kind: str, rule: str, seen: dict[str, Any] | None = None, detail: str = ""
+    ) -> None:
+        plan = self.input.plan
+        self._why.append(
+            Decision(
+                at=workflow.now(),
+                kind=kind,
+                rule=rule,
+                playbook=plan.name,
+                version=plan.version,
+                hash=plan.hash,
+                seen=seen or {},
+                detail=detail,
+            )
+        )
+
+    def action(
+        self,
+        key: str,
+        step: str,
+        node: Node | None = None,
+        tier: TierPlan | None = None,
+        channel: Any = None,
+    ) -> ActionRequest:
+        facts = self.facts()
+        return ActionRequest(
+            idempotency_key=key,
+            workflow_id=workflow.info().workflow_id,
+            account_id=self.input.account_id,
+            playbook=self.input.plan.name,
+            version=self.input.plan.version,
+            step=step,
+            node=node,
+            tier=tier,
+            channel=channel,
+            account=facts.account,
+            health=facts.health.model_dump(),
+        )
+
+    async def activity(self, name: str, request: ActionRequest | CloseRequest) -> ActionReceipt:
+        receipt: ActionReceipt = await workflow.execute_activity(
+            name,
+            request,
+            result_type=ActionReceipt,
+            start_to_close_timeout=ACTION_TIMEOUT,
+            retry_policy=ACTION_RETRY,
+        )
+        return receipt
+
+    def _enter(self, node_id: str) -> None:
+        self._visits[node_id] = self._visits.get(node_id, 0) + 1
+        self._step = node_id
+        workflow.upsert_search_attributes([sa.STEP.value_set(node_id)])
+
+    def _check_endings(self, event: str | None = None) -> None:
+        if self._ending is not None or self._input is None:
+            return
+        plan = self.input.plan
+        for name, trigger, outcome in (("goal", plan.goal, "success"), ("exit", plan.exit, None)):
+            if trigger is None:
+                continue
+            fired, seen = False, {}
+            if trigger.event is not None and event == trigger.event:
+                fired, seen = True, {"event": event}
+            elif trigger.when is not None:
+                verdict = evaluate(trigger.when, self.facts())
+                fired, seen = verdict.result, verdict.seen
+            if fired:
+                reason = f"{name}: {trigger.event or 'condition held'}"
+                self.record(name, name, seen, detail=reason)
+                self._ending = RunResult(
+                    outcome=outcome or "neutral",
+                    ended_by="goal" if name == "goal" else "exit",
+                    reason=reason,
+                    step=self._step,
+                )
+                return
+
+
+def _midnight(value: Any) -> datetime | None:
+    """Date anchors fall at 00:00 UTC of their day."""
+    if isinstance(value, datetime):
+        return value
+    if isinstance(value, date):
+        return datetime(value.year, value.month, value.day, tzinfo=UTC)
+    if isinstance(value, str):
+        try:
+            day = date.fromisoformat(value[:10])
+        except ValueError:
+            return None
+        return datetime(day.year, day.month, day.day, tzinfo=UTC)
+    return None

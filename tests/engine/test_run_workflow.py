@@ -1,0 +1,169 @@
+"""PlaybookRun on the real time-skipping server: steps at their days, once each, in order."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime, timedelta
+from pathlib import Path
+
+import pytest
+from temporalio import activity
+from temporalio.testing import WorkflowEnvironment
+from temporalio.worker import Worker
+
+from engine import PlaybookSet, load
+from engine._facts import Facts, Health
+from engine._messages import (
+    Acknowledgement,
+    ActionReceipt,
+    ActionRequest,
+    CloseRequest,
+    RunInput,
+    RunResult,
+)
+from engine._run import PlaybookRunWorkflow
+
+PLAYBOOKS = Path(__file__).parents[2] / "playbooks"
+
+
+@pytest.fixture(scope="module")
+def shipped() -> PlaybookSet:
+    return load([PLAYBOOKS])
+
+
+class Recorder:
+    """Stands in for the action activities (same names) and notes when each ran."""
+
+    def __init__(self) -> None:
+        self.actions: list[tuple[datetime, str, str]] = []
+        self.closed: list[CloseRequest] = []
+
+    def activities(self) -> list[object]:
+        @activity.defn(name="perform_action")
+        async def perform_action(request: ActionRequest) -> ActionReceipt:
+            self.actions.append(
+                (activity.info().scheduled_time, request.step, request.idempotency_key)
+            )
+            return ActionReceipt(idempotency_key=request.idempotency_key, detail="recorded")
+
+        @activity.defn(name="close_items")
+        async def close_items(request: CloseRequest) -> ActionReceipt:
+            self.closed.append(request)
+            return ActionReceipt(idempotency_key=request.workflow_id, detail="closed")
+
+        return [perform_action, close_items]
+
+
+async def test_onboarding_steps_run_at_their_days(
+    skipping_env: WorkflowEnvironment, shipped: PlaybookSet
+) -> None:
+    """Day 1/3/7/14/30 actions of the shipped onboarding run on those days, in order, once."""
+    recorder = Recorder()
+    queue = f"q-{uuid.uuid4()}"
+    enrolled = await skipping_env.get_current_time()
+    facts = Facts(
+        now=enrolled,
+        health=Health(score=72, tier="good", trend="stable"),
+        account={"segment": "mid-market", "name": "Acme"},
+    )
+    run_input = RunInput(
+        plan=shipped.plan("onboarding"),
+        account_id="acme",
+        cycle=1,
+        enrolled_at=enrolled,
+        facts=facts,
+    )
+    async with Worker(
+        skipping_env.client,
+        task_queue=queue,
+        workflows=[PlaybookRunWorkflow],
+        activities=recorder.activities(),
+    ):
+        result = await skipping_env.client.execute_workflow(
+            PlaybookRunWorkflow.run,
+            run_input,
+            id="playbook/onboarding/acme/1",
+            task_queue=queue,
+            result_type=RunResult,
+        )
+    days = [((at - enrolled) / timedelta(days=1), step) for at, step, _ in recorder.actions]
+    assert [(round(day, 3), step) for day, step in days] == [
+        (1, "welcome"),
+        (1, "grant-access"),
+        (3, "kickoff-call"),
+        (3, "initial-training"),
+        (7, "check-in-email"),
+        (7, "check-in"),
+        (14, "offer-working-session"),
+        (14, "remove-blockers"),
+        (30, "review-invite"),
+        (30, "onboarding-review"),
+        (30, "start-adoption"),
+    ]
+    keys = [key for _, _, key in recorder.actions]
+    assert len(keys) == len(set(keys))
+    assert result.outcome == "success" and result.ended_by == "end"
+    assert [c.scope for c in recorder.closed] == ["run"]
+
+
+LADDER = Path(__file__).parents[1] / "fixtures" / "ladder"
+
+
+async def test_ladder_climbs_stops_on_ack_and_stands_down_on_recovery(
+    skipping_env: WorkflowEnvironment,
+) -> None:
+    """csm engaged; no ack in 2d -> manager; ack stops the climb; recovery de-escalates."""
+    recorder = Recorder()
+    queue = f"q-{uuid.uuid4()}"
+    start = await skipping_env.get_current_time()
+    at_risk = Facts(now=start, health=Health(score=45, tier="at-risk"), account={})
+    run_input = RunInput(
+        plan=load([LADDER]).plan("rescue"),
+        account_id="globex",
+        cycle=1,
+        enrolled_at=start,
+        facts=at_risk,
+    )
+    client = skipping_env.client
+    async with Worker(
+        client,
+        task_queue=queue,
+        workflows=[PlaybookRunWorkflow],
+        activities=recorder.activities(),
+    ):
+        handle = await client.start_workflow(
+            PlaybookRunWorkflow.run,
+            run_input,
+            id=f"playbook/rescue/globex/{queue}",
+            task_queue=queue,
+        )
+        await skipping_env.sleep(timedelta(days=2, hours=1))
+        assert (await handle.query(PlaybookRunWorkflow.status)).escalation_tier == "manager"
+        await handle.signal(PlaybookRunWorkflow.acknowledge, Acknowledgement(by="maria"))
+        await skipping_env.sleep(timedelta(days=5))
+        status = await handle.query(PlaybookRunWorkflow.status)
+        assert (status.escalation_tier, status.acknowledged_by) == ("manager", "maria")
+        recovered = Facts(now=start, health=Health(score=75, tier="good"), account={})
+        await handle.signal(PlaybookRunWorkflow.update, recovered)
+        await skipping_env.sleep(timedelta(days=7, hours=1))
+        status = await handle.query(PlaybookRunWorkflow.status)
+    days = [(round((at - start) / timedelta(days=1)), step) for at, step, _ in recorder.actions]
+    assert days == [(0, "escalation.csm"), (0, "escalation.csm"), (2, "escalation.manager")]
+    assert status.escalation_tier is None
+    kinds = [d.kind for d in status.why]
+    assert kinds[: kinds.index("de-escalated") + 1] == [
+        "enrolled",
+        "escalation_requested",
+        "escalated",
+        "action",
+        "action",
+        "sla_missed",
+        "escalated",
+        "action",
+        "acknowledged",
+        "de-escalated",
+    ]
+    de_escalation = next(d for d in status.why if d.kind == "de-escalated")
+    assert de_escalation.seen == {"health.score": 75}
+    assert (status.playbook, status.version) == ("rescue", 1)
+    assert [c.scope for c in recorder.closed] == ["ladder"]
