@@ -193,6 +193,7 @@ def _ladder(book: Playbook, ctx: Context, roles: list[str], steps: list[Walked])
                 Code.LADDER_NEVER_STARTS,
                 "nothing engages this ladder: give it a 'when', a tier a 'when',"
                 " or add a step of type escalate",
+                at_key=True,
             )
         )
     return out
@@ -351,12 +352,13 @@ def _cel(expression: str, loc: Loc, ctx: Context) -> list[Finding]:
             else (ACCOUNT_ATTRIBUTES | {"attributes": "any"})
         )
         if name not in known:
+            hint = suggest(name, known)  # "did you mean 'score'?", said in full below
             out.append(
                 Finding(
                     loc,
                     Code.CEL_NAME,
                     f"unknown field '{root}.{name}'",
-                    suggest(name, known),
+                    hint and hint.replace("mean '", f"mean '{root}.", 1),
                     offset=(line, column),
                 )
             )
@@ -436,7 +438,9 @@ def check_health_model(model: HealthModel) -> list[Finding]:
             elif not 0 <= weight <= 100:
                 out.append(
                     Finding(
-                        (*loc, component), Code.WEIGHTS_INVALID, f"weight {weight} is outside 0-100"
+                        (*loc, component),
+                        Code.WEIGHTS_INVALID,
+                        f"weight {weight:g} is outside 0-100",
                     )
                 )
         total = sum(weights.values())

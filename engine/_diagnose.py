@@ -8,6 +8,7 @@ field names or the union's tags. :func:`place` then turns a path into a line and
 
 from __future__ import annotations
 
+import re
 import types
 import typing
 from dataclasses import dataclass
@@ -57,7 +58,7 @@ def findings_from(error: ValidationError, data: Any, root: Any) -> list[Finding]
     out: dict[tuple[Loc, Code], Finding] = {}
     for item in error.errors(include_url=False):
         raw: Loc = tuple(item["loc"])
-        loc = _clean(raw, data)
+        loc = _clean(raw, data, root)
         finding = _translate(item, raw, loc, root)
         key = (finding.loc, finding.code)
         previous = out.get(key)
@@ -67,17 +68,49 @@ def findings_from(error: ValidationError, data: Any, root: Any) -> list[Finding]
             out[key] = Finding(finding.loc, finding.code, merged, previous.hint)
         elif not previous:
             out[key] = finding
-    return list(out.values())
+    return _without_echoes(list(out.values()))
 
 
-def _clean(raw: Loc, data: Any) -> Loc:
-    """Drop the union tags pydantic puts in ``loc``, keeping only real keys and indices."""
+def _without_echoes(findings: list[Finding]) -> list[Finding]:
+    """Drop findings that only repeat another one in vaguer words.
+
+    A union member whose shape fits reports the real problem (``enrolled + x`` is not a date
+    offset); the members that do not fit add "expected a mapping" at the same place or above
+    it. And a misspelt required field is one mistake, not an unknown field plus a missing one.
+    """
+    specific = [f.loc for f in findings if f.code is not Code.FIELD_TYPE]
+    hinted = {
+        (*f.loc[:-1], name)
+        for f in findings
+        if f.code is Code.FIELD_UNKNOWN and f.hint
+        for name in re.findall(r"did you mean '([^']+)'", f.hint)
+    }
+    return [
+        f
+        for f in findings
+        if not (f.code is Code.FIELD_TYPE and any(s[: len(f.loc)] == f.loc for s in specific))
+        and not (f.code is Code.FIELD_MISSING and f.loc in hinted)
+    ]
+
+
+def _clean(raw: Loc, data: Any, root: Any) -> Loc:
+    """Drop the union tags pydantic puts in ``loc``, keeping only real keys and indices.
+
+    The type is followed along with the data, so a tag that is also a key of the data (the
+    condition tagged ``field`` has a key ``field``) is still recognised as a tag.
+    """
     loc: list[str | int] = []
     node = data
+    tp = root
     for part in raw:
-        if _has(node, part):
+        if _is_union(tp):
+            # The part names a member of the union: a tag, or a label such as 'int' or
+            # 'dict[...]' that is no key of the data; only a tag tells which model follows.
+            tp = _tagged_member(tp, part)
+        elif _has(node, part):
             loc.append(part)
             node = node[part]
+            tp = _child(tp, part) if tp is not None else None
         elif isinstance(node, dict) and _is_field_of_missing(part, raw):
             loc.append(part)
             node = None
@@ -129,7 +162,7 @@ def _translate(item: Any, raw: Loc, loc: Loc, root: Any) -> Finding:
     if kind == "missing":
         return Finding(loc, Code.FIELD_MISSING, f"missing required field {raw[-1]!r}", at_key=False)
     if kind in ("union_tag_invalid", "union_tag_not_found"):
-        return _bad_tag(kind, ctx, loc)
+        return _bad_tag(kind, ctx, loc, _union_tags(root, raw))
     if kind in _TYPE_WORDS:
         hint = None
         if kind == "bool_type" and isinstance(value, str):
@@ -148,12 +181,31 @@ def _translate(item: Any, raw: Loc, loc: Loc, root: Any) -> Finding:
         )
     if kind == "string_pattern_mismatch":
         return Finding(loc, Code.FIELD_VALUE, _pattern_message(value, str(ctx.get("pattern"))))
+    if kind == "too_short" and "min_length" in ctx:
+        count, got = ctx["min_length"], ctx.get("actual_length", 0)
+        items = "item" if count == 1 else "items"
+        return Finding(loc, Code.FIELD_VALUE, f"needs at least {count} {items}, got {got}")
+    if kind in _BOUNDS:
+        words, key = _BOUNDS[kind]
+        bound = ctx.get(key)
+        shown = f"{bound:g}" if isinstance(bound, float) else bound
+        return Finding(loc, Code.FIELD_VALUE, f"must be {words} {shown}, got {value}")
     return Finding(loc, Code.FIELD_VALUE, _sentence(item["msg"]))
 
 
-def _bad_tag(kind: str, ctx: dict[str, Any], loc: Loc) -> Finding:
+_BOUNDS = {
+    "greater_than_equal": ("at least", "ge"),
+    "greater_than": ("more than", "gt"),
+    "less_than_equal": ("at most", "le"),
+    "less_than": ("less than", "lt"),
+}
+
+
+def _bad_tag(kind: str, ctx: dict[str, Any], loc: Loc, tags: list[str]) -> Finding:
     field = str(ctx.get("discriminator", "type")).strip("'")
+    # pydantic lists the tags only for a wrong tag, not for a missing one.
     expected = [t.strip(" '") for t in str(ctx.get("expected_tags", "")).split(",")]
+    expected = [t for t in expected if t] or tags
     step = field == "type"
     code = Code.STEP_TYPE_UNKNOWN if step else Code.DOC_KIND
     what = "step type" if step else "document kind"
@@ -208,6 +260,8 @@ def _merge_expected(first: str, second: str) -> str:
     other = second.partition(", got ")[0].removeprefix("expected ")
     if other in head:
         return first
+    if head == "expected a whole number" and other == "a number":
+        return f"expected a number, got {got}"  # int | float: a number says it all
     return f"{head} or {other}, got {got}"
 
 
@@ -253,6 +307,39 @@ def _child(tp: Any, part: str | int) -> Any:
                     else typing.Annotated[field.annotation, *field.metadata]
                 )
     return None
+
+
+def _is_union(tp: Any) -> bool:
+    """Whether ``tp`` is a union of two or more types besides None."""
+    tp = _unwrap(tp)
+    if typing.get_origin(tp) not in (typing.Union, types.UnionType):
+        return False
+    members = [m for m in typing.get_args(tp) if m is not type(None)]
+    return len(members) > 1 or (len(members) == 1 and _is_union(members[0]))
+
+
+def _tagged_member(tp: Any, part: str | int) -> Any:
+    """The member of the tagged union ``tp`` whose tag is ``part``, or None."""
+    tp = _unwrap(tp)
+    if typing.get_origin(tp) not in (typing.Union, types.UnionType):
+        return None
+    members = [m for m in typing.get_args(tp) if m is not type(None)]
+    if len(members) == 1:
+        return _tagged_member(members[0], part)
+    return next((m for m in members if _tag_of(m) == part), None)
+
+
+def _union_tags(root: Any, raw: Loc) -> list[str]:
+    """The tags of the tagged union at the raw ``loc``: what a missing tag could have been."""
+    tp = root
+    for part in raw:
+        tp = _child(tp, part)
+    tp = _unwrap(tp)
+    members = [m for m in typing.get_args(tp) if m is not type(None)]
+    if len(members) == 1:
+        tp = _unwrap(members[0])
+        members = list(typing.get_args(tp))
+    return [tag for tag in map(_tag_of, members) if tag]
 
 
 def _tag_of(member: Any) -> str | None:

@@ -81,8 +81,16 @@ def parse_date_offset(text: str) -> DateOffset:
 
 def _check_date_offset(text: str) -> str:
     match = _OFFSET.match(text)
+    words = text.split()
+    if not match and len(words) == 2 and words[0] in ANCHORS:
+        raise PydanticCustomError(
+            Code.DATE_OFFSET_INVALID,
+            "'{text}' is not a date offset: put + or - between the anchor and the duration,"
+            " as in {anchor} - {amount}",
+            {"text": text, "anchor": words[0], "amount": words[1]},
+        )
     if not match or match.group(1) not in ANCHORS:
-        anchor = match.group(1) if match else text
+        anchor = match.group(1) if match else (words[0] if words else text)
         raise PydanticCustomError(
             Code.DATE_OFFSET_INVALID,
             "'{text}' is not a date offset: write ANCHOR, ANCHOR + DURATION or"

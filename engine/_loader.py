@@ -215,20 +215,24 @@ def _read(source: Source) -> str | None:
             _file_problem(source.path, Code.FILE_UNREADABLE, f"cannot read: {exc.strerror or exc}")
         )
         return None
+    # The first byte that is not text: a NUL, or one that is not UTF-8, whichever comes first.
+    bad = raw.find(b"\x00")
+    bom = 3 if raw.startswith(b"\xef\xbb\xbf") else 0  # utf-8-sig counts after it
+    text = ""
     try:
-        if b"\x00" in raw:
-            raise UnicodeDecodeError(
-                "utf-8", raw, raw.index(b"\x00"), raw.index(b"\x00") + 1, "NUL byte"
-            )
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
-        line = raw.count(b"\n", 0, exc.start) + 1
+        bad = exc.start + bom if bad < 0 else min(bad, exc.start + bom)
+    if bad >= 0:
+        start = max(raw.rfind(b"\n", 0, bad) + 1, bom)
         source.diagnostics.append(
-            _file_problem(
+            Diagnostic(
                 source.path,
+                raw.count(b"\n", 0, bad) + 1,
+                len(raw[start:bad].decode("utf-8", "replace")) + 1,
+                (),
+                f"not a UTF-8 text file (byte {bad + 1} cannot be read as text)",
                 Code.FILE_BINARY,
-                f"not a UTF-8 text file (byte {exc.start + 1} cannot be read as text)",
-                line,
             )
         )
         return None

@@ -27,6 +27,8 @@ from engine._errors import Code, Loc
 
 _PLAIN = "tag:playbook-engine,2026:plain"
 _STD = "tag:yaml.org,2002:"
+_TAGS = frozenset(_STD + kind for kind in ("str", "int", "float", "bool", "null", "seq", "map"))
+"""The only explicit tags accepted; ``!!python/object`` and friends are refused."""
 _MAX_NODES = 200_000
 _MAX_DEPTH = 64
 
@@ -140,14 +142,58 @@ def _syntax_problem(exc: yaml.MarkedYAMLError) -> YamlProblem:
             line,
             column,
         )
+    start = exc.context_mark
+    opened = ""
+    if start and mark and (start.line, start.column) != (mark.line, mark.column):
+        opened = f" opened at line {start.line + 1}, column {start.column + 1}"
+    what = _CONTEXTS.get(exc.context or "")
+    misplaced = re.fullmatch(r"expected <block end>, but found (.+)", problem)
+    if misplaced and what and opened:
+        return YamlProblem(
+            Code.YAML_SYNTAX,
+            f"YAML syntax error: {_words(misplaced.group(1))} does not line up with {what}"
+            f"{opened}; check the indentation",
+            line,
+            column,
+        )
     context = ""
     if exc.context and exc.problem:
-        context = f" {exc.context}"
-        start = exc.context_mark
-        if start and mark and (start.line, start.column) != (mark.line, mark.column):
-            context += f" (opened at line {start.line + 1}, column {start.column + 1})"
-        context += ","
-    return YamlProblem(Code.YAML_SYNTAX, f"YAML syntax error:{context} {problem}", line, column)
+        if what:
+            context = f" in {what}{opened},"
+        else:
+            context = f" {exc.context}" + (f" ({opened.strip()})" if opened else "") + ","
+    return YamlProblem(
+        Code.YAML_SYNTAX, f"YAML syntax error:{context} {_words(problem)}", line, column
+    )
+
+
+# PyYAML names its parser states and tokens; authors read lists, mappings, keys and values.
+_CONTEXTS = {
+    "while parsing a block collection": "the list",
+    "while parsing a block mapping": "the mapping",
+    "while parsing a flow sequence": "the [...] list",
+    "while parsing a flow mapping": "the {...} mapping",
+    "while scanning a quoted scalar": "the quoted text",
+}
+_TOKENS = {
+    "'<block mapping start>'": "a key",
+    "'?'": "a key",
+    "'<block sequence start>'": "a list",
+    "'-'": "a list item",
+    "'<scalar>'": "a value",
+    "'<stream end>'": "the end of the file",
+    "unexpected end of stream": "the end of the file",
+    "but got": "but found",
+    "mapping values are not allowed here": (
+        "unexpected ':' (quote a value that contains ': ', or check the indentation)"
+    ),
+}
+
+
+def _words(problem: str) -> str:
+    for token, words in _TOKENS.items():
+        problem = problem.replace(token, words)
+    return problem
 
 
 class _Builder:
@@ -160,20 +206,41 @@ class _Builder:
         line, column = node.start_mark.line + 1, node.start_mark.column + 1
         self.positions.values.setdefault(loc, (line, column))
         self.count += 1
-        if self.count > _MAX_NODES or depth > _MAX_DEPTH:
+        if self.count > _MAX_NODES:
+            # Deep inside an alias expansion the node's own position is some anchor far
+            # away; the top-level key being read is where the author should look.
+            tline, tcol = self.positions.keys.get(loc[:1], (line, column))
             raise YamlProblem(
                 Code.YAML_TOO_COMPLEX,
-                f"document too large or nested too deeply (over {_MAX_NODES} values"
-                f" or {_MAX_DEPTH} levels); a playbook is far smaller",
+                f"document too large: over {_MAX_NODES:,} values, counting every use of an"
+                " alias; a playbook is far smaller",
+                tline,
+                tcol,
+                loc[:1],
+            )
+        if depth > _MAX_DEPTH:
+            raise YamlProblem(
+                Code.YAML_TOO_COMPLEX,
+                f"nested over {_MAX_DEPTH} levels deep; a playbook is far shallower",
                 line,
                 column,
                 loc,
             )
         if id(node) in self.active:
-            raise YamlProblem(Code.YAML_TOO_COMPLEX, "an alias refers to itself", line, column, loc)
+            # The node's position is its anchor; the alias sits at the key that holds it.
+            kline, kcol = self.positions.keys.get(loc, (line, column))
+            raise YamlProblem(
+                Code.YAML_TOO_COMPLEX,
+                f"an alias refers to a value that contains it (anchored at line {line},"
+                f" column {column})",
+                kline,
+                kcol,
+                loc,
+            )
         tag = node.tag
-        if tag != _PLAIN and not tag.startswith(_STD):
-            raise YamlProblem(Code.YAML_TAG, f"unsupported YAML tag {tag!r}", line, column, loc)
+        if tag != _PLAIN and tag not in _TAGS:
+            shown = "!!" + tag[len(_STD) :] if tag.startswith(_STD) else tag
+            raise YamlProblem(Code.YAML_TAG, f"unsupported YAML tag {shown!r}", line, column, loc)
         if isinstance(node, ScalarNode):
             if node.style:
                 self.positions.styles[loc] = node.style
