@@ -46,6 +46,8 @@ class Context:
     playbooks: set[str] = field(default_factory=set)
     templates: set[str] = field(default_factory=set)
     health: HealthModel | None = None
+    ambiguous_health: list[str] = field(default_factory=list)
+    """Files of several HealthModels found beside a file, when none was named."""
 
     @property
     def components(self) -> list[str]:
@@ -90,6 +92,27 @@ def check_playbook(book: Playbook, ctx: Context) -> list[Finding]:
         else:
             ids[step.id] = loc
     roles = [*BUILTIN_ROLES, *book.roles]
+    out += [
+        Finding(
+            ("roles", name),
+            Code.NAME_DUPLICATE,
+            f"{name!r} is a built-in role; declare only new ones",
+            at_key=True,
+        )
+        for name in book.roles
+        if name in BUILTIN_ROLES
+    ]
+    if book.entry.at is not None:
+        dates = [book.entry.at] if isinstance(book.entry.at, str) else list(book.entry.at.values())
+        if any(text.strip().startswith("enrolled") for text in dates):
+            out.append(
+                Finding(
+                    ("entry", "at"),
+                    Code.DATE_OFFSET_INVALID,
+                    "an entry date cannot be anchored on enrolled, which it defines;"
+                    " use renewal_date or start_date",
+                )
+            )
     ladder = [t.id for t in book.escalation.tiers] if book.escalation else []
     for loc, step in steps:
         if isinstance(step, GotoStep) and step.step not in ids:
@@ -106,6 +129,14 @@ def check_playbook(book: Playbook, ctx: Context) -> list[Finding]:
                 out += _roles((*loc, part), getattr(step, part), roles)
         if isinstance(step, TaskStep):
             out += _roles(loc, [step.assignee], roles, key="assignee")
+        if getattr(step, "on_failure", None) == "escalate" and not book.escalation:
+            out.append(
+                Finding(
+                    (*loc, "on_failure"),
+                    Code.REF_ESCALATION_TIER,
+                    "on_failure: escalate needs an escalation ladder, and this playbook has none",
+                )
+            )
         if isinstance(step, EscalateStep):
             if not book.escalation:
                 out.append(
@@ -174,6 +205,15 @@ def _ladder(book: Playbook, ctx: Context, roles: list[str], steps: list[Walked])
                 )
             else:
                 out += _template(loc, tier.template, ctx)
+        for key, channel in (("template", "email"), ("channel", "chat")):
+            if getattr(tier, key) is not None and channel not in tier.via:
+                out.append(
+                    Finding(
+                        (*loc, key),
+                        Code.FIELD_CONFLICT,
+                        f"'{key}' has no effect unless via includes {channel}",
+                    )
+                )
         if "chat" in tier.via and not tier.channel:
             out.append(
                 Finding(loc, Code.FIELD_MISSING, "'channel' is required when via includes chat")

@@ -101,17 +101,27 @@ def step_graph(steps: list[Any]) -> tuple[dict[str, list[str]], set[str], dict[s
             if isinstance(step, GotoStep):
                 gotos[step.id] = step.step
                 succ = [step.step] + (succ if step.if_ else [])
-            elif isinstance(step, WaitForStep):
-                succ += [s[0].id for s in (step.on_met, step.on_timeout) if s]
-                visit(step.on_met, nxt)
-                visit(step.on_timeout, nxt)
-            elif isinstance(step, BranchStep):
-                succ += [s[0].id for s in (step.then, step.else_) if s]
-                visit(step.then, nxt)
-                visit(step.else_, nxt)
+            elif isinstance(step, WaitForStep | BranchStep):
+                # Each outcome goes to its first step, or straight on when its list is empty;
+                # a guard that does not hold also goes straight on.
+                lists = (
+                    (step.on_met, step.on_timeout)
+                    if isinstance(step, WaitForStep)
+                    else (step.then, step.else_)
+                )
+                firsts = [branch[0].id if branch else nxt for branch in lists]
+                succ = [s for s in firsts if s] + ([nxt] if step.if_ and nxt else [])
+                for branch in lists:
+                    visit(branch, nxt)
             elif isinstance(step, EndStep):
                 succ = [nxt] if (step.if_ and nxt) else []
-            if isinstance(step, WaitStep) and step.for_ and duration_seconds(step.for_) > 0:
+            # A wait that a guard can skip guarantees no pause.
+            if (
+                isinstance(step, WaitStep)
+                and step.for_
+                and step.if_ is None
+                and duration_seconds(step.for_) > 0
+            ):
                 waits.add(step.id)
             graph[step.id] = succ
 
@@ -235,9 +245,9 @@ def compile_playbook(
         "description": book.description.strip(),
         "owner": book.owner,
         "stage": book.stage,
-        "segments": book.segments,
+        "segments": sorted(book.segments),
         "priority": book.priority,
-        "suppresses": book.suppresses,
+        "suppresses": sorted(book.suppresses),
         "roles": book.roles,
         "entry": entry,
         "exit": _trigger(book.exit),

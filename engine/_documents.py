@@ -46,7 +46,7 @@ class Entry(Model):
 
 
 class Trigger(Model):
-    """An exit or a goal: a condition that holds, or an event that arrives."""
+    """An exit or a goal: a condition that holds, or an event that arrives; either fires it."""
 
     when: Condition | None = None
     """Fires when this condition holds."""
@@ -141,7 +141,9 @@ class Playbook(Model):
     """When several playbooks enter at once, higher priorities are enrolled first."""
     suppresses: list[Slug] = Field(default_factory=list)
     """Playbooks that may not start while this one runs (e.g. expansion during churn risk)."""
-    roles: dict[Slug, str] = Field(default_factory=dict)
+    roles: dict[Annotated[str, Field(pattern=r"^[a-z][a-z0-9_-]*$")], str] = Field(
+        default_factory=dict
+    )
     """Extra roles this playbook uses, beyond customer, csm, manager, executive and owner,
     each with a description; the people directory resolves them."""
     entry: Entry

@@ -68,8 +68,11 @@ class Facts(BaseModel):
             return getattr(self.health, rest, None)
         if root == "account":
             if rest.startswith("attributes."):
-                return (self.account.get("attributes") or {}).get(rest.removeprefix("attributes."))
-            return self.account.get(rest)
+                found = (self.account.get("attributes") or {}).get(rest.removeprefix("attributes."))
+            else:
+                found = self.account.get(rest)
+            # Dates compare as ISO text, whether they arrived as text or as dates.
+            return _cel_value(found)
         return None
 
     def cel_context(self) -> dict[str, Any]:

@@ -244,10 +244,12 @@ def _context(valid: list[Source]) -> Context:
     requested_model = next(
         (s.document for s in valid if s.requested and isinstance(s.document, HealthModel)), None
     )
+    beside = [s.path for s in valid if isinstance(s.document, HealthModel)]
     return Context(
         playbooks={s.document.name for s in valid if isinstance(s.document, Playbook)},
         templates={s.document.name for s in valid if isinstance(s.document, EmailTemplate)},
         health=requested_model or (models[0] if models else None),
+        ambiguous_health=beside if requested_model is None and len(beside) > 1 else [],
     )
 
 
@@ -274,6 +276,16 @@ def _check_document(source: Source, ctx: Context) -> list[Diagnostic]:
                     Code.HEALTH_MODEL_MISSING,
                     "no HealthModel in this set: add one beside the playbooks"
                     " (see playbooks/models/health.yaml)",
+                )
+            )
+        elif ctx.ambiguous_health:
+            findings.append(
+                Finding(
+                    ("kind",),
+                    Code.HEALTH_MODEL_DUPLICATE,
+                    "several HealthModels beside this file"
+                    f" ({', '.join(ctx.ambiguous_health)}); keep one, or name it on the"
+                    " command line",
                 )
             )
     elif isinstance(doc, HealthModel):
