@@ -52,25 +52,28 @@ class _Resolver(BaseResolver):
         return str(super().resolve(kind, value, implicit))  # type: ignore[no-untyped-call]
 
 
-# libyaml parses several times faster; the pure-Python parser is the fallback without it.
-_CParser: Any = getattr(yaml, "CParser", None)
+class _PureLoader(Reader, Scanner, Parser, Composer, _Resolver):
+    def __init__(self, stream: str) -> None:
+        Reader.__init__(self, stream)
+        Scanner.__init__(self)
+        Parser.__init__(self)
+        Composer.__init__(self)
+        _Resolver.__init__(self)
 
+
+# libyaml parses several times faster, so valid files go through it. Its error messages are
+# terser than PyYAML's, so a file that fails is parsed again by the pure-Python parser,
+# whose messages _syntax_problem knows how to put in an author's words.
+_CParser: Any = getattr(getattr(yaml, "cyaml", None), "CParser", None)
+_FastLoader: Any = _PureLoader
 if _CParser is not None:
 
-    class _Loader(_CParser, _Resolver):  # type: ignore[misc]
+    class _CLoader(_CParser, _Resolver):  # type: ignore[misc]
         def __init__(self, stream: str) -> None:
             _CParser.__init__(self, stream)
             _Resolver.__init__(self)
 
-else:  # pragma: no cover - depends on how PyYAML was built
-
-    class _Loader(Reader, Scanner, Parser, Composer, _Resolver):  # type: ignore[no-redef]
-        def __init__(self, stream: str) -> None:
-            Reader.__init__(self, stream)
-            Scanner.__init__(self)
-            Parser.__init__(self)
-            Composer.__init__(self)
-            _Resolver.__init__(self)
+    _FastLoader = _CLoader
 
 
 @dataclass
@@ -112,19 +115,28 @@ def load(text: str) -> tuple[Any, Positions]:
     Raises :class:`YamlProblem` for syntax errors, duplicate keys, unsupported tags and
     documents too large or too deeply nested to be a playbook.
     """
-    loader = _Loader(text)
     try:
-        node = loader.get_single_node()
-    except yaml.MarkedYAMLError as exc:
-        raise _syntax_problem(exc) from None
-    except yaml.YAMLError as exc:  # pragma: no cover - libyaml errors are always marked
-        raise YamlProblem(Code.YAML_SYNTAX, str(exc).splitlines()[0], 1, 1) from None
-    finally:
-        loader.dispose()
+        node = _compose(_FastLoader, text)
+    except yaml.YAMLError:
+        try:
+            node = _compose(_PureLoader, text)
+        except yaml.MarkedYAMLError as exc:
+            raise _syntax_problem(exc) from None
+        except yaml.YAMLError as exc:  # pragma: no cover - PyYAML errors are always marked
+            raise YamlProblem(Code.YAML_SYNTAX, str(exc).splitlines()[0], 1, 1) from None
     positions = Positions()
     if node is None:
         return None, positions
     return _Builder(positions).build(node, (), 0), positions
+
+
+def _compose(loader_class: Any, text: str) -> Node | None:
+    loader = loader_class(text)
+    try:
+        node: Node | None = loader.get_single_node()
+        return node
+    finally:
+        loader.dispose()
 
 
 def _syntax_problem(exc: yaml.MarkedYAMLError) -> YamlProblem:

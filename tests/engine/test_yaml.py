@@ -62,3 +62,10 @@ def test_alias_bomb_is_refused() -> None:
     with pytest.raises(YamlProblem) as caught:
         load("\n".join(levels) + "\n")
     assert caught.value.code is Code.YAML_TOO_COMPLEX
+
+
+def test_libyaml_is_used_for_valid_files() -> None:
+    """Valid files go through libyaml (several times faster); errors re-parse in Python."""
+    from engine import _yaml
+
+    assert _yaml._FastLoader is not _yaml._PureLoader
