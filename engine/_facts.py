@@ -7,7 +7,7 @@ answers, in a workflow, in a replay, or in a test.
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -115,3 +115,11 @@ def _cel_value(value: Any) -> Any:
     if isinstance(value, date | datetime):
         return value.isoformat()
     return value
+
+
+def midnight(value: Any) -> datetime | None:
+    """A date attribute as a moment: dates fall at 00:00 UTC of their day."""
+    if isinstance(value, datetime):
+        return value
+    day = _date_attribute(value)
+    return None if day is None else datetime(day.year, day.month, day.day, tzinfo=UTC)

@@ -28,6 +28,8 @@ class RunInput(_Message):
     cycle: int = Field(ge=1)
     enrolled_at: datetime
     facts: Facts
+    parent_workflow_id: str | None = None
+    """The account workflow to tell when the run ends, if any."""
 
 
 Outcome = Literal["success", "failure", "neutral"]
@@ -127,3 +129,60 @@ class CloseRequest(_Message):
     workflow_id: str
     scope: Literal["run", "ladder"]
     reason: str
+
+
+class HealthEvent(_Message):
+    """A health reading: a score, or component values scored by the health model."""
+
+    event_id: str | None = None
+    """Repeated event ids are ignored, so re-sending a file does not double-count."""
+    score: float | None = Field(default=None, ge=0, le=100)
+    components: dict[str, float] = Field(default_factory=dict)
+
+
+class AttributeChange(_Message):
+    """New values for account attributes (segment, owner, renewal_date, arr, tags...)."""
+
+    event_id: str | None = None
+    set: dict[str, Any]
+
+
+class AccountEvent(_Message):
+    """A lifecycle event for an account, such as contract.signed."""
+
+    event_id: str | None = None
+    name: str
+
+
+class PlaybookAck(_Message):
+    """An acknowledgement for the escalations of one playbook (or all, when None)."""
+
+    by: str
+    playbook: str | None = None
+
+
+class PlaybookExit(_Message):
+    """Ask the running journey of a playbook to end."""
+
+    playbook: str
+    reason: str
+
+
+class RunEnded(_Message):
+    """A run tells its account that it ended (children outlive continue-as-new)."""
+
+    playbook: str
+    cycle: int
+    result: RunResult
+
+
+class Enrollment(_Message):
+    """An account's history with one playbook."""
+
+    cycle: int
+    running: bool
+    version: int
+    workflow_id: str
+    started_at: datetime
+    ended_at: datetime | None = None
+    outcome: str | None = None

@@ -13,17 +13,17 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from datetime import UTC, date, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
-from temporalio.exceptions import ActivityError
+from temporalio.exceptions import ActivityError, TemporalError
 
 with workflow.unsafe.imports_passed_through():
     from engine import _search as sa
     from engine._evaluate import evaluate
-    from engine._facts import Facts
+    from engine._facts import Facts, midnight
     from engine._ladder import Ladder
     from engine._messages import (
         Acknowledgement,
@@ -32,6 +32,7 @@ with workflow.unsafe.imports_passed_through():
         CloseRequest,
         Decision,
         LifecycleEvent,
+        RunEnded,
         RunInput,
         RunResult,
         RunStatus,
@@ -159,6 +160,15 @@ class PlaybookRunWorkflow:
                 workflow_id=workflow.info().workflow_id, scope="run", reason=result.reason
             ),
         )
+        if input.parent_workflow_id:
+            # By workflow id, not run id: the account may have continued as new meanwhile.
+            account = workflow.get_external_workflow_handle(input.parent_workflow_id)
+            try:
+                await account.signal(
+                    "run_ended", RunEnded(playbook=plan.name, cycle=input.cycle, result=result)
+                )
+            except TemporalError as error:  # the account may be gone; the result stands
+                self.record("exit", "parent", detail=f"could not tell the account: {error}")
         return result
 
     async def _walk(self) -> RunResult:
@@ -263,7 +273,7 @@ class PlaybookRunWorkflow:
         if at.anchor == "enrolled":
             base: datetime | None = self.input.enrolled_at
         else:
-            base = _midnight(self.facts().account.get(at.anchor))
+            base = midnight(self.facts().account.get(at.anchor))
         return None if base is None else base + timedelta(seconds=at.offset_seconds)
 
     # Helpers shared with the ladder -----------------------------------------------------
@@ -364,18 +374,3 @@ class PlaybookRunWorkflow:
                     step=self._step,
                 )
                 return
-
-
-def _midnight(value: Any) -> datetime | None:
-    """Date anchors fall at 00:00 UTC of their day."""
-    if isinstance(value, datetime):
-        return value
-    if isinstance(value, date):
-        return datetime(value.year, value.month, value.day, tzinfo=UTC)
-    if isinstance(value, str):
-        try:
-            day = date.fromisoformat(value[:10])
-        except ValueError:
-            return None
-        return datetime(day.year, day.month, day.day, tzinfo=UTC)
-    return None

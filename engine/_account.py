@@ -1,0 +1,472 @@
+"""AccountWorkflow: one long-lived workflow per account, ``account/{account_id}``.
+
+It keeps the account's health (score, tier, trend, component history) and attributes, decides
+enrollments from the published catalog's entry rules (conditions, events, dates; re-entry
+policies; priorities and suppression), starts each journey as a PlaybookRun with a
+deterministic id, forwards every change to the running journeys, and records why it did or
+did not enroll. It continues as new before its history grows large, carrying its state.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from datetime import datetime, timedelta
+from typing import Any
+
+from pydantic import BaseModel, Field
+from temporalio import workflow
+from temporalio.exceptions import WorkflowAlreadyStartedError
+
+with workflow.unsafe.imports_passed_through():
+    from engine import _scoring
+    from engine import _search as sa
+    from engine._catalog import CatalogIndex, EntrySummary, IndexRequest, PlanRequest
+    from engine._evaluate import evaluate
+    from engine._facts import Facts, Health, Sample, midnight
+    from engine._messages import (
+        AccountEvent,
+        Acknowledgement,
+        AttributeChange,
+        Decision,
+        Enrollment,
+        HealthEvent,
+        LifecycleEvent,
+        PlaybookAck,
+        PlaybookExit,
+        RunEnded,
+        RunInput,
+        StopRequest,
+    )
+    from engine._plan import Plan
+    from engine._run import PlaybookRunWorkflow
+
+_LOCAL = timedelta(seconds=10)
+_CATALOG_TTL = timedelta(minutes=5)
+_TICK = timedelta(days=1)
+_HISTORY_DAYS = 400
+_HISTORY_SAMPLES = 400
+_WHY_KEPT = 200
+_IDS_KEPT = 2_000
+_EVENTS_PER_RUN = 2_000
+
+
+class AccountState(BaseModel):
+    """Everything an account carries across continue-as-new."""
+
+    account_id: str
+    attributes: dict[str, Any] = Field(default_factory=dict)
+    components: dict[str, float] = Field(default_factory=dict)
+    health: Health = Field(default_factory=Health)
+    history: dict[str, list[Sample]] = Field(default_factory=dict)
+    enrollments: dict[str, Enrollment] = Field(default_factory=dict)
+    entry_held: dict[str, bool] = Field(default_factory=dict)
+    dates_fired: dict[str, str] = Field(default_factory=dict)
+    last_skip: dict[str, str] = Field(default_factory=dict)
+    seen_ids: list[str] = Field(default_factory=list)
+    why: list[Decision] = Field(default_factory=list)
+    catalog: CatalogIndex | None = None
+    catalog_checked_at: datetime | None = None
+
+
+class AccountStatus(BaseModel):
+    """What operators see: health, attributes, journeys and the why trace."""
+
+    account_id: str
+    health: Health
+    attributes: dict[str, Any]
+    enrollments: dict[str, Enrollment]
+    why: list[Decision]
+
+
+@workflow.defn(name="Account")
+class AccountWorkflow:
+    """The life of one account: health, attributes, and the journeys it is enrolled in."""
+
+    def __init__(self) -> None:
+        self._state: AccountState | None = None
+        self._inbox: list[HealthEvent | AttributeChange | AccountEvent] = []
+        self._ended: list[RunEnded] = []
+        self._handled = 0
+
+    # Signals ------------------------------------------------------------------------------
+
+    @workflow.signal(name="health")
+    def health(self, event: HealthEvent) -> None:
+        self._inbox.append(event)
+
+    @workflow.signal(name="attributes")
+    def attributes(self, change: AttributeChange) -> None:
+        self._inbox.append(change)
+
+    @workflow.signal(name="lifecycle")
+    def lifecycle(self, event: AccountEvent) -> None:
+        self._inbox.append(event)
+
+    @workflow.signal(name="run_ended")
+    def run_ended(self, ended: RunEnded) -> None:
+        self._ended.append(ended)
+
+    @workflow.signal(name="acknowledge")
+    async def acknowledge(self, ack: PlaybookAck) -> None:
+        for name in self._running(ack.playbook):
+            await self._child(name).signal("acknowledge", Acknowledgement(by=ack.by))
+
+    @workflow.signal(name="exit_playbook")
+    async def exit_playbook(self, request: PlaybookExit) -> None:
+        for name in self._running(request.playbook):
+            await self._child(name).signal("stop", StopRequest(reason=request.reason))
+
+    @workflow.query(name="status")
+    def status(self) -> AccountStatus:
+        state = self.state
+        return AccountStatus(
+            account_id=state.account_id,
+            health=state.health,
+            attributes=state.attributes,
+            enrollments=state.enrollments,
+            why=state.why,
+        )
+
+    # The life loop ------------------------------------------------------------------------
+
+    @workflow.run
+    async def run(self, state: AccountState) -> None:
+        self._state = state
+        await self._refresh_catalog(force=state.catalog is None)
+        self._evaluate(event=None)
+        while True:
+            with contextlib.suppress(TimeoutError):
+                await workflow.wait_condition(
+                    lambda: bool(self._inbox or self._ended), timeout=self._next_wake()
+                )
+            while self._ended:
+                self._finish(self._ended.pop(0))
+            changed = False
+            while self._inbox:
+                item = self._inbox.pop(0)
+                self._handled += 1
+                if self._duplicate(item.event_id):
+                    continue
+                await self._refresh_catalog()
+                # One item at a time: an entry that fires on a change must see that change,
+                # not only the last of a batch.
+                if isinstance(item, AccountEvent):
+                    await self._forward_event(item.name)
+                    await self._enroll_due(self._evaluate(event=item.name))
+                else:
+                    self._apply(item)
+                    changed = True
+                await self._enroll_due(self._evaluate(event=None))
+            if changed:
+                await self._forward()
+            await self._refresh_catalog()
+            await self._enroll_due(self._evaluate(event=None))
+            if self._handled >= _EVENTS_PER_RUN or workflow.info().is_continue_as_new_suggested():
+                await workflow.wait_condition(workflow.all_handlers_finished)
+                if not self._inbox and not self._ended:
+                    workflow.continue_as_new(self.state)
+
+    @property
+    def state(self) -> AccountState:
+        assert self._state is not None
+        return self._state
+
+    # Health and attributes ----------------------------------------------------------------
+
+    def _apply(self, item: HealthEvent | AttributeChange) -> None:
+        state = self.state
+        now = workflow.now()
+        if isinstance(item, AttributeChange):
+            state.attributes.update(item.set)
+        else:
+            state.components.update(item.components)
+            for name, value in item.components.items():
+                self._sample(f"health.components.{name}", value, now)
+            score = item.score
+            model = state.catalog.health if state.catalog else None
+            if score is None and model is not None and item.components:
+                segment = state.attributes.get("segment")
+                score = _scoring.score(model, segment, item.components, state.components)
+            if score is not None:
+                self._sample("health.score", score, now)
+                history = state.history["health.score"]
+                state.health = Health(
+                    score=score,
+                    tier=_scoring.tier(model, score) if model else None,
+                    trend=_scoring.trend(model, history, int(now.timestamp())) if model else None,
+                    components=dict(state.components),
+                )
+            else:
+                state.health = state.health.model_copy(
+                    update={"components": dict(state.components)}
+                )
+        self._upsert()
+
+    def _sample(self, field: str, value: float, now: datetime) -> None:
+        samples = self.state.history.setdefault(field, [])
+        samples.append(Sample(at=int(now.timestamp()), value=float(value)))
+        cutoff = int((now - timedelta(days=_HISTORY_DAYS)).timestamp())
+        del samples[: max(0, len(samples) - _HISTORY_SAMPLES)]
+        while samples and samples[0].at < cutoff and len(samples) > 1:
+            samples.pop(0)
+
+    def _duplicate(self, event_id: str | None) -> bool:
+        if event_id is None:
+            return False
+        ids = self.state.seen_ids
+        if event_id in ids:
+            return True
+        ids.append(event_id)
+        del ids[: max(0, len(ids) - _IDS_KEPT)]
+        return False
+
+    def _upsert(self) -> None:
+        state = self.state
+        updates: list[Any] = [sa.ACCOUNT_ID.value_set(state.account_id)]
+        if state.health.score is not None:
+            updates.append(sa.HEALTH_SCORE.value_set(state.health.score))
+        for key, value in (
+            (sa.HEALTH_TIER, state.health.tier),
+            (sa.HEALTH_TREND, state.health.trend),
+        ):
+            if value:
+                updates.append(key.value_set(value))
+        for key, name in ((sa.SEGMENT, "segment"), (sa.OWNER, "owner")):
+            if isinstance(state.attributes.get(name), str):
+                updates.append(key.value_set(state.attributes[name]))
+        renewal = midnight(state.attributes.get("renewal_date"))
+        if renewal is not None:
+            updates.append(sa.RENEWAL_DATE.value_set(renewal))
+        workflow.upsert_search_attributes(updates)
+
+    def facts(self, enrolled_at: datetime | None = None) -> Facts:
+        state = self.state
+        return Facts(
+            now=workflow.now(),
+            health=state.health,
+            history=state.history,
+            account=state.attributes,
+            enrolled_at=enrolled_at,
+        )
+
+    # Enrollment ---------------------------------------------------------------------------
+
+    def _evaluate(self, event: str | None) -> list[tuple[EntrySummary, dict[str, Any], str]]:
+        """Entries that fire now, by priority; records skips and their reasons."""
+        state = self.state
+        if state.catalog is None:
+            return []
+        facts = self.facts()
+        due: list[tuple[EntrySummary, dict[str, Any], str]] = []
+        segment = state.attributes.get("segment")
+        for entry in state.catalog.entries:
+            fired, seen, rule = self._fires(entry, facts, event)
+            if not fired:
+                continue
+            if entry.segments and segment not in entry.segments:
+                continue
+            reason, lifts = self._blocked(entry, due)
+            if reason:
+                if lifts and rule == "entry.when":
+                    # A block that lifts (cooldown, suppression) leaves the edge unconsumed,
+                    # so an account still in the condition enters once the block is gone.
+                    state.entry_held[entry.name] = False
+                if state.last_skip.get(entry.name) != reason:
+                    self._record("skipped", entry, rule, seen, reason)
+                state.last_skip[entry.name] = reason
+                continue
+            state.last_skip.pop(entry.name, None)
+            due.append((entry, seen, rule))
+        return due
+
+    def _fires(
+        self, entry: EntrySummary, facts: Facts, event: str | None
+    ) -> tuple[bool, dict[str, Any], str]:
+        plan = entry.entry
+        verdict = evaluate(plan.when, facts) if plan.when is not None else None
+        seen = verdict.seen if verdict else {}
+        holds = verdict.result if verdict else True
+        if plan.event is not None:
+            fired = event == plan.event and holds
+            return fired, {**seen, "event": event} if fired else seen, "entry.event"
+        if event is not None:
+            return False, seen, ""
+        if plan.at:
+            target = self._entry_date(entry)
+            if target is None or workflow.now() < target or not holds:
+                return False, seen, ""
+            if self.state.dates_fired.get(entry.name) == target.isoformat():
+                return False, seen, ""
+            self.state.dates_fired[entry.name] = target.isoformat()
+            return True, {**seen, "entry date": target.date().isoformat()}, "entry.at"
+        # A condition alone is edge-triggered: it enters when the condition turns true.
+        was = self.state.entry_held.get(entry.name, False)
+        self.state.entry_held[entry.name] = holds
+        return holds and not was, seen, "entry.when"
+
+    def _blocked(self, entry: EntrySummary, due: list[Any]) -> tuple[str | None, bool]:
+        """Why the entry may not enroll now, and whether that block lifts by itself."""
+        enrollment = self.state.enrollments.get(entry.name)
+        if enrollment is not None and enrollment.running:
+            return "already running", False
+        running = [n for n, e in self.state.enrollments.items() if e.running]
+        starting = [d[0].name for d in due]
+        for name in running + starting:
+            other = self._summary(name)
+            if other is not None and entry.name in other.suppresses:
+                return f"suppressed while {name} runs", True
+        if enrollment is None:
+            return None, False
+        policy = entry.reentry
+        if policy.policy == "never":
+            return f"re-entry never (cycle {enrollment.cycle} ran)", False
+        until = self._cooldown_end(entry.name)
+        if until is not None and workflow.now() < until:
+            return f"in cooldown until {until.isoformat()}", True
+        return None, False
+
+    def _cooldown_end(self, name: str) -> datetime | None:
+        enrollment = self.state.enrollments.get(name)
+        summary = self._summary(name)
+        if enrollment is None or enrollment.ended_at is None or summary is None:
+            return None
+        if summary.reentry.policy != "cooldown":
+            return None
+        return enrollment.ended_at + timedelta(seconds=summary.reentry.cooldown_seconds or 0)
+
+    async def _enroll_due(self, due: list[tuple[EntrySummary, dict[str, Any], str]]) -> None:
+        for entry, seen, rule in due:
+            await self._enroll(entry, seen, rule)
+
+    async def _enroll(self, entry: EntrySummary, seen: dict[str, Any], rule: str) -> None:
+        state = self.state
+        previous = state.enrollments.get(entry.name)
+        cycle = previous.cycle + 1 if previous else 1
+        plan: Plan = await workflow.execute_local_activity(
+            "resolve_plan",
+            PlanRequest(name=entry.name),
+            result_type=Plan,
+            start_to_close_timeout=_LOCAL,
+        )
+        workflow_id = f"playbook/{entry.name}/{state.account_id}/{cycle}"
+        now = workflow.now()
+        run_input = RunInput(
+            plan=plan,
+            account_id=state.account_id,
+            cycle=cycle,
+            enrolled_at=now,
+            facts=self.facts(enrolled_at=now),
+            parent_workflow_id=workflow.info().workflow_id,
+        )
+        # Enrolled before a retry or replay got here: the deterministic id makes it idempotent.
+        with contextlib.suppress(WorkflowAlreadyStartedError):
+            await workflow.start_child_workflow(
+                PlaybookRunWorkflow.run,
+                run_input,
+                id=workflow_id,
+                parent_close_policy=workflow.ParentClosePolicy.ABANDON,
+            )
+        state.enrollments[entry.name] = Enrollment(
+            cycle=cycle,
+            running=True,
+            version=plan.version,
+            workflow_id=workflow_id,
+            started_at=now,
+        )
+        self._record("enrolled", entry, rule, seen, f"{workflow_id} v{plan.version}", plan)
+
+    def _finish(self, ended: RunEnded) -> None:
+        enrollment = self.state.enrollments.get(ended.playbook)
+        if enrollment is None or enrollment.cycle != ended.cycle:
+            return
+        self.state.enrollments[ended.playbook] = enrollment.model_copy(
+            update={"running": False, "ended_at": workflow.now(), "outcome": ended.result.outcome}
+        )
+
+    # Forwarding ---------------------------------------------------------------------------
+
+    async def _forward(self) -> None:
+        facts = self.facts()
+        for name in self._running(None):
+            await self._child(name).signal("update", facts)
+
+    async def _forward_event(self, name: str) -> None:
+        for playbook in self._running(None):
+            await self._child(playbook).signal("event", LifecycleEvent(name=name))
+
+    def _running(self, playbook: str | None) -> list[str]:
+        return [
+            name
+            for name, e in self.state.enrollments.items()
+            if e.running and (playbook is None or name == playbook)
+        ]
+
+    def _child(self, name: str) -> workflow.ExternalWorkflowHandle[Any]:
+        return workflow.get_external_workflow_handle(self.state.enrollments[name].workflow_id)
+
+    # Catalog, dates, why ------------------------------------------------------------------
+
+    async def _refresh_catalog(self, force: bool = False) -> None:
+        state = self.state
+        now = workflow.now()
+        if not force and state.catalog_checked_at and now - state.catalog_checked_at < _CATALOG_TTL:
+            return
+        index: CatalogIndex | None = await workflow.execute_local_activity(
+            "catalog_index",
+            IndexRequest(known_hash=state.catalog.hash if state.catalog else None),
+            result_type=CatalogIndex | None,  # type: ignore[arg-type]
+            start_to_close_timeout=_LOCAL,
+        )
+        state.catalog_checked_at = now
+        if index is not None:
+            state.catalog = index
+
+    def _summary(self, name: str) -> EntrySummary | None:
+        catalog = self.state.catalog
+        return next((e for e in catalog.entries if e.name == name), None) if catalog else None
+
+    def _entry_date(self, entry: EntrySummary) -> datetime | None:
+        at = entry.entry.at
+        offset = at.get(str(self.state.attributes.get("segment"))) or at.get("default")
+        if offset is None:
+            return None
+        base = midnight(self.state.attributes.get(offset.anchor))
+        return None if base is None else base + timedelta(seconds=offset.offset_seconds)
+
+    def _next_wake(self) -> timedelta:
+        """Until the next entry date, at most a day (time-based conditions change daily)."""
+        now = workflow.now()
+        wake = _TICK
+        if self.state.catalog:
+            for entry in self.state.catalog.entries:
+                for target in (
+                    self._entry_date(entry) if entry.entry.at else None,
+                    self._cooldown_end(entry.name),
+                ):
+                    if target is not None and target > now:
+                        wake = min(wake, target - now)
+        return max(wake, timedelta(seconds=1))
+
+    def _record(
+        self,
+        kind: str,
+        entry: EntrySummary,
+        rule: str,
+        seen: dict[str, Any],
+        detail: str,
+        plan: Plan | None = None,
+    ) -> None:
+        why = self.state.why
+        why.append(
+            Decision(
+                at=workflow.now(),
+                kind=kind,
+                rule=f"{entry.name}.{rule}",
+                playbook=entry.name,
+                version=plan.version if plan else entry.version,
+                hash=plan.hash if plan else entry.hash,
+                seen=seen,
+                detail=detail,
+            )
+        )
+        del why[: max(0, len(why) - _WHY_KEPT)]
