@@ -1,0 +1,61 @@
+"""Helpers for tests that drive real workflows: a recorder for actions, and polling.
+
+Signals are processed asynchronously, so tests poll a query until it shows what they wait
+for, with a deadline; the recorder stands in for the action activities (same names) so a
+test sees every side effect with its time and idempotency key.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from temporalio import activity
+
+from engine._messages import ActionReceipt, ActionRequest, CloseRequest
+
+
+@dataclass
+class Recorder:
+    """Records each action as (scheduled time, playbook, step, idempotency key)."""
+
+    actions: list[tuple[datetime, str, str, str]] = field(default_factory=list)
+    closed: list[CloseRequest] = field(default_factory=list)
+
+    def activities(self) -> list[Callable[..., Any]]:
+        @activity.defn(name="perform_action")
+        async def perform_action(request: ActionRequest) -> ActionReceipt:
+            self.actions.append(
+                (
+                    activity.info().scheduled_time,
+                    request.playbook,
+                    request.step,
+                    request.idempotency_key,
+                )
+            )
+            return ActionReceipt(idempotency_key=request.idempotency_key, detail="recorded")
+
+        @activity.defn(name="close_items")
+        async def close_items(request: CloseRequest) -> ActionReceipt:
+            self.closed.append(request)
+            return ActionReceipt(idempotency_key=request.workflow_id, detail="closed")
+
+        return [perform_action, close_items]
+
+    def steps(self, playbook: str) -> list[str]:
+        return [step for _, name, step, _ in self.actions if name == playbook]
+
+
+async def eventually(check: Callable[[], Awaitable[Any]], what: str, seconds: float = 10) -> Any:
+    """Poll ``check`` until it returns something truthy, or fail naming ``what``."""
+    deadline = asyncio.get_running_loop().time() + seconds
+    while True:
+        result = await check()
+        if result:
+            return result
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError(f"never happened: {what}")
+        await asyncio.sleep(0.05)
