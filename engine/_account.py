@@ -25,6 +25,7 @@ with workflow.unsafe.imports_passed_through():
     from engine._facts import Facts, Health, Sample, midnight
     from engine._messages import (
         AccountEvent,
+        AccountInput,
         Acknowledgement,
         AttributeChange,
         Decision,
@@ -48,6 +49,14 @@ _HISTORY_SAMPLES = 400
 _WHY_KEPT = 200
 _IDS_KEPT = 2_000
 _EVENTS_PER_RUN = 2_000
+# Items handled per workflow task. A burst of signals arrives in one activation, and the SDK
+# fails an activation that runs over 2 s as a deadlock; a short timer between batches ends the
+# workflow task and the next one carries on.
+_BATCH = 250
+_YIELD = timedelta(milliseconds=1)
+# At most this many unhandled signals travel into the next run; during a bigger burst the run
+# keeps working until the backlog is below it, so the carried state stays small.
+_CARRY = 100
 
 
 class AccountState(BaseModel):
@@ -63,6 +72,9 @@ class AccountState(BaseModel):
     dates_fired: dict[str, str] = Field(default_factory=dict)
     last_skip: dict[str, str] = Field(default_factory=dict)
     seen_ids: list[str] = Field(default_factory=list)
+    pending: list[AccountInput] = Field(default_factory=list)
+    """Signals received but not yet handled when the last run continued as new."""
+    ended: list[RunEnded] = Field(default_factory=list)
     why: list[Decision] = Field(default_factory=list)
     catalog: CatalogIndex | None = None
     catalog_checked_at: datetime | None = None
@@ -84,9 +96,11 @@ class AccountWorkflow:
 
     def __init__(self) -> None:
         self._state: AccountState | None = None
-        self._inbox: list[HealthEvent | AttributeChange | AccountEvent] = []
+        self._inbox: list[AccountInput] = []
         self._ended: list[RunEnded] = []
         self._handled = 0
+        self._seen: set[str] | None = None
+        self._upserted: dict[str, Any] = {}
 
     # Signals ------------------------------------------------------------------------------
 
@@ -132,7 +146,11 @@ class AccountWorkflow:
     @workflow.run
     async def run(self, state: AccountState) -> None:
         self._state = state
+        # Carried over from the previous run, ahead of anything signalled since.
+        self._inbox[:0], state.pending = state.pending, []
+        self._ended[:0], state.ended = state.ended, []
         await self._refresh_catalog(force=state.catalog is None)
+        self._upsert()
         self._evaluate(event=None)
         while True:
             with contextlib.suppress(TimeoutError):
@@ -142,8 +160,13 @@ class AccountWorkflow:
             while self._ended:
                 self._finish(self._ended.pop(0))
             changed = False
-            while self._inbox:
+            batch = 0
+            while self._inbox and not (self._time_to_continue() and len(self._inbox) <= _CARRY):
+                if batch == _BATCH:
+                    await workflow.sleep(_YIELD)
+                    batch = 0
                 item = self._inbox.pop(0)
+                batch += 1
                 self._handled += 1
                 if self._duplicate(item.event_id):
                     continue
@@ -157,14 +180,20 @@ class AccountWorkflow:
                     self._apply(item)
                     changed = True
                 await self._enroll_due(self._evaluate(event=None))
+            self._upsert()
             if changed:
                 await self._forward()
             await self._refresh_catalog()
             await self._enroll_due(self._evaluate(event=None))
-            if self._handled >= _EVENTS_PER_RUN or workflow.info().is_continue_as_new_suggested():
+            if self._time_to_continue() and len(self._inbox) <= _CARRY:
                 await workflow.wait_condition(workflow.all_handlers_finished)
-                if not self._inbox and not self._ended:
-                    workflow.continue_as_new(self.state)
+                # Whatever arrived and is not handled yet travels in the state, so a steady
+                # stream of events cannot keep the history growing.
+                state.pending, state.ended = list(self._inbox), list(self._ended)
+                workflow.continue_as_new(state)
+
+    def _time_to_continue(self) -> bool:
+        return self._handled >= _EVENTS_PER_RUN or workflow.info().is_continue_as_new_suggested()
 
     @property
     def state(self) -> AccountState:
@@ -200,7 +229,6 @@ class AccountWorkflow:
                 state.health = state.health.model_copy(
                     update={"components": dict(state.components)}
                 )
-        self._upsert()
 
     def _sample(self, field: str, value: float, now: datetime) -> None:
         samples = self.state.history.setdefault(field, [])
@@ -214,30 +242,39 @@ class AccountWorkflow:
         if event_id is None:
             return False
         ids = self.state.seen_ids
-        if event_id in ids:
+        if self._seen is None:
+            self._seen = set(ids)
+        if event_id in self._seen:
             return True
         ids.append(event_id)
-        del ids[: max(0, len(ids) - _IDS_KEPT)]
+        self._seen.add(event_id)
+        if len(ids) > _IDS_KEPT:
+            for old in ids[: len(ids) - _IDS_KEPT]:
+                self._seen.discard(old)
+            del ids[: len(ids) - _IDS_KEPT]
         return False
 
     def _upsert(self) -> None:
+        """Upsert the search attributes that changed since the last upsert of this run."""
         state = self.state
-        updates: list[Any] = [sa.ACCOUNT_ID.value_set(state.account_id)]
-        if state.health.score is not None:
-            updates.append(sa.HEALTH_SCORE.value_set(state.health.score))
-        for key, value in (
-            (sa.HEALTH_TIER, state.health.tier),
-            (sa.HEALTH_TREND, state.health.trend),
-        ):
-            if value:
-                updates.append(key.value_set(value))
+        values: dict[Any, Any] = {
+            sa.ACCOUNT_ID: state.account_id,
+            sa.HEALTH_SCORE: state.health.score,
+            sa.HEALTH_TIER: state.health.tier or None,
+            sa.HEALTH_TREND: state.health.trend or None,
+            sa.RENEWAL_DATE: midnight(state.attributes.get("renewal_date")),
+        }
         for key, name in ((sa.SEGMENT, "segment"), (sa.OWNER, "owner")):
-            if isinstance(state.attributes.get(name), str):
-                updates.append(key.value_set(state.attributes[name]))
-        renewal = midnight(state.attributes.get("renewal_date"))
-        if renewal is not None:
-            updates.append(sa.RENEWAL_DATE.value_set(renewal))
-        workflow.upsert_search_attributes(updates)
+            value = state.attributes.get(name)
+            values[key] = value if isinstance(value, str) else None
+        updates = [
+            key.value_set(value)
+            for key, value in values.items()
+            if value is not None and self._upserted.get(key.name) != value
+        ]
+        if updates:
+            workflow.upsert_search_attributes(updates)
+            self._upserted.update({key.name: values[key] for key in values})
 
     def facts(self, enrolled_at: datetime | None = None) -> Facts:
         state = self.state

@@ -8,7 +8,7 @@ the Temporal UI, and a change to a payload is a change to this file.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -134,6 +134,8 @@ class CloseRequest(_Message):
 class HealthEvent(_Message):
     """A health reading: a score, or component values scored by the health model."""
 
+    kind: Literal["health"] = "health"
+
     event_id: str | None = None
     """Repeated event ids are ignored, so re-sending a file does not double-count."""
     score: float | None = Field(default=None, ge=0, le=100)
@@ -143,6 +145,8 @@ class HealthEvent(_Message):
 class AttributeChange(_Message):
     """New values for account attributes (segment, owner, renewal_date, arr, tags...)."""
 
+    kind: Literal["attributes"] = "attributes"
+
     event_id: str | None = None
     set: dict[str, Any]
 
@@ -150,8 +154,14 @@ class AttributeChange(_Message):
 class AccountEvent(_Message):
     """A lifecycle event for an account, such as contract.signed."""
 
+    kind: Literal["lifecycle"] = "lifecycle"
+
     event_id: str | None = None
     name: str
+
+
+AccountInput = Annotated[HealthEvent | AttributeChange | AccountEvent, Field(discriminator="kind")]
+"""Anything an account workflow takes in, told apart by ``kind`` when carried as data."""
 
 
 class PlaybookAck(_Message):

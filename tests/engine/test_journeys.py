@@ -7,6 +7,7 @@ a renewal journey follows its renewal date when the date moves.
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -54,7 +55,10 @@ class Account:
 
     async def status(self) -> AccountStatus:
         handle = self.client.get_workflow_handle(f"account/{self.id}")
-        result: AccountStatus = await handle.query(AccountWorkflow.status)
+        # Generous: while a burst of thousands of signals is decoded, queries wait their turn.
+        result: AccountStatus = await handle.query(
+            AccountWorkflow.status, rpc_timeout=timedelta(seconds=60)
+        )
         return result
 
     async def enrolled(self, playbook: str, cycle: int = 1) -> WorkflowHandle[Any, Any]:
@@ -206,3 +210,44 @@ async def test_renewal_steps_follow_a_renewal_date_that_moves(account: Account) 
     assert handle.id == f"playbook/renewal/{account.id}/1"
     keys = [key for *_, key in account.recorder.actions]
     assert len(keys) == len(set(keys))
+
+
+async def test_ten_thousand_events_continue_as_new_with_state_intact(account: Account) -> None:
+    """10,000 health events: the account continues as new, its history stays bounded."""
+    await account.send(ENTERPRISE)
+    await account.send(HealthEvent(score=85))
+    await account.send(HealthEvent(score=30))
+    await account.enrolled("churn-prevention")
+    first_run = (
+        await account.client.get_workflow_handle(f"account/{account.id}").describe()
+    ).run_id
+
+    total = 10_000
+    for start in range(0, total, 250):
+        await asyncio.gather(
+            *(
+                account.send(HealthEvent(event_id=f"e{i}", score=20 + i % 20))
+                for i in range(start, min(start + 250, total))
+            )
+        )
+    # Re-sent ids are ignored: the last 100 again change nothing.
+    await asyncio.gather(
+        *(account.send(HealthEvent(event_id=f"e{i}", score=99)) for i in range(total - 100, total))
+    )
+    await account.send(HealthEvent(event_id="last", score=42))
+    handle = account.client.get_workflow_handle(f"account/{account.id}")
+
+    async def settled() -> bool:
+        return (await account.status()).health.score == 42
+
+    await eventually(settled, "the last event is applied", seconds=120)
+    assert (await handle.describe()).run_id != first_run
+    history = await handle.fetch_history()
+    # Each run handles at most 2,000 items: the current one is far from 10,000 events.
+    assert len(history.events) < 5_000
+
+    status = await account.status()
+    assert status.attributes["arr"] == 300_000
+    assert status.enrollments["churn-prevention"].running
+    assert status.enrollments["churn-prevention"].cycle == 1
+    assert sum(d.kind == "enrolled" for d in status.why) == 1
