@@ -8,7 +8,9 @@ documents each one and a test keeps the two in step.
 Exception tree::
 
     PlaybookError                 root of everything the engine raises on purpose
-    └── ValidationFailed          a playbook set has diagnostics; ``.diagnostics`` lists them
+    ├── ValidationFailed          a playbook set has diagnostics; ``.diagnostics`` lists them
+    ├── SettingsError             a Temporal connection setting is wrong (engine._connect)
+    └── TemporalUnreachable       Temporal did not answer or refused us (engine._connect)
 """
 
 from __future__ import annotations

@@ -8,20 +8,31 @@ user can cause ends in one line and a non-zero exit, never a traceback; set
 
 from __future__ import annotations
 
+import asyncio
 import json
+import logging
 import os
+import signal
 import sys
+from collections.abc import Coroutine
+from datetime import timedelta
 from pathlib import Path
-from typing import Annotated, NoReturn
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn, TypeVar
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
-from engine._errors import Diagnostic
-from engine._loader import check
+from engine._connect import TemporalSettings, env_var, flag
+from engine._errors import Diagnostic, PlaybookError
+from engine._loader import PlaybookSet, check
 from engine._plan import BranchNode, HealthModelPlan, Node, Plan, WaitForNode
 from engine._schema import drifted, write
+
+if TYPE_CHECKING:
+    from temporalio.client import Client
+
+    from engine._catalog import Catalog
 
 app = typer.Typer(
     name="playbook",
@@ -32,6 +43,7 @@ app = typer.Typer(
     rich_markup_mode=None,
 )
 
+_T = TypeVar("_T")
 _out = Console(highlight=False, soft_wrap=True)
 _err = Console(stderr=True, highlight=False, soft_wrap=True)
 
@@ -59,6 +71,17 @@ def _escape(text: str) -> str:
     return text.replace("[", "\\[")
 
 
+def _checked(paths: list[Path]) -> PlaybookSet:
+    """The valid set at ``paths``, or every diagnostic printed and exit 1."""
+    result, diagnostics = check(paths)
+    _print_diagnostics(diagnostics)
+    if diagnostics:
+        files = len({d.path for d in diagnostics})
+        _err.print(f"{len(diagnostics)} problem(s) in {files} file(s)")
+        raise typer.Exit(1)
+    return result
+
+
 @app.command()
 def validate(
     paths: Annotated[
@@ -66,12 +89,7 @@ def validate(
     ],
 ) -> None:
     """Check playbooks, health models and email templates; print every problem found."""
-    result, diagnostics = check(paths)
-    _print_diagnostics(diagnostics)
-    if diagnostics:
-        files = len({d.path for d in diagnostics})
-        _err.print(f"{len(diagnostics)} problem(s) in {files} file(s)")
-        raise typer.Exit(1)
+    result = _checked(paths)
     summary = f"{len(result.playbooks)} playbook(s) valid"
     _err.print(f"[green]ok[/]: {summary}" if _err.is_terminal else f"ok: {summary}")
 
@@ -148,6 +166,276 @@ def schema(
         return
     for path in write(directory):
         print(f"wrote {path}")
+
+
+# Connection flags, shared by every command that talks to Temporal. Each falls back to its
+# PLAYBOOK_TEMPORAL_* variable; TemporalSettings.resolve applies the precedence, so a bad
+# value in either place is reported as one line naming where it came from.
+
+
+def _connection(field: str, text: str, metavar: str) -> Any:
+    return typer.Option(
+        flag(field), help=f"{text} [env: {env_var(field)}]", metavar=metavar, show_default=False
+    )
+
+
+Address = Annotated[
+    str | None, _connection("address", "Temporal frontend (default: localhost:7233).", "HOST:PORT")
+]
+Namespace = Annotated[
+    str | None, _connection("namespace", "Temporal namespace (default: default).", "NAME")
+]
+TaskQueue = Annotated[
+    str | None, _connection("task_queue", "Task queue of the engine (default: playbooks).", "NAME")
+]
+Tls = Annotated[
+    bool | None,
+    typer.Option(
+        "--tls/--no-tls",
+        help="Use TLS (default: on when an API key or certificate is given)"
+        f" [env: {env_var('tls')}]",
+        show_default=False,
+    ),
+]
+TlsCert = Annotated[
+    Path | None, _connection("tls_cert", "Client certificate (PEM) for mTLS.", "FILE")
+]
+TlsKey = Annotated[Path | None, _connection("tls_key", "Private key (PEM) of --tls-cert.", "FILE")]
+TlsCa = Annotated[
+    Path | None, _connection("tls_ca", "CA certificate (PEM) to verify the server.", "FILE")
+]
+ApiKey = Annotated[
+    str | None, _connection("api_key", "Temporal Cloud API key (prefer the variable).", "KEY")
+]
+
+
+def _settings(**flags: Any) -> TemporalSettings:
+    try:
+        return TemporalSettings.resolve(flags)
+    except PlaybookError as exc:
+        _fail(str(exc))
+
+
+def _run(work: Coroutine[Any, Any, _T]) -> _T:
+    """Run ``work``; a problem the user can fix (server down, bad certificate) is one line."""
+    try:
+        return asyncio.run(work)
+    except PlaybookError as exc:
+        _fail(str(exc))
+
+
+class _Failed(PlaybookError):
+    """Temporal answered, but not as the command needed: the message says what to do."""
+
+
+# How long in-flight activities get to finish after Ctrl-C or SIGTERM before they are
+# cancelled; their retries then run on another worker, keyed so nothing is sent twice.
+_GRACE = timedelta(seconds=10)
+_log = logging.getLogger("playbook.worker")
+
+
+@app.command()
+def worker(
+    address: Address = None,
+    namespace: Namespace = None,
+    task_queue: TaskQueue = None,
+    tls: Tls = None,
+    tls_cert: TlsCert = None,
+    tls_key: TlsKey = None,
+    tls_ca: TlsCa = None,
+    api_key: ApiKey = None,
+    register_search_attributes: Annotated[
+        bool,
+        typer.Option(
+            "--register-search-attributes",
+            help="First register the engine's search attributes on the namespace"
+            " (self-hosted clusters; Temporal Cloud creates them in its UI or tcld).",
+        ),
+    ] = False,
+) -> None:
+    """Run the engine's workflows and activities until Ctrl-C or SIGTERM."""
+    settings = _settings(
+        address=address,
+        namespace=namespace,
+        task_queue=task_queue,
+        tls=tls,
+        tls_cert=tls_cert,
+        tls_key=tls_key,
+        tls_ca=tls_ca,
+        api_key=api_key,
+    )
+    logging.basicConfig(
+        level=logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    _run(_serve(settings, register_search_attributes))
+    _log.info("stopped")
+
+
+async def _serve(settings: TemporalSettings, register_attributes: bool) -> None:
+    from engine._connect import connect
+    from workers.worker import WORKFLOWS, build_worker
+
+    client = await connect(settings)
+    if register_attributes:
+        await _register(client, settings)
+    worker = build_worker(client, settings.task_queue, graceful_shutdown_timeout=_GRACE)
+    loop = asyncio.get_running_loop()
+    stop = asyncio.Event()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stop.set)
+    running = asyncio.create_task(worker.run())
+    stopping = asyncio.create_task(stop.wait())
+    _log.info(
+        "serving task queue %s in %s: %s (Ctrl-C to stop)",
+        settings.task_queue,
+        settings.where(),
+        ", ".join(w.__name__ for w in WORKFLOWS),
+    )
+    try:
+        await asyncio.wait({running, stopping}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        # A second Ctrl-C during the shutdown below interrupts it (exit 130).
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(signum)
+        stopping.cancel()
+    if not running.done():
+        _log.info("stopping: in-flight activities get up to %ss", _GRACE.seconds)
+        await worker.shutdown()
+    error = running.exception()
+    if error is not None:
+        cause = f": {error.__cause__}" if error.__cause__ else ""
+        raise _Failed(f"worker stopped: {error}{cause}")
+
+
+async def _register(client: Client, settings: TemporalSettings) -> None:
+    from temporalio.service import RPCError
+
+    from engine._search import ALL, register
+
+    try:
+        await register(client, settings.namespace)
+    except RPCError as exc:
+        raise _Failed(
+            f"could not register search attributes on namespace {settings.namespace}:"
+            f" {exc.message} (on Temporal Cloud, add them with tcld or the Cloud UI)"
+        ) from None
+    _log.info("search attributes registered: %s", ", ".join(key.name for key in ALL))
+
+
+@app.command()
+def publish(
+    paths: Annotated[
+        list[Path],
+        typer.Argument(help="Playbook directories or files: the whole set.", show_default=False),
+    ],
+    address: Address = None,
+    namespace: Namespace = None,
+    task_queue: TaskQueue = None,
+    tls: Tls = None,
+    tls_cert: TlsCert = None,
+    tls_key: TlsKey = None,
+    tls_ca: TlsCa = None,
+    api_key: ApiKey = None,
+    wait: Annotated[
+        float,
+        typer.Option(
+            "--wait",
+            help="Seconds to wait for a worker to take the publish.",
+            metavar="SECONDS",
+        ),
+    ] = 30.0,
+) -> None:
+    """Validate a playbook set and make it the one new enrollments use.
+
+    Running journeys keep the plan they started with. Publishing the same set again changes
+    nothing.
+    """
+    settings = _settings(
+        address=address,
+        namespace=namespace,
+        task_queue=task_queue,
+        tls=tls,
+        tls_cert=tls_cert,
+        tls_key=tls_key,
+        tls_ca=tls_ca,
+        api_key=api_key,
+    )
+    if wait <= 0:
+        _fail(f"--wait must be more than 0 seconds, not {wait:g}")
+    result = _checked(paths)
+    health = result.health_plan()
+    # An empty catalog would retire every playbook at once; that is never what a publish
+    # of a directory means. (A set with playbooks always has a health model: `check` says so.)
+    if not result.playbooks or health is None:
+        _fail(f"nothing to publish: no playbooks in {' '.join(map(str, paths))}")
+    from engine._catalog import build_catalog
+
+    catalog = build_catalog(result.plans(), health)
+    changed = _run(_publish(settings, catalog, timedelta(seconds=wait)))
+    for plan in catalog.plans.values():
+        print(f"{plan.name}\tv{plan.version}\t{plan.hash}")
+    print(
+        f"published catalog {catalog.hash} to {settings.where()},"
+        f" task queue {settings.task_queue}: {changed}"
+    )
+
+
+async def _publish(settings: TemporalSettings, catalog: Catalog, wait: timedelta) -> str:
+    """Hand ``catalog`` to the catalog workflow; returns what changed, as it reports it."""
+    from temporalio.client import RPCTimeoutOrCancelledError, WorkflowUpdateFailedError
+    from temporalio.service import RPCError
+
+    from engine._client import publish
+    from engine._connect import connect
+
+    client = await connect(settings)
+    await _check_catalog_queue(client, settings)
+    try:
+        changed = await asyncio.wait_for(
+            publish(client, catalog, settings.task_queue), wait.total_seconds()
+        )
+    except (TimeoutError, RPCTimeoutOrCancelledError):
+        # wait_for cancels the update call, which the SDK reports as its own timeout error.
+        raise _Failed(
+            f"no worker took the publish within {wait.total_seconds():g}s on task queue"
+            f" {settings.task_queue} in {settings.where()}: start `playbook worker` there and"
+            " publish again (publishing twice is harmless)"
+        ) from None
+    except (RPCError, WorkflowUpdateFailedError) as exc:
+        detail = exc.cause if isinstance(exc, WorkflowUpdateFailedError) else exc
+        raise _Failed(f"publish failed in {settings.where()}: {detail}") from None
+    return changed
+
+
+async def _check_catalog_queue(client: Client, settings: TemporalSettings) -> None:
+    """Refuse to publish to a catalog workflow that lives on another task queue.
+
+    The catalog is one workflow per namespace, started on the queue of the first publish.
+    Publishing with another ``--task-queue`` would hand the update to that queue's workers
+    (and hang if there are none), so a mismatched queue is named instead.
+    """
+    from temporalio.client import WorkflowExecutionStatus
+    from temporalio.service import RPCError, RPCStatusCode
+
+    from engine._catalog import CATALOG_WORKFLOW_ID
+
+    try:
+        described = await client.get_workflow_handle(CATALOG_WORKFLOW_ID).describe()
+    except RPCError as exc:
+        if exc.status == RPCStatusCode.NOT_FOUND:
+            return
+        raise _Failed(f"cannot read {CATALOG_WORKFLOW_ID}: {exc.message}") from None
+    if (
+        described.status == WorkflowExecutionStatus.RUNNING
+        and described.task_queue != settings.task_queue
+    ):
+        raise _Failed(
+            f"{CATALOG_WORKFLOW_ID} in namespace {settings.namespace} runs on task queue"
+            f" {described.task_queue}, not {settings.task_queue}: publish with"
+            f" --task-queue {described.task_queue}"
+        )
 
 
 def main() -> None:
