@@ -1,0 +1,386 @@
+"""Record the event histories that tests/engine/test_replay.py replays against the workflow code.
+
+Why they exist: a journey that is running (for weeks, an account for years) is resumed by
+replaying its history through whatever workflow code the worker has now. Code that issues
+different commands for the same history breaks every running journey at once, and no test
+that starts fresh journeys notices. Replaying histories recorded from the previous code does.
+
+Usage, from the repository root::
+
+    .venv/bin/python -m tests.histories.record            # every journey
+    .venv/bin/python -m tests.histories.record ladder_climb_ack_recover
+
+Each journey runs the real workflows (``workers.worker.build_worker``) on a fresh
+time-skipping test server, started as the ``skipping_env`` fixture starts it, with recording
+action activities instead of real deliveries; then each workflow's history is written as
+``<name>.json`` next to this file (the JSON of ``WorkflowHistory.to_json``, which the Temporal
+CLI and UI also read) and replayed once, so a recording that would not replay is never kept.
+
+Re-record only for an intentional, versioned change of workflow code: a re-recording makes
+the replay test pass by forgetting what running journeys did, which they cannot forget.
+Changes that running journeys must survive go behind ``workflow.patched`` and keep the old
+histories.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import shutil
+import sys
+import tempfile
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+from temporalio import activity
+from temporalio.api.enums.v1 import EventType
+from temporalio.client import WorkflowHandle, WorkflowHistory
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.testing import WorkflowEnvironment
+from temporalio.worker import Replayer
+
+from engine import PlaybookSet, load
+from engine._account import _EVENTS_PER_RUN, AccountStatus, AccountWorkflow
+from engine._catalog import CATALOG_WORKFLOW_ID, build_catalog
+from engine._client import account_workflow_id, publish, send
+from engine._facts import Facts, Health
+from engine._messages import (
+    AccountEvent,
+    Acknowledgement,
+    ActionReceipt,
+    ActionRequest,
+    CloseRequest,
+    HealthEvent,
+    PlaybookExit,
+    RunInput,
+    RunResult,
+    RunStatus,
+)
+from engine._run import PlaybookRunWorkflow
+from engine._search import register
+from tests.histories import HERE, WORKFLOW_IDS, load_history, workflow_ids
+from workers.worker import WORKFLOWS, build_worker
+
+ROOT = HERE.parents[1]
+FIXTURES = ROOT / "tests" / "fixtures"
+BIN = Path(sys.executable).parent
+QUEUE = "recorder"
+# Without it the client and worker identity is pid@hostname, which would differ on every
+# re-recording and put the recording machine's name into the repository.
+IDENTITY = "history-recorder"
+
+Histories = dict[str, WorkflowHistory]
+
+
+@activity.defn(name="perform_action")
+async def perform_action(request: ActionRequest) -> ActionReceipt:
+    """Stands in for deliveries: the history needs a result, not an email."""
+    return ActionReceipt(idempotency_key=request.idempotency_key, detail=f"recorded {request.step}")
+
+
+@activity.defn(name="close_items")
+async def close_items(request: CloseRequest) -> ActionReceipt:
+    """Stands in for closing tasks."""
+    return ActionReceipt(idempotency_key=request.workflow_id, detail=f"closed {request.scope}")
+
+
+class JourneyWentWrong(RuntimeError):
+    """The journey did not do what its recording is meant to show; nothing is written."""
+
+
+def expect(condition: bool, what: str) -> None:
+    # Not `assert`: a recording of the wrong journey must not pass silently under python -O.
+    if not condition:
+        raise JourneyWentWrong(what)
+
+
+@asynccontextmanager
+async def environment() -> AsyncIterator[WorkflowEnvironment]:
+    """A fresh time-skipping server per journey, as the ``skipping_env`` fixture makes one.
+
+    Fresh, so one journey's long-lived accounts neither hold the clock nor add events to the
+    next journey's workflows.
+    """
+    env = await WorkflowEnvironment.start_time_skipping(
+        data_converter=pydantic_data_converter,
+        test_server_existing_path=str(BIN / "temporal-test-server"),
+        identity=IDENTITY,
+    )
+    try:
+        await register(env.client)
+        async with build_worker(env.client, QUEUE, actions=[perform_action, close_items]):
+            yield env
+    finally:
+        await env.shutdown()
+
+
+_IN_FLIGHT = {
+    EventType.EVENT_TYPE_WORKFLOW_TASK_SCHEDULED,
+    EventType.EVENT_TYPE_WORKFLOW_TASK_STARTED,
+}
+
+
+async def settled(handle: WorkflowHandle[Any, Any]) -> WorkflowHistory:
+    """The history once no workflow task is in flight.
+
+    The replayer copes with a history cut mid-task, but a cut that depends on timing would
+    make each re-recording differ for no reason.
+    """
+    for _ in range(200):
+        history = await handle.fetch_history()
+        if history.events[-1].event_type not in _IN_FLIGHT:
+            return history
+        await asyncio.sleep(0.05)
+    raise JourneyWentWrong(f"{handle.id} never settled")
+
+
+async def eventually(check: Callable[[], Awaitable[bool]], what: str) -> None:
+    """Poll until ``check`` holds: signals are handled asynchronously."""
+    for _ in range(200):
+        if await check():
+            return
+        await asyncio.sleep(0.05)
+    raise JourneyWentWrong(f"never happened: {what}")
+
+
+# Journeys -----------------------------------------------------------------------------------
+
+
+async def onboarding_run(env: WorkflowEnvironment) -> Histories:
+    """The shipped onboarding playbook through its day 1/3/7/14/30 steps to its end."""
+    enrolled = await env.get_current_time()
+    run_input = RunInput(
+        plan=load_relative(ROOT, "playbooks").plan("onboarding"),
+        account_id="acme",
+        cycle=1,
+        enrolled_at=enrolled,
+        facts=Facts(
+            now=enrolled,
+            health=Health(score=72, tier="good", trend="stable"),
+            account={"segment": "mid-market", "name": "Acme"},
+        ),
+    )
+    handle = await env.client.start_workflow(
+        PlaybookRunWorkflow.run, run_input, id="playbook/onboarding/acme/1", task_queue=QUEUE
+    )
+    result: RunResult = await handle.result()
+    expect((result.outcome, result.ended_by) == ("success", "end"), f"onboarding ended {result}")
+    return {"onboarding_run": await settled(handle)}
+
+
+async def ladder_climb_ack_recover(env: WorkflowEnvironment) -> Histories:
+    """The escalation ladder: CSM, no acknowledgement in 2 days, manager, acknowledged,
+    recovered for 7 days, stood down; then the run's 60-day hold ends it."""
+    client = env.client
+    start = await env.get_current_time()
+    run_input = RunInput(
+        plan=load_relative(FIXTURES, "ladder").plan("rescue"),
+        account_id="globex",
+        cycle=1,
+        enrolled_at=start,
+        facts=Facts(now=start, health=Health(score=45, tier="at-risk"), account={}),
+    )
+    handle = await client.start_workflow(
+        PlaybookRunWorkflow.run, run_input, id="playbook/rescue/globex/1", task_queue=QUEUE
+    )
+    await env.sleep(timedelta(days=2, hours=1))
+    status: RunStatus = await handle.query(PlaybookRunWorkflow.status)
+    expect(status.escalation_tier == "manager", f"climbed to {status.escalation_tier}")
+    await handle.signal(PlaybookRunWorkflow.acknowledge, Acknowledgement(by="maria"))
+    await env.sleep(timedelta(days=5))
+    recovered = Facts(now=start, health=Health(score=75, tier="good"), account={})
+    await handle.signal(PlaybookRunWorkflow.update, recovered)
+    await env.sleep(timedelta(days=7, hours=1))
+    status = await handle.query(PlaybookRunWorkflow.status)
+    kinds = [d.kind for d in status.why]
+    expect(
+        status.escalation_tier is None and {"acknowledged", "de-escalated"} <= set(kinds),
+        f"ladder went {kinds}",
+    )
+    result: RunResult = await handle.result()
+    expect(result.ended_by == "completed", f"rescue ended {result}")
+    return {"ladder_climb_ack_recover": await settled(handle)}
+
+
+async def account_enroll_exit(env: WorkflowEnvironment) -> Histories:
+    """An account's life with the tests/fixtures/journeys catalog: enrollments, skips, ends.
+
+    upsell enrolls at 90 and is exited by an operator; rescue enrolls on a drop to critical
+    and suppresses upsell; v2 of rescue is published while v1 runs; rescue reaches its goal;
+    a new drop is skipped in cooldown and enrolls (v2) once the cooldown ends. Also records
+    the catalog workflow (two publishes) and both finished journeys the account started.
+    """
+    client = env.client
+    account = "initech"
+    v1 = load_relative(FIXTURES, "journeys")
+    with tempfile.TemporaryDirectory() as tmp:
+        shutil.copytree(FIXTURES / "journeys", Path(tmp) / "v2")
+        rescue = Path(tmp) / "v2" / "rescue.yaml"
+        rescue.write_text(rescue.read_text().replace("version: 1", "version: 2"))
+        v2 = load_relative(Path(tmp), "v2")
+    handle = client.get_workflow_handle(account_workflow_id(account))
+
+    async def status() -> AccountStatus:
+        result: AccountStatus = await handle.query(AccountWorkflow.status)
+        return result
+
+    async def health(score: float) -> None:
+        await send(client, account, HealthEvent(score=score), QUEUE)
+
+    def enrollment(name: str, cycle: int, running: bool) -> Callable[[], Awaitable[bool]]:
+        async def check() -> bool:
+            e = (await status()).enrollments.get(name)
+            return e is not None and e.cycle == cycle and e.running is running
+
+        return check
+
+    def skipped(name: str, reason: str) -> Callable[[], Awaitable[bool]]:
+        async def check() -> bool:
+            return any(
+                d.kind == "skipped" and d.playbook == name and reason in d.detail
+                for d in (await status()).why
+            )
+
+        return check
+
+    await publish(client, catalog_of(v1), QUEUE)
+    await health(90)
+    await eventually(enrollment("upsell", 1, True), "upsell enrolls at 90")
+    await handle.signal(AccountWorkflow.exit_playbook, PlaybookExit(playbook="upsell", reason="qa"))
+    await eventually(enrollment("upsell", 1, False), "upsell ends on exit")
+    await health(30)
+    await eventually(enrollment("rescue", 1, True), "rescue enrolls on the drop")
+    await publish(client, catalog_of(v2), QUEUE)
+    await health(85)
+    await eventually(skipped("upsell", "suppressed while rescue runs"), "upsell suppressed")
+    await health(96)
+    await eventually(enrollment("rescue", 1, False), "rescue reaches its goal")
+    await health(30)
+    await eventually(skipped("rescue", "in cooldown"), "rescue skipped in cooldown")
+    await env.sleep(timedelta(days=31))
+    await eventually(enrollment("rescue", 2, True), "rescue re-enrolls after cooldown")
+    expect((await status()).enrollments["rescue"].version == 2, "rescue cycle 2 runs v2")
+
+    upsell = client.get_workflow_handle_for(PlaybookRunWorkflow.run, f"playbook/upsell/{account}/1")
+    rescue_run = client.get_workflow_handle_for(
+        PlaybookRunWorkflow.run, f"playbook/rescue/{account}/1"
+    )
+    expect((await upsell.result()).ended_by == "stopped", "upsell was stopped")
+    expect((await rescue_run.result()).ended_by == "goal", "rescue reached its goal")
+    return {
+        "catalog": await settled(client.get_workflow_handle(CATALOG_WORKFLOW_ID)),
+        "account_enroll_exit_upsell": await settled(upsell),
+        "account_enroll_exit_rescue": await settled(rescue_run),
+        # Last: the account is still alive (accounts live for years) and is recorded mid-life.
+        "account_enroll_exit": await settled(handle),
+    }
+
+
+async def account_continue_as_new(env: WorkflowEnvironment) -> Histories:
+    """An account that handles ``_EVENTS_PER_RUN`` items and continues as new, and the
+    run it continued into: the new run must still read the state the old one carried."""
+    client = env.client
+    account = "hooli"
+    await publish(client, catalog_of(load_relative(FIXTURES, "journeys")), QUEUE)
+    first = await send(client, account, HealthEvent(score=70), QUEUE)
+    expect(first.result_run_id is not None, "signal-with-start returned a run id")
+    gate = asyncio.Semaphore(50)
+
+    async def used() -> None:
+        async with gate:
+            await send(client, account, AccountEvent(name="feature.used"), QUEUE)
+
+    await asyncio.gather(*(used() for _ in range(_EVENTS_PER_RUN - 1)))
+    old = client.get_workflow_handle(account_workflow_id(account), run_id=first.result_run_id)
+
+    async def continued() -> bool:
+        events = (await old.fetch_history()).events
+        return events[-1].event_type == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_CONTINUED_AS_NEW
+
+    await eventually(continued, "the account continues as new")
+    current = client.get_workflow_handle(account_workflow_id(account))
+    state: AccountStatus = await current.query(AccountWorkflow.status)
+    expect(state.health.score == 70, "the continued run kept the account's health")
+    return {
+        "account_continue_as_new": await settled(old),
+        "account_continued": await settled(current),
+    }
+
+
+def load_relative(base: Path, folder: str) -> PlaybookSet:
+    """Load ``base/folder`` with file names relative to ``base``.
+
+    A plan keeps the path it was loaded from (``source``) and travels in workflow inputs, so
+    absolute paths would put the recording machine's directories into the histories.
+    """
+    with contextlib.chdir(base):
+        return load([folder])
+
+
+def catalog_of(playbooks: PlaybookSet) -> Any:
+    health = playbooks.health_plan()
+    expect(health is not None, "the fixture set has a health model")
+    assert health is not None  # for type checkers
+    return build_catalog(playbooks.plans(), health)
+
+
+JOURNEYS: dict[str, Callable[[WorkflowEnvironment], Awaitable[Histories]]] = {
+    "onboarding_run": onboarding_run,
+    "ladder_climb_ack_recover": ladder_climb_ack_recover,
+    "account_enroll_exit": account_enroll_exit,
+    "account_continue_as_new": account_continue_as_new,
+}
+
+
+# Writing ------------------------------------------------------------------------------------
+
+
+async def record(name: str) -> list[tuple[Path, int]]:
+    """Run one journey, write its histories and their workflow ids, and replay what was written
+    exactly as the test will: a recording that does not replay is removed, not kept."""
+    async with environment() as env:
+        histories = await JOURNEYS[name](env)
+    ids = workflow_ids()
+    written = []
+    for file, history in histories.items():
+        path = HERE / f"{file}.json"
+        path.write_text(history.to_json() + "\n")
+        ids[file] = history.workflow_id
+        try:
+            await Replayer(
+                workflows=WORKFLOWS, data_converter=pydantic_data_converter
+            ).replay_workflow(load_history(path, ids))
+        except Exception:
+            path.unlink()
+            raise
+        written.append((path, len(history.events)))
+    lines = [f"{stem} = {json.dumps(ids[stem])}" for stem in sorted(ids)]
+    WORKFLOW_IDS.write_text(
+        "# The workflow id of each recorded history (the history JSON does not carry it).\n"
+        "# Written by `python -m tests.histories.record`.\n" + "\n".join(lines) + "\n"
+    )
+    return written
+
+
+async def main(names: list[str]) -> int:
+    unknown = [n for n in names if n not in JOURNEYS]
+    if unknown:
+        print(f"unknown journeys: {', '.join(unknown)}; known: {', '.join(JOURNEYS)}")
+        return 2
+    for name in names or list(JOURNEYS):
+        began = time.monotonic()
+        written = await record(name)
+        print(f"{name}: {time.monotonic() - began:.1f}s")
+        for path, events in written:
+            size = path.stat().st_size
+            print(f"  {path.relative_to(ROOT)}: {events} events, {size / 1024:.0f} KiB")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(asyncio.run(main(sys.argv[1:])))
