@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: test lint typecheck unit schema demo clean
+.PHONY: test lint typecheck unit schema bench demo clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -24,6 +24,10 @@ typecheck: $(STAMP)
 # so an empty run fails the build instead of passing silently.
 unit: $(STAMP)
 	$(BIN)/pytest
+
+# Measures, never asserts: each benchmark prints its numbers beside a baseline from the same run.
+bench: $(STAMP)
+	$(BIN)/python -m bench.reaction
 
 schema: $(STAMP)
 	$(BIN)/playbook schema

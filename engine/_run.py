@@ -87,6 +87,9 @@ class PlaybookRunWorkflow:
         self._facts = facts
         if facts.account.get("renewal_date") != old:
             self._anchors += 1
+        if self._input is None:
+            # Delivered with the start, before run(): run() sees these facts and checks them.
+            return
         self._check_endings()
         self.ladder.observe()
 
@@ -143,6 +146,8 @@ class PlaybookRunWorkflow:
         )
         self.record("enrolled", "entry", detail=f"cycle {input.cycle}")
         self._check_endings()
+        for name in self._events:  # events delivered with the start
+            self._check_endings(name)
         steps = asyncio.create_task(self._walk())
         ladder = asyncio.create_task(self.ladder.run()) if plan.escalation else None
         await workflow.wait_condition(lambda: steps.done() or self._ending is not None)

@@ -8,12 +8,18 @@ test sees every side effect with its time and idempotency key.
 from __future__ import annotations
 
 import asyncio
+import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from google.protobuf.duration_pb2 import Duration
 from temporalio import activity
+from temporalio.api.workflowservice.v1 import RegisterNamespaceRequest
+from temporalio.client import Client
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.testing import WorkflowEnvironment
 
 from engine._messages import ActionReceipt, ActionRequest, CloseRequest
 
@@ -59,3 +65,18 @@ async def eventually(check: Callable[[], Awaitable[Any]], what: str, seconds: fl
         if asyncio.get_running_loop().time() > deadline:
             raise AssertionError(f"never happened: {what}")
         await asyncio.sleep(0.05)
+
+
+async def fresh_namespace(env: WorkflowEnvironment) -> Client:
+    """A new namespace on the dev server, with no search attributes registered yet.
+
+    The catalog is one workflow per namespace, so tests that publish on the shared dev
+    server each take a namespace of their own.
+    """
+    name = f"t-{uuid.uuid4().hex[:12]}"
+    await env.client.workflow_service.register_namespace(
+        RegisterNamespaceRequest(
+            namespace=name, workflow_execution_retention_period=Duration(seconds=86400)
+        )
+    )
+    return Client(env.client.service_client, namespace=name, data_converter=pydantic_data_converter)

@@ -17,15 +17,12 @@ import uuid
 from pathlib import Path
 
 import pytest
-from google.protobuf.duration_pb2 import Duration
-from temporalio.api.workflowservice.v1 import RegisterNamespaceRequest
-from temporalio.client import Client
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
 from engine._account import AccountStatus, AccountWorkflow
 from engine._client import account_workflow_id, send
 from engine._messages import HealthEvent
+from tests.support import fresh_namespace
 
 PLAYBOOK = Path(sys.executable).parent / "playbook"
 JOURNEYS = Path(__file__).parent / "fixtures" / "journeys"
@@ -51,17 +48,6 @@ def playbook(*args: str, env: dict[str, str] | None = None) -> subprocess.Comple
 
 def address(env: WorkflowEnvironment) -> str:
     return env.client.service_client.config.target_host
-
-
-async def fresh_namespace(env: WorkflowEnvironment) -> Client:
-    """A new namespace on the dev server, with no search attributes registered yet."""
-    name = f"t-{uuid.uuid4().hex[:12]}"
-    await env.client.workflow_service.register_namespace(
-        RegisterNamespaceRequest(
-            namespace=name, workflow_execution_retention_period=Duration(seconds=86400)
-        )
-    )
-    return Client(env.client.service_client, namespace=name, data_converter=pydantic_data_converter)
 
 
 def wait_for_line(log: Path, text: str, process: subprocess.Popen[bytes]) -> None:

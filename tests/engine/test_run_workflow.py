@@ -18,6 +18,7 @@ from engine._messages import (
     ActionReceipt,
     ActionRequest,
     CloseRequest,
+    LifecycleEvent,
     RunInput,
     RunResult,
 )
@@ -167,3 +168,36 @@ async def test_ladder_climbs_stops_on_ack_and_stands_down_on_recovery(
     assert de_escalation.seen == {"health.score": 75}
     assert (status.playbook, status.version) == ("rescue", 1)
     assert [c.scope for c in recorder.closed] == ["ladder"]
+
+
+async def test_signals_delivered_with_the_start_are_not_lost(
+    skipping_env: WorkflowEnvironment, shipped: PlaybookSet
+) -> None:
+    """An update and a goal event that arrive before the run starts are applied, not fatal."""
+    queue = f"q-{uuid.uuid4()}"
+    start = await skipping_env.get_current_time()
+    facts = Facts(now=start, health=Health(score=30, tier="critical"), account={})
+    run_input = RunInput(
+        plan=shipped.plan("onboarding"),
+        account_id="initech",
+        cycle=1,
+        enrolled_at=start,
+        facts=facts,
+    )
+    async with Worker(
+        skipping_env.client,
+        task_queue=queue,
+        workflows=[PlaybookRunWorkflow],
+        activities=Recorder().activities(),
+    ):
+        handle = await skipping_env.client.start_workflow(
+            PlaybookRunWorkflow.run,
+            run_input,
+            id=f"playbook/onboarding/initech/{queue}",
+            task_queue=queue,
+            start_signal="update",
+            start_signal_args=[facts],
+        )
+        await handle.signal(PlaybookRunWorkflow.event, LifecycleEvent(name="onboarding.completed"))
+        result = await handle.result()
+    assert (result.outcome, result.ended_by) == ("success", "goal")
