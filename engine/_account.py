@@ -36,6 +36,7 @@ with workflow.unsafe.imports_passed_through():
         PlaybookExit,
         RunEnded,
         RunInput,
+        StartPlaybook,
         StopRequest,
     )
     from engine._plan import Plan
@@ -116,6 +117,10 @@ class AccountWorkflow:
     def lifecycle(self, event: AccountEvent) -> None:
         self._inbox.append(event)
 
+    @workflow.signal(name="start_playbook")
+    def start_playbook(self, request: StartPlaybook) -> None:
+        self._inbox.append(request)
+
     @workflow.signal(name="run_ended")
     def run_ended(self, ended: RunEnded) -> None:
         self._ended.append(ended)
@@ -176,6 +181,8 @@ class AccountWorkflow:
                 if isinstance(item, AccountEvent):
                     await self._forward_event(item.name)
                     await self._enroll_due(self._evaluate(event=item.name))
+                elif isinstance(item, StartPlaybook):
+                    await self._start_requested(item)
                 else:
                     self._apply(item)
                     changed = True
@@ -371,6 +378,35 @@ class AccountWorkflow:
             return None
         return enrollment.ended_at + timedelta(seconds=summary.reentry.cooldown_seconds or 0)
 
+    async def _start_requested(self, request: StartPlaybook) -> None:
+        """A start_playbook step: its target's entry trigger is the step itself, but the
+        target's segments, re-entry policy and suppression still apply."""
+        entry = self._summary(request.playbook)
+        seen: dict[str, Any] = {"requested_by": request.requested_by}
+        if entry is None:
+            self._note(
+                Decision(
+                    at=workflow.now(),
+                    kind="skipped",
+                    rule=f"{request.playbook}.start_playbook",
+                    playbook=request.playbook,
+                    version=0,
+                    hash="",
+                    seen=seen,
+                    detail="not in the published catalog",
+                )
+            )
+            return
+        segment = self.state.attributes.get("segment")
+        if entry.segments and segment not in entry.segments:
+            self._record("skipped", entry, "start_playbook", seen, f"segment {segment!r} not in it")
+            return
+        reason, _ = self._blocked(entry, [])
+        if reason:
+            self._record("skipped", entry, "start_playbook", seen, reason)
+            return
+        await self._enroll(entry, seen, "start_playbook")
+
     async def _enroll_due(self, due: list[tuple[EntrySummary, dict[str, Any], str]]) -> None:
         for entry, seen, rule in due:
             await self._enroll(entry, seen, rule)
@@ -493,8 +529,7 @@ class AccountWorkflow:
         detail: str,
         plan: Plan | None = None,
     ) -> None:
-        why = self.state.why
-        why.append(
+        self._note(
             Decision(
                 at=workflow.now(),
                 kind=kind,
@@ -506,4 +541,8 @@ class AccountWorkflow:
                 detail=detail,
             )
         )
+
+    def _note(self, decision: Decision) -> None:
+        why = self.state.why
+        why.append(decision)
         del why[: max(0, len(why) - _WHY_KEPT)]

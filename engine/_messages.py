@@ -160,7 +160,20 @@ class AccountEvent(_Message):
     name: str
 
 
-AccountInput = Annotated[HealthEvent | AttributeChange | AccountEvent, Field(discriminator="kind")]
+class StartPlaybook(_Message):
+    """A run's start_playbook step asks its account to enroll in another playbook."""
+
+    kind: Literal["start"] = "start"
+    event_id: str | None = None
+    """The step's idempotency key: a request is handled once."""
+    playbook: str
+    requested_by: str
+    """The rule that asked, e.g. onboarding.steps.start-adoption."""
+
+
+AccountInput = Annotated[
+    HealthEvent | AttributeChange | AccountEvent | StartPlaybook, Field(discriminator="kind")
+]
 """Anything an account workflow takes in, told apart by ``kind`` when carried as data."""
 
 

@@ -36,6 +36,7 @@ with workflow.unsafe.imports_passed_through():
         RunInput,
         RunResult,
         RunStatus,
+        StartPlaybook,
         StopRequest,
     )
     from engine._plan import (
@@ -45,6 +46,7 @@ with workflow.unsafe.imports_passed_through():
         EndNode,
         EscalateNode,
         Node,
+        StartPlaybookNode,
         TierPlan,
         WaitForNode,
         WaitNode,
@@ -219,7 +221,10 @@ class PlaybookRunWorkflow:
             self.ladder.request(node.tier, f"steps.{node.id}")
             return node.next
         assert not isinstance(node, EndNode)
-        failed = await self._act(node)
+        if isinstance(node, StartPlaybookNode):
+            failed = await self._start_playbook(node)
+        else:
+            failed = await self._act(node)
         if failed and node.on_failure == "stop":
             return RunResult(outcome="failure", ended_by="failed", reason=failed, step=node.id)
         if failed and node.on_failure == "escalate":
@@ -236,6 +241,26 @@ class PlaybookRunWorkflow:
             self.record("action_failed", f"steps.{node.id}", detail=message)
             return message
         self.record("action", f"steps.{node.id}", detail=receipt.detail)
+        return None
+
+    async def _start_playbook(self, node: StartPlaybookNode) -> str | None:
+        """Ask the account to enroll in ``node.playbook``; the failure message if it cannot."""
+        rule = f"steps.{node.id}"
+        parent = self.input.parent_workflow_id
+        if parent is None:
+            self.record("skipped", rule, detail="no account workflow to enroll through")
+            return None
+        request = StartPlaybook(
+            event_id=f"{workflow.info().workflow_id}/{node.id}/{self._visits[node.id]}",
+            playbook=node.playbook,
+            requested_by=f"{self.input.plan.name}.{rule}",
+        )
+        try:
+            await workflow.get_external_workflow_handle(parent).signal("start_playbook", request)
+        except TemporalError as error:
+            self.record("action_failed", rule, detail=f"could not reach {parent}: {error}")
+            return str(error)
+        self.record("action", rule, detail=f"asked {parent} to start {node.playbook}")
         return None
 
     async def _wait_for(self, condition: ConditionPlan, timeout: int, node_id: str) -> bool:

@@ -23,7 +23,7 @@ from engine import PlaybookSet, load
 from engine._account import AccountStatus, AccountWorkflow
 from engine._catalog import Catalog, build_catalog
 from engine._client import publish, send
-from engine._messages import AttributeChange, HealthEvent, PlaybookAck, RunStatus
+from engine._messages import AccountEvent, AttributeChange, HealthEvent, PlaybookAck, RunStatus
 from engine._run import PlaybookRunWorkflow
 from tests.support import Recorder, eventually
 from workers.worker import build_worker
@@ -50,7 +50,7 @@ class Account:
     def client(self) -> Client:
         return self.env.client
 
-    async def send(self, message: HealthEvent | AttributeChange) -> None:
+    async def send(self, message: HealthEvent | AttributeChange | AccountEvent) -> None:
         await send(self.client, self.id, message, self.queue)
 
     async def status(self) -> AccountStatus:
@@ -251,3 +251,19 @@ async def test_ten_thousand_events_continue_as_new_with_state_intact(account: Ac
     assert status.enrollments["churn-prevention"].running
     assert status.enrollments["churn-prevention"].cycle == 1
     assert sum(d.kind == "enrolled" for d in status.why) == 1
+
+
+async def test_onboarding_hands_over_to_adoption_through_the_account(account: Account) -> None:
+    """Day 30 of onboarding starts adoption: the account enrolls it and records who asked."""
+    await account.send(ENTERPRISE)
+    await account.send(HealthEvent(score=75))
+    await account.send(AccountEvent(name="contract.signed"))
+    await account.enrolled("onboarding")
+    await account.env.sleep(timedelta(days=30, hours=1))
+    await account.enrolled("adoption")
+    why = (await account.status()).why
+    enrolled = next(d for d in why if d.kind == "enrolled" and d.playbook == "adoption")
+    assert enrolled.rule == "adoption.start_playbook"
+    assert enrolled.seen == {"requested_by": "onboarding.steps.start-adoption"}
+    run = await account.run_status("onboarding")
+    assert any(d.kind == "action" and d.rule == "steps.start-adoption" for d in run.why)

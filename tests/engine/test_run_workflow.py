@@ -99,7 +99,6 @@ async def test_onboarding_steps_run_at_their_days(
         (14, "remove-blockers"),
         (30, "review-invite"),
         (30, "onboarding-review"),
-        (30, "start-adoption"),
     ]
     keys = [key for _, _, key in recorder.actions]
     assert len(keys) == len(set(keys))
