@@ -440,11 +440,14 @@ async def _check_catalog_queue(client: Client, settings: TemporalSettings) -> No
 
 def main() -> None:
     """Console entry point: run the app, turning any stray exception into one line."""
+    code: int | str | None = 0
     try:
         app()
+    except SystemExit as done:
+        code = done.code
     except KeyboardInterrupt:
         _err.print("playbook: interrupted")
-        sys.exit(130)
+        code = 130
     except Exception as exc:  # the promise is one line, never a traceback
         if os.environ.get("PLAYBOOK_DEBUG"):
             raise
@@ -453,4 +456,20 @@ def main() -> None:
             " (set PLAYBOOK_DEBUG=1 for the traceback)",
             markup=False,
         )
-        sys.exit(70)
+        code = 70
+    _exit(code)
+
+
+def _exit(code: int | str | None) -> None:
+    if isinstance(code, str):
+        _err.print(code, markup=False)
+        code = 1
+    if "temporalio.client" not in sys.modules:
+        sys.exit(code)
+    # The Temporal SDK's Rust threads can outlive the event loop and abort the interpreter
+    # as it finalizes ("PyGILState_Release", temporalio/sdk-python#300), turning a clean
+    # exit into SIGABRT. Once the SDK was loaded, flush and leave without finalizing.
+    logging.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code or 0)
