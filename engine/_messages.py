@@ -13,7 +13,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from engine._facts import Facts
-from engine._plan import Node, Plan, TierPlan
+from engine._plan import Node, Plan, TemplatePlan, TierPlan
 
 
 class _Message(BaseModel):
@@ -111,6 +111,10 @@ class ActionRequest(_Message):
     """For escalations: the ladder tier being engaged."""
     channel: Literal["task", "email", "chat"] | None = None
     """For escalations: how the tier is engaged."""
+    template: TemplatePlan | None = None
+    """The email template the action sends, from the plan the run started with."""
+    owner: str | None = None
+    """The playbook's owner, whom the ``owner`` role means."""
     account: dict[str, Any] = Field(default_factory=dict)
     """The account's attributes when the action ran, for rendering and recipients."""
     health: dict[str, Any] = Field(default_factory=dict)

@@ -43,6 +43,7 @@ with workflow.unsafe.imports_passed_through():
         BranchNode,
         ConditionPlan,
         DateAt,
+        EmailNode,
         EndNode,
         EscalateNode,
         Node,
@@ -352,6 +353,10 @@ class PlaybookRunWorkflow:
         channel: Any = None,
     ) -> ActionRequest:
         facts = self.facts()
+        template_name = node.template if isinstance(node, EmailNode) else None
+        if tier is not None and channel == "email":
+            template_name = tier.template
+        plan = self.input.plan
         return ActionRequest(
             idempotency_key=key,
             workflow_id=workflow.info().workflow_id,
@@ -362,6 +367,8 @@ class PlaybookRunWorkflow:
             node=node,
             tier=tier,
             channel=channel,
+            template=plan.templates.get(template_name) if template_name else None,
+            owner=plan.owner,
             account=facts.account,
             health=facts.health.model_dump(),
         )
