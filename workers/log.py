@@ -1,0 +1,45 @@
+"""Structured logs for the worker: readable on a terminal, one JSON object per line otherwise.
+
+Actions log through :func:`action_log`, which binds the workflow id, step, account and attempt,
+so a failed email or webhook can be traced to its journey from the log alone.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from typing import Any
+
+import structlog
+from temporalio import activity
+
+
+def configure(json: bool | None = None, level: int = logging.INFO) -> None:
+    """Route structlog to stderr: JSON unless stderr is a terminal (or ``json`` says)."""
+    as_json = not sys.stderr.isatty() if json is None else json
+    renderer: Any = (
+        structlog.processors.JSONRenderer() if as_json else structlog.dev.ConsoleRenderer()
+    )
+    structlog.configure(
+        processors=[
+            structlog.contextvars.merge_contextvars,
+            structlog.processors.add_log_level,
+            structlog.processors.TimeStamper(fmt="iso", utc=True),
+            structlog.processors.format_exc_info,
+            renderer,
+        ],
+        wrapper_class=structlog.make_filtering_bound_logger(level),
+        logger_factory=structlog.PrintLoggerFactory(sys.stderr),
+        cache_logger_on_first_use=False,
+    )
+
+
+def action_log(**bound: Any) -> Any:
+    """A logger for the running activity, bound to its workflow, attempt and ``bound``."""
+    log = structlog.get_logger("playbook.actions")
+    if activity.in_activity():
+        info = activity.info()
+        log = log.bind(
+            workflow_id=info.workflow_id, activity=info.activity_type, attempt=info.attempt
+        )
+    return log.bind(**bound)
