@@ -198,6 +198,7 @@ async def test_localhost_refused_without_allowlist(server: Server) -> None:
     )
     assert error.type == "AddressRefused"
     assert "localhost resolves to" in error.message
+    assert f"add localhost:{server.port} (or a CIDR block)" in error.message
     assert server.requests == []
 
 
@@ -350,6 +351,12 @@ async def test_bad_urls_and_bodies_are_final() -> None:
         settings=settings(), url="ftp://example.com/x", body={}, idempotency_key="k"
     )
     assert error.type == "WebhookInvalid"
+    assert "'ftp://example.com/x' is not an http:// or https:// URL" in error.message
+    error = await refused(
+        settings=settings(), url="http:///x?token=t0k", body={}, idempotency_key="k"
+    )
+    assert error.type == "WebhookInvalid"
+    assert "t0k" not in error.message
     error = await refused(
         settings=settings(),
         url="https://example.com/x",

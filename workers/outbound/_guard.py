@@ -42,8 +42,10 @@ class AddressRefused(Exception):
         self.port = port
         self.address = address
         self.kind = kind
-        where = f"[{address}]" if address.version == 6 else str(address)
-        named = "" if host == str(address) else f"{host} resolves to {address}, "
+        literal = host == str(address)
+        named = "" if literal else f"{host} resolves to {address}, "
+        # Suggest the narrowest entry that works: this host (or address) on this port.
+        where = f"[{address}]" if literal and address.version == 6 else host
         super().__init__(
             f"{named}{address} is a {kind} address and outbound calls only reach public "
             f"addresses; to allow it, add {where}:{port} (or a CIDR block) to {ALLOW_VAR}"

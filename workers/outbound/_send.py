@@ -66,7 +66,9 @@ def _parse_url(url: str, what: str) -> httpx.URL:
     try:
         parsed = httpx.URL(url)
     except httpx.InvalidURL as exc:
-        raise _fatal(f"{what}: {url!r} is not a valid URL ({exc})", "WebhookInvalid") from None
+        # Only up to the query: what follows often carries a token.
+        shown = url.split("?", 1)[0]
+        raise _fatal(f"{what}: {shown!r} is not a valid URL ({exc})", "WebhookInvalid") from None
     if parsed.scheme not in ("http", "https") or not parsed.host:
         raise _fatal(
             f"{what}: {_shown(parsed)!r} is not an http:// or https:// URL", "WebhookInvalid"
@@ -210,7 +212,7 @@ async def post_webhook(
     non-retryable ``WebhookNotConfigured`` error, since a receiver that checks signatures
     would reject the call and one that does not should not be taught to trust unsigned ones.
     """
-    parsed = _parse_url(url, f"webhook {method} {url}")
+    parsed = _parse_url(url, f"webhook {method}")
     what = f"webhook {method} {_shown(parsed)}"
     if settings.webhook_secret is None:
         raise _fatal(
