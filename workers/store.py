@@ -178,7 +178,7 @@ def open_store(url: str | None = None) -> Store:
         backend = _Postgres(url)
     else:
         raise StoreUnavailable(
-            f"{DATABASE_URL_ENV} {_redact(url)!r} is not a database URL this engine knows:"
+            f"{_redact(url)!r} is not a database URL this engine knows:"
             " use sqlite:///PATH or postgresql://USER@HOST/DB"
         )
     store = Store(backend)
