@@ -1,0 +1,590 @@
+"""The task inbox and the action ledger: the one place the engine keeps state outside Temporal.
+
+Temporal holds journey state, but two things cannot live there. Tasks are read and changed by
+people (CSMs list their inbox by assignee across every account, acknowledge, complete), which
+needs an indexed table, not thousands of workflow queries. And the action ledger records that
+an email or webhook went out, right after the side effect, so an activity retried after a
+worker crash finds the record and does not send again: Temporal retries an activity whose
+completion it never heard of, so only a store outside it can remember that the send happened.
+
+SQLite is the default (one file, nothing to run); PostgreSQL is used when ``DATABASE_URL``
+says so, for several workers on several machines. Both get the same schema from the same
+ordered migrations, applied by whoever opens the store first, under a lock so two workers
+starting together do not race. The API is synchronous: activities call it through
+``asyncio.to_thread``, the CLI directly. Workflow code never touches it (it is I/O).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import re
+import sqlite3
+import threading
+from abc import ABC, abstractmethod
+from collections.abc import Iterator, Mapping, Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
+
+from engine._errors import PlaybookError
+
+if TYPE_CHECKING:
+    import psycopg
+
+DEFAULT_SQLITE_PATH = Path(".playbook") / "playbook.db"
+"""Where the store lives when no ``DATABASE_URL`` is set, relative to the working directory."""
+
+DATABASE_URL_ENV = "DATABASE_URL"
+
+TaskStatus = Literal["open", "acknowledged", "done", "closed"]
+TaskScope = Literal["run", "ladder"]
+Priority = Literal["low", "normal", "high", "urgent"]
+
+ACTIVE: tuple[TaskStatus, ...] = ("open", "acknowledged")
+"""Statuses that still ask something of someone: what an inbox lists by default."""
+
+
+class StoreError(PlaybookError):
+    """The store cannot do what was asked; the message is one line for a person."""
+
+
+class StoreUnavailable(StoreError):
+    """The database cannot be opened or reached, or its schema is newer than this engine."""
+
+
+class TaskNotFound(StoreError):
+    """No task has that id."""
+
+
+class TaskStateError(StoreError):
+    """The task is in a state that does not allow the change (e.g. acknowledging a done task)."""
+
+
+class NewTask(BaseModel):
+    """A task to open for a journey step or an escalation tier."""
+
+    model_config = ConfigDict(frozen=True)
+
+    idempotency_key: str = Field(min_length=1)
+    """The action's key: creating twice with it returns the first task."""
+    account_id: str
+    workflow_id: str
+    """The run that opened it (``playbook/{name}/{account}/{cycle}``): what closes it on exit."""
+    playbook: str
+    step: str
+    scope: TaskScope = "run"
+    """``ladder`` for escalation tasks, which close when the ladder stands down."""
+    assignee_role: str
+    """The role from the playbook: csm, manager, executive..."""
+    assignee: str | None = None
+    """The person, when the account names one for the role."""
+    title: str
+    description: str | None = None
+    priority: Priority = "normal"
+    due_at: AwareDatetime | None = None
+
+
+class Task(NewTask):
+    """A task as stored: what was asked, and what has happened to it since."""
+
+    id: int
+    status: TaskStatus
+    created_at: AwareDatetime
+    acknowledged_by: str | None = None
+    acknowledged_at: AwareDatetime | None = None
+    completed_by: str | None = None
+    completed_at: AwareDatetime | None = None
+    closed_reason: str | None = None
+    closed_at: AwareDatetime | None = None
+
+    @field_validator(
+        "due_at", "created_at", "acknowledged_at", "completed_at", "closed_at", mode="after"
+    )
+    @classmethod
+    def _utc(cls, value: datetime | None) -> datetime | None:
+        # PostgreSQL answers in the session's time zone; everything we hand out is UTC.
+        return value.astimezone(UTC) if value is not None else None
+
+
+# The schema, as an ordered list of migrations. Append; never edit one that has shipped, since
+# databases out there already ran it. `{id}` and `{ts}` are the only dialect differences.
+MIGRATIONS: list[list[str]] = [
+    [
+        """CREATE TABLE tasks (
+            id {id},
+            idempotency_key TEXT NOT NULL UNIQUE,
+            account_id TEXT NOT NULL,
+            workflow_id TEXT NOT NULL,
+            playbook TEXT NOT NULL,
+            step TEXT NOT NULL,
+            scope TEXT NOT NULL CHECK (scope IN ('run', 'ladder')),
+            assignee_role TEXT NOT NULL,
+            assignee TEXT,
+            title TEXT NOT NULL,
+            description TEXT,
+            priority TEXT NOT NULL CHECK (priority IN ('low', 'normal', 'high', 'urgent')),
+            due_at {ts},
+            status TEXT NOT NULL
+                CHECK (status IN ('open', 'acknowledged', 'done', 'closed')),
+            created_at {ts} NOT NULL,
+            acknowledged_by TEXT,
+            acknowledged_at {ts},
+            completed_by TEXT,
+            completed_at {ts},
+            closed_reason TEXT,
+            closed_at {ts}
+        )""",
+        "CREATE INDEX tasks_by_assignee ON tasks (assignee, status)",
+        "CREATE INDEX tasks_by_role ON tasks (assignee_role, status)",
+        "CREATE INDEX tasks_by_account ON tasks (account_id, status)",
+        "CREATE INDEX tasks_by_workflow ON tasks (workflow_id, status)",
+        """CREATE TABLE action_ledger (
+            idempotency_key TEXT PRIMARY KEY,
+            kind TEXT NOT NULL,
+            detail TEXT NOT NULL,
+            recorded_at {ts} NOT NULL
+        )""",
+    ],
+]
+
+_COLUMNS = (
+    "id, idempotency_key, account_id, workflow_id, playbook, step, scope, assignee_role,"
+    " assignee, title, description, priority, due_at, status, created_at, acknowledged_by,"
+    " acknowledged_at, completed_by, completed_at, closed_reason, closed_at"
+)
+# Any number: it only has to be the same in every process that migrates this database.
+_MIGRATION_LOCK = 0x706C6179626F6F6B  # "playbook"
+
+
+def database_url(environ: Mapping[str, str]) -> str | None:
+    """The store URL from ``DATABASE_URL``; empty counts as unset, as compose files leave it."""
+    return environ.get(DATABASE_URL_ENV) or None
+
+
+def open_store(url: str | None = None) -> Store:
+    """Open (and migrate) the store at ``url``.
+
+    ``None`` or ``sqlite:///PATH`` is SQLite (``sqlite:///rel/path.db``,
+    ``sqlite:////abs/path.db``, ``sqlite:///:memory:``); with no URL the file is
+    ``.playbook/playbook.db``. ``postgresql://...`` (or ``postgres://``) is PostgreSQL.
+    Raises :class:`StoreUnavailable` with a one-line message.
+    """
+    if url is None or url.startswith("sqlite:"):
+        path = DEFAULT_SQLITE_PATH if url is None else _sqlite_path(url)
+        backend: _Backend = _Sqlite(path)
+    elif url.startswith(("postgresql://", "postgres://")):
+        backend = _Postgres(url)
+    else:
+        raise StoreUnavailable(
+            f"{_redact(url)!r} is not a database URL this engine knows:"
+            " use sqlite:///PATH or postgresql://USER@HOST/DB"
+        )
+    store = Store(backend)
+    try:
+        store.migrate()
+    except BaseException:
+        store.close()
+        raise
+    return store
+
+
+def _sqlite_path(url: str) -> Path | Literal[":memory:"]:
+    if not url.startswith("sqlite:///") or url == "sqlite:///":
+        raise StoreUnavailable(
+            f"{url!r}: a SQLite URL is sqlite:///relative/path.db or sqlite:////absolute/path.db"
+        )
+    rest = url.removeprefix("sqlite:///")
+    return ":memory:" if rest == ":memory:" else Path(rest)
+
+
+def _redact(url: str) -> str:
+    """``url`` without its password, for messages and logs."""
+    return re.sub(r"(://[^:/@]*):[^@/]*@", r"\1:***@", url)
+
+
+class Store:
+    """Tasks and the action ledger, on SQLite or PostgreSQL. Safe to share between threads."""
+
+    def __init__(self, backend: _Backend) -> None:
+        self._backend = backend
+
+    @property
+    def dialect(self) -> Literal["sqlite", "postgresql"]:
+        return self._backend.name
+
+    def close(self) -> None:
+        self._backend.close()
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()
+
+    # Schema -------------------------------------------------------------------------------
+
+    def migrate(self) -> int:
+        """Apply the migrations this database has not seen; returns the schema version.
+
+        Runs in one transaction holding the migration lock, so a second worker opening the
+        store at the same moment waits and then finds nothing left to do.
+        """
+        with self._backend.transaction(migrating=True) as tx:
+            tx.run(
+                "CREATE TABLE IF NOT EXISTS schema_version"
+                " (version INTEGER PRIMARY KEY, applied_at {ts} NOT NULL)"
+            )
+            rows = tx.run("SELECT MAX(version) AS version FROM schema_version")
+            current = int(rows[0]["version"] or 0)
+            if current > len(MIGRATIONS):
+                raise StoreUnavailable(
+                    f"the database {self._backend.where} has schema version {current}, newer"
+                    f" than this engine knows ({len(MIGRATIONS)}): upgrade the engine"
+                )
+            for version, statements in enumerate(MIGRATIONS[current:], start=current + 1):
+                for statement in statements:
+                    tx.run(statement)
+                tx.run(
+                    "INSERT INTO schema_version (version, applied_at) VALUES (?, ?)",
+                    (version, _now()),
+                )
+            return len(MIGRATIONS)
+
+    def schema_version(self) -> int:
+        with self._backend.transaction() as tx:
+            rows = tx.run("SELECT MAX(version) AS version FROM schema_version")
+            return int(rows[0]["version"] or 0)
+
+    # Tasks --------------------------------------------------------------------------------
+
+    def create_task(self, new: NewTask) -> Task:
+        """Open ``new``, or return the task already opened with its idempotency key.
+
+        A retried activity (the worker died after the insert, before Temporal heard) gets
+        the first task back, whatever it carries this time: one key, one task.
+        """
+        values = new.model_dump()
+        names = list(values)
+        with self._backend.transaction() as tx:
+            tx.run(
+                f"INSERT INTO tasks ({', '.join(names)}, status, created_at)"
+                f" VALUES ({', '.join('?' for _ in names)}, 'open', ?)"
+                " ON CONFLICT (idempotency_key) DO NOTHING",
+                (*values.values(), _now()),
+            )
+            rows = tx.run(
+                f"SELECT {_COLUMNS} FROM tasks WHERE idempotency_key = ?", (new.idempotency_key,)
+            )
+        return Task.model_validate(rows[0])
+
+    def get(self, task_id: int) -> Task:
+        """The task with ``task_id``; raises :class:`TaskNotFound`."""
+        with self._backend.transaction() as tx:
+            return self._get(tx, task_id)
+
+    def list_tasks(
+        self,
+        assignee: str | None = None,
+        account: str | None = None,
+        status: TaskStatus | Literal["active", "all"] = "active",
+        workflow_id: str | None = None,
+    ) -> list[Task]:
+        """Tasks, soonest due first (undated last), then oldest first.
+
+        ``assignee`` matches the person or the role (``manager`` lists every manager task);
+        ``status`` is one status, ``active`` (open or acknowledged) or ``all``.
+        """
+        where: list[str] = []
+        params: list[Any] = []
+        if assignee is not None:
+            where.append("(assignee = ? OR assignee_role = ?)")
+            params += [assignee, assignee]
+        if account is not None:
+            where.append("account_id = ?")
+            params.append(account)
+        if workflow_id is not None:
+            where.append("workflow_id = ?")
+            params.append(workflow_id)
+        if status == "active":
+            where.append("status IN (?, ?)")
+            params += list(ACTIVE)
+        elif status != "all":
+            where.append("status = ?")
+            params.append(status)
+        clause = f" WHERE {' AND '.join(where)}" if where else ""
+        with self._backend.transaction() as tx:
+            rows = tx.run(
+                f"SELECT {_COLUMNS} FROM tasks{clause}"
+                # `due_at IS NULL` first: SQLite sorts NULLs first and PostgreSQL last.
+                " ORDER BY (due_at IS NULL), due_at, id",
+                params,
+            )
+        return [Task.model_validate(row) for row in rows]
+
+    def acknowledge(self, task_id: int, by: str) -> Task:
+        """Mark the task acknowledged by ``by``.
+
+        Acknowledging an acknowledged task changes nothing and returns it (so a command
+        retried after Temporal was down can tell the journey again); a done or closed task
+        raises :class:`TaskStateError`.
+        """
+        with self._backend.transaction(write=True) as tx:
+            # The state check is in the WHERE clause, so two people acknowledging at once
+            # cannot both win, on either database.
+            tx.count(
+                "UPDATE tasks SET status = 'acknowledged', acknowledged_by = ?,"
+                " acknowledged_at = ? WHERE id = ? AND status = 'open'",
+                (by, _now(), task_id),
+            )
+            task = self._get(tx, task_id)
+        if task.status in ("done", "closed"):
+            raise TaskStateError(f"task {task_id} is {_finished(task)}: nothing to acknowledge")
+        return task
+
+    def complete(self, task_id: int, by: str) -> Task:
+        """Mark the task done by ``by`` (and acknowledged, if nobody had).
+
+        Completing a done task changes nothing and returns it; a closed task raises
+        :class:`TaskStateError`.
+        """
+        now = _now()
+        with self._backend.transaction(write=True) as tx:
+            tx.count(
+                "UPDATE tasks SET status = 'done', completed_by = ?, completed_at = ?,"
+                " acknowledged_by = COALESCE(acknowledged_by, ?),"
+                " acknowledged_at = COALESCE(acknowledged_at, ?)"
+                " WHERE id = ? AND status IN ('open', 'acknowledged')",
+                (by, now, by, now, task_id),
+            )
+            task = self._get(tx, task_id)
+        if task.status == "closed":
+            raise TaskStateError(f"task {task_id} is {_finished(task)}: it cannot be done")
+        return task
+
+    def close_open(self, workflow_id: str, scope: TaskScope | None, reason: str) -> int:
+        """Close the run's open and acknowledged tasks with ``reason``; returns how many.
+
+        Scope ``ladder`` closes only escalation tasks (the ladder stood down); ``run`` or
+        ``None`` closes all of them (the journey ended). Done tasks stay done. Repeating
+        it closes nothing more, so a retried activity is harmless.
+        """
+        where = "workflow_id = ? AND status IN (?, ?)"
+        params: list[Any] = [workflow_id, *ACTIVE]
+        if scope == "ladder":
+            where += " AND scope = ?"
+            params.append("ladder")
+        with self._backend.transaction(write=True) as tx:
+            return tx.count(
+                f"UPDATE tasks SET status = 'closed', closed_reason = ?, closed_at = ?"
+                f" WHERE {where}",
+                (reason, _now(), *params),
+            )
+
+    @staticmethod
+    def _get(tx: _Transaction, task_id: int) -> Task:
+        rows = tx.run(f"SELECT {_COLUMNS} FROM tasks WHERE id = ?", (task_id,))
+        if not rows:
+            raise TaskNotFound(f"no task {task_id}")
+        return Task.model_validate(rows[0])
+
+    # Action ledger ------------------------------------------------------------------------
+
+    def ledger_get(self, key: str) -> str | None:
+        """What was recorded for ``key`` (the side effect happened), or None."""
+        with self._backend.transaction() as tx:
+            rows = tx.run("SELECT detail FROM action_ledger WHERE idempotency_key = ?", (key,))
+        return str(rows[0]["detail"]) if rows else None
+
+    def ledger_put(self, key: str, kind: str, detail: str) -> None:
+        """Record that the side effect for ``key`` happened; the first record for a key wins."""
+        with self._backend.transaction() as tx:
+            tx.run(
+                "INSERT INTO action_ledger (idempotency_key, kind, detail, recorded_at)"
+                " VALUES (?, ?, ?, ?) ON CONFLICT (idempotency_key) DO NOTHING",
+                (key, kind, detail, _now()),
+            )
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _finished(task: Task) -> str:
+    if task.status == "done":
+        return f"already done (by {task.completed_by})"
+    return f"closed ({task.closed_reason})"
+
+
+# The dialect layer -------------------------------------------------------------------------
+
+
+class _Transaction(ABC):
+    """One transaction; SQL is written with ``?`` placeholders and ``{id}``/``{ts}`` types."""
+
+    @abstractmethod
+    def run(self, sql: str, params: Sequence[Any] = ()) -> list[dict[str, Any]]:
+        """Execute ``sql``; the rows it returns, as dicts (none for statements without)."""
+
+    @abstractmethod
+    def count(self, sql: str, params: Sequence[Any] = ()) -> int:
+        """Execute ``sql``; how many rows it changed."""
+
+
+class _Backend(ABC):
+    name: Literal["sqlite", "postgresql"]
+    where: str
+
+    @abstractmethod
+    def transaction(
+        self, write: bool = False, migrating: bool = False
+    ) -> contextlib.AbstractContextManager[_Transaction]:
+        """A transaction; ``write`` takes SQLite's write lock up front, ``migrating`` the
+        migration lock."""
+
+    @abstractmethod
+    def close(self) -> None: ...
+
+
+class _SqliteTransaction(_Transaction):
+    def __init__(self, connection: sqlite3.Connection) -> None:
+        self._connection = connection
+
+    def _execute(self, sql: str, params: Sequence[Any]) -> sqlite3.Cursor:
+        sql = sql.replace("{id}", "INTEGER PRIMARY KEY AUTOINCREMENT").replace("{ts}", "TEXT")
+        # Timestamps are ISO 8601 text in UTC: sortable, readable in the sqlite3 shell, and
+        # parsed back by the models (the sqlite3 module's own datetime adapter is deprecated).
+        values = [v.astimezone(UTC).isoformat() if isinstance(v, datetime) else v for v in params]
+        return self._connection.execute(sql, values)
+
+    def run(self, sql: str, params: Sequence[Any] = ()) -> list[dict[str, Any]]:
+        cursor = self._execute(sql, params)
+        if cursor.description is None:
+            return []
+        names = [column[0] for column in cursor.description]
+        return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+
+    def count(self, sql: str, params: Sequence[Any] = ()) -> int:
+        return self._execute(sql, params).rowcount
+
+
+class _Sqlite(_Backend):
+    name = "sqlite"
+
+    def __init__(self, path: Path | Literal[":memory:"]) -> None:
+        self.where = str(path)
+        try:
+            if isinstance(path, Path):
+                path.parent.mkdir(parents=True, exist_ok=True)
+            # Autocommit mode: transactions are ours (BEGIN ... COMMIT), not the module's.
+            # One connection shared by the activity threads, behind a lock.
+            self._connection = sqlite3.connect(
+                path, isolation_level=None, check_same_thread=False, timeout=30
+            )
+            self._connection.execute("PRAGMA foreign_keys = ON")
+            if isinstance(path, Path):
+                # Readers (the CLI) do not block the worker's writes, nor it theirs.
+                self._connection.execute("PRAGMA journal_mode = WAL")
+        except (OSError, sqlite3.Error) as exc:
+            raise StoreUnavailable(f"cannot open the SQLite store {path}: {exc}") from None
+        self._lock = threading.Lock()
+
+    @contextlib.contextmanager
+    def transaction(self, write: bool = False, migrating: bool = False) -> Iterator[_Transaction]:
+        with self._lock:
+            try:
+                # IMMEDIATE takes the write lock now: two processes migrating, or acknowledging
+                # the same task, go one after the other instead of failing on upgrade.
+                self._connection.execute("BEGIN IMMEDIATE" if write or migrating else "BEGIN")
+            except sqlite3.Error as exc:
+                raise StoreUnavailable(f"the SQLite store {self.where}: {exc}") from None
+            try:
+                yield _SqliteTransaction(self._connection)
+                self._connection.execute("COMMIT")
+            except BaseException as exc:
+                if self._connection.in_transaction:
+                    self._connection.execute("ROLLBACK")
+                if isinstance(exc, sqlite3.OperationalError):
+                    # Locked past the busy timeout, disk full, file gone: one line, not a trace.
+                    raise StoreUnavailable(f"the SQLite store {self.where}: {exc}") from None
+                raise
+
+    def close(self) -> None:
+        with self._lock:
+            self._connection.close()
+
+
+class _PostgresTransaction(_Transaction):
+    def __init__(self, connection: psycopg.Connection[Any]) -> None:
+        self._connection = connection
+
+    def _execute(self, sql: str, params: Sequence[Any]) -> psycopg.Cursor[Any]:
+        sql = sql.replace("{id}", "BIGINT GENERATED BY DEFAULT AS IDENTITY PRIMARY KEY")
+        sql = sql.replace("{ts}", "TIMESTAMPTZ").replace("?", "%s")
+        return self._connection.execute(sql, list(params))
+
+    def run(self, sql: str, params: Sequence[Any] = ()) -> list[dict[str, Any]]:
+        cursor = self._execute(sql, params)
+        if cursor.description is None:
+            return []
+        return list(cursor.fetchall())
+
+    def count(self, sql: str, params: Sequence[Any] = ()) -> int:
+        return self._execute(sql, params).rowcount
+
+
+class _Postgres(_Backend):
+    name = "postgresql"
+
+    def __init__(self, url: str) -> None:
+        self._url = url
+        self.where = _redact(url)
+        self._lock = threading.Lock()
+        self._connection: psycopg.Connection[Any] | None = None
+
+    def _connect(self) -> psycopg.Connection[Any]:
+        import psycopg
+        from psycopg.rows import dict_row
+
+        if self._connection is not None and not self._connection.closed:
+            return self._connection
+        try:
+            # Autocommit: each call opens its own explicit transaction (conn.transaction()).
+            self._connection = psycopg.connect(
+                self._url, autocommit=True, row_factory=dict_row, connect_timeout=10
+            )
+        except psycopg.Error as exc:
+            raise StoreUnavailable(
+                f"cannot reach PostgreSQL at {self.where}: {_first_line(exc)}"
+            ) from None
+        return self._connection
+
+    @contextlib.contextmanager
+    def transaction(self, write: bool = False, migrating: bool = False) -> Iterator[_Transaction]:
+        import psycopg
+
+        with self._lock:
+            connection = self._connect()
+            try:
+                with connection.transaction():
+                    if migrating:
+                        # Held to the end of the transaction: concurrent migrators queue here.
+                        connection.execute("SELECT pg_advisory_xact_lock(%s)", [_MIGRATION_LOCK])
+                    yield _PostgresTransaction(connection)
+            except psycopg.OperationalError as exc:
+                # The server went away: drop the connection so the next call reconnects.
+                connection.close()
+                raise StoreUnavailable(
+                    f"lost PostgreSQL at {self.where}: {_first_line(exc)}"
+                ) from None
+
+    def close(self) -> None:
+        with self._lock:
+            if self._connection is not None:
+                self._connection.close()
+
+
+def _first_line(exc: Exception) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
