@@ -46,9 +46,15 @@ def place(path: str, finding: Finding, positions: Positions) -> Diagnostic:
     else:
         line, column = positions.of_value(finding.loc)
         style = positions.styles.get(finding.loc)
-        if finding.offset and finding.loc in positions.values and style not in ("|", ">"):
+        block = positions.blocks.get(finding.loc)
+        if finding.offset and finding.loc in positions.values:
             dline, dcol = finding.offset
-            if dline == 1:
+            if style == "|" and block:
+                # A literal block keeps its lines: line n of the text is line n of the block.
+                line, column = block[0] + dline - 1, block[1] + dcol
+            elif dline == 1 and style not in ("|", ">"):
+                # One line, plain or quoted (past the quote). Folded text (>) and lines a
+                # flow scalar folded have no exact way back; they keep the value's position.
                 column += dcol - 1 + (1 if style else 0)
     return Diagnostic(path, line, column, finding.loc, finding.message, finding.code, finding.hint)
 

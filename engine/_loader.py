@@ -23,6 +23,7 @@ from engine._diagnose import Finding, findings_from, place
 from engine._documents import Document, EmailTemplate, HealthModel, Playbook
 from engine._errors import Code, Diagnostic, ValidationFailed
 from engine._plan import HealthModelPlan, Plan
+from engine._templates import check_template
 from engine._yaml import Positions, YamlProblem
 
 MAX_FILE_BYTES = 1_000_000
@@ -290,6 +291,8 @@ def _check_document(source: Source, ctx: Context) -> list[Diagnostic]:
             )
     elif isinstance(doc, HealthModel):
         findings = check_health_model(doc)
+    elif isinstance(doc, EmailTemplate):
+        findings = check_template(doc)
     return [place(source.path, f, source.positions) for f in findings]
 
 

@@ -95,6 +95,9 @@ class Positions:
     keys: dict[Loc, tuple[int, int]] = field(default_factory=dict)
     styles: dict[Loc, str] = field(default_factory=dict)
     """How each scalar that is not plain was written: a quote character, | or >."""
+    blocks: dict[Loc, tuple[int, int]] = field(default_factory=dict)
+    """For each | or > scalar, the line its content starts on and the content's indentation
+    (spaces), so a position inside the text (a Jinja error) maps back to the file."""
 
     def of_value(self, loc: Loc) -> tuple[int, int]:
         """Position of the value at ``loc``, or of its nearest known ancestor."""
@@ -127,7 +130,28 @@ def load(text: str) -> tuple[Any, Positions]:
     positions = Positions()
     if node is None:
         return None, positions
-    return _Builder(positions).build(node, (), 0), positions
+    data = _Builder(positions).build(node, (), 0)
+    _measure_blocks(text, positions)
+    return data, positions
+
+
+def _measure_blocks(text: str, positions: Positions) -> None:
+    """Record where the content of each block scalar starts and how far it is indented.
+
+    The node's position is its ``|`` or ``>`` indicator; the content starts on the next line,
+    indented as its first non-blank line (an explicit indentation digit, which almost nobody
+    writes, would make columns of lines indented deeper than that off by the difference).
+    """
+    lines = text.splitlines()
+    for loc, style in positions.styles.items():
+        if style not in ("|", ">"):
+            continue
+        line = positions.values[loc][0]
+        indent = next(
+            (len(s) - len(s.lstrip(" ")) for s in lines[line:] if s.strip()),
+            0,
+        )
+        positions.blocks[loc] = (line + 1, indent)
 
 
 def _compose(loader_class: Any, text: str) -> Node | None:
