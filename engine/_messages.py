@@ -115,6 +115,8 @@ class ActionRequest(_Message):
     """The email template the action sends, from the plan the run started with."""
     owner: str | None = None
     """The playbook's owner, whom the ``owner`` role means."""
+    enrolled_at: datetime | None = None
+    """When the run began, for days_since_enrollment in templates."""
     account: dict[str, Any] = Field(default_factory=dict)
     """The account's attributes when the action ran, for rendering and recipients."""
     health: dict[str, Any] = Field(default_factory=dict)

@@ -54,6 +54,9 @@ with workflow.unsafe.imports_passed_through():
     )
 
 ACTION_TIMEOUT = timedelta(minutes=5)
+# Actions heartbeat while they work, so a worker that dies mid-action is noticed in seconds,
+# not at the five-minute timeout, and the action is retried on another worker.
+ACTION_HEARTBEAT = timedelta(seconds=10)
 ACTION_RETRY = RetryPolicy(
     initial_interval=timedelta(seconds=1),
     backoff_coefficient=2.0,
@@ -369,6 +372,7 @@ class PlaybookRunWorkflow:
             channel=channel,
             template=plan.templates.get(template_name) if template_name else None,
             owner=plan.owner,
+            enrolled_at=self.input.enrolled_at,
             account=facts.account,
             health=facts.health.model_dump(),
         )
@@ -379,6 +383,7 @@ class PlaybookRunWorkflow:
             request,
             result_type=ActionReceipt,
             start_to_close_timeout=ACTION_TIMEOUT,
+            heartbeat_timeout=ACTION_HEARTBEAT,
             retry_policy=ACTION_RETRY,
         )
         return receipt

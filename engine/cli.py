@@ -276,12 +276,30 @@ def worker(
 
 async def _serve(settings: TemporalSettings, register_attributes: bool) -> None:
     from engine._connect import connect
-    from workers.worker import WORKFLOWS, build_worker
+    from workers.activities import Actions
+    from workers.directory import DirectoryError
+    from workers.worker import build_worker
 
-    client = await connect(settings)
-    if register_attributes:
-        await _register(client, settings)
-    worker = build_worker(client, settings.task_queue, graceful_shutdown_timeout=_GRACE)
+    try:
+        # Before connecting: a bad SMTP, store or directory setting is the first thing to say.
+        actions = Actions.from_environment()
+    except (PlaybookError, DirectoryError, ValueError) as error:
+        raise _Failed(str(error)) from None
+    try:
+        client = await connect(settings)
+        if register_attributes:
+            await _register(client, settings)
+        worker = build_worker(
+            client, settings.task_queue, actions.activities(), graceful_shutdown_timeout=_GRACE
+        )
+        await _work(worker, settings)
+    finally:
+        await actions.aclose()
+
+
+async def _work(worker: Any, settings: TemporalSettings) -> None:
+    from workers.worker import WORKFLOWS
+
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):

@@ -1,38 +1,346 @@
-"""Activities: where the side effects of journeys happen, once per idempotency key.
+"""The action activities: where journeys reach people and systems, once per idempotency key.
 
-For now the actions are recorded, not delivered: each logs what it would send with its
-idempotency key and returns a receipt. Email, tasks, chat and webhooks replace these bodies
-(issue 5); the workflow side, keys included, does not change.
+``perform_action`` carries out a step's action (email, task, notify, webhook) or one channel
+of an escalation tier (task, email, chat); ``close_items`` closes what a run or its ladder
+opened. Roles become people through the directory; templates render here, never in workflow
+code.
+
+Exactly once: a task is created under a unique idempotency key, so a retry finds it. Email,
+chat and webhooks cannot be taken back, so each records its key in the store's ledger the
+moment the server accepted it, and a retry that finds the key sends nothing. What remains is
+the instant between the server's acceptance and that record; the deterministic Message-ID and
+the Idempotency-Key header let receivers drop a repeat from that window.
 """
 
 from __future__ import annotations
 
-import logging
+import asyncio
+import contextlib
+import os
+from collections.abc import Awaitable, Callable, Iterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from temporalio import activity
+from temporalio.exceptions import ApplicationError
 
 from engine._messages import ActionReceipt, ActionRequest, CloseRequest
+from engine._plan import EmailNode, NotifyNode, TaskNode, TierPlan, WebhookNode
+from engine._template_context import PEOPLE, template_context
+from workers.directory import Directory, Person
+from workers.email import SmtpSettings, render, send_email
+from workers.log import action_log
+from workers.outbound import OutboundClient, OutboundSettings, notify_chat, post_webhook
+from workers.store import NewTask, Store, database_url, open_store
 
-log = logging.getLogger("playbook.actions")
+CRASH_AFTER = "PLAYBOOK_CRASH_AFTER_SIDE_EFFECT"
+"""Fault injection for the exactly-once tests: the worker exits at once after the side effect
+of the step named here is done and recorded, before the activity completes. Never set it in
+production."""
+
+_HEARTBEAT_EVERY = 2.0
 
 
-@activity.defn(name="perform_action")
-async def perform_action(request: ActionRequest) -> ActionReceipt:
-    """Carry out one step action or ladder engagement."""
-    what = request.node.type if request.node else f"escalation via {request.channel}"
-    detail = f"{what} for {request.account_id} ({request.playbook}/{request.step})"
-    log.info("action %s key=%s", detail, request.idempotency_key)
-    return ActionReceipt(idempotency_key=request.idempotency_key, detail=f"logged {detail}")
+def _fail(message: str, kind: str) -> ApplicationError:
+    return ApplicationError(message, type=kind, non_retryable=True)
 
 
-@activity.defn(name="close_items")
-async def close_items(request: CloseRequest) -> ActionReceipt:
-    """Close what a run or its ladder opened (tasks), with the reason."""
-    log.info("close %s items of %s: %s", request.scope, request.workflow_id, request.reason)
-    return ActionReceipt(
-        idempotency_key=f"{request.workflow_id}/close/{request.scope}",
-        detail=f"closed {request.scope} items: {request.reason}",
+class Actions:
+    """The action activities, bound to the store, the directory and the outbound settings."""
+
+    def __init__(
+        self,
+        *,
+        store: Store,
+        directory: Directory,
+        smtp: SmtpSettings,
+        outbound: OutboundSettings,
+        crash_after: str | None = None,
+    ) -> None:
+        self._store = store
+        self._directory = directory
+        self._smtp = smtp
+        self._outbound = outbound
+        self._http: OutboundClient | None = None
+        self._crash_after = crash_after
+
+    @classmethod
+    def from_environment(cls) -> Actions:
+        """Everything from the environment; a bad setting raises one line naming it."""
+        return cls(
+            store=open_store(database_url(os.environ)),
+            directory=Directory.from_environment(),
+            smtp=SmtpSettings.from_env(),
+            outbound=OutboundSettings.from_env(),
+            crash_after=os.environ.get(CRASH_AFTER) or None,
+        )
+
+    def activities(self) -> list[Callable[..., Any]]:
+        return [self.perform_action, self.close_items]
+
+    async def aclose(self) -> None:
+        if self._http is not None:
+            await self._http.aclose()
+        self._store.close()
+
+    # The activities ----------------------------------------------------------------------
+
+    @activity.defn(name="perform_action")
+    async def perform_action(self, request: ActionRequest) -> ActionReceipt:
+        """Carry out one step action or one channel of an escalation tier."""
+        kind = _kind(request)
+        log = action_log(
+            account_id=request.account_id, playbook=request.playbook, step=request.step, kind=kind
+        )
+        handler: Callable[[ActionRequest], Awaitable[str]] = {
+            "email": self._email,
+            "task": self._task,
+            "chat": self._chat,
+            "webhook": self._webhook,
+        }[kind]
+        try:
+            with _heartbeating():
+                detail = await handler(request)
+        except ApplicationError as error:
+            log.warning("action failed", error=str(error), retrying=not error.non_retryable)
+            raise
+        except Exception as error:
+            log.warning("action failed", error=f"{type(error).__name__}: {error}", retrying=True)
+            raise
+        log.info("action done", detail=detail)
+        return ActionReceipt(idempotency_key=request.idempotency_key, detail=detail)
+
+    @activity.defn(name="close_items")
+    async def close_items(self, request: CloseRequest) -> ActionReceipt:
+        """Close the open tasks of a run (or only of its ladder), with the reason."""
+        closed = await asyncio.to_thread(
+            self._store.close_open, request.workflow_id, request.scope, request.reason
+        )
+        action_log(scope=request.scope).info("closed tasks", closed=closed, reason=request.reason)
+        return ActionReceipt(
+            idempotency_key=f"{request.workflow_id}/close/{request.scope}",
+            detail=f"closed {closed} {request.scope} task(s): {request.reason}",
+        )
+
+    # Email --------------------------------------------------------------------------------
+
+    async def _email(self, request: ActionRequest) -> str:
+        if request.template is None:
+            raise _fail(f"step {request.step} has no email template in its plan", "TemplateError")
+        if isinstance(request.node, EmailNode):
+            to_roles, cc_roles = request.node.to, request.node.cc
+        else:
+            to_roles, cc_roles = _tier(request).notify, []
+        to = self._people(to_roles, request)
+        if not to:
+            raise _fail(_nobody(to_roles, request), "NoRecipient")
+        cc = [p.email for p in self._people(cc_roles, request)]
+        people = {
+            role: _as_dict(found[0])
+            for role in PEOPLE
+            if (found := self._directory.resolve(role, request.account, request.owner))
+        }
+        sent = []
+        # One copy per recipient (``recipient`` in the template is that person), each under
+        # its own key: a retry after a partial failure does not repeat the copies that went.
+        for person in to:
+            key = f"{request.idempotency_key}/{person.email}"
+            if await self._ledger(key) is None:
+                context = template_context(
+                    account=request.account,
+                    health=request.health,
+                    recipient=_as_dict(person),
+                    people=people,
+                    playbook=request.playbook,
+                    version=request.version,
+                    step=request.step,
+                    now=datetime.now(UTC),
+                    enrolled_at=request.enrolled_at,
+                )
+                rendered = render(request.template, context)
+                message_id = await send_email(
+                    self._smtp,
+                    to=[person.email],
+                    cc=cc,
+                    rendered=rendered,
+                    idempotency_key=key,
+                )
+                await self._record(key, "email", message_id, request)
+            sent.append(person.email)
+        return f"emailed {', '.join(sent)}" + (f" (cc {', '.join(cc)})" if cc else "")
+
+    # Tasks --------------------------------------------------------------------------------
+
+    async def _task(self, request: ActionRequest) -> str:
+        now = datetime.now(UTC)
+        if isinstance(request.node, TaskNode):
+            node = request.node
+            specs = [(node.assignee, request.idempotency_key)]
+            title, description, priority = node.title, node.description, node.priority
+            due: datetime | None = now + timedelta(seconds=node.due_seconds)
+            scope = "run"
+        else:
+            tier = _tier(request)
+            # One task per role the tier engages, each under its own key.
+            specs = [(role, f"{request.idempotency_key}/{role}") for role in tier.notify]
+            title, description, priority = tier.title, None, "high"
+            sla = tier.ack_sla_seconds
+            due = now + timedelta(seconds=sla) if sla else None
+            scope = "ladder"
+        made = []
+        for role, key in specs:
+            people = self._directory.resolve(role, request.account, request.owner)
+            task = await asyncio.to_thread(
+                self._store.create_task,
+                NewTask(
+                    idempotency_key=key,
+                    account_id=request.account_id,
+                    workflow_id=request.workflow_id,
+                    playbook=request.playbook,
+                    step=request.step,
+                    scope=scope,
+                    assignee_role=role,
+                    assignee=people[0].email if people else None,
+                    title=title,
+                    description=description,
+                    priority=priority,
+                    due_at=due,
+                ),
+            )
+            self._maybe_crash(request)
+            made.append(f"task #{task.id} for {task.assignee or role}")
+        return ", ".join(made)
+
+    # Chat and webhooks --------------------------------------------------------------------
+
+    async def _chat(self, request: ActionRequest) -> str:
+        if isinstance(request.node, NotifyNode):
+            channel, text = request.node.channel, request.node.message
+        else:
+            tier = _tier(request)
+            if tier.channel is None:
+                raise _fail(f"tier {tier.id} has no chat channel", "ChatNotConfigured")
+            mentions = [
+                p.chat or p.display for role in tier.notify for p in self._people([role], request)
+            ]
+            channel, text = tier.channel, tier.title
+            if mentions:
+                text = f"{text} ({' '.join(mentions)})"
+        name = request.account.get("name") or request.account_id
+        health = request.health
+        score = (
+            f", health {health['score']:g} ({health.get('tier')})" if health.get("score") else ""
+        )
+        text = f"{text}\n{name}{score} · {request.playbook}/{request.step}"
+        key = request.idempotency_key
+        if await self._ledger(key) is None:
+            result = await notify_chat(
+                self._outbound,
+                channel=channel,
+                text=text,
+                idempotency_key=key,
+                client=self._client(),
+            )
+            await self._record(key, "chat", result.detail, request)
+        return f"posted to {channel}"
+
+    async def _webhook(self, request: ActionRequest) -> str:
+        node = request.node
+        assert isinstance(node, WebhookNode)
+        key = request.idempotency_key
+        existing = await self._ledger(key)
+        if existing is not None:
+            return existing
+        body = {
+            "account_id": request.account_id,
+            "playbook": request.playbook,
+            "version": request.version,
+            "step": request.step,
+            "workflow_id": request.workflow_id,
+            "data": node.body,
+        }
+        result = await post_webhook(
+            self._outbound,
+            url=node.url,
+            method=node.method,
+            body=body,
+            idempotency_key=key,
+            client=self._client(),
+        )
+        await self._record(key, "webhook", result.detail, request)
+        return result.detail
+
+    # Helpers ------------------------------------------------------------------------------
+
+    def _people(self, roles: list[str], request: ActionRequest) -> list[Person]:
+        found: dict[str, Person] = {}
+        for role in roles:
+            for person in self._directory.resolve(role, request.account, request.owner):
+                found.setdefault(person.email, person)
+        return list(found.values())
+
+    def _client(self) -> OutboundClient:
+        if self._http is None:
+            self._http = OutboundClient(self._outbound)
+        return self._http
+
+    async def _ledger(self, key: str) -> str | None:
+        return await asyncio.to_thread(self._store.ledger_get, key)
+
+    async def _record(self, key: str, kind: str, detail: str, request: ActionRequest) -> None:
+        await asyncio.to_thread(self._store.ledger_put, key, kind, detail)
+        self._maybe_crash(request)
+
+    def _maybe_crash(self, request: ActionRequest) -> None:
+        if self._crash_after is not None and request.step == self._crash_after:
+            os._exit(86)
+
+
+def _kind(request: ActionRequest) -> str:
+    node = request.node
+    if isinstance(node, EmailNode):
+        return "email"
+    if isinstance(node, TaskNode):
+        return "task"
+    if isinstance(node, NotifyNode):
+        return "chat"
+    if isinstance(node, WebhookNode):
+        return "webhook"
+    if node is None and request.tier is not None and request.channel is not None:
+        return request.channel
+    raise _fail(f"step {request.step}: not an action this worker performs", "UnknownAction")
+
+
+def _tier(request: ActionRequest) -> TierPlan:
+    if request.tier is None:
+        raise _fail(f"step {request.step}: no escalation tier in the request", "UnknownAction")
+    return request.tier
+
+
+def _nobody(roles: list[str], request: ActionRequest) -> str:
+    return (
+        f"nobody to email for {', '.join(roles)} on account {request.account_id}: set the"
+        " account's attributes (owner or csm, manager, executive, contact_email) or add the"
+        " people to the directory"
     )
 
 
-ACTIVITIES = [perform_action, close_items]
+def _as_dict(person: Person) -> dict[str, Any]:
+    return {"name": person.display, "email": person.email}
+
+
+@contextlib.contextmanager
+def _heartbeating() -> Iterator[None]:
+    """Heartbeat while an action works, so a dead worker is noticed within the timeout."""
+
+    async def beat() -> None:
+        while True:
+            activity.heartbeat()
+            await asyncio.sleep(_HEARTBEAT_EVERY)
+
+    task = asyncio.get_running_loop().create_task(beat()) if activity.in_activity() else None
+    try:
+        yield
+    finally:
+        if task is not None:
+            task.cancel()

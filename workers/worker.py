@@ -1,7 +1,7 @@
 """The engine's Temporal worker: every workflow and activity on one task queue.
 
 One place lists what a worker runs, so `playbook worker`, `make demo` and the tests register
-the same set; tests pass their own action activities to observe side effects.
+the same workflows; the action activities are passed in (tests pass recorders).
 """
 
 from __future__ import annotations
@@ -15,7 +15,6 @@ from temporalio.worker import Worker
 from engine._account import AccountWorkflow
 from engine._catalog import CatalogWorkflow
 from engine._run import PlaybookRunWorkflow
-from workers.activities import ACTIVITIES
 from workers.catalog import CatalogActivities
 
 WORKFLOWS: list[type] = [AccountWorkflow, PlaybookRunWorkflow, CatalogWorkflow]
@@ -24,17 +23,20 @@ WORKFLOWS: list[type] = [AccountWorkflow, PlaybookRunWorkflow, CatalogWorkflow]
 def build_worker(
     client: Client,
     task_queue: str,
-    actions: Sequence[Callable[..., Any]] | None = None,
+    actions: Sequence[Callable[..., Any]],
     **options: Any,
 ) -> Worker:
-    """A worker for ``task_queue``; ``actions`` replaces the action activities if given."""
+    """A worker for ``task_queue`` with the action activities ``actions``.
+
+    ``workers.activities.Actions(...).activities()`` in production; tests pass recorders.
+    """
     catalog = CatalogActivities(client)
     return Worker(
         client,
         task_queue=task_queue,
         workflows=WORKFLOWS,
         activities=[
-            *(ACTIVITIES if actions is None else actions),
+            *actions,
             catalog.catalog_index,
             catalog.resolve_plan,
         ],
