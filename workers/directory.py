@@ -3,7 +3,8 @@
 Playbooks name people by role (``csm``, ``manager``, ``executive``, ``customer``, ``owner``
 and roles a playbook declares), never by address, so one playbook serves every account. The
 activities resolve roles when they act, from the account's attributes (``csm`` or ``owner``,
-``manager``, ``executive`` or ``executive_sponsor``, ``contact_email``...) and a directory file
+``manager``, ``executive`` or ``executive_sponsor``, ``contact_email`` with ``contact_name``)
+and a directory file
 of people with their chat handles and manager chain, so the ladder engages the CSM's own
 manager and that manager's executive when the account names neither.
 
@@ -117,7 +118,12 @@ class Directory:
             return [self.person(playbook_owner)] if playbook_owner else []
         named = self._named(role, account)
         if named:
-            return [self.person(email) for email in named]
+            people = [self.person(email) for email in named]
+            contact = account.get("contact_name")
+            if role == "customer" and isinstance(contact, str) and people[0].name is None:
+                # The account names its main contact; the directory knows our people, not theirs.
+                people[0] = people[0].model_copy(update={"name": contact})
+            return people
         # Up the manager chain: the CSM's manager, then that manager's manager.
         below = {"manager": "csm", "executive": "manager"}.get(role)
         if below is None:

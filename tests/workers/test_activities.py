@@ -1,0 +1,104 @@
+"""The real action activities under real journeys: SMTP, the task store, nothing mocked.
+
+An onboarding journey on the time-skipping server sends its emails to an aiosmtpd server on
+loopback, rendered with both parts, and files its tasks in the store for the people the
+directory names; when the run ends, its open tasks are closed with the reason.
+"""
+
+from __future__ import annotations
+
+import uuid
+from pathlib import Path
+
+from temporalio.testing import WorkflowEnvironment
+from temporalio.worker import Worker
+
+from engine import load
+from engine._facts import Facts, Health
+from engine._messages import RunInput, RunResult
+from engine._run import PlaybookRunWorkflow
+from tests.workers.test_email import Mailbox, smtp_server
+from workers.activities import Actions
+from workers.directory import Directory
+from workers.outbound import OutboundSettings
+from workers.store import open_store
+
+PLAYBOOKS = Path(__file__).parents[2] / "playbooks"
+PEOPLE = """
+people:
+  sam@acme-cs.example: {name: Sam Lee, chat: "@sam", manager: fox@acme-cs.example}
+  fox@acme-cs.example: {name: Fox Mulder, manager: walter@acme-cs.example}
+"""
+ACCOUNT = {
+    "name": "Acme Corp",
+    "segment": "mid-market",
+    "owner": "sam@acme-cs.example",
+    "contact_email": "dana@acme.example",
+    "contact_name": "Dana",
+}
+
+
+async def test_onboarding_sends_rendered_emails_and_files_tasks(
+    skipping_env: WorkflowEnvironment, tmp_path: Path
+) -> None:
+    """Day 1-30 of onboarding: emails arrive rendered (text + HTML), tasks land in the store."""
+    (tmp_path / "people.yaml").write_text(PEOPLE)
+    store = open_store(f"sqlite:///{tmp_path / 'playbook.db'}")
+    mailbox = Mailbox()
+    queue = f"q-{uuid.uuid4()}"
+    start = await skipping_env.get_current_time()
+    plan = load([PLAYBOOKS]).plan("onboarding")
+    with smtp_server(mailbox) as smtp:
+        actions = Actions(
+            store=store,
+            directory=Directory.load(tmp_path / "people.yaml"),
+            smtp=smtp,
+            outbound=OutboundSettings(),
+        )
+        async with Worker(
+            skipping_env.client,
+            task_queue=queue,
+            workflows=[PlaybookRunWorkflow],
+            activities=actions.activities(),
+        ):
+            result = await skipping_env.client.execute_workflow(
+                PlaybookRunWorkflow.run,
+                RunInput(
+                    plan=plan,
+                    account_id="acme",
+                    cycle=1,
+                    enrolled_at=start,
+                    facts=Facts(
+                        now=start,
+                        health=Health(score=72, tier="good", trend="stable"),
+                        account=ACCOUNT,
+                    ),
+                ),
+                id=f"playbook/onboarding/acme/{queue}",
+                task_queue=queue,
+                result_type=RunResult,
+            )
+        await actions.aclose()
+    assert result.outcome == "success"
+
+    messages = mailbox.messages()
+    assert len(messages) >= 3
+    for message in messages:
+        assert message["To"] == "dana@acme.example"
+        assert "{{" not in str(message["Subject"]) and message["Subject"]
+        text = message.get_body(("plain",))
+        html = message.get_body(("html",))
+        assert text is not None and html is not None
+        assert "Acme Corp" in text.get_content() or "Dana" in text.get_content()
+    assert messages[0]["Cc"] == "sam@acme-cs.example"
+    assert len({m["Message-ID"] for m in messages}) == len(messages)
+
+    reopened = open_store(f"sqlite:///{tmp_path / 'playbook.db'}")
+    tasks = reopened.list_tasks(status="all", workflow_id=f"playbook/onboarding/acme/{queue}")
+    assert tasks and all(
+        t.assignee == "sam@acme-cs.example" for t in tasks if t.assignee_role == "csm"
+    )
+    # The run ended: nothing it opened is left open.
+    assert {t.status for t in tasks} <= {"closed", "done"}
+    assert all(t.closed_reason for t in tasks if t.status == "closed")
+    reopened.close()
