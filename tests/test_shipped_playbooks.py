@@ -74,8 +74,8 @@ FEATURES = (
 
 TEMPLATE_VARIABLES = {
     "account.name",
-    "account.owner",
     "account.renewal_date",
+    "csm.name",
     "account.arr",
     "health.score",
     "health.tier",

@@ -154,7 +154,7 @@ class Actions:
                     playbook=request.playbook,
                     version=request.version,
                     step=request.step,
-                    now=datetime.now(UTC),
+                    now=_journey_now(),
                     enrolled_at=request.enrolled_at,
                 )
                 rendered = render(request.template, context)
@@ -172,7 +172,7 @@ class Actions:
     # Tasks --------------------------------------------------------------------------------
 
     async def _task(self, request: ActionRequest) -> str:
-        now = datetime.now(UTC)
+        now = _journey_now()
         if isinstance(request.node, TaskNode):
             node = request.node
             specs = [(node.assignee, request.idempotency_key)]
@@ -323,6 +323,14 @@ def _nobody(roles: list[str], request: ActionRequest) -> str:
         " account's attributes (owner or csm, manager, executive, contact_email) or add the"
         " people to the directory"
     )
+
+
+def _journey_now() -> datetime:
+    """When the journey asked for the action: due dates and "today" follow the journey's
+    clock (and stay the same on a retry), not the moment a worker got to it."""
+    if activity.in_activity():
+        return activity.info().scheduled_time
+    return datetime.now(UTC)
 
 
 def _as_dict(person: Person) -> dict[str, Any]:

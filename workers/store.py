@@ -20,6 +20,7 @@ import contextlib
 import re
 import sqlite3
 import threading
+import time
 from abc import ABC, abstractmethod
 from collections.abc import Iterator, Mapping, Sequence
 from datetime import UTC, datetime
@@ -407,6 +408,21 @@ class Store:
             )
 
 
+def _set_wal(connection: sqlite3.Connection) -> None:
+    # Switching to WAL needs the database to itself, and SQLite answers "locked" at once,
+    # without its busy timeout, while another process opening the new file holds it; WAL is
+    # persistent, so only the first openers of a new file can meet this. Wait it out.
+    for _ in range(300):
+        try:
+            connection.execute("PRAGMA journal_mode = WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc):
+                raise
+            time.sleep(0.1)
+    connection.execute("PRAGMA journal_mode = WAL")
+
+
 def _now() -> datetime:
     return datetime.now(UTC)
 
@@ -485,7 +501,7 @@ class _Sqlite(_Backend):
             self._connection.execute("PRAGMA foreign_keys = ON")
             if isinstance(path, Path):
                 # Readers (the CLI) do not block the worker's writes, nor it theirs.
-                self._connection.execute("PRAGMA journal_mode = WAL")
+                _set_wal(self._connection)
         except (OSError, sqlite3.Error) as exc:
             raise StoreUnavailable(f"cannot open the SQLite store {path}: {exc}") from None
         self._lock = threading.Lock()

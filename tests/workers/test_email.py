@@ -94,7 +94,7 @@ def context(**account: Any) -> dict[str, Any]:
         account={"name": "Acme Corp", "owner": "Sam Lee", "renewal_date": "2026-12-01"} | account,
         health={"score": 48.5, "tier": "at-risk", "trend": "declining"},
         recipient={"name": "Dana", "email": CUSTOMER},
-        people={"customer": {"name": "Dana", "email": CUSTOMER}, "csm": {"name": "Sam"}},
+        people={"customer": {"name": "Dana", "email": CUSTOMER}, "csm": {"name": "Sam Lee"}},
         playbook="onboarding",
         version=2,
         step="welcome",
