@@ -270,6 +270,9 @@ def worker(
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
+    from workers.log import configure
+
+    configure()
     _run(_serve(settings, register_search_attributes))
     _log.info("stopped")
 

@@ -18,8 +18,10 @@ from engine._facts import Facts, Health
 from engine._messages import RunInput, RunResult
 from engine._run import PlaybookRunWorkflow
 from tests.workers.test_email import Mailbox, smtp_server
+from tests.workers.test_outbound import SECRET, serve
 from workers.activities import Actions
 from workers.directory import Directory
+from workers.email import SmtpSettings
 from workers.outbound import OutboundSettings
 from workers.store import open_store
 
@@ -102,3 +104,90 @@ async def test_onboarding_sends_rendered_emails_and_files_tasks(
     assert {t.status for t in tasks} <= {"closed", "done"}
     assert all(t.closed_reason for t in tasks if t.status == "closed")
     reopened.close()
+
+
+REFUSALS = """
+kind: Playbook
+name: crm-sync
+version: 1
+description: Tell the CRM, three ways that must all be refused.
+owner: cs-ops@example.com
+stage: onboard
+entry:
+  event: contract.signed
+steps:
+  - {{id: loopback, type: webhook, url: "{loopback}"}}
+  - {{id: metadata, type: webhook, url: "http://169.254.169.254/latest/meta-data/"}}
+  - {{id: redirected, type: webhook, url: "{redirect}"}}
+"""
+
+
+async def test_refused_webhooks_are_recorded_in_the_journey(
+    skipping_env: WorkflowEnvironment, tmp_path: Path
+) -> None:
+    """Loopback without the allowlist, the metadata address and a redirect: each refused, the
+    reason in the run's why, and the journey goes on to its end."""
+    book = tmp_path / "book"
+    book.mkdir()
+    (book / "health.yaml").write_text(
+        (Path(__file__).parents[1] / "fixtures" / "journeys" / "health.yaml").read_text()
+    )
+    with serve() as http:
+        (book / "crm.yaml").write_text(
+            REFUSALS.format(loopback=http.url("/crm"), redirect=http.url("/redirect"))
+        )
+        plan = load([book]).plan("crm-sync")
+        queue = f"q-{uuid.uuid4()}"
+        start = await skipping_env.get_current_time()
+        # The redirect's server is allowed, so the refusal is the redirect's own.
+        outbound = OutboundSettings.from_env(
+            {"PLAYBOOK_WEBHOOK_SECRET": SECRET, "PLAYBOOK_OUTBOUND_ALLOW": f"127.0.0.1:{http.port}"}
+        )
+        actions = Actions(
+            store=open_store(f"sqlite:///{tmp_path / 'playbook.db'}"),
+            directory=Directory(),
+            smtp=SmtpSettings(),
+            outbound=outbound,
+        )
+        loopback_only = OutboundSettings.from_env({"PLAYBOOK_WEBHOOK_SECRET": SECRET})
+        strict = Actions(
+            store=open_store(f"sqlite:///{tmp_path / 'strict.db'}"),
+            directory=Directory(),
+            smtp=SmtpSettings(),
+            outbound=loopback_only,
+        )
+        results = {}
+        for name, chosen in (("strict", strict), ("allowed", actions)):
+            async with Worker(
+                skipping_env.client,
+                task_queue=f"{queue}-{name}",
+                workflows=[PlaybookRunWorkflow],
+                activities=chosen.activities(),
+            ):
+                handle = await skipping_env.client.start_workflow(
+                    PlaybookRunWorkflow.run,
+                    RunInput(
+                        plan=plan,
+                        account_id="acme",
+                        cycle=1,
+                        enrolled_at=start,
+                        facts=Facts(now=start, health=Health(), account={}),
+                    ),
+                    id=f"playbook/crm-sync/acme/{queue}-{name}",
+                    task_queue=f"{queue}-{name}",
+                )
+                await handle.result()
+                results[name] = await handle.query(PlaybookRunWorkflow.status)
+            await chosen.aclose()
+        # The strict worker reached nothing; the allowed one reached /crm and the redirect,
+        # never the redirect's target.
+        assert http.paths() == ["/crm", "/redirect"]
+    failed = {
+        name: {d.rule: d.detail for d in status.why if d.kind == "action_failed"}
+        for name, status in results.items()
+    }
+    assert "loopback address" in failed["strict"]["steps.loopback"]
+    assert "PLAYBOOK_OUTBOUND_ALLOW" in failed["strict"]["steps.loopback"]
+    assert "169.254.169.254" in failed["allowed"]["steps.metadata"]
+    assert "redirect" in failed["allowed"]["steps.redirected"]
+    assert "steps.loopback" not in failed["allowed"]
