@@ -1,5 +1,7 @@
 """The churn ladder reaches the right person at each tier, by email, task and chat, and an
-acknowledgement through `playbook tasks ack` stops the climb.
+acknowledgement through `playbook tasks ack` stops the climb: of two accounts that turn
+critical, the one whose manager acknowledges stays at the manager; the other reaches the
+executive.
 
 The shipped playbooks on the time-skipping server with the real action activities: aiosmtpd
 for email, a local chat webhook, a SQLite task store, and the `playbook` CLI as a CSM manager
@@ -50,6 +52,7 @@ async def test_each_tier_engages_its_person_and_a_cli_ack_stops_the_climb(
     database = f"sqlite:///{tmp_path / 'playbook.db'}"
     queue = f"q-{uuid.uuid4()}"
     account = f"globex-{queue[-6:]}"
+    silent = f"initech-{queue[-6:]}"  # nobody acknowledges: it climbs to the executive
     client = skipping_env.client
     shipped = load([PLAYBOOKS])
     catalog = build_catalog(shipped.plans(), shipped.health_plan())  # type: ignore[arg-type]
@@ -77,9 +80,10 @@ async def test_each_tier_engages_its_person_and_a_cli_ack_stops_the_climb(
                 "arr": 120_000,
                 "renewal_date": renewal,
             }
-            await send(client, account, AttributeChange(set=attributes), queue)
-            await send(client, account, HealthEvent(score=85), queue)
-            await send(client, account, HealthEvent(score=30), queue)
+            for each in (account, silent):
+                await send(client, each, AttributeChange(set=attributes), queue)
+                await send(client, each, HealthEvent(score=85), queue)
+                await send(client, each, HealthEvent(score=30), queue)
             handle = client.get_workflow_handle(f"account/{account}")
 
             async def enrolled() -> bool:
@@ -123,14 +127,17 @@ async def test_each_tier_engages_its_person_and_a_cli_ack_stops_the_climb(
             await skipping_env.sleep(timedelta(days=3))
             status = await run.query(PlaybookRunWorkflow.status)
             assert status.escalation_tier == "manager"
+            climbed = client.get_workflow_handle(f"playbook/churn-prevention/{silent}/1")
+            assert (await climbed.query(PlaybookRunWorkflow.status)).escalation_tier == "executive"
         await actions.aclose()
 
     to = [str(m["To"]) for m in mailbox.messages()]
-    assert "sam@cs.example" in to  # the CSM tier's email
-    assert "walter@cs.example" not in to  # the climb stopped below the executive
+    assert to.count("sam@cs.example") == 2  # each account's CSM tier, by email
+    assert to.count("walter@cs.example") == 1  # the executive, only where nobody acked
     posts = [json.loads(r.body) for r in chat.requests]
     manager_posts = [p for p in posts if p.get("channel") == "#cs-escalations"]
-    assert len(manager_posts) == 1 and "@fox" in manager_posts[0]["text"]
-    assert not [p for p in posts if p.get("channel") == "#cs-exec-escalations"]
+    assert len(manager_posts) == 2 and all("@fox" in p["text"] for p in manager_posts)
+    executive_posts = [p for p in posts if p.get("channel") == "#cs-exec-escalations"]
+    assert len(executive_posts) == 1 and "@walter" in executive_posts[0]["text"]
     assert store.get(manager_task).status == "acknowledged"
     store.close()
