@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from temporalio import activity
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
@@ -15,14 +14,12 @@ from engine import PlaybookSet, load
 from engine._facts import Facts, Health
 from engine._messages import (
     Acknowledgement,
-    ActionReceipt,
-    ActionRequest,
-    CloseRequest,
     LifecycleEvent,
     RunInput,
     RunResult,
 )
 from engine._run import PlaybookRunWorkflow
+from tests.support import Recorder
 
 PLAYBOOKS = Path(__file__).parents[2] / "playbooks"
 
@@ -30,29 +27,6 @@ PLAYBOOKS = Path(__file__).parents[2] / "playbooks"
 @pytest.fixture(scope="module")
 def shipped() -> PlaybookSet:
     return load([PLAYBOOKS])
-
-
-class Recorder:
-    """Stands in for the action activities (same names) and notes when each ran."""
-
-    def __init__(self) -> None:
-        self.actions: list[tuple[datetime, str, str]] = []
-        self.closed: list[CloseRequest] = []
-
-    def activities(self) -> list[object]:
-        @activity.defn(name="perform_action")
-        async def perform_action(request: ActionRequest) -> ActionReceipt:
-            self.actions.append(
-                (activity.info().scheduled_time, request.step, request.idempotency_key)
-            )
-            return ActionReceipt(idempotency_key=request.idempotency_key, detail="recorded")
-
-        @activity.defn(name="close_items")
-        async def close_items(request: CloseRequest) -> ActionReceipt:
-            self.closed.append(request)
-            return ActionReceipt(idempotency_key=request.workflow_id, detail="closed")
-
-        return [perform_action, close_items]
 
 
 async def test_onboarding_steps_run_at_their_days(
@@ -87,7 +61,7 @@ async def test_onboarding_steps_run_at_their_days(
             task_queue=queue,
             result_type=RunResult,
         )
-    days = [((at - enrolled) / timedelta(days=1), step) for at, step, _ in recorder.actions]
+    days = [((at - enrolled) / timedelta(days=1), step) for at, _, step, _ in recorder.actions]
     assert [(round(day, 3), step) for day, step in days] == [
         (1, "welcome"),
         (1, "grant-access"),
@@ -100,7 +74,7 @@ async def test_onboarding_steps_run_at_their_days(
         (30, "review-invite"),
         (30, "onboarding-review"),
     ]
-    keys = [key for _, _, key in recorder.actions]
+    keys = [key for *_, key in recorder.actions]
     assert len(keys) == len(set(keys))
     assert result.outcome == "success" and result.ended_by == "end"
     assert [c.scope for c in recorder.closed] == ["run"]
@@ -147,7 +121,7 @@ async def test_ladder_climbs_stops_on_ack_and_stands_down_on_recovery(
         await handle.signal(PlaybookRunWorkflow.update, recovered)
         await skipping_env.sleep(timedelta(days=7, hours=1))
         status = await handle.query(PlaybookRunWorkflow.status)
-    days = [(round((at - start) / timedelta(days=1)), step) for at, step, _ in recorder.actions]
+    days = [(round((at - start) / timedelta(days=1)), step) for at, _, step, _ in recorder.actions]
     assert days == [(0, "escalation.csm"), (0, "escalation.csm"), (2, "escalation.manager")]
     assert status.escalation_tier is None
     kinds = [d.kind for d in status.why]
