@@ -718,6 +718,113 @@ def _login_name() -> str:
         _fail("cannot tell who you are: give --by PERSON")
 
 
+Account = Annotated[str, typer.Argument(help="The account id, e.g. acme.")]
+
+
+@app.command()
+def event(
+    account: Account,
+    score: Annotated[
+        float | None, typer.Option("--score", help="A health score, 0-100.", show_default=False)
+    ] = None,
+    component: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--component", help="A component value, e.g. usage=40 (repeat).", metavar="NAME=N"
+        ),
+    ] = None,
+    set_: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--set",
+            help="An attribute, e.g. renewal_date=2027-03-31 (repeat).",
+            metavar="KEY=VALUE",
+        ),
+    ] = None,
+    name: Annotated[
+        str | None,
+        typer.Option("--event", help="A lifecycle event, e.g. contract.signed.", metavar="NAME"),
+    ] = None,
+    event_id: Annotated[
+        str | None,
+        typer.Option(
+            "--id", help="An event id: sending the same id again changes nothing.", metavar="ID"
+        ),
+    ] = None,
+    address: Address = None,
+    namespace: Namespace = None,
+    task_queue: TaskQueue = None,
+    tls: Tls = None,
+    tls_cert: TlsCert = None,
+    tls_key: TlsKey = None,
+    tls_ca: TlsCa = None,
+    api_key: ApiKey = None,
+) -> None:
+    """Send an account a health reading, attribute changes or a lifecycle event."""
+    from engine._operate import build_events, send_events
+
+    settings = _settings(
+        address=address, namespace=namespace, task_queue=task_queue, tls=tls,
+        tls_cert=tls_cert, tls_key=tls_key, tls_ca=tls_ca, api_key=api_key,
+    )  # fmt: skip
+    try:
+        messages = build_events(
+            score=score,
+            components=component or [],
+            attributes=set_ or [],
+            event=name,
+            event_id=event_id,
+        )
+    except PlaybookError as exc:
+        _fail(str(exc))
+    _run(send_events(settings, account, messages))
+    print(f"sent {len(messages)} message(s) to account/{account}")
+
+
+@app.command()
+def status(
+    account: Account,
+    as_json: Annotated[bool, typer.Option("--json", help="Print everything as JSON.")] = False,
+    address: Address = None,
+    namespace: Namespace = None,
+    tls: Tls = None,
+    tls_cert: TlsCert = None,
+    tls_key: TlsKey = None,
+    tls_ca: TlsCa = None,
+    api_key: ApiKey = None,
+) -> None:
+    """An account's health, attributes and journeys: step, escalation tier, who acknowledged."""
+    from engine._operate import overview, status_lines
+
+    settings = _settings(
+        address=address, namespace=namespace, tls=tls, tls_cert=tls_cert, tls_key=tls_key,
+        tls_ca=tls_ca, api_key=api_key,
+    )  # fmt: skip
+    view = _run(overview(settings, account))
+    print(view.model_dump_json(indent=2) if as_json else "\n".join(status_lines(view)))
+
+
+@app.command()
+def why(
+    account: Account,
+    address: Address = None,
+    namespace: Namespace = None,
+    tls: Tls = None,
+    tls_cert: TlsCert = None,
+    tls_key: TlsKey = None,
+    tls_ca: TlsCa = None,
+    api_key: ApiKey = None,
+) -> None:
+    """Every decision about an account, oldest first: rule, playbook version, values seen."""
+    from engine._operate import overview, why_lines
+
+    settings = _settings(
+        address=address, namespace=namespace, tls=tls, tls_cert=tls_cert, tls_key=tls_key,
+        tls_ca=tls_ca, api_key=api_key,
+    )  # fmt: skip
+    print("\n".join(why_lines(_run(overview(settings, account)))))
+
+
 def main() -> None:
     """Console entry point: run the app, turning any stray exception into one line."""
     code: int | str | None = 0

@@ -1,0 +1,173 @@
+"""What operators and CSMs do to accounts from the command line: send events, read status.
+
+Kept apart from the Typer wiring in ``cli.py`` so the work (parse an event, ask Temporal,
+lay out the answer) reads on its own; every failure a user can cause is a ``PlaybookError``
+with one line the CLI prints.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
+from temporalio.service import RPCError, RPCStatusCode
+
+from engine._account import AccountStatus, AccountWorkflow
+from engine._client import account_workflow_id, send
+from engine._connect import TemporalSettings, connect
+from engine._errors import PlaybookError
+from engine._messages import AccountEvent, AttributeChange, Decision, HealthEvent, RunStatus
+from engine._run import PlaybookRunWorkflow
+
+
+class OperateError(PlaybookError):
+    """An operator's request that cannot be done; the message says why in one line."""
+
+
+def parse_value(text: str) -> Any:
+    """``--set`` values: whole and decimal numbers become numbers, the rest stays text."""
+    for kind in (int, float):
+        try:
+            return kind(text)
+        except ValueError:
+            pass
+    return text
+
+
+def pairs(items: list[str], what: str) -> dict[str, str]:
+    out = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise OperateError(f"{what} {item!r}: write it as name=value")
+        out[key.strip()] = value.strip()
+    return out
+
+
+def build_events(
+    *,
+    score: float | None,
+    components: list[str],
+    attributes: list[str],
+    event: str | None,
+    event_id: str | None,
+) -> list[HealthEvent | AttributeChange | AccountEvent]:
+    """The messages one `playbook event` sends, attributes first so health sees them."""
+    messages: list[HealthEvent | AttributeChange | AccountEvent] = []
+    try:
+        if attributes:
+            values = {k: parse_value(v) for k, v in pairs(attributes, "--set").items()}
+            messages.append(AttributeChange(event_id=_suffix(event_id, "set"), set=values))
+        if score is not None or components:
+            numbers: dict[str, float] = {}
+            for name, value in pairs(components, "--component").items():
+                number = parse_value(value)
+                if not isinstance(number, int | float) or not 0 <= number <= 100:
+                    raise OperateError(f"--component {name}={value}: a number from 0 to 100")
+                numbers[name] = float(number)
+            messages.append(
+                HealthEvent(event_id=_suffix(event_id, "health"), score=score, components=numbers)
+            )
+        if event:
+            messages.append(AccountEvent(event_id=_suffix(event_id, "event"), name=event))
+    except ValidationError as error:
+        first = error.errors()[0]
+        raise OperateError(f"{'.'.join(map(str, first['loc']))}: {first['msg']}") from None
+    if not messages:
+        raise OperateError("nothing to send: give --score, --component, --set or --event")
+    return messages
+
+
+def _suffix(event_id: str | None, part: str) -> str | None:
+    # One id per message, so re-sending the same command is ignored as a whole.
+    return f"{event_id}/{part}" if event_id else None
+
+
+async def send_events(
+    settings: TemporalSettings,
+    account_id: str,
+    messages: list[HealthEvent | AttributeChange | AccountEvent],
+) -> None:
+    client = await connect(settings)
+    for message in messages:
+        await send(client, account_id, message, settings.task_queue)
+
+
+class Overview(BaseModel):
+    """An account and its journeys, as `status` and `why` show them."""
+
+    account: AccountStatus
+    runs: dict[str, RunStatus]
+
+
+async def overview(settings: TemporalSettings, account_id: str) -> Overview:
+    client = await connect(settings)
+    workflow_id = account_workflow_id(account_id)
+    try:
+        account: AccountStatus = await client.get_workflow_handle(workflow_id).query(
+            AccountWorkflow.status
+        )
+    except RPCError as error:
+        if error.status == RPCStatusCode.NOT_FOUND:
+            raise OperateError(f"no account {account_id!r} in {settings.where()}") from None
+        raise OperateError(f"{workflow_id}: {error.message}") from None
+    runs = {}
+    for name, enrollment in account.enrollments.items():
+        try:
+            runs[name] = await client.get_workflow_handle(enrollment.workflow_id).query(
+                PlaybookRunWorkflow.status
+            )
+        except RPCError:
+            continue  # a run past its retention: the account's record of it stands
+    return Overview(account=account, runs=runs)
+
+
+def status_lines(view: Overview) -> list[str]:
+    health = view.account.health
+    score = "no score yet" if health.score is None else f"{health.score:g}"
+    lines = [
+        f"account {view.account.account_id}: health {score}"
+        + (f" ({health.tier}, {health.trend})" if health.tier else "")
+    ]
+    for key, value in sorted(view.account.attributes.items()):
+        lines.append(f"  {key}: {value}")
+    for name, enrollment in sorted(view.account.enrollments.items()):
+        run = view.runs.get(name)
+        state = "running" if enrollment.running else f"ended ({enrollment.outcome or 'unknown'})"
+        line = f"{name} v{enrollment.version} cycle {enrollment.cycle}: {state}"
+        if run is not None and enrollment.running:
+            line += f", at step {run.step or '-'}"
+            if run.escalation_tier:
+                line += f", escalation tier {run.escalation_tier}"
+                if run.acknowledged_by:
+                    line += f" (acknowledged by {run.acknowledged_by})"
+        lines.append(line)
+    if not view.account.enrollments:
+        lines.append("no journeys yet")
+    return lines
+
+
+def why_lines(view: Overview) -> list[str]:
+    decisions: list[Decision] = list(view.account.why)
+    for run in view.runs.values():
+        decisions += [d for d in run.why if d.kind != "enrolled"]
+    decisions.sort(key=lambda d: d.at)
+    lines = []
+    for d in decisions:
+        seen = json.dumps(d.seen, sort_keys=True, default=str) if d.seen else ""
+        lines.append(
+            "  ".join(
+                part
+                for part in (
+                    d.at.strftime("%Y-%m-%d %H:%M:%S"),
+                    f"{d.playbook} v{d.version}",
+                    d.kind,
+                    d.rule,
+                    d.detail,
+                    seen,
+                )
+                if part
+            )
+        )
+    return lines or ["no decisions recorded yet"]

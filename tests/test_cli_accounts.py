@@ -1,0 +1,85 @@
+"""`playbook event`, `status` and `why` as an operator runs them, against the real dev server."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import subprocess
+import sys
+import uuid
+from pathlib import Path
+
+from temporalio.testing import WorkflowEnvironment
+
+from engine import load
+from engine._catalog import build_catalog
+from engine._client import publish
+from engine._search import register
+from tests.support import Recorder, fresh_namespace
+from workers.worker import build_worker
+
+PLAYBOOK = Path(sys.executable).parent / "playbook"
+JOURNEYS = Path(__file__).parent / "fixtures" / "journeys"
+
+
+async def test_event_status_and_why(dev_env: WorkflowEnvironment) -> None:
+    """An event starts the account, status shows its journey, why shows the reason; a
+    re-sent event id changes nothing; mistakes are one line and exit 1."""
+    client = await fresh_namespace(dev_env)
+    await register(client, client.namespace)
+    queue = f"q-{uuid.uuid4().hex[:8]}"
+    account = f"acme-{queue[-6:]}"
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith("PLAYBOOK_")},
+        "PLAYBOOK_TEMPORAL_ADDRESS": dev_env.client.service_client.config.target_host,
+        "PLAYBOOK_TEMPORAL_NAMESPACE": client.namespace,
+        "PLAYBOOK_TEMPORAL_TASK_QUEUE": queue,
+    }
+
+    async def playbook(*args: str) -> subprocess.CompletedProcess[str]:
+        return await asyncio.to_thread(
+            subprocess.run,
+            [str(PLAYBOOK), *args],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            env=env,
+            check=False,
+        )
+
+    book = load([JOURNEYS])
+    async with build_worker(client, queue, Recorder().activities()):
+        await publish(client, build_catalog(book.plans(), book.health_plan()), queue)  # type: ignore[arg-type]
+        sent = await playbook(
+            "event", account, "--set", "segment=enterprise", "--score", "30", "--id", "e1"
+        )
+        assert sent.returncode == 0, sent.stderr
+        for _ in range(100):
+            shown = await playbook("status", account)
+            if "rescue v1 cycle 1: running" in shown.stdout:
+                break
+            await asyncio.sleep(0.1)
+        assert shown.returncode == 0, shown.stderr
+        assert f"account {account}: health 30 (critical" in shown.stdout
+        assert "segment: enterprise" in shown.stdout
+        assert "rescue v1 cycle 1: running" in shown.stdout
+
+        again = await playbook("event", account, "--score", "30", "--id", "e1")
+        assert again.returncode == 0, again.stderr
+        why = await playbook("why", account)
+        assert why.returncode == 0, why.stderr
+        enrolled = [line for line in why.stdout.splitlines() if " enrolled " in line]
+        assert len(enrolled) == 1
+        assert "rescue v1" in enrolled[0] and "rescue.entry.when" in enrolled[0]
+        assert '"health.tier": "critical"' in enrolled[0]
+
+    for args, words in (
+        (("status", "nobody-here"), "no account 'nobody-here'"),
+        (("event", account), "nothing to send"),
+        (("event", account, "--score", "150"), "score: Input should be less than or equal to 100"),
+        (("event", account, "--set", "segment"), "write it as name=value"),
+    ):
+        result = await playbook(*args)
+        assert result.returncode == 1, (args, result.stdout)
+        assert result.stderr.count("\n") == 1 and words in result.stderr, result.stderr
+        assert "Traceback" not in result.stderr
