@@ -171,3 +171,68 @@ def why_lines(view: Overview) -> list[str]:
             )
         )
     return lines or ["no decisions recorded yet"]
+
+
+class Listed(BaseModel):
+    """One account as visibility shows it (search attributes, no query of the workflow)."""
+
+    account_id: str
+    score: float | None = None
+    tier: str | None = None
+    trend: str | None = None
+    segment: str | None = None
+    owner: str | None = None
+
+
+def _quoted(value: str) -> str:
+    """A visibility-query string literal: a quote or backslash in a value cannot end it."""
+    return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+
+async def list_accounts(
+    settings: TemporalSettings,
+    *,
+    tier: str | None = None,
+    segment: str | None = None,
+    owner: str | None = None,
+    playbook: str | None = None,
+    escalation: str | None = None,
+) -> list[Listed]:
+    """Accounts matching the filters, from Temporal's visibility store: no workflow is
+    queried, so this stays cheap with many accounts."""
+    from engine import _search as sa
+
+    client = await connect(settings)
+    only: set[str] | None = None
+    if playbook or escalation:
+        runs = ["WorkflowType = 'PlaybookRun'", "ExecutionStatus = 'Running'"]
+        if playbook:
+            runs.append(f"{sa.PLAYBOOK.name} = {_quoted(playbook)}")
+        if escalation:
+            runs.append(f"{sa.ESCALATION_TIER.name} = {_quoted(escalation)}")
+        only = set()
+        async for execution in client.list_workflows(" AND ".join(runs)):
+            account = execution.typed_search_attributes.get(sa.ACCOUNT_ID)
+            if account:
+                only.add(account)
+    where = ["WorkflowType = 'Account'", "ExecutionStatus = 'Running'"]
+    for key, value in ((sa.HEALTH_TIER, tier), (sa.SEGMENT, segment), (sa.OWNER, owner)):
+        if value:
+            where.append(f"{key.name} = {_quoted(value)}")
+    found = []
+    async for execution in client.list_workflows(" AND ".join(where)):
+        attributes = execution.typed_search_attributes
+        account = attributes.get(sa.ACCOUNT_ID)
+        if not account or (only is not None and account not in only):
+            continue
+        found.append(
+            Listed(
+                account_id=account,
+                score=attributes.get(sa.HEALTH_SCORE),
+                tier=attributes.get(sa.HEALTH_TIER),
+                trend=attributes.get(sa.HEALTH_TREND),
+                segment=attributes.get(sa.SEGMENT),
+                owner=attributes.get(sa.OWNER),
+            )
+        )
+    return sorted(found, key=lambda a: a.account_id)

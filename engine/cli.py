@@ -825,6 +825,64 @@ def why(
     print("\n".join(why_lines(_run(overview(settings, account)))))
 
 
+@app.command()
+def accounts(
+    tier: Annotated[str | None, typer.Option("--tier", help="Health tier, e.g. critical.")] = None,
+    segment: Annotated[str | None, typer.Option("--segment", help="Segment.")] = None,
+    owner: Annotated[str | None, typer.Option("--owner", help="Owner (the CSM's email).")] = None,
+    playbook: Annotated[
+        str | None, typer.Option("--playbook", help="With a running journey of this playbook.")
+    ] = None,
+    escalation: Annotated[
+        str | None, typer.Option("--escalation", help="With a journey at this escalation tier.")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the accounts as JSON.")] = False,
+    address: Address = None,
+    namespace: Namespace = None,
+    tls: Tls = None,
+    tls_cert: TlsCert = None,
+    tls_key: TlsKey = None,
+    tls_ca: TlsCa = None,
+    api_key: ApiKey = None,
+) -> None:
+    """Find accounts by health tier, segment, owner, playbook or escalation tier."""
+    from engine._operate import list_accounts
+
+    settings = _settings(
+        address=address, namespace=namespace, tls=tls, tls_cert=tls_cert, tls_key=tls_key,
+        tls_ca=tls_ca, api_key=api_key,
+    )  # fmt: skip
+    found = _run(
+        list_accounts(
+            settings,
+            tier=tier,
+            segment=segment,
+            owner=owner,
+            playbook=playbook,
+            escalation=escalation,
+        )
+    )
+    if as_json:
+        print(json.dumps([a.model_dump() for a in found], indent=2))
+        return
+    for a in found:
+        score = "-" if a.score is None else f"{a.score:g}"
+        print(
+            "\t".join(
+                [
+                    a.account_id,
+                    score,
+                    a.tier or "-",
+                    a.trend or "-",
+                    a.segment or "-",
+                    a.owner or "-",
+                ]
+            )
+        )
+    if not found:
+        _err.print("no accounts match", markup=False)
+
+
 def main() -> None:
     """Console entry point: run the app, turning any stray exception into one line."""
     code: int | str | None = 0

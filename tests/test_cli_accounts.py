@@ -83,3 +83,58 @@ async def test_event_status_and_why(dev_env: WorkflowEnvironment) -> None:
         assert result.returncode == 1, (args, result.stdout)
         assert result.stderr.count("\n") == 1 and words in result.stderr, result.stderr
         assert "Traceback" not in result.stderr
+
+
+async def test_accounts_are_found_by_tier_playbook_and_owner(dev_env: WorkflowEnvironment) -> None:
+    """`playbook accounts` filters through visibility: tier, owner, running playbook."""
+    client = await fresh_namespace(dev_env)
+    await register(client, client.namespace)
+    queue = f"q-{uuid.uuid4().hex[:8]}"
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith("PLAYBOOK_")},
+        "PLAYBOOK_TEMPORAL_ADDRESS": dev_env.client.service_client.config.target_host,
+        "PLAYBOOK_TEMPORAL_NAMESPACE": client.namespace,
+        "PLAYBOOK_TEMPORAL_TASK_QUEUE": queue,
+    }
+
+    def run(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [str(PLAYBOOK), *args], capture_output=True, text=True, timeout=60, env=env, check=False
+        )
+
+    book = load([JOURNEYS])
+    async with build_worker(client, queue, Recorder().activities()):
+        await publish(client, build_catalog(book.plans(), book.health_plan()), queue)  # type: ignore[arg-type]
+        for account, score, owner in (
+            ("red", "30", "o'brien@cs.example"),
+            ("green", "90", "sam@cs.example"),
+        ):
+            sent = await asyncio.to_thread(
+                run,
+                "event",
+                account,
+                "--set",
+                f"owner={owner}",
+                "--set",
+                "segment=smb",
+                "--score",
+                score,
+            )
+            assert sent.returncode == 0, sent.stderr
+
+        async def listed(*args: str) -> list[str]:
+            result = await asyncio.to_thread(run, "accounts", *args)
+            assert result.returncode == 0, result.stderr
+            return [line.split("\t")[0] for line in result.stdout.splitlines()]
+
+        for args, expected in (
+            (("--tier", "critical"), ["red"]),
+            (("--owner", "o'brien@cs.example"), ["red"]),
+            (("--playbook", "rescue"), ["red"]),
+            (("--segment", "smb"), ["green", "red"]),
+        ):
+            for _ in range(100):  # visibility is eventually consistent
+                if await listed(*args) == expected:
+                    break
+                await asyncio.sleep(0.1)
+            assert await listed(*args) == expected, args
