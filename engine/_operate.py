@@ -236,3 +236,17 @@ async def list_accounts(
             )
         )
     return sorted(found, key=lambda a: a.account_id)
+
+
+async def signal_account(
+    settings: TemporalSettings, account_id: str, signal: str, message: BaseModel
+) -> None:
+    """Signal a running account; one line when it does not exist."""
+    client = await connect(settings)
+    workflow_id = account_workflow_id(account_id)
+    try:
+        await client.get_workflow_handle(workflow_id).signal(signal, message)
+    except RPCError as error:
+        if error.status == RPCStatusCode.NOT_FOUND:
+            raise OperateError(f"no account {account_id!r} in {settings.where()}") from None
+        raise OperateError(f"{workflow_id}: {error.message}") from None

@@ -883,6 +883,62 @@ def accounts(
         _err.print("no accounts match", markup=False)
 
 
+@app.command()
+def ack(
+    account: Account,
+    by: By = None,
+    playbook: Annotated[
+        str | None, typer.Option("--playbook", help="Only this playbook's escalation.")
+    ] = None,
+    address: Address = None,
+    namespace: Namespace = None,
+    tls: Tls = None,
+    tls_cert: TlsCert = None,
+    tls_key: TlsKey = None,
+    tls_ca: TlsCa = None,
+    api_key: ApiKey = None,
+) -> None:
+    """Acknowledge an account's escalations (all, or one playbook's): the ladder stops."""
+    from engine._messages import PlaybookAck
+    from engine._operate import signal_account
+
+    settings = _settings(
+        address=address, namespace=namespace, tls=tls, tls_cert=tls_cert, tls_key=tls_key,
+        tls_ca=tls_ca, api_key=api_key,
+    )  # fmt: skip
+    who = by or _login_name()
+    _run(signal_account(settings, account, "acknowledge", PlaybookAck(by=who, playbook=playbook)))
+    print(f"acknowledged {playbook or 'every escalation'} of {account} as {who}")
+
+
+@app.command(name="exit")
+def exit_(
+    account: Account,
+    playbook: Annotated[str, typer.Argument(help="The playbook whose journey ends.")],
+    reason: Annotated[
+        str, typer.Option("--reason", help="Why, for the decision trace and closed tasks.")
+    ] = "ended by an operator",
+    address: Address = None,
+    namespace: Namespace = None,
+    tls: Tls = None,
+    tls_cert: TlsCert = None,
+    tls_key: TlsKey = None,
+    tls_ca: TlsCa = None,
+    api_key: ApiKey = None,
+) -> None:
+    """End an account's running journey of PLAYBOOK now; its open tasks close with the reason."""
+    from engine._messages import PlaybookExit
+    from engine._operate import signal_account
+
+    settings = _settings(
+        address=address, namespace=namespace, tls=tls, tls_cert=tls_cert, tls_key=tls_key,
+        tls_ca=tls_ca, api_key=api_key,
+    )  # fmt: skip
+    message = PlaybookExit(playbook=playbook, reason=reason)
+    _run(signal_account(settings, account, "exit_playbook", message))
+    print(f"asked {account} to end {playbook}: {reason}")
+
+
 def main() -> None:
     """Console entry point: run the app, turning any stray exception into one line."""
     code: int | str | None = 0

@@ -73,8 +73,22 @@ async def test_event_status_and_why(dev_env: WorkflowEnvironment) -> None:
         assert "rescue v1" in enrolled[0] and "rescue.entry.when" in enrolled[0]
         assert '"health.tier": "critical"' in enrolled[0]
 
+        acked = await playbook("ack", account, "--by", "maria")
+        assert acked.returncode == 0 and "as maria" in acked.stdout, acked.stderr
+        ended = await playbook("exit", account, "rescue", "--reason", "handled by phone")
+        assert ended.returncode == 0, ended.stderr
+        for _ in range(100):
+            shown = await playbook("status", account)
+            if "rescue v1 cycle 1: ended (neutral)" in shown.stdout:
+                break
+            await asyncio.sleep(0.1)
+        assert "rescue v1 cycle 1: ended (neutral)" in shown.stdout
+        why = await playbook("why", account)
+        assert "handled by phone" in why.stdout
+
     for args, words in (
         (("status", "nobody-here"), "no account 'nobody-here'"),
+        (("ack", "nobody-here"), "no account 'nobody-here'"),
         (("event", account), "nothing to send"),
         (("event", account, "--score", "150"), "score: Input should be less than or equal to 100"),
         (("event", account, "--set", "segment"), "write it as name=value"),
