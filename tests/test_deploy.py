@@ -1,0 +1,218 @@
+"""docker-compose.yml, the Dockerfile and deploy/ checked without Docker (CI has no engine).
+
+The compose-spec schema checks the file's shape; the rest checks what the schema cannot: that
+the cluster registers every search attribute the workflows set, that workers scale, that every
+dependency and mounted script exists, that images are pinned. The scripts that register the
+namespace and the search attributes run for real against the embedded dev server.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import re
+import subprocess
+import sys
+import tomllib
+import uuid
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from temporalio.api.operatorservice.v1 import ListSearchAttributesRequest
+from temporalio.testing import WorkflowEnvironment
+
+from engine._search import ALL, DEV_SERVER_ARGS
+
+ROOT = Path(__file__).resolve().parent.parent
+COMPOSE = ROOT / "docker-compose.yml"
+DOCKERFILE = ROOT / "Dockerfile"
+BIN = Path(sys.executable).parent
+
+
+def _compose() -> dict[str, Any]:
+    data = yaml.safe_load(COMPOSE.read_text(encoding="utf-8"))
+    assert isinstance(data, dict)
+    return data
+
+
+def _services() -> dict[str, dict[str, Any]]:
+    services = _compose()["services"]
+    assert isinstance(services, dict)
+    return services
+
+
+def _expected_attributes() -> dict[str, str]:
+    """``Name -> CLI type`` for every attribute in engine._search.ALL."""
+    pairs = [arg for arg in DEV_SERVER_ARGS if arg != "--search-attribute"]
+    expected = dict(pair.split("=", 1) for pair in pairs)
+    assert set(expected) == {key.name for key in ALL}
+    return expected
+
+
+def _registered_in_compose() -> dict[str, str]:
+    env = _services()["temporal-search-attributes"]["environment"]
+    return dict(pair.split("=", 1) for pair in env["SEARCH_ATTRIBUTES"].split())
+
+
+def _dockerfile_instructions() -> list[tuple[str, str]]:
+    text = re.sub(r"\\\n", " ", DOCKERFILE.read_text(encoding="utf-8"))
+    result = []
+    for line in text.splitlines():
+        line = line.strip()
+        if line and not line.startswith("#"):
+            instruction, _, rest = line.partition(" ")
+            result.append((instruction.upper(), rest.strip()))
+    return result
+
+
+def test_compose_file_matches_the_compose_spec() -> None:
+    checker = BIN / "check-jsonschema"
+    run = subprocess.run(
+        [str(checker), "--builtin-schema", "vendor.compose-spec", str(COMPOSE)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert run.returncode == 0, run.stdout + run.stderr
+
+
+def test_every_search_attribute_is_registered_with_its_type() -> None:
+    assert _registered_in_compose() == _expected_attributes()
+
+
+def test_workers_scale() -> None:
+    worker = _services()["worker"]
+    assert "container_name" not in worker
+    assert "ports" not in worker
+    assert worker["command"] == ["worker"]
+    assert worker["build"] == "."
+
+
+def test_worker_settings_point_at_the_cluster() -> None:
+    services = _services()
+    env = services["worker"]["environment"]
+    assert env["PLAYBOOK_TEMPORAL_ADDRESS"] == "${PLAYBOOK_TEMPORAL_ADDRESS:-temporal:7233}"
+    assert env["DATABASE_URL"].endswith("@postgresql:5432/playbook")
+    assert env["PLAYBOOK_SMTP_HOST"] == "${PLAYBOOK_SMTP_HOST:-mailpit}"
+    assert env["PLAYBOOK_SMTP_PORT"] == "${PLAYBOOK_SMTP_PORT:-1025}"
+    # Workers start only once the attributes they set exist and their database does.
+    depends = services["worker"]["depends_on"]
+    assert depends["temporal-search-attributes"]["condition"] == "service_completed_successfully"
+    assert depends["playbook-db"]["condition"] == "service_completed_successfully"
+    publish = services["publish"]
+    assert publish["command"][:2] == ["publish", "/app/playbooks"]
+    assert "--wait" in publish["command"]
+
+
+def test_every_dependency_exists() -> None:
+    services = _services()
+    for name, service in services.items():
+        depends = service.get("depends_on", {})
+        targets = depends if isinstance(depends, list) else list(depends)
+        for target in targets:
+            assert target in services, f"{name} depends on {target}, which is not a service"
+
+
+def test_mounted_files_and_scripts_exist() -> None:
+    for name, service in _services().items():
+        mounts = {}
+        for volume in service.get("volumes", []):
+            source, target = volume.split(":")[:2]
+            if source.startswith("."):
+                assert (ROOT / source).exists(), f"{name} mounts {source}, which does not exist"
+                mounts[target] = ROOT / source
+        command = service.get("command")
+        if isinstance(command, str) and command.startswith("/scripts/"):
+            script = mounts["/scripts"] / command.removeprefix("/scripts/")
+            assert script.is_file(), f"{name} runs {command}, which is not in its mount"
+
+
+@pytest.mark.parametrize("script", sorted((ROOT / "deploy").rglob("*.sh")), ids=lambda p: p.name)
+def test_scripts_parse(script: Path) -> None:
+    subprocess.run(["sh", "-n", str(script)], check=True)
+
+
+def test_images_are_pinned() -> None:
+    images = [s["image"] for s in _services().values() if "image" in s]
+    images += [rest for instruction, rest in _dockerfile_instructions() if instruction == "FROM"]
+    assert images
+    for image in images:
+        name, _, tag = image.rpartition(":")
+        assert name and tag and "/" not in tag, f"{image} has no tag"
+        assert tag != "latest", f"{image} is not pinned"
+        assert "$" not in image, f"{image} depends on a variable"
+
+
+def test_dockerfile_runs_the_console_script() -> None:
+    scripts = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"][
+        "scripts"
+    ]
+    assert "playbook" in scripts
+    instructions = dict(_dockerfile_instructions())
+    assert json.loads(instructions["ENTRYPOINT"]) == ["playbook"]
+    assert json.loads(instructions["CMD"]) == ["worker"]
+    assert instructions["USER"] not in ("root", "0")
+    # The runtime dependencies only: the package without extras, not an editable install.
+    runs = [rest for instruction, rest in _dockerfile_instructions() if instruction == "RUN"]
+    assert any(re.search(r"pip install /src(\s|$)", run) for run in runs), runs
+
+
+def test_dockerignore_keeps_what_the_image_copies() -> None:
+    ignored = {
+        line.strip()
+        for line in (ROOT / ".dockerignore").read_text(encoding="utf-8").splitlines()
+        if line.strip() and not line.startswith("#")
+    }
+    for instruction, rest in _dockerfile_instructions():
+        if instruction == "COPY":
+            for source in rest.split()[:-1]:
+                assert source.rstrip("/") not in ignored, f"{source} is copied but ignored"
+                assert (ROOT / source).exists()
+
+
+def _sh(script: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        ["sh", str(ROOT / "deploy" / "temporal" / script)],
+        env={**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}", **env},
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=120,
+    )
+
+
+async def test_namespace_and_search_attribute_jobs_register_and_repeat(
+    dev_env: WorkflowEnvironment,
+) -> None:
+    """The compose jobs' scripts, with the temporal CLI, against the embedded dev server."""
+    address = dev_env.client.service_client.config.target_host
+    namespace = f"deploy-{uuid.uuid4().hex[:8]}"
+    attributes = _services()["temporal-search-attributes"]["environment"]["SEARCH_ATTRIBUTES"]
+    env = {
+        "TEMPORAL_ADDRESS": address,
+        "DEFAULT_NAMESPACE": namespace,
+        "NAMESPACE": namespace,
+        "SEARCH_ATTRIBUTES": attributes,
+        "TEMPORAL_HEALTH_CHECK_SLEEP_SECONDS": "1",
+    }
+    for _ in range(2):  # a second `docker compose up` runs them again
+        created = await asyncio.to_thread(_sh, "create-namespace.sh", env)
+        assert created.returncode == 0, created.stdout + created.stderr
+        registered = await asyncio.to_thread(_sh, "register-search-attributes.sh", env)
+        assert registered.returncode == 0, registered.stdout + registered.stderr
+
+    listed = await dev_env.client.operator_service.list_search_attributes(
+        ListSearchAttributesRequest(namespace=namespace)
+    )
+    for key in ALL:
+        assert listed.custom_attributes[key.name] == int(key.indexed_value_type), key.name
+
+    # An attribute already registered with another type fails the job, naming it.
+    clash = await asyncio.to_thread(
+        _sh, "register-search-attributes.sh", {**env, "SEARCH_ATTRIBUTES": "Step=Int"}
+    )
+    assert clash.returncode == 1
+    assert "Step as Int" in clash.stderr
