@@ -25,6 +25,10 @@ typecheck: $(STAMP)
 unit: $(STAMP)
 	$(BIN)/pytest
 
+# The whole engine on the embedded dev server, driven through demo accounts (under 2 minutes).
+demo: $(STAMP)
+	$(BIN)/python -m workers.demo
+
 # Measures, never asserts: each benchmark prints its numbers beside a baseline from the same run.
 bench: $(STAMP)
 	$(BIN)/python -m bench.reaction

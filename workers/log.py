@@ -32,6 +32,9 @@ def configure(json: bool | None = None, level: int = logging.INFO) -> None:
         logger_factory=structlog.PrintLoggerFactory(sys.stderr),
         cache_logger_on_first_use=False,
     )
+    # The SDK logs every failed activity attempt with its traceback; action_log already says
+    # each failure in one line with its journey, so only the SDK's errors get through.
+    logging.getLogger("temporalio.activity").setLevel(logging.ERROR)
 
 
 def action_log(**bound: Any) -> Any:
