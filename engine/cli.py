@@ -782,6 +782,46 @@ def event(
 
 
 @app.command()
+def ingest(
+    file: Annotated[Path, typer.Argument(help="A .jsonl or .csv file of health rows and changes.")],
+    address: Address = None,
+    namespace: Namespace = None,
+    task_queue: TaskQueue = None,
+    tls: Tls = None,
+    tls_cert: TlsCert = None,
+    tls_key: TlsKey = None,
+    tls_ca: TlsCa = None,
+    api_key: ApiKey = None,
+) -> None:
+    """Send accounts the rows of a JSONL or CSV file, in order; bad rows are reported by line."""
+    from rich.progress import Progress
+
+    from engine._operate import ingest as send_rows
+    from engine._operate import read_rows
+
+    settings = _settings(
+        address=address, namespace=namespace, task_queue=task_queue, tls=tls,
+        tls_cert=tls_cert, tls_key=tls_key, tls_ca=tls_ca, api_key=api_key,
+    )  # fmt: skip
+    try:
+        rows, errors = read_rows(file)
+    except PlaybookError as exc:
+        _fail(str(exc))
+    for error in errors:
+        _err.print(error, markup=False)
+    if _err.is_terminal and rows:
+        with Progress(console=_err, transient=True) as bar:
+            task = bar.add_task(f"ingesting {file.name}", total=len(rows))
+            sent = _run(send_rows(settings, rows, lambda: bar.advance(task)))
+    else:
+        sent = _run(send_rows(settings, rows))
+    accounts = len({row.account for row in rows})
+    print(f"sent {sent} row(s) to {accounts} account(s); {len(errors)} row(s) refused")
+    if errors:
+        raise typer.Exit(1)
+
+
+@app.command()
 def status(
     account: Account,
     as_json: Annotated[bool, typer.Option("--json", help="Print everything as JSON.")] = False,

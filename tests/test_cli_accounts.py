@@ -152,3 +152,69 @@ async def test_accounts_are_found_by_tier_playbook_and_owner(dev_env: WorkflowEn
                     break
                 await asyncio.sleep(0.1)
             assert await listed(*args) == expected, args
+
+
+async def test_ingest_sends_rows_in_order_reports_bad_ones_and_does_not_double_count(
+    dev_env: WorkflowEnvironment, tmp_path: Path
+) -> None:
+    """JSONL and CSV rows reach their accounts; bad rows are named by line; a second ingest
+    of the same file changes nothing."""
+    client = await fresh_namespace(dev_env)
+    await register(client, client.namespace)
+    queue = f"q-{uuid.uuid4().hex[:8]}"
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith("PLAYBOOK_")},
+        "PLAYBOOK_TEMPORAL_ADDRESS": dev_env.client.service_client.config.target_host,
+        "PLAYBOOK_TEMPORAL_NAMESPACE": client.namespace,
+        "PLAYBOOK_TEMPORAL_TASK_QUEUE": queue,
+    }
+
+    def run(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [str(PLAYBOOK), *args], capture_output=True, text=True, timeout=60, env=env, check=False
+        )
+
+    jsonl = tmp_path / "health.jsonl"
+    jsonl.write_text(
+        '{"account": "acme", "set": {"segment": "smb", "arr": "12000"}}\n'
+        '{"account": "acme", "score": 30}\n'
+        "not json\n"
+        '{"account": "acme", "score": 130}\n'
+        '{"account": "globex", "components": {"usage": 90, "engagement": 80, "support": 90,'
+        ' "nps": 70, "billing": 95}}\n'
+    )
+    table = tmp_path / "changes.csv"
+    table.write_text("account,id,score,set.owner,event\ninitech,c1,55,rita@cs.example,\n,c2,40,,\n")
+    book = load([JOURNEYS])
+    async with build_worker(client, queue, Recorder().activities()):
+        await publish(client, build_catalog(book.plans(), book.health_plan()), queue)  # type: ignore[arg-type]
+        first = await asyncio.to_thread(run, "ingest", str(jsonl))
+        assert first.returncode == 1
+        assert first.stdout.strip() == "sent 3 row(s) to 2 account(s); 2 row(s) refused"
+        assert f"{jsonl}:3: not JSON" in first.stderr
+        assert f"{jsonl}:4: score: Input should be less than or equal to 100" in first.stderr
+        again = await asyncio.to_thread(run, "ingest", str(jsonl))
+        assert again.stdout == first.stdout
+        csv_run = await asyncio.to_thread(run, "ingest", str(table))
+        assert csv_run.returncode == 1 and f"{table}:3: no account" in csv_run.stderr
+
+        async def settled() -> str:
+            out = await asyncio.to_thread(run, "status", "globex")
+            return out.stdout if "health 86" in out.stdout else ""
+
+        # 30% usage 90, 20% engagement 80, 15% support 90, 15% nps 70, 20% billing 95.
+        for _ in range(30):
+            if await settled():
+                break
+            await asyncio.sleep(0.2)
+        assert await settled()
+        acme = await asyncio.to_thread(run, "status", "acme")
+        assert "health 30 (critical" in acme.stdout and "arr: 12000" in acme.stdout
+        assert "rescue v1 cycle 1: running" in acme.stdout
+        why = await asyncio.to_thread(run, "why", "acme")
+        assert sum(" enrolled " in line for line in why.stdout.splitlines()) == 1
+        initech = await asyncio.to_thread(run, "status", "initech")
+        assert "owner: rita@cs.example" in initech.stdout and "health 55" in initech.stdout
+    missing = await asyncio.to_thread(run, "ingest", str(tmp_path / "nope.jsonl"))
+    assert missing.returncode == 1 and missing.stderr.count("\n") == 1
+    assert "cannot read" in missing.stderr
