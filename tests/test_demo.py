@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import os
+import signal
 import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 
@@ -35,3 +37,64 @@ def test_demo_drives_the_journeys_and_reports_them(tmp_path: Path) -> None:
         assert "to sam@cs.example: [At risk] Hooli" in out
         assert "#cs-exec-escalations" in out
         assert "Traceback" not in done.stderr
+
+
+def test_operator_commands_against_the_running_demo(tmp_path: Path) -> None:
+    """With the demo up (--stay): accounts --escalation executive finds Acme, status and why
+    show it, ack stops its ladder, and Ctrl-C brings everything down cleanly."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        ui_port = sock.getsockname()[1]
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith("PLAYBOOK_")},
+        "PLAYBOOK_DEMO_UI_PORT": str(ui_port),
+    }
+    demo = subprocess.Popen(
+        [sys.executable, "-m", "workers.demo", "--dir", str(tmp_path / "demo"), "--stay"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+        env=env,
+        cwd=Path(__file__).parents[1],
+    )
+    try:
+        address = None
+        assert demo.stdout is not None
+        for line in demo.stdout:
+            if "--address" in line:
+                address = line.split("--address", 1)[1].split()[0]
+            if "staying up" in line:
+                break
+        assert address, "the demo never said where its server is"
+        playbook = Path(sys.executable).parent / "playbook"
+
+        def run(*args: str) -> subprocess.CompletedProcess[str]:
+            return subprocess.run(
+                [str(playbook), *args, "--address", address],
+                capture_output=True,
+                text=True,
+                timeout=60,
+                env=env,
+                check=False,
+            )
+
+        listed = run("accounts", "--escalation", "executive")
+        for _ in range(50):  # visibility is eventually consistent
+            if listed.stdout.startswith("acme\t"):
+                break
+            time.sleep(0.2)
+            listed = run("accounts", "--escalation", "executive")
+        assert [line.split("\t")[0] for line in listed.stdout.splitlines()] == ["acme"]
+        assert "escalation tier executive" in run("status", "acme").stdout
+        assert "escalation.tiers.executive" in run("why", "acme").stdout
+        acked = run("ack", "acme", "--by", "walter@cs.example")
+        assert acked.returncode == 0, acked.stderr
+        for _ in range(50):
+            shown = run("status", "acme").stdout
+            if "acknowledged by walter@cs.example" in shown:
+                break
+            time.sleep(0.2)
+        assert "acknowledged by walter@cs.example" in shown
+    finally:
+        demo.send_signal(signal.SIGINT)
+        assert demo.wait(timeout=60) == 0
