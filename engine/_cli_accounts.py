@@ -1,0 +1,218 @@
+"""Commands on accounts: send events (one, or a file of them), read status and the decision
+trace, find accounts, acknowledge escalations, end a journey. The work is in
+``engine._operate``; these are its Typer doors.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from engine._cli_base import By, _err, _fail, _login_name, _run, app, connected
+from engine._connect import TemporalSettings
+from engine._errors import PlaybookError
+
+Account = Annotated[str, typer.Argument(help="The account id, e.g. acme.")]
+
+
+@app.command()
+@connected()
+def event(
+    account: Account,
+    score: Annotated[
+        float | None, typer.Option("--score", help="A health score, 0-100.", show_default=False)
+    ] = None,
+    component: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--component", help="A component value, e.g. usage=40 (repeat).", metavar="NAME=N"
+        ),
+    ] = None,
+    set_: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--set",
+            help="An attribute, e.g. renewal_date=2027-03-31 (repeat).",
+            metavar="KEY=VALUE",
+        ),
+    ] = None,
+    name: Annotated[
+        str | None,
+        typer.Option("--event", help="A lifecycle event, e.g. contract.signed.", metavar="NAME"),
+    ] = None,
+    event_id: Annotated[
+        str | None,
+        typer.Option(
+            "--id", help="An event id: sending the same id again changes nothing.", metavar="ID"
+        ),
+    ] = None,
+    *,
+    settings: TemporalSettings,
+) -> None:
+    """Send an account a health reading, attribute changes or a lifecycle event."""
+    from engine._operate import build_events, send_events
+
+    try:
+        messages = build_events(
+            score=score,
+            components=component or [],
+            attributes=set_ or [],
+            event=name,
+            event_id=event_id,
+        )
+    except PlaybookError as exc:
+        _fail(str(exc))
+    _run(send_events(settings, account, messages))
+    print(f"sent {len(messages)} message(s) to account/{account}")
+
+
+@app.command()
+@connected()
+def ingest(
+    file: Annotated[Path, typer.Argument(help="A .jsonl or .csv file of health rows and changes.")],
+    *,
+    settings: TemporalSettings,
+) -> None:
+    """Send accounts the rows of a JSONL or CSV file, in order; bad rows are reported by line."""
+    from rich.progress import Progress
+
+    from engine._operate import ingest as send_rows
+    from engine._operate import read_rows
+
+    try:
+        rows, errors = read_rows(file)
+    except PlaybookError as exc:
+        _fail(str(exc))
+    for error in errors:
+        _err.print(error, markup=False)
+    if _err.is_terminal and rows:
+        with Progress(console=_err, transient=True) as bar:
+            task = bar.add_task(f"ingesting {file.name}", total=len(rows))
+            sent = _run(send_rows(settings, rows, lambda: bar.advance(task)))
+    else:
+        sent = _run(send_rows(settings, rows))
+    accounts = len({row.account for row in rows})
+    print(f"sent {sent} row(s) to {accounts} account(s); {len(errors)} row(s) refused")
+    if errors:
+        raise typer.Exit(1)
+
+
+@app.command()
+@connected(task_queue=False)
+def status(
+    account: Account,
+    as_json: Annotated[bool, typer.Option("--json", help="Print everything as JSON.")] = False,
+    *,
+    settings: TemporalSettings,
+) -> None:
+    """An account's health, attributes and journeys: step, escalation tier, who acknowledged."""
+    from engine._operate import overview, status_lines
+
+    view = _run(overview(settings, account))
+    print(view.model_dump_json(indent=2) if as_json else "\n".join(status_lines(view)))
+
+
+@app.command()
+@connected(task_queue=False)
+def why(
+    account: Account,
+    *,
+    settings: TemporalSettings,
+) -> None:
+    """Every decision about an account, oldest first: rule, playbook version, values seen."""
+    from engine._operate import overview, why_lines
+
+    print("\n".join(why_lines(_run(overview(settings, account)))))
+
+
+@app.command()
+@connected(task_queue=False)
+def accounts(
+    tier: Annotated[str | None, typer.Option("--tier", help="Health tier, e.g. critical.")] = None,
+    segment: Annotated[str | None, typer.Option("--segment", help="Segment.")] = None,
+    owner: Annotated[str | None, typer.Option("--owner", help="Owner (the CSM's email).")] = None,
+    playbook: Annotated[
+        str | None, typer.Option("--playbook", help="With a running journey of this playbook.")
+    ] = None,
+    escalation: Annotated[
+        str | None, typer.Option("--escalation", help="With a journey at this escalation tier.")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the accounts as JSON.")] = False,
+    *,
+    settings: TemporalSettings,
+) -> None:
+    """Find accounts by health tier, segment, owner, playbook or escalation tier."""
+    from engine._operate import list_accounts
+
+    found = _run(
+        list_accounts(
+            settings,
+            tier=tier,
+            segment=segment,
+            owner=owner,
+            playbook=playbook,
+            escalation=escalation,
+        )
+    )
+    if as_json:
+        print(json.dumps([a.model_dump() for a in found], indent=2))
+        return
+    for a in found:
+        score = "-" if a.score is None else f"{a.score:g}"
+        print(
+            "\t".join(
+                [
+                    a.account_id,
+                    score,
+                    a.tier or "-",
+                    a.trend or "-",
+                    a.segment or "-",
+                    a.owner or "-",
+                ]
+            )
+        )
+    if not found:
+        _err.print("no accounts match", markup=False)
+
+
+@app.command()
+@connected(task_queue=False)
+def ack(
+    account: Account,
+    by: By = None,
+    playbook: Annotated[
+        str | None, typer.Option("--playbook", help="Only this playbook's escalation.")
+    ] = None,
+    *,
+    settings: TemporalSettings,
+) -> None:
+    """Acknowledge an account's escalations (all, or one playbook's): the ladder stops."""
+    from engine._messages import PlaybookAck
+    from engine._operate import signal_account
+
+    who = by or _login_name()
+    _run(signal_account(settings, account, "acknowledge", PlaybookAck(by=who, playbook=playbook)))
+    print(f"acknowledged {playbook or 'every escalation'} of {account} as {who}")
+
+
+@app.command(name="exit")
+@connected(task_queue=False)
+def exit_(
+    account: Account,
+    playbook: Annotated[str, typer.Argument(help="The playbook whose journey ends.")],
+    reason: Annotated[
+        str, typer.Option("--reason", help="Why, for the decision trace and closed tasks.")
+    ] = "ended by an operator",
+    *,
+    settings: TemporalSettings,
+) -> None:
+    """End an account's running journey of PLAYBOOK now; its open tasks close with the reason."""
+    from engine._messages import PlaybookExit
+    from engine._operate import signal_account
+
+    message = PlaybookExit(playbook=playbook, reason=reason)
+    _run(signal_account(settings, account, "exit_playbook", message))
+    print(f"asked {account} to end {playbook}: {reason}")
