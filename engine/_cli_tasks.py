@@ -1,7 +1,8 @@
 """``playbook tasks``: the task inbox CSMs and managers work from.
 
 ``playbook tasks`` alone lists (the command people type most); ``list``, ``ack`` and ``done``
-are subcommands. The store is the one workers write (DATABASE_URL, or .playbook/playbook.db).
+are subcommands. The store is the one workers write (PLAYBOOK_DATABASE_URL or
+DATABASE_URL, else .playbook/playbook.db).
 """
 
 from __future__ import annotations
@@ -33,7 +34,7 @@ Database = Annotated[
     typer.Option(
         "--database",
         help="Task store URL: sqlite:///PATH or postgresql://... (default: .playbook/playbook.db)"
-        " [env: DATABASE_URL]",
+        " [env: PLAYBOOK_DATABASE_URL, DATABASE_URL]",
         metavar="URL",
         show_default=False,
     ),

@@ -214,6 +214,24 @@ class Ladder:
             ),
         )
 
+    def stand_down(self, ending: str, goal: bool) -> None:
+        """The run is ending while the ladder is engaged: record that the escalation is over.
+
+        The run closes every open item itself (scope "run"), so nothing is called here: a
+        goal reached while escalated is the recovery the ladder was waiting for, only
+        sooner, and reads as a de-escalation in the trace.
+        """
+        if self.tier is None:
+            return
+        why = "goal reached" if goal else ending
+        self._run.record(
+            "de-escalated" if goal else "stood_down",
+            "goal" if goal else "escalation",
+            detail=f"{why}: stood down from tier {self.tier}, its open items closed",
+        )
+        self._index = None
+        self.tier = None
+
     def _recovered(self) -> bool:
         if self._recovering_since is None:
             return False

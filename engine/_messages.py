@@ -71,7 +71,7 @@ class Decision(_Message):
     at: datetime
     kind: str
     """enrolled, skipped, step, branch, wait_met, wait_timeout, action, action_failed,
-    escalated, acknowledged, de-escalated, goal, exit, end."""
+    escalated, sla_missed, acknowledged, de-escalated, stood_down, goal, exit, end."""
     rule: str
     """Where the rule lives in the playbook, e.g. steps.day-14 or escalation.recovery."""
     playbook: str

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
+from temporalio.client import Client
 from temporalio.service import RPCError, RPCStatusCode
 
 from engine._account import AccountStatus, AccountWorkflow
@@ -28,6 +29,22 @@ from engine._run import PlaybookRunWorkflow
 
 class OperateError(PlaybookError):
     """An operator's request that cannot be done; the message says why in one line."""
+
+
+class UnknownAccount(OperateError):
+    """No account workflow has this id (it never received an event)."""
+
+
+Target = Client | TemporalSettings
+"""Where to act: a connected client (the API keeps one) or settings to connect with (the CLI)."""
+
+
+async def _client(target: Target) -> Client:
+    return target if isinstance(target, Client) else await connect(target)
+
+
+def _where(client: Client) -> str:
+    return f"{client.service_client.config.target_host} (namespace {client.namespace})"
 
 
 def parse_value(text: str) -> Any:
@@ -106,8 +123,8 @@ class Overview(BaseModel):
     runs: dict[str, RunStatus]
 
 
-async def overview(settings: TemporalSettings, account_id: str) -> Overview:
-    client = await connect(settings)
+async def overview(target: Target, account_id: str) -> Overview:
+    client = await _client(target)
     workflow_id = account_workflow_id(account_id)
     try:
         account: AccountStatus = await client.get_workflow_handle(workflow_id).query(
@@ -115,7 +132,7 @@ async def overview(settings: TemporalSettings, account_id: str) -> Overview:
         )
     except RPCError as error:
         if error.status == RPCStatusCode.NOT_FOUND:
-            raise OperateError(f"no account {account_id!r} in {settings.where()}") from None
+            raise UnknownAccount(f"no account {account_id!r} in {_where(client)}") from None
         raise OperateError(f"{workflow_id}: {error.message}") from None
     runs = {}
     for name, enrollment in account.enrollments.items():
@@ -153,13 +170,18 @@ def status_lines(view: Overview) -> list[str]:
     return lines
 
 
-def why_lines(view: Overview) -> list[str]:
+def why_decisions(view: Overview) -> list[Decision]:
+    """The account's and its runs' decisions, oldest first (an enrollment once)."""
     decisions: list[Decision] = list(view.account.why)
     for run in view.runs.values():
         decisions += [d for d in run.why if d.kind != "enrolled"]
     decisions.sort(key=lambda d: d.at)
+    return decisions
+
+
+def why_lines(view: Overview) -> list[str]:
     lines = []
-    for d in decisions:
+    for d in why_decisions(view):
         seen = json.dumps(d.seen, sort_keys=True, default=str) if d.seen else ""
         lines.append(
             "  ".join(
@@ -195,7 +217,7 @@ def _quoted(value: str) -> str:
 
 
 async def list_accounts(
-    settings: TemporalSettings,
+    target: Target,
     *,
     tier: str | None = None,
     segment: str | None = None,
@@ -207,7 +229,7 @@ async def list_accounts(
     queried, so this stays cheap with many accounts."""
     from engine import _search as sa
 
-    client = await connect(settings)
+    client = await _client(target)
     only: set[str] | None = None
     if playbook or escalation:
         runs = ["WorkflowType = 'PlaybookRun'", "ExecutionStatus = 'Running'"]
@@ -243,17 +265,15 @@ async def list_accounts(
     return sorted(found, key=lambda a: a.account_id)
 
 
-async def signal_account(
-    settings: TemporalSettings, account_id: str, signal: str, message: BaseModel
-) -> None:
+async def signal_account(target: Target, account_id: str, signal: str, message: BaseModel) -> None:
     """Signal a running account; one line when it does not exist."""
-    client = await connect(settings)
+    client = await _client(target)
     workflow_id = account_workflow_id(account_id)
     try:
         await client.get_workflow_handle(workflow_id).signal(signal, message)
     except RPCError as error:
         if error.status == RPCStatusCode.NOT_FOUND:
-            raise OperateError(f"no account {account_id!r} in {settings.where()}") from None
+            raise UnknownAccount(f"no account {account_id!r} in {_where(client)}") from None
         raise OperateError(f"{workflow_id}: {error.message}") from None
 
 
@@ -349,21 +369,55 @@ def _row(line: int, record: dict[str, Any]) -> Row:
     if event_id is None:
         canonical = json.dumps(record, sort_keys=True, default=str)
         event_id = "row-" + hashlib.sha256(canonical.encode()).hexdigest()[:20]
+    values = {k: parse_value(v) if isinstance(v, str) else v for k, v in attributes.items()}
+    numbers = {}
+    for name, value in components.items():
+        number = parse_value(value) if isinstance(value, str) else value
+        if isinstance(number, bool) or not isinstance(number, int | float):
+            raise OperateError(f"component {name}={value!r}: a number from 0 to 100")
+        numbers[name] = float(number)
+    messages = event_messages(
+        str(event_id),
+        score=None if score is None else float(score),
+        components=numbers,
+        attributes=values,
+        event=record.get("event"),
+    )
+    return Row(line=line, account=account, messages=messages)
+
+
+def event_messages(
+    event_id: str,
+    *,
+    score: float | None = None,
+    components: dict[str, float] | None = None,
+    attributes: dict[str, Any] | None = None,
+    event: str | None = None,
+) -> list[HealthEvent | AttributeChange | AccountEvent]:
+    """The messages of one event (a file row, an API call), attributes first so health
+    sees them. Each gets an id derived from ``event_id``, the same whichever door the event
+    came through, so the account ignores a repeat."""
     messages: list[HealthEvent | AttributeChange | AccountEvent] = []
-    if attributes:
-        values = {k: parse_value(v) if isinstance(v, str) else v for k, v in attributes.items()}
-        messages.append(AttributeChange(event_id=f"{event_id}/set", set=values))
-    if score is not None or components or record.get("event"):
-        messages += build_events(
-            score=None if score is None else float(score),
-            components=[f"{k}={v}" for k, v in components.items()],
-            attributes=[],
-            event=record.get("event"),
-            event_id=str(event_id),
-        )
+    try:
+        if attributes:
+            messages.append(AttributeChange(event_id=f"{event_id}/set", set=attributes))
+        if score is not None or components:
+            for name, number in (components or {}).items():
+                if not 0 <= number <= 100:
+                    raise OperateError(f"component {name}={number:g}: a number from 0 to 100")
+            messages.append(
+                HealthEvent(
+                    event_id=f"{event_id}/health", score=score, components=dict(components or {})
+                )
+            )
+        if event:
+            messages.append(AccountEvent(event_id=f"{event_id}/event", name=event))
+    except ValidationError as error:
+        first = error.errors()[0]
+        raise OperateError(f"{'.'.join(map(str, first['loc']))}: {first['msg']}") from None
     if not messages:
         raise OperateError("nothing to send: give score, components, set or event")
-    return Row(line=line, account=account, messages=messages)
+    return messages
 
 
 async def ingest(

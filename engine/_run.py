@@ -164,6 +164,7 @@ class PlaybookRunWorkflow:
             result = steps.result()
         if ladder:
             ladder.cancel()
+            self.ladder.stand_down(result.reason, goal=result.ended_by == "goal")
         self._result = result
         await self.activity(
             "close_items",

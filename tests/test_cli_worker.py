@@ -114,13 +114,27 @@ async def test_worker_runs_what_publish_sends(dev_env: WorkflowEnvironment, tmp_
     assert errors.splitlines()[-1].endswith("playbook.worker: stopped")
 
 
+EVENTS = Path(__file__).parent / "fixtures" / "events" / "one.jsonl"
+
+
 @pytest.mark.parametrize(
     "command",
-    [["worker"], ["publish", str(JOURNEYS)]],
-    ids=["worker", "publish"],
+    [
+        ["worker"],
+        ["publish", str(JOURNEYS)],
+        ["event", "acme", "--score", "40"],
+        ["ingest", str(EVENTS)],
+        ["status", "acme"],
+        ["why", "acme"],
+        ["accounts", "--tier", "critical"],
+        ["ack", "acme", "--by", "maria"],
+        ["exit", "acme", "onboarding"],
+    ],
+    ids=lambda command: command[0],
 )
 def test_unreachable_server_is_one_line(command: list[str]) -> None:
-    """Nothing listens on port 1: one line on stderr, exit 1, no traceback."""
+    """Nothing listens on port 1: every command that talks to Temporal says so in one line
+    naming the address, exit 1, no traceback."""
     result = playbook(*command, "--address", "127.0.0.1:1")
     assert result.returncode == 1
     assert result.stderr.splitlines() == [

@@ -33,6 +33,13 @@ def test_demo_drives_the_journeys_and_reports_them(tmp_path: Path) -> None:
         assert "escalation tier executive" in out
         hooli = out[out.index("account hooli") :]
         assert "churn-prevention v1 cycle 1: ended (success)" in hooli
+        escalations = out[out.index("== escalations") : out.index("== emails")]
+        assert "acme      churn-prevention  escalated (escalation.tiers.executive)" in escalations
+        assert "hooli     churn-prevention  escalated (escalation.tiers.csm)" in escalations
+        assert (
+            "hooli     churn-prevention  de-escalated (goal): goal reached: stood down from"
+            " tier csm, its open items closed" in escalations
+        )
         assert "to walter@cs.example: [Churn risk] Acme Corp" in out
         assert "to sam@cs.example: [At risk] Hooli" in out
         assert "#cs-exec-escalations" in out

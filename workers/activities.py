@@ -31,7 +31,8 @@ from workers.directory import Directory, Person
 from workers.email import SmtpSettings, render, send_email
 from workers.log import action_log
 from workers.outbound import OutboundClient, OutboundSettings, notify_chat, post_webhook
-from workers.store import NewTask, Store, database_url, open_store
+from workers.settings import Settings
+from workers.store import NewTask, Store, open_store
 
 CRASH_AFTER = "PLAYBOOK_CRASH_AFTER_SIDE_EFFECT"
 """Fault injection for the exactly-once tests: the worker exits at once after the side effect
@@ -67,11 +68,16 @@ class Actions:
     @classmethod
     def from_environment(cls) -> Actions:
         """Everything from the environment; a bad setting raises one line naming it."""
+        return cls.from_settings(Settings.from_env())
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Actions:
         return cls(
-            store=open_store(database_url(os.environ)),
-            directory=Directory.from_environment(),
-            smtp=SmtpSettings.from_env(),
-            outbound=OutboundSettings.from_env(),
+            store=open_store(settings.store_url()),
+            directory=Directory.load(settings.directory),
+            smtp=settings.smtp,
+            outbound=settings.outbound,
+            # A fault switch for the exactly-once tests, deliberately not a documented setting.
             crash_after=os.environ.get(CRASH_AFTER) or None,
         )
 

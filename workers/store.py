@@ -7,11 +7,12 @@ an email or webhook went out, right after the side effect, so an activity retrie
 worker crash finds the record and does not send again: Temporal retries an activity whose
 completion it never heard of, so only a store outside it can remember that the send happened.
 
-SQLite is the default (one file, nothing to run); PostgreSQL is used when ``DATABASE_URL``
-says so, for several workers on several machines. Both get the same schema from the same
-ordered migrations, applied by whoever opens the store first, under a lock so two workers
-starting together do not race. The API is synchronous: activities call it through
-``asyncio.to_thread``, the CLI directly. Workflow code never touches it (it is I/O).
+SQLite is the default (one file, nothing to run); PostgreSQL is used when
+``PLAYBOOK_DATABASE_URL`` (or ``DATABASE_URL``) says so, for several workers on several
+machines. Both get the same schema from the same ordered migrations, applied by whoever opens
+the store first, under a lock so two workers starting together do not race. The API is
+synchronous: activities call it through ``asyncio.to_thread``, the CLI directly. Workflow
+code never touches it (it is I/O).
 """
 
 from __future__ import annotations
@@ -37,7 +38,9 @@ if TYPE_CHECKING:
 DEFAULT_SQLITE_PATH = Path(".playbook") / "playbook.db"
 """Where the store lives when no ``DATABASE_URL`` is set, relative to the working directory."""
 
-DATABASE_URL_ENV = "DATABASE_URL"
+DATABASE_URL_ENV = "PLAYBOOK_DATABASE_URL"
+# The name most hosting platforms and compose files already use; ours wins when both are set.
+DATABASE_URL_FALLBACK_ENV = "DATABASE_URL"
 
 TaskStatus = Literal["open", "acknowledged", "done", "closed"]
 TaskScope = Literal["run", "ladder"]
@@ -160,8 +163,9 @@ _MIGRATION_LOCK = 0x706C6179626F6F6B  # "playbook"
 
 
 def database_url(environ: Mapping[str, str]) -> str | None:
-    """The store URL from ``DATABASE_URL``; empty counts as unset, as compose files leave it."""
-    return environ.get(DATABASE_URL_ENV) or None
+    """The store URL from ``PLAYBOOK_DATABASE_URL``, else ``DATABASE_URL``; empty counts as
+    unset, as compose files leave it."""
+    return environ.get(DATABASE_URL_ENV) or environ.get(DATABASE_URL_FALLBACK_ENV) or None
 
 
 def open_store(url: str | None = None) -> Store:
@@ -179,7 +183,7 @@ def open_store(url: str | None = None) -> Store:
         backend = _Postgres(url)
     else:
         raise StoreUnavailable(
-            f"{_redact(url)!r} is not a database URL this engine knows:"
+            f"{redact(url)!r} is not a database URL this engine knows:"
             " use sqlite:///PATH or postgresql://USER@HOST/DB"
         )
     store = Store(backend)
@@ -200,7 +204,7 @@ def _sqlite_path(url: str) -> Path | Literal[":memory:"]:
     return ":memory:" if rest == ":memory:" else Path(rest)
 
 
-def _redact(url: str) -> str:
+def redact(url: str) -> str:
     """``url`` without its password, for messages and logs."""
     return re.sub(r"(://[^:/@]*):[^@/]*@", r"\1:***@", url)
 
@@ -555,7 +559,7 @@ class _Postgres(_Backend):
 
     def __init__(self, url: str) -> None:
         self._url = url
-        self.where = _redact(url)
+        self.where = redact(url)
         self._lock = threading.Lock()
         self._connection: psycopg.Connection[Any] | None = None
 

@@ -1,0 +1,270 @@
+"""The HTTP API's routes: events in (signal-with-start, like the CLI), status and why out.
+
+Every door into the engine shares ``engine._operate``: an event sent here gets the same
+message ids as the same event in an ingest file, so a retry through either is ignored by
+the account. The Temporal client is made on first use and kept; while Temporal is down,
+requests get a 503 with the one-line reason and the process stays up to serve the next.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import uuid
+from collections.abc import Awaitable, Callable
+from typing import Annotated, Any, TypeVar
+
+from fastapi import Depends, FastAPI, Path, Query, Request, status
+from fastapi.encoders import jsonable_encoder
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from temporalio.client import Client
+from temporalio.service import RPCError
+
+from engine._client import send
+from engine._connect import TemporalUnreachable, connect
+from engine._errors import PlaybookError
+from engine._operate import (
+    Overview,
+    UnknownAccount,
+    event_messages,
+    list_accounts,
+    overview,
+    why_decisions,
+)
+from workers.api._auth import authorize
+from workers.api._models import (
+    Accepted,
+    AccountId,
+    AccountList,
+    Batch,
+    EventIn,
+    Problem,
+    Why,
+)
+from workers.settings import Settings
+
+T = TypeVar("T")
+# At module level: routes are read with their annotations as strings, resolved here.
+Account = Annotated[str, Path(description="The account id.", max_length=200, pattern=r"^[^\s/]+$")]
+
+MAX_BODY_BYTES = 1024 * 1024
+"""A batch of 1,000 events fits easily; anything bigger is refused before it is read."""
+
+
+class _Temporal:
+    """One client for the process, connected on first use; reconnects after a failure."""
+
+    def __init__(self, settings: Settings) -> None:
+        self._settings = settings
+        self._client: Client | None = None
+        self._lock = asyncio.Lock()
+
+    async def client(self) -> Client:
+        async with self._lock:
+            if self._client is None:
+                self._client = await connect(self._settings.temporal)
+            return self._client
+
+    def forget(self) -> None:
+        self._client = None
+
+
+class _LimitBody:
+    """Refuses bodies over ``MAX_BODY_BYTES`` with 413, whether or not they declare a length."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send_: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send_)
+            return
+        declared = dict(scope["headers"]).get(b"content-length")
+        if declared is not None and declared.isdigit() and int(declared) > MAX_BODY_BYTES:
+            await _too_large(scope, receive, send_)
+            return
+        seen = 0
+
+        async def counted() -> Message:
+            nonlocal seen
+            message = await receive()
+            seen += len(message.get("body", b""))
+            if seen > MAX_BODY_BYTES:
+                raise _TooLarge
+            return message
+
+        try:
+            await self.app(scope, counted, send_)
+        except _TooLarge:
+            await _too_large(scope, receive, send_)
+
+
+class _TooLarge(Exception):
+    pass
+
+
+async def _too_large(scope: Scope, receive: Receive, send_: Send) -> None:
+    response = JSONResponse(
+        {"detail": f"body over {MAX_BODY_BYTES} bytes: send at most 1,000 events per batch"},
+        status.HTTP_413_CONTENT_TOO_LARGE,
+    )
+    await response(scope, receive, send_)
+
+
+def create_app(settings: Settings) -> FastAPI:
+    """The API for ``settings``; ``playbook api`` serves it with uvicorn."""
+    temporal = _Temporal(settings)
+
+    app = FastAPI(
+        title="Playbook engine API",
+        version="1",
+        summary="Send accounts their health events; read their journeys and decisions.",
+        description=(
+            "Authenticate with `Authorization: Bearer TOKEN` (`PLAYBOOK_API_TOKENS`) or sign "
+            "the request: `X-Playbook-Timestamp` (Unix seconds) and `X-Playbook-Signature: "
+            "sha256=HEX`, the HMAC-SHA256 of `{timestamp}.{body}` with "
+            "`PLAYBOOK_API_HMAC_SECRET`. Events are accepted with 202 once Temporal has them; "
+            "each account applies its events in order, usually within 100 ms."
+        ),
+        responses={401: {"model": Problem}, 503: {"model": Problem}},
+    )
+    app.add_middleware(_LimitBody)
+
+    async def caller(request: Request) -> None:
+        await authorize(request, settings.api)
+
+    async def _temporal_call(work: Callable[[Client], Awaitable[T]]) -> T:
+        try:
+            return await work(await temporal.client())
+        except RPCError as error:
+            # The connection may be what failed: connect afresh next time.
+            temporal.forget()
+            raise TemporalUnreachable(
+                f"Temporal at {settings.temporal.where()} failed the call: {error.message}"
+            ) from None
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(_: Request, error: RequestValidationError) -> JSONResponse:
+        # FastAPI's own handler echoes the input, and a NaN in it cannot be rendered as
+        # JSON: the client would get a 500 for its own bad payload.
+        detail = _json_safe(jsonable_encoder(error.errors()))
+        return JSONResponse({"detail": detail}, status.HTTP_422_UNPROCESSABLE_CONTENT)
+
+    @app.exception_handler(TemporalUnreachable)
+    async def _unreachable(_: Request, error: TemporalUnreachable) -> JSONResponse:
+        return JSONResponse({"detail": str(error)}, status.HTTP_503_SERVICE_UNAVAILABLE)
+
+    @app.exception_handler(UnknownAccount)
+    async def _unknown(_: Request, error: UnknownAccount) -> JSONResponse:
+        return JSONResponse({"detail": str(error)}, status.HTTP_404_NOT_FOUND)
+
+    @app.exception_handler(PlaybookError)
+    async def _refused(_: Request, error: PlaybookError) -> JSONResponse:
+        return JSONResponse({"detail": str(error)}, status.HTTP_422_UNPROCESSABLE_CONTENT)
+
+    authed = [Depends(caller)]
+
+    async def _deliver(events: list[tuple[str, EventIn]]) -> Accepted:
+        ids, batches = [], []
+        for account, event in events:
+            event_id = event.id or f"api-{uuid.uuid4().hex}"
+            ids.append(event_id)
+            batches.append(
+                (
+                    account,
+                    event_messages(
+                        event_id,
+                        score=event.score,
+                        components=event.components,
+                        attributes=event.set,
+                        event=event.event,
+                    ),
+                )
+            )
+
+        async def work(client: Client) -> None:
+            for account, messages in batches:
+                for message in messages:
+                    await send(client, account, message, settings.temporal.task_queue)
+
+        await _temporal_call(work)
+        return Accepted(accepted=len(ids), event_ids=ids)
+
+    @app.post(
+        "/v1/accounts/{account}/events",
+        status_code=status.HTTP_202_ACCEPTED,
+        dependencies=authed,
+        tags=["events"],
+        responses={422: {"description": "The body is not a valid event."}},
+    )
+    async def post_event(account: Account, event: EventIn) -> Accepted:
+        """Send one account an event; its workflow starts if this is its first."""
+        return await _deliver([(account, event)])
+
+    @app.post(
+        "/v1/events", status_code=status.HTTP_202_ACCEPTED, dependencies=authed, tags=["events"]
+    )
+    async def post_events(batch: Batch) -> Accepted:
+        """Send up to 1,000 events, for any accounts; all are checked before any is sent."""
+        return await _deliver([(event.account, event) for event in batch.events])
+
+    @app.get("/v1/accounts/{account}", dependencies=authed, tags=["accounts"])
+    async def get_status(account: Account) -> Overview:
+        """Health, attributes and journeys: step, escalation tier, who acknowledged."""
+        return await _temporal_call(lambda client: overview(client, account))
+
+    @app.get("/v1/accounts/{account}/why", dependencies=authed, tags=["accounts"])
+    async def get_why(account: Account) -> Why:
+        """Every decision about the account, oldest first: rule, version, values seen."""
+        view = await _temporal_call(lambda client: overview(client, account))
+        return Why(account=account, decisions=why_decisions(view))
+
+    @app.get("/v1/accounts", dependencies=authed, tags=["accounts"])
+    async def get_accounts(
+        tier: Annotated[str | None, Query(description="Health tier, e.g. critical.")] = None,
+        segment: str | None = None,
+        owner: Annotated[str | None, Query(description="The CSM's email.")] = None,
+        playbook: Annotated[str | None, Query(description="With a running journey.")] = None,
+        escalation: Annotated[str | None, Query(description="At this escalation tier.")] = None,
+    ) -> AccountList:
+        """Accounts matching the filters, from Temporal's visibility store (no scan)."""
+        filters: dict[str, Any] = {
+            "tier": tier,
+            "segment": segment,
+            "owner": owner,
+            "playbook": playbook,
+            "escalation": escalation,
+        }
+        found = await _temporal_call(lambda client: list_accounts(client, **filters))
+        return AccountList(accounts=found)
+
+    @app.get("/healthz", tags=["health"])
+    async def healthz() -> dict[str, str]:
+        """Liveness: the process serves requests. Needs no credentials."""
+        return {"status": "ok"}
+
+    @app.get("/readyz", tags=["health"], responses={503: {"model": Problem}})
+    async def readyz() -> dict[str, str]:
+        """Readiness, for load balancers: Temporal answers. Needs no credentials."""
+        from temporalio.api.workflowservice.v1 import GetSystemInfoRequest
+
+        # A call, not the cached connection: Temporal may have gone away since.
+        await _temporal_call(lambda c: c.workflow_service.get_system_info(GetSystemInfoRequest()))
+        return {"status": "ready", "temporal": settings.temporal.where()}
+
+    return app
+
+
+__all__ = ["AccountId", "create_app"]
+
+
+def _json_safe(value: Any) -> Any:
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
+    if isinstance(value, dict):
+        return {key: _json_safe(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_json_safe(item) for item in value]
+    return value

@@ -1,0 +1,177 @@
+"""One settings model for every process the engine runs: worker, API, `playbook dev`.
+
+Each area keeps its own small model next to the code that uses it (Temporal in
+``engine._connect``, SMTP in ``workers.email``, outbound calls in ``workers.outbound``);
+this module gathers them into :class:`Settings`, read once from environment variables that
+all start with ``PLAYBOOK_`` (the area follows: ``PLAYBOOK_TEMPORAL_ADDRESS``,
+``PLAYBOOK_SMTP_HOST``, ``PLAYBOOK_API_TOKENS``...), with command-line flags on top for the
+Temporal connection. ``playbook settings`` prints what a process would run with and where
+each value came from, secrets masked. The README's Configuration section lists them all.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
+
+from engine._connect import SettingsError, TemporalSettings
+from engine._connect import env_var as temporal_var
+from workers.email import SmtpSettings
+from workers.outbound import OutboundSettings
+from workers.outbound._settings import MIN_SECRET_LENGTH
+from workers.store import DATABASE_URL_ENV as DATABASE_VAR
+from workers.store import DATABASE_URL_FALLBACK_ENV as DATABASE_FALLBACK_VAR
+from workers.store import database_url, redact
+
+PREFIX = "PLAYBOOK_"
+DIRECTORY_VAR = "PLAYBOOK_DIRECTORY"
+API_TOKENS_VAR = "PLAYBOOK_API_TOKENS"
+API_HMAC_VAR = "PLAYBOOK_API_HMAC_SECRET"
+API_HOST_VAR = "PLAYBOOK_API_HOST"
+API_PORT_VAR = "PLAYBOOK_API_PORT"
+# Bearer tokens are compared in full; shorter ones are guessable by brute force.
+MIN_TOKEN_LENGTH = 16
+
+
+class ApiSettings(BaseModel):
+    """Who may call the HTTP API and where it listens."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    tokens: tuple[SecretStr, ...] = ()
+    """Bearer tokens (``Authorization: Bearer TOKEN``), comma-separated in the variable."""
+    hmac_secret: SecretStr | None = None
+    """Key for signed requests (``X-Playbook-Timestamp`` + ``X-Playbook-Signature``)."""
+    host: str = "127.0.0.1"
+    port: int = Field(8000, ge=1, le=65535)
+
+    @property
+    def open(self) -> bool:
+        """No credentials configured: the API serves anyone, so only on loopback."""
+        return not self.tokens and self.hmac_secret is None
+
+
+class Settings(BaseModel):
+    """Everything a worker or the API needs; see :meth:`from_env`."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    temporal: TemporalSettings = Field(default_factory=TemporalSettings)
+    database_url: SecretStr | None = None
+    """PostgreSQL URL of the store; SQLite at ``.playbook/playbook.db`` when unset."""
+    directory: Path | None = None
+    """YAML file of the people playbooks name (CSMs, managers, executives)."""
+    smtp: SmtpSettings = Field(default_factory=SmtpSettings)
+    outbound: OutboundSettings = Field(default_factory=OutboundSettings)
+    api: ApiSettings = Field(default_factory=ApiSettings)
+
+    @classmethod
+    def from_env(
+        cls,
+        environ: Mapping[str, str] | None = None,
+        *,
+        temporal: TemporalSettings | None = None,
+    ) -> Settings:
+        """Settings from ``PLAYBOOK_*`` variables; an empty variable counts as unset.
+
+        ``temporal`` replaces the Temporal part (the CLI resolves it with its flags first).
+        Raises :class:`SettingsError` with one line naming the variable with a bad value.
+        """
+        env = os.environ if environ is None else environ
+        try:
+            smtp = SmtpSettings.from_env(dict(env))
+        except ValueError as error:
+            raise SettingsError(str(error)) from None
+        database = database_url(env)
+        directory = env.get(DIRECTORY_VAR) or None
+        return cls(
+            temporal=temporal or TemporalSettings.resolve(environ=env),
+            database_url=SecretStr(database) if database else None,
+            directory=Path(directory) if directory else None,
+            smtp=smtp,
+            outbound=OutboundSettings.from_env(env),
+            api=_api(env),
+        )
+
+    def store_url(self) -> str | None:
+        return self.database_url.get_secret_value() if self.database_url else None
+
+
+def _api(env: Mapping[str, str]) -> ApiSettings:
+    values: dict[str, Any] = {}
+    if tokens := env.get(API_TOKENS_VAR):
+        parsed = [token.strip() for token in tokens.split(",") if token.strip()]
+        if any(len(token) < MIN_TOKEN_LENGTH for token in parsed):
+            raise SettingsError(
+                f"{API_TOKENS_VAR}: each token needs at least {MIN_TOKEN_LENGTH} characters "
+                "(`openssl rand -hex 32` makes a good one)"
+            )
+        values["tokens"] = tuple(SecretStr(token) for token in parsed)
+    if secret := env.get(API_HMAC_VAR):
+        if len(secret) < MIN_SECRET_LENGTH:
+            raise SettingsError(f"{API_HMAC_VAR}: at least {MIN_SECRET_LENGTH} characters, please")
+        values["hmac_secret"] = SecretStr(secret)
+    if host := env.get(API_HOST_VAR):
+        values["host"] = host
+    if port := env.get(API_PORT_VAR):
+        values["port"] = port
+    try:
+        return ApiSettings.model_validate(values)
+    except ValidationError as error:
+        first = error.errors(include_url=False)[0]
+        var = API_PORT_VAR if first["loc"] and first["loc"][0] == "port" else API_HOST_VAR
+        raise SettingsError(f"{var}: {first['msg']}") from None
+
+
+# (variable, what it sets) for `playbook settings` and the README; secrets are masked there.
+VARIABLES: tuple[tuple[str, str], ...] = (
+    (temporal_var("address"), "Temporal frontend host:port"),
+    (temporal_var("namespace"), "Temporal namespace"),
+    (temporal_var("task_queue"), "task queue of workers and new journeys"),
+    (temporal_var("tls"), "TLS on/off (default: on with an API key or certificate)"),
+    (temporal_var("tls_cert"), "client certificate (PEM) for mTLS"),
+    (temporal_var("tls_key"), "its private key (PEM)"),
+    (temporal_var("tls_ca"), "CA (PEM) that signed the server's certificate"),
+    (temporal_var("api_key"), "Temporal Cloud API key (secret)"),
+    (DATABASE_VAR, f"store URL, postgresql://... (also read from {DATABASE_FALLBACK_VAR})"),
+    (DIRECTORY_VAR, "YAML file of CSMs, managers and executives"),
+    ("PLAYBOOK_SMTP_HOST", "SMTP server"),
+    ("PLAYBOOK_SMTP_PORT", "SMTP port (25, 587 with starttls, 465 with tls)"),
+    ("PLAYBOOK_SMTP_SECURITY", "none | starttls | tls"),
+    ("PLAYBOOK_SMTP_USERNAME", "SMTP login"),
+    ("PLAYBOOK_SMTP_PASSWORD", "SMTP password (secret)"),
+    ("PLAYBOOK_SMTP_FROM", "From address of emails"),
+    ("PLAYBOOK_SMTP_TIMEOUT", "seconds per SMTP command"),
+    ("PLAYBOOK_WEBHOOK_SECRET", "HMAC key that signs outbound webhooks (secret)"),
+    ("PLAYBOOK_OUTBOUND_ALLOW", "private addresses webhooks may reach anyway"),
+    ("PLAYBOOK_CHAT_WEBHOOKS", "chat incoming-webhook URL per channel (secret)"),
+    ("PLAYBOOK_CHAT_DEFAULT_WEBHOOK", "chat incoming-webhook URL for other channels (secret)"),
+    ("PLAYBOOK_OUTBOUND_CONNECT_TIMEOUT", "seconds to connect to a webhook"),
+    ("PLAYBOOK_OUTBOUND_READ_TIMEOUT", "seconds to wait for a webhook's answer"),
+    ("PLAYBOOK_OUTBOUND_WRITE_TIMEOUT", "seconds to send a webhook's body"),
+    ("PLAYBOOK_OUTBOUND_POOL_TIMEOUT", "seconds to wait for a free connection"),
+    (API_TOKENS_VAR, "bearer tokens the API accepts, comma-separated (secret)"),
+    (API_HMAC_VAR, "HMAC key the API verifies signed requests with (secret)"),
+    (API_HOST_VAR, "address the API listens on (default 127.0.0.1)"),
+    (API_PORT_VAR, "port the API listens on (default 8000)"),
+)
+
+_SECRET_WORDS = ("SECRET", "PASSWORD", "API_KEY", "TOKENS", "WEBHOOKS", "DEFAULT_WEBHOOK")
+
+
+def shown(environ: Mapping[str, str] | None = None) -> list[tuple[str, str, str]]:
+    """(variable, value as shown, meaning) for every setting; secrets show as ``(set)``."""
+    env = os.environ if environ is None else environ
+    rows = []
+    for var, meaning in VARIABLES:
+        value = (database_url(env) if var == DATABASE_VAR else env.get(var)) or ""
+        if value and var == DATABASE_VAR:
+            value = redact(value)
+        elif value and any(word in var for word in _SECRET_WORDS):
+            value = "(set)"
+        rows.append((var, value or "-", meaning))
+    return rows
