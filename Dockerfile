@@ -18,7 +18,7 @@ RUN pip install /src && rm -rf /src
 WORKDIR /app
 COPY playbooks ./playbooks
 
-# Non-root, with a home and a writable /app for the SQLite default (compose sets DATABASE_URL).
+# Non-root, with a home and a writable /app for the SQLite default (compose sets PLAYBOOK_DATABASE_URL).
 RUN useradd --create-home --uid 10001 --user-group playbook && chown playbook:playbook /app
 USER playbook
 

@@ -95,7 +95,7 @@ def test_worker_settings_point_at_the_cluster() -> None:
     services = _services()
     env = services["worker"]["environment"]
     assert env["PLAYBOOK_TEMPORAL_ADDRESS"] == "${PLAYBOOK_TEMPORAL_ADDRESS:-temporal:7233}"
-    assert env["DATABASE_URL"].endswith("@postgresql:5432/playbook")
+    assert env["PLAYBOOK_DATABASE_URL"].endswith("@postgresql:5432/playbook")
     assert env["PLAYBOOK_SMTP_HOST"] == "${PLAYBOOK_SMTP_HOST:-mailpit}"
     assert env["PLAYBOOK_SMTP_PORT"] == "${PLAYBOOK_SMTP_PORT:-1025}"
     # Workers start only once the attributes they set exist and their database does.
@@ -105,6 +105,19 @@ def test_worker_settings_point_at_the_cluster() -> None:
     publish = services["publish"]
     assert publish["command"][:2] == ["publish", "/app/playbooks"]
     assert "--wait" in publish["command"]
+
+
+def test_api_is_served_with_credentials_and_checked_for_readiness() -> None:
+    api = _services()["api"]
+    assert api["command"][:3] == ["api", "--host", "0.0.0.0"]
+    env = api["environment"]
+    assert env["PLAYBOOK_API_TOKENS"].startswith("${PLAYBOOK_API_TOKENS:-")
+    assert env["PLAYBOOK_DATABASE_URL"] == _services()["worker"]["environment"][
+        "PLAYBOOK_DATABASE_URL"
+    ]
+    assert env["PLAYBOOK_TEMPORAL_ADDRESS"] == "${PLAYBOOK_TEMPORAL_ADDRESS:-temporal:7233}"
+    assert "/readyz" in " ".join(api["healthcheck"]["test"])
+    assert api["ports"] == ["127.0.0.1:8000:8000"]
 
 
 def test_every_dependency_exists() -> None:
