@@ -32,8 +32,11 @@ with workflow.unsafe.imports_passed_through():
         Enrollment,
         HealthEvent,
         LifecycleEvent,
+        Paused,
+        PauseRequest,
         PlaybookAck,
         PlaybookExit,
+        ResumeRequest,
         RunEnded,
         RunInput,
         StartPlaybook,
@@ -58,6 +61,7 @@ _YIELD = timedelta(milliseconds=1)
 # At most this many unhandled signals travel into the next run; during a bigger burst the run
 # keeps working until the backlog is below it, so the carried state stays small.
 _CARRY = 100
+_PAUSED = "account paused"
 
 
 class AccountState(BaseModel):
@@ -79,6 +83,7 @@ class AccountState(BaseModel):
     why: list[Decision] = Field(default_factory=list)
     catalog: CatalogIndex | None = None
     catalog_checked_at: datetime | None = None
+    paused: Paused | None = None
 
 
 class AccountStatus(BaseModel):
@@ -89,6 +94,7 @@ class AccountStatus(BaseModel):
     attributes: dict[str, Any]
     enrollments: dict[str, Enrollment]
     why: list[Decision]
+    paused: Paused | None = None
 
 
 @workflow.defn(name="Account")
@@ -121,6 +127,14 @@ class AccountWorkflow:
     def start_playbook(self, request: StartPlaybook) -> None:
         self._inbox.append(request)
 
+    @workflow.signal(name="pause")
+    def pause(self, request: PauseRequest) -> None:
+        self._inbox.append(request)
+
+    @workflow.signal(name="resume")
+    def resume(self, request: ResumeRequest) -> None:
+        self._inbox.append(request)
+
     @workflow.signal(name="run_ended")
     def run_ended(self, ended: RunEnded) -> None:
         self._ended.append(ended)
@@ -144,6 +158,7 @@ class AccountWorkflow:
             attributes=state.attributes,
             enrollments=state.enrollments,
             why=state.why,
+            paused=state.paused,
         )
 
     # The life loop ------------------------------------------------------------------------
@@ -183,6 +198,8 @@ class AccountWorkflow:
                     await self._enroll_due(self._evaluate(event=item.name))
                 elif isinstance(item, StartPlaybook):
                     await self._start_requested(item)
+                elif isinstance(item, PauseRequest | ResumeRequest):
+                    await self._pause(item)
                 else:
                     self._apply(item)
                     changed = True
@@ -315,6 +332,9 @@ class AccountWorkflow:
                     # A block that lifts (cooldown, suppression) leaves the edge unconsumed,
                     # so an account still in the condition enters once the block is gone.
                     state.entry_held[entry.name] = False
+                if reason == _PAUSED and rule == "entry.at":
+                    # A date that comes while paused is kept for the resume.
+                    state.dates_fired.pop(entry.name, None)
                 if state.last_skip.get(entry.name) != reason:
                     self._record("skipped", entry, rule, seen, reason)
                 state.last_skip[entry.name] = reason
@@ -350,6 +370,8 @@ class AccountWorkflow:
 
     def _blocked(self, entry: EntrySummary, due: list[Any]) -> tuple[str | None, bool]:
         """Why the entry may not enroll now, and whether that block lifts by itself."""
+        if self.state.paused is not None:
+            return _PAUSED, True
         enrollment = self.state.enrollments.get(entry.name)
         if enrollment is not None and enrollment.running:
             return "already running", False
@@ -406,6 +428,32 @@ class AccountWorkflow:
             self._record("skipped", entry, "start_playbook", seen, reason)
             return
         await self._enroll(entry, seen, "start_playbook")
+
+    async def _pause(self, request: PauseRequest | ResumeRequest) -> None:
+        """Hold or release the account: its running journeys are told, new ones wait."""
+        state = self.state
+        pausing = isinstance(request, PauseRequest)
+        if pausing == (state.paused is not None):
+            return  # already so: a repeated command changes nothing
+        if isinstance(request, PauseRequest):
+            state.paused = Paused(by=request.by, at=workflow.now(), reason=request.reason)
+            detail = f"paused by {request.by}" + (f": {request.reason}" if request.reason else "")
+        else:
+            state.paused = None
+            detail = f"resumed by {request.by}"
+        self._note(
+            Decision(
+                at=workflow.now(),
+                kind="paused" if pausing else "resumed",
+                rule="account.pause" if pausing else "account.resume",
+                playbook="",
+                version=0,
+                hash="",
+                detail=detail,
+            )
+        )
+        for name in self._running(None):
+            await self._child(name).signal("pause" if pausing else "resume", request)
 
     async def _enroll_due(self, due: list[tuple[EntrySummary, dict[str, Any], str]]) -> None:
         for entry, seen, rule in due:

@@ -216,3 +216,41 @@ def exit_(
     message = PlaybookExit(playbook=playbook, reason=reason)
     _run(signal_account(settings, account, "exit_playbook", message))
     print(f"asked {account} to end {playbook}: {reason}")
+
+
+@app.command()
+@connected(task_queue=False)
+def pause(
+    account: Account,
+    by: By = None,
+    reason: Annotated[
+        str, typer.Option("--reason", help="Why, for status and the decision trace.")
+    ] = "",
+    *,
+    settings: TemporalSettings,
+) -> None:
+    """Hold an account: its journeys take no action and do not escalate, none starts, until
+    `playbook resume`. Health and attributes keep updating."""
+    from engine._messages import PauseRequest
+    from engine._operate import signal_account
+
+    who = by or _login_name()
+    _run(signal_account(settings, account, "pause", PauseRequest(by=who, reason=reason)))
+    print(f"paused {account} as {who}")
+
+
+@app.command()
+@connected(task_queue=False)
+def resume(
+    account: Account,
+    by: By = None,
+    *,
+    settings: TemporalSettings,
+) -> None:
+    """Let a paused account go on: what fell due during the pause happens now, in order."""
+    from engine._messages import ResumeRequest
+    from engine._operate import signal_account
+
+    who = by or _login_name()
+    _run(signal_account(settings, account, "resume", ResumeRequest(by=who)))
+    print(f"resumed {account} as {who}")

@@ -119,6 +119,12 @@ class Ladder:
                 else None
             )
             while True:
+                if self._run.paused:
+                    # The ladder holds while the account is paused; an SLA that ran during the
+                    # pause starts again at the resume, so nobody is escalated for it.
+                    await workflow.wait_condition(lambda: not self._run.paused)
+                    if deadline is not None:
+                        deadline = workflow.now() + timedelta(seconds=tier.ack_sla_seconds or 0)
                 higher = self._higher_than(index)
                 if higher is not None:
                     index = higher
@@ -166,6 +172,8 @@ class Ladder:
                         break
 
     async def _engage(self, index: int) -> None:
+        if self._run.paused:
+            await workflow.wait_condition(lambda: not self._run.paused)
         tier = self.plan.tiers[index]
         self._index = index
         self.tier = tier.id

@@ -71,7 +71,8 @@ class Decision(_Message):
     at: datetime
     kind: str
     """enrolled, skipped, step, branch, wait_met, wait_timeout, action, action_failed,
-    escalated, sla_missed, acknowledged, de-escalated, stood_down, goal, exit, end."""
+    escalated, sla_missed, acknowledged, de-escalated, stood_down, goal, exit, end, paused,
+    resumed."""
     rule: str
     """Where the rule lives in the playbook, e.g. steps.day-14 or escalation.recovery."""
     playbook: str
@@ -93,6 +94,7 @@ class RunStatus(_Message):
     acknowledged_by: str | None
     result: RunResult | None
     why: list[Decision]
+    paused: bool = False
 
 
 class ActionRequest(_Message):
@@ -177,8 +179,34 @@ class StartPlaybook(_Message):
     """The rule that asked, e.g. onboarding.steps.start-adoption."""
 
 
+class PauseRequest(_Message):
+    """Hold an account's journeys: no actions, no climbing, no new enrollments."""
+
+    kind: Literal["pause"] = "pause"
+    event_id: str | None = None
+    by: str
+    reason: str = ""
+
+
+class ResumeRequest(_Message):
+    """Let a paused account's journeys go on; what fell due meanwhile happens now."""
+
+    kind: Literal["resume"] = "resume"
+    event_id: str | None = None
+    by: str
+
+
+class Paused(_Message):
+    """Who paused an account, when and why."""
+
+    by: str
+    at: datetime
+    reason: str = ""
+
+
 AccountInput = Annotated[
-    HealthEvent | AttributeChange | AccountEvent | StartPlaybook, Field(discriminator="kind")
+    HealthEvent | AttributeChange | AccountEvent | StartPlaybook | PauseRequest | ResumeRequest,
+    Field(discriminator="kind"),
 ]
 """Anything an account workflow takes in, told apart by ``kind`` when carried as data."""
 

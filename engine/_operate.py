@@ -152,6 +152,11 @@ def status_lines(view: Overview) -> list[str]:
         f"account {view.account.account_id}: health {score}"
         + (f" ({health.tier}, {health.trend})" if health.tier else "")
     ]
+    paused = view.account.paused
+    if paused is not None:
+        since = paused.at.strftime("%Y-%m-%d %H:%M")
+        why = f": {paused.reason}" if paused.reason else ""
+        lines.append(f"  PAUSED by {paused.by} since {since}{why} (playbook resume to go on)")
     for key, value in sorted(view.account.attributes.items()):
         lines.append(f"  {key}: {value}")
     for name, enrollment in sorted(view.account.enrollments.items()):
@@ -188,7 +193,7 @@ def why_lines(view: Overview) -> list[str]:
                 part
                 for part in (
                     d.at.strftime("%Y-%m-%d %H:%M:%S"),
-                    f"{d.playbook} v{d.version}",
+                    f"{d.playbook} v{d.version}" if d.playbook else "account",
                     d.kind,
                     d.rule,
                     d.detail,

@@ -32,6 +32,8 @@ with workflow.unsafe.imports_passed_through():
         CloseRequest,
         Decision,
         LifecycleEvent,
+        PauseRequest,
+        ResumeRequest,
         RunEnded,
         RunInput,
         RunResult,
@@ -82,6 +84,7 @@ class PlaybookRunWorkflow:
         self._step: str | None = None
         self._visits: dict[str, int] = {}
         self._anchors = 0
+        self.paused = False
         self.ladder = Ladder(self)
 
     # Signals and queries ----------------------------------------------------------------
@@ -119,6 +122,20 @@ class PlaybookRunWorkflow:
             )
             self.record("exit", "stop", detail=request.reason)
 
+    @workflow.signal(name="pause")
+    def pause(self, request: PauseRequest) -> None:
+        """The account is paused: take no action and do not climb until resumed."""
+        if not self.paused:
+            self.paused = True
+            self.record("paused", "account.pause", detail=f"by {request.by}")
+
+    @workflow.signal(name="resume")
+    def resume(self, request: ResumeRequest) -> None:
+        """The account is resumed: what fell due during the pause happens now, in order."""
+        if self.paused:
+            self.paused = False
+            self.record("resumed", "account.resume", detail=f"by {request.by}")
+
     @workflow.query(name="status")
     def status(self) -> RunStatus:
         """Where the run is, who is engaged, and every decision with the values it saw."""
@@ -133,6 +150,7 @@ class PlaybookRunWorkflow:
             acknowledged_by=self.ladder.acknowledged_by,
             result=self._result,
             why=self._why,
+            paused=self.paused,
         )
 
     # The run ----------------------------------------------------------------------------
@@ -379,6 +397,14 @@ class PlaybookRunWorkflow:
         )
 
     async def activity(self, name: str, request: ActionRequest | CloseRequest) -> ActionReceipt:
+        if self.paused and isinstance(request, ActionRequest):
+            # Only when paused: a journey never paused takes exactly the path it always did,
+            # so recorded histories replay unchanged.
+            await workflow.wait_condition(lambda: not self.paused)
+            facts = self.facts()
+            request = request.model_copy(
+                update={"account": facts.account, "health": facts.health.model_dump()}
+            )
         receipt: ActionReceipt = await workflow.execute_activity(
             name,
             request,

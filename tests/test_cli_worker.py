@@ -129,6 +129,8 @@ EVENTS = Path(__file__).parent / "fixtures" / "events" / "one.jsonl"
         ["accounts", "--tier", "critical"],
         ["ack", "acme", "--by", "maria"],
         ["exit", "acme", "onboarding"],
+        ["pause", "acme", "--by", "maria"],
+        ["resume", "acme", "--by", "maria"],
     ],
     ids=lambda command: command[0],
 )

@@ -112,9 +112,10 @@ def test_api_is_served_with_credentials_and_checked_for_readiness() -> None:
     assert api["command"][:3] == ["api", "--host", "0.0.0.0"]
     env = api["environment"]
     assert env["PLAYBOOK_API_TOKENS"].startswith("${PLAYBOOK_API_TOKENS:-")
-    assert env["PLAYBOOK_DATABASE_URL"] == _services()["worker"]["environment"][
-        "PLAYBOOK_DATABASE_URL"
-    ]
+    assert (
+        env["PLAYBOOK_DATABASE_URL"]
+        == _services()["worker"]["environment"]["PLAYBOOK_DATABASE_URL"]
+    )
     assert env["PLAYBOOK_TEMPORAL_ADDRESS"] == "${PLAYBOOK_TEMPORAL_ADDRESS:-temporal:7233}"
     assert "/readyz" in " ".join(api["healthcheck"]["test"])
     assert api["ports"] == ["127.0.0.1:8000:8000"]
