@@ -6,14 +6,19 @@ trace, find accounts, acknowledge escalations, end a journey. The work is in
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from engine._cli_base import By, _err, _fail, _login_name, _run, app, connected
+from engine._cli_tasks import Database
 from engine._connect import TemporalSettings
 from engine._errors import PlaybookError
+
+if TYPE_CHECKING:
+    from workers.store import Task
 
 Account = Annotated[str, typer.Argument(help="The account id, e.g. acme.")]
 
@@ -105,14 +110,48 @@ def ingest(
 def status(
     account: Account,
     as_json: Annotated[bool, typer.Option("--json", help="Print everything as JSON.")] = False,
+    database: Database = None,
     *,
     settings: TemporalSettings,
 ) -> None:
-    """An account's health, attributes and journeys: step, escalation tier, who acknowledged."""
+    """An account's health, attributes and journeys (step, escalation tier, who acknowledged)
+    and its open tasks."""
     from engine._operate import overview, status_lines
 
     view = _run(overview(settings, account))
-    print(view.model_dump_json(indent=2) if as_json else "\n".join(status_lines(view)))
+    tasks = _open_tasks(database, account)
+    if as_json:
+        data = view.model_dump(mode="json")
+        data["tasks"] = None if tasks is None else [t.model_dump(mode="json") for t in tasks]
+        print(json.dumps(data, indent=2))
+        return
+    lines = status_lines(view)
+    if tasks:
+        lines.append(f"open tasks ({len(tasks)}):")
+        lines += [
+            f"  #{t.id} {t.status}, due {t.due_at:%Y-%m-%d %H:%M}, {t.assignee or t.assignee_role}:"
+            f" {t.title}"
+            if t.due_at
+            else f"  #{t.id} {t.status}, {t.assignee or t.assignee_role}: {t.title}"
+            for t in tasks
+        ]
+    print("\n".join(lines))
+
+
+def _open_tasks(database: str | None, account: str) -> list[Task] | None:
+    """The account's open and acknowledged tasks, or None when there is no store here (the
+    SQLite default only counts once a worker has created it)."""
+    from workers.store import DEFAULT_SQLITE_PATH, database_url, open_store
+
+    url = database or database_url(os.environ)
+    if url is None and not DEFAULT_SQLITE_PATH.exists():
+        return None
+    try:
+        with open_store(url) as store:
+            return store.list_tasks(account=account, status="active")
+    except PlaybookError as exc:
+        _err.print(f"playbook: tasks not shown: {exc}", markup=False)
+        return None
 
 
 @app.command()

@@ -100,6 +100,15 @@ def test_dev_runs_everything_until_ctrl_c(tmp_path: Path) -> None:
                 time.sleep(0.2)
             assert "account initech: health 45 (at-risk" in status.stdout, status.stderr
             assert "churn-prevention v1 cycle 1: running" in status.stdout
+            database = f"sqlite:///{state / 'playbook.db'}"
+            for _ in range(100):
+                with_tasks = playbook(
+                    "status", "initech", "--address", address, "--database", database
+                )
+                if "open tasks (" in with_tasks.stdout:
+                    break
+                time.sleep(0.2)
+            assert "rita@cs.example: At-risk account" in with_tasks.stdout, with_tasks.stdout
             if run == 0:
                 for line in dev.stdout:
                     if line.startswith("mail  to "):
