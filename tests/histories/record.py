@@ -56,10 +56,13 @@ from engine._messages import (
     ActionRequest,
     CloseRequest,
     HealthEvent,
+    PauseRequest,
     PlaybookExit,
+    ResumeRequest,
     RunInput,
     RunResult,
     RunStatus,
+    StopRequest,
 )
 from engine._run import PlaybookRunWorkflow
 from engine._search import register
@@ -207,6 +210,39 @@ async def ladder_climb_ack_recover(env: WorkflowEnvironment) -> Histories:
     return {"ladder_climb_ack_recover": await settled(handle)}
 
 
+async def ladder_paused(env: WorkflowEnvironment) -> Histories:
+    """A tier's channels at once (task and email), then a 3-day pause: no climb; the SLA
+    restarts at the resume and the manager is engaged 2 days later; an operator stops it."""
+    client = env.client
+    start = await env.get_current_time()
+    run_input = RunInput(
+        plan=load_relative(FIXTURES, "ladder").plan("rescue"),
+        account_id="umbrella",
+        cycle=1,
+        enrolled_at=start,
+        facts=Facts(now=start, health=Health(score=45, tier="at-risk"), account={}),
+    )
+    handle = await client.start_workflow(
+        PlaybookRunWorkflow.run, run_input, id="playbook/rescue/umbrella/1", task_queue=QUEUE
+    )
+    await env.sleep(timedelta(hours=1))
+    await handle.signal(PlaybookRunWorkflow.pause, PauseRequest(by="maria"))
+    await env.sleep(timedelta(days=3))
+    status: RunStatus = await handle.query(PlaybookRunWorkflow.status)
+    expect(status.paused and status.escalation_tier == "csm", f"paused at {status}")
+    await handle.signal(PlaybookRunWorkflow.resume, ResumeRequest(by="maria"))
+    await env.sleep(timedelta(days=1))
+    status = await handle.query(PlaybookRunWorkflow.status)
+    expect(status.escalation_tier == "csm", f"climbed early to {status.escalation_tier}")
+    await env.sleep(timedelta(days=1, hours=2))
+    status = await handle.query(PlaybookRunWorkflow.status)
+    expect(status.escalation_tier == "manager", f"after the SLA: {status.escalation_tier}")
+    await handle.signal(PlaybookRunWorkflow.stop, StopRequest(reason="handled"))
+    result: RunResult = await handle.result()
+    expect(result.ended_by == "stopped", f"rescue ended {result}")
+    return {"ladder_paused": await settled(handle)}
+
+
 async def account_enroll_exit(env: WorkflowEnvironment) -> Histories:
     """An account's life with the tests/fixtures/journeys catalog: enrollments, skips, ends.
 
@@ -332,6 +368,7 @@ def catalog_of(playbooks: PlaybookSet) -> Any:
 JOURNEYS: dict[str, Callable[[WorkflowEnvironment], Awaitable[Histories]]] = {
     "onboarding_run": onboarding_run,
     "ladder_climb_ack_recover": ladder_climb_ack_recover,
+    "ladder_paused": ladder_paused,
     "account_enroll_exit": account_enroll_exit,
     "account_continue_as_new": account_continue_as_new,
 }

@@ -308,3 +308,18 @@ def test_rendered_email_is_plain_data() -> None:
     """What render returns can cross an activity boundary as JSON."""
     rendered = RenderedEmail(subject="s", text="t")
     assert RenderedEmail.model_validate_json(rendered.model_dump_json()) == rendered
+
+
+@pytest.mark.parametrize("name", ["churn-risk-csm", "churn-risk-executive"])
+def test_ladder_alerts_render_without_arr_or_renewal_date(name: str) -> None:
+    """An escalation alert must reach its reader for an account with no ARR or renewal date
+    recorded: the shipped templates say so instead of failing the send."""
+    template = engine.load([ROOT / "playbooks"]).plan("churn-prevention").templates[name]
+    bare = context()
+    bare["account"] = {"name": "Acme"}
+    del bare["days_to_renewal"]
+    rendered = render(template, bare)
+    assert "ARR" in rendered.text and "not recorded" in rendered.text
+    assert "Renewal: not set\n" in rendered.text
+    dated = render(template, context(name="Acme", arr=120_000, renewal_date="2026-12-01"))
+    assert "120000" in dated.text and "(183 days away)" in dated.text
