@@ -64,6 +64,7 @@ from engine._messages import (
 from engine._run import PlaybookRunWorkflow
 from engine._search import register
 from tests.histories import HERE, WORKFLOW_IDS, load_history, workflow_ids
+from tests.support import ignore_history
 from workers.worker import WORKFLOWS, build_worker
 
 ROOT = HERE.parents[1]
@@ -113,7 +114,9 @@ async def environment() -> AsyncIterator[WorkflowEnvironment]:
     )
     try:
         await register(env.client)
-        async with build_worker(env.client, QUEUE, actions=[perform_action, close_items]):
+        async with build_worker(
+            env.client, QUEUE, actions=[perform_action, close_items, ignore_history]
+        ):
             yield env
     finally:
         await env.shutdown()
