@@ -90,6 +90,14 @@ class Renewing(BaseModel):
     tier: str | None = None
 
 
+class Escalation(BaseModel):
+    """A running journey at an escalation tier."""
+
+    account_id: str
+    playbook: str
+    tier: str
+
+
 class Live(BaseModel):
     """What Temporal's visibility store says now: counts, never a workflow's history."""
 
@@ -98,12 +106,13 @@ class Live(BaseModel):
     """Running accounts per health tier, in the health model's order (healthiest first)."""
     segments: dict[str, dict[str, int]] = Field(default_factory=dict)
     """Per segment: running accounts per tier, and ``total``."""
-    at_risk: list[str] = Field(default_factory=list)
-    """Ids of the accounts in an at-risk tier."""
+    at_risk: dict[str, str] = Field(default_factory=dict)
+    """The accounts in an at-risk tier, and their tier."""
     interventions: int = 0
     """Running journeys of retain-stage playbooks (churn prevention and the like)."""
     escalated: dict[str, int] = Field(default_factory=dict)
     """Running journeys at each escalation tier, lowest tier first."""
+    escalations: list[Escalation] = Field(default_factory=list)
     renewing: list[Renewing] = Field(default_factory=list)
     running: dict[str, int] = Field(default_factory=dict)
     """Running journeys per playbook."""
@@ -133,6 +142,18 @@ class Health(BaseModel):
     segments: list[SegmentRow]
 
 
+class AccountRow(BaseModel):
+    account_id: str
+    tier: str | None
+    arr: float
+
+
+class RenewalRow(AccountRow):
+    renewal_date: datetime
+    confirmed: bool
+    expansion: bool
+
+
 class AtRisk(BaseModel):
     accounts: int
     share: float
@@ -141,6 +162,8 @@ class AtRisk(BaseModel):
     escalated: dict[str, int]
     resolved: int
     """Accounts that moved from an at-risk tier to a better one during the period."""
+    listed: list[AccountRow]
+    escalations: list[Escalation]
 
 
 class Renewals(BaseModel):
@@ -150,6 +173,7 @@ class Renewals(BaseModel):
     at_risk: int
     with_expansion: int
     arr: float
+    listed: list[RenewalRow]
 
 
 class Retention(BaseModel):
@@ -281,13 +305,19 @@ def _at_risk(period: Period, live: Live, changes: list[HistoryChange]) -> AtRisk
         and c.new is not None
         and c.new not in AT_RISK_TIERS
     }
+    listed = [
+        AccountRow(account_id=a, tier=t, arr=_arr(arr_now.get(a)))
+        for a, t in sorted(live.at_risk.items())
+    ]
     return AtRisk(
-        accounts=len(live.at_risk),
-        share=_share(len(live.at_risk), live.accounts),
-        arr=sum(_arr(arr_now.get(a)) for a in live.at_risk),
+        accounts=len(listed),
+        share=_share(len(listed), live.accounts),
+        arr=sum(row.arr for row in listed),
         interventions=live.interventions,
         escalated=dict(live.escalated),
         resolved=len(resolved),
+        listed=listed,
+        escalations=live.escalations,
     )
 
 
@@ -301,14 +331,25 @@ def _renewals(live: Live, changes: list[HistoryChange], now: datetime) -> Renewa
         for c in recent
         if c.kind == "arr" and c.old is not None and _arr(c.new) > _arr(c.old)
     }
-    ids = [r.account_id for r in live.renewing]
+    listed = [
+        RenewalRow(
+            account_id=r.account_id,
+            tier=r.tier,
+            arr=_arr(arr_now.get(r.account_id)),
+            renewal_date=r.renewal_date,
+            confirmed=r.account_id in renewed,
+            expansion=r.account_id in expanded,
+        )
+        for r in live.renewing
+    ]
     return Renewals(
         days=RENEWAL_WINDOW.days,
-        count=len(ids),
-        confirmed=sum(1 for a in ids if a in renewed),
-        at_risk=sum(1 for r in live.renewing if r.tier in AT_RISK_TIERS),
-        with_expansion=sum(1 for a in ids if a in expanded),
-        arr=sum(_arr(arr_now.get(a)) for a in ids),
+        count=len(listed),
+        confirmed=sum(1 for r in listed if r.confirmed),
+        at_risk=sum(1 for r in listed if r.tier in AT_RISK_TIERS),
+        with_expansion=sum(1 for r in listed if r.expansion),
+        arr=sum(r.arr for r in listed),
+        listed=listed,
     )
 
 

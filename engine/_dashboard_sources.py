@@ -24,6 +24,7 @@ from engine._dashboard import (
     DEFAULT_LADDER,
     DEFAULT_TIERS,
     RENEWAL_WINDOW,
+    Escalation,
     Live,
     Period,
     Renewing,
@@ -130,12 +131,25 @@ async def _gather(
     keys = list(queries)
     counts = dict(zip(keys, await asyncio.gather(*(count(queries[k]) for k in keys)), strict=True))
 
-    at_risk = [
-        execution.typed_search_attributes.get(sa.ACCOUNT_ID) or ""
-        async for execution in client.list_workflows(
-            f"{ACCOUNTS} AND {sa.HEALTH_TIER.name} IN {_in(list(AT_RISK_TIERS))}"
-        )
-    ]
+    at_risk: dict[str, str] = {}
+    async for execution in client.list_workflows(
+        f"{ACCOUNTS} AND {sa.HEALTH_TIER.name} IN {_in(list(AT_RISK_TIERS))}"
+    ):
+        account = execution.typed_search_attributes.get(sa.ACCOUNT_ID)
+        if account:
+            at_risk[account] = execution.typed_search_attributes.get(sa.HEALTH_TIER) or ""
+    escalations = []
+    async for execution in client.list_workflows(
+        f"{RUNS} AND {sa.ESCALATION_TIER.name} IN {_in(ladder)}"
+    ):
+        attributes = execution.typed_search_attributes
+        account, level = attributes.get(sa.ACCOUNT_ID), attributes.get(sa.ESCALATION_TIER)
+        if account and level:
+            escalations.append(
+                Escalation(
+                    account_id=account, playbook=attributes.get(sa.PLAYBOOK) or "", tier=level
+                )
+            )
     renewing = []
     async for execution in client.list_workflows(
         f"{ACCOUNTS} AND {sa.RENEWAL_DATE.name} >= {_when(now)}"
@@ -154,7 +168,10 @@ async def _gather(
         accounts=counts[("accounts",)],
         tiers={t: counts[("tier", t)] for t in tiers},
         segments={s: c for s, c in segment_counts.items() if c.get("total")},
-        at_risk=sorted(a for a in at_risk if a),
+        at_risk=at_risk,
+        escalations=sorted(
+            escalations, key=lambda e: (-ladder.index(e.tier), e.account_id, e.playbook)
+        ),
         interventions=counts.get(("interventions",), 0),
         escalated={t: counts[("escalated", t)] for t in ladder},
         renewing=sorted(renewing, key=lambda r: (r.renewal_date, r.account_id)),
