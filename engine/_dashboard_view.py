@@ -40,6 +40,8 @@ def signed(value: int | None) -> str:
 
 
 def duration(seconds: float) -> str:
+    if seconds < 60:
+        return f"{seconds:.0f}s"
     if seconds < 3600:
         return f"{seconds / 60:.0f}m"
     if seconds < 86400:
