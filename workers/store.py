@@ -1,4 +1,5 @@
-"""The task inbox and the action ledger: the one place the engine keeps state outside Temporal.
+"""The task inbox and the action ledger: the one place the engine keeps state outside Temporal
+(the dashboard's account history shares the database: ``workers.history``).
 
 Temporal holds journey state, but two things cannot live there. Tasks are read and changed by
 people (CSMs list their inbox by assignee across every account, acknowledge, complete), which
