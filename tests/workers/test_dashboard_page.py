@@ -136,12 +136,13 @@ def _settled(r: Report) -> bool:
     )
 
 
-@pytest.fixture
-async def book(dev_env: WorkflowEnvironment, tmp_path: Path) -> Any:
+@pytest.fixture(scope="module")
+async def book(dev_env: WorkflowEnvironment, tmp_path_factory: pytest.TempPathFactory) -> Any:
+    """The book, driven once for the module's tests (it takes seconds of real time)."""
     client = await fresh_namespace(dev_env)
     await register(client, client.namespace)
     queue = f"q-{uuid.uuid4().hex[:8]}"
-    database = f"sqlite:///{tmp_path / 'playbook.db'}"
+    database = f"sqlite:///{tmp_path_factory.mktemp('dashboard') / 'playbook.db'}"
     loaded = load([BOOK])
     with open_store(database) as store:
         async with build_worker(client, queue, Recorder(store=store).activities()):
