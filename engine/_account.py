@@ -9,13 +9,14 @@ did not enroll. It continues as new before its history grows large, carrying its
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 from datetime import datetime, timedelta
 from typing import Any
 
 from pydantic import BaseModel, Field
 from temporalio import workflow
-from temporalio.exceptions import WorkflowAlreadyStartedError
+from temporalio.exceptions import ActivityError, WorkflowAlreadyStartedError
 
 with workflow.unsafe.imports_passed_through():
     from engine import _scoring
@@ -28,9 +29,12 @@ with workflow.unsafe.imports_passed_through():
         AccountInput,
         Acknowledgement,
         AttributeChange,
+        ChangeKind,
         Decision,
         Enrollment,
         HealthEvent,
+        HistoryChange,
+        HistoryRequest,
         LifecycleEvent,
         Paused,
         PauseRequest,
@@ -43,7 +47,7 @@ with workflow.unsafe.imports_passed_through():
         StopRequest,
     )
     from engine._plan import Plan
-    from engine._run import PlaybookRunWorkflow
+    from engine._run import ACTION_RETRY, ACTION_TIMEOUT, PlaybookRunWorkflow
 
 _LOCAL = timedelta(seconds=10)
 _CATALOG_TTL = timedelta(minutes=5)
@@ -62,6 +66,10 @@ _YIELD = timedelta(milliseconds=1)
 # keeps working until the backlog is below it, so the carried state stays small.
 _CARRY = 100
 _PAUSED = "account paused"
+# Account changes go to the store for the dashboard (workers/history.py). Accounts that were
+# running before this existed replay without it; see _record_changes.
+HISTORY_PATCH = "record-account-history"
+_TRACKED: tuple[ChangeKind, ...] = ("arr", "segment")
 
 
 class AccountState(BaseModel):
@@ -84,6 +92,8 @@ class AccountState(BaseModel):
     catalog: CatalogIndex | None = None
     catalog_checked_at: datetime | None = None
     paused: Paused | None = None
+    changes_recorded: int = 0
+    """How many changes this account has sent to the store: the next change's key."""
 
 
 class AccountStatus(BaseModel):
@@ -108,6 +118,8 @@ class AccountWorkflow:
         self._handled = 0
         self._seen: set[str] | None = None
         self._upserted: dict[str, Any] = {}
+        self._changes: list[HistoryChange] = []
+        self._recording: list[asyncio.Task[None]] = []
 
     # Signals ------------------------------------------------------------------------------
 
@@ -194,6 +206,7 @@ class AccountWorkflow:
                 # One item at a time: an entry that fires on a change must see that change,
                 # not only the last of a batch.
                 if isinstance(item, AccountEvent):
+                    self._change("lifecycle", None, item.name)
                     await self._forward_event(item.name)
                     await self._enroll_due(self._evaluate(event=item.name))
                 elif isinstance(item, StartPlaybook):
@@ -205,12 +218,15 @@ class AccountWorkflow:
                     changed = True
                 await self._enroll_due(self._evaluate(event=None))
             self._upsert()
+            self._record_changes()
             if changed:
                 await self._forward()
             await self._refresh_catalog()
             await self._enroll_due(self._evaluate(event=None))
             if self._time_to_continue() and len(self._inbox) <= _CARRY:
                 await workflow.wait_condition(workflow.all_handlers_finished)
+                # Changes on their way to the store must get there before this run ends.
+                await workflow.wait_condition(lambda: all(t.done() for t in self._recording))
                 # Whatever arrived and is not handled yet travels in the state, so a steady
                 # stream of events cannot keep the history growing.
                 state.pending, state.ended = list(self._inbox), list(self._ended)
@@ -230,6 +246,9 @@ class AccountWorkflow:
         state = self.state
         now = workflow.now()
         if isinstance(item, AttributeChange):
+            for kind in _TRACKED:
+                if kind in item.set and item.set[kind] != state.attributes.get(kind):
+                    self._change(kind, state.attributes.get(kind), item.set[kind])
             state.attributes.update(item.set)
         else:
             state.components.update(item.components)
@@ -243,16 +262,73 @@ class AccountWorkflow:
             if score is not None:
                 self._sample("health.score", score, now)
                 history = state.history["health.score"]
+                before = state.health.tier
                 state.health = Health(
                     score=score,
                     tier=_scoring.tier(model, score) if model else None,
                     trend=_scoring.trend(model, history, int(now.timestamp())) if model else None,
                     components=dict(state.components),
                 )
+                if state.health.tier != before:
+                    self._change("tier", before, state.health.tier)
             else:
                 state.health = state.health.model_copy(
                     update={"components": dict(state.components)}
                 )
+
+    def _change(self, kind: ChangeKind, old: Any, new: Any) -> None:
+        """Note a change for the store; sent once the batch of events is handled."""
+        state = self.state
+        state.changes_recorded += 1
+        self._changes.append(
+            HistoryChange(
+                key=f"{workflow.info().workflow_id}/{state.changes_recorded}",
+                account_id=state.account_id,
+                at=workflow.now(),
+                kind=kind,
+                old=None if old is None else str(old),
+                new=None if new is None else str(new),
+            )
+        )
+
+    def _record_changes(self) -> None:
+        """Send the noted changes to the store in the background, so a slow or absent
+        database never delays the account's reaction to its next event.
+
+        Behind a patch: an account that ran before this existed replays its history without
+        the activity (the patch is false for the rest of that run, so its changes are not
+        recorded until it continues as new); new runs take the new path.
+        """
+        if not self._changes:
+            return
+        changes, self._changes = self._changes, []
+        if not workflow.patched(HISTORY_PATCH):
+            return
+        self._recording = [t for t in self._recording if not t.done()]
+        self._recording.append(asyncio.create_task(self._send_changes(changes)))
+
+    async def _send_changes(self, changes: list[HistoryChange]) -> None:
+        try:
+            await workflow.execute_activity(
+                "record_history",
+                HistoryRequest(changes=changes),
+                result_type=int,
+                start_to_close_timeout=ACTION_TIMEOUT,
+                retry_policy=ACTION_RETRY,
+            )
+        except ActivityError as error:
+            # The account goes on; the dashboard misses these changes, and why says so.
+            self._note(
+                Decision(
+                    at=workflow.now(),
+                    kind="history_failed",
+                    rule="account.history",
+                    playbook="",
+                    version=0,
+                    hash="",
+                    detail=f"{len(changes)} change(s) not recorded: {error.cause or error}",
+                )
+            )
 
     def _sample(self, field: str, value: float, now: datetime) -> None:
         samples = self.state.history.setdefault(field, [])

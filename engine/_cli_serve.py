@@ -79,7 +79,13 @@ def api(
     _logging()
 
     def ready(url: str) -> None:
-        _log.info("API at %s (OpenAPI at %s/docs), Temporal at %s", url, url, full.temporal.where())
+        _log.info(
+            "API at %s (OpenAPI at %s/docs, dashboard at %s/dashboard), Temporal at %s",
+            url,
+            url,
+            url,
+            full.temporal.where(),
+        )
         if full.api.open:
             _log.warning("no PLAYBOOK_API_TOKENS or PLAYBOOK_API_HMAC_SECRET: open to loopback")
 
@@ -166,6 +172,7 @@ async def _dev(
   Temporal        {stack.temporal_address} (namespace default, task queue {QUEUE})
   Temporal UI     {stack.ui_url or "off"}
   HTTP API        {stack.api_url}  (OpenAPI: {stack.api_url}/docs)
+  dashboard       {stack.api_url}/dashboard  (or: playbook report)
   task store      {stack.database_url}
   state           {directory}/ (a restart resumes; delete it to start over)
 Try: playbook event acme --score 35   then: playbook status acme

@@ -46,6 +46,11 @@ class Ladder:
         # After a de-escalation the ladder's `when` must turn false before it can fire again,
         # so a score hovering at the line does not flap between engaged and recovered.
         self._armed = True
+        # For the dashboard: the highest tier engaged, and how long each tier waited for its
+        # first acknowledgement. Plain state, no commands, so old histories replay the same.
+        self.highest: int | None = None
+        self._engaged_at: dict[str, datetime] = {}
+        self.ack_seconds: dict[str, float] = {}
 
     @property
     def plan(self) -> LadderPlan:
@@ -67,6 +72,9 @@ class Ladder:
         if self.tier is None or self.acknowledged_by is not None:
             return
         self.acknowledged_by = ack.by
+        engaged = self._engaged_at.get(self.tier)
+        if engaged is not None and self.tier not in self.ack_seconds:
+            self.ack_seconds[self.tier] = (workflow.now() - engaged).total_seconds()
         self._run.record("acknowledged", f"escalation.tiers.{self.tier}", detail=f"by {ack.by}")
 
     def observe(self) -> None:
@@ -180,6 +188,8 @@ class Ladder:
         tier = self.plan.tiers[index]
         self._index = index
         self.tier = tier.id
+        self.highest = index if self.highest is None else max(self.highest, index)
+        self._engaged_at.setdefault(tier.id, workflow.now())
         workflow.upsert_search_attributes([sa.ESCALATION_TIER.value_set(tier.id)])
         self._run.record(
             "escalated",
@@ -258,6 +268,10 @@ class Ladder:
         )
         self._index = None
         self.tier = None
+
+    @property
+    def highest_tier(self) -> str | None:
+        return None if self.highest is None else self.plan.tiers[self.highest].id
 
     def _recovered(self) -> bool:
         if self._recovering_since is None:

@@ -243,3 +243,47 @@ class Enrollment(_Message):
     started_at: datetime
     ended_at: datetime | None = None
     outcome: str | None = None
+
+
+ChangeKind = Literal["arr", "segment", "tier", "lifecycle"]
+
+
+class HistoryChange(_Message):
+    """A fact about an account that Temporal does not keep for reports: its ARR, segment or
+    health tier changed, or a lifecycle event arrived. The dashboard's retention, trend and
+    onboarding numbers are computed from these."""
+
+    key: str
+    """Unique per change (account workflow id / event number): a retry records it once."""
+    account_id: str
+    at: datetime
+    kind: ChangeKind
+    old: str | None = None
+    new: str | None = None
+    """The new value (ARR as a number in text, a segment, a tier) or the event's name."""
+
+
+class JourneyRecord(_Message):
+    """How one playbook run went, recorded when it ends: the dashboard's effectiveness table."""
+
+    workflow_id: str
+    account_id: str
+    playbook: str
+    version: int
+    stage: str
+    cycle: int
+    enrolled_at: datetime
+    ended_at: datetime
+    outcome: Outcome
+    ended_by: EndedBy
+    highest_tier: str | None = None
+    """The highest escalation tier the run engaged, if any."""
+    ack_seconds: dict[str, float] = Field(default_factory=dict)
+    """Per tier: seconds from engaging it to its first acknowledgement."""
+
+
+class HistoryRequest(_Message):
+    """What ``record_history`` writes to the store: changes, a journey's end, or both."""
+
+    changes: list[HistoryChange] = Field(default_factory=list)
+    journey: JourneyRecord | None = None

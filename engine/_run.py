@@ -31,6 +31,8 @@ with workflow.unsafe.imports_passed_through():
         ActionRequest,
         CloseRequest,
         Decision,
+        HistoryRequest,
+        JourneyRecord,
         LifecycleEvent,
         PauseRequest,
         ResumeRequest,
@@ -55,6 +57,9 @@ with workflow.unsafe.imports_passed_through():
         WaitNode,
     )
 
+# How the run ended goes to the store for the dashboard; runs started before this replay
+# without it.
+HISTORY_PATCH = "record-journey-outcome"
 ACTION_TIMEOUT = timedelta(minutes=5)
 # Actions heartbeat while they work, so a worker that dies mid-action is noticed in seconds,
 # not at the five-minute timeout, and the action is retried on another worker.
@@ -190,6 +195,8 @@ class PlaybookRunWorkflow:
                 workflow_id=workflow.info().workflow_id, scope="run", reason=result.reason
             ),
         )
+        if workflow.patched(HISTORY_PATCH):
+            await self._record_outcome(result)
         if input.parent_workflow_id:
             # By workflow id, not run id: the account may have continued as new meanwhile.
             account = workflow.get_external_workflow_handle(input.parent_workflow_id)
@@ -200,6 +207,33 @@ class PlaybookRunWorkflow:
             except TemporalError as error:  # the account may be gone; the result stands
                 self.record("exit", "parent", detail=f"could not tell the account: {error}")
         return result
+
+    async def _record_outcome(self, result: RunResult) -> None:
+        plan = self.input.plan
+        journey = JourneyRecord(
+            workflow_id=workflow.info().workflow_id,
+            account_id=self.input.account_id,
+            playbook=plan.name,
+            version=plan.version,
+            stage=plan.stage,
+            cycle=self.input.cycle,
+            enrolled_at=self.input.enrolled_at,
+            ended_at=workflow.now(),
+            outcome=result.outcome,
+            ended_by=result.ended_by,
+            highest_tier=self.ladder.highest_tier if plan.escalation else None,
+            ack_seconds=dict(self.ladder.ack_seconds),
+        )
+        try:
+            await workflow.execute_activity(
+                "record_history",
+                HistoryRequest(journey=journey),
+                result_type=int,
+                start_to_close_timeout=ACTION_TIMEOUT,
+                retry_policy=ACTION_RETRY,
+            )
+        except ActivityError as error:  # the run's result stands; the dashboard misses it
+            self.record("history_failed", "history", detail=str(error.cause or error))
 
     async def _walk(self) -> RunResult:
         plan = self.input.plan

@@ -21,7 +21,9 @@ from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
-from engine._messages import ActionReceipt, ActionRequest, CloseRequest
+from engine._messages import ActionReceipt, ActionRequest, CloseRequest, HistoryRequest
+from workers import history
+from workers.store import Store
 
 
 @dataclass
@@ -30,6 +32,9 @@ class Recorder:
 
     actions: list[tuple[datetime, str, str, str]] = field(default_factory=list)
     closed: list[CloseRequest] = field(default_factory=list)
+    history: list[HistoryRequest] = field(default_factory=list)
+    store: Store | None = None
+    """When given, history is also written to it, as the real activity does."""
 
     def activities(self) -> list[Callable[..., Any]]:
         @activity.defn(name="perform_action")
@@ -49,7 +54,12 @@ class Recorder:
             self.closed.append(request)
             return ActionReceipt(idempotency_key=request.workflow_id, detail="closed")
 
-        return [perform_action, close_items]
+        @activity.defn(name="record_history")
+        async def record_history(request: HistoryRequest) -> int:
+            self.history.append(request)
+            return history.record(self.store, request) if self.store is not None else 0
+
+        return [perform_action, close_items, record_history]
 
     def steps(self, playbook: str) -> list[str]:
         return [step for _, name, step, _ in self.actions if name == playbook]
@@ -80,3 +90,9 @@ async def fresh_namespace(env: WorkflowEnvironment) -> Client:
         )
     )
     return Client(env.client.service_client, namespace=name, data_converter=pydantic_data_converter)
+
+
+@activity.defn(name="record_history")
+async def ignore_history(request: HistoryRequest) -> int:
+    """A stand-in for ``record_history`` in tests that build their own activity list."""
+    return 0

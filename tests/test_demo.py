@@ -48,7 +48,8 @@ def test_demo_drives_the_journeys_and_reports_them(tmp_path: Path) -> None:
 
 def test_operator_commands_against_the_running_demo(tmp_path: Path) -> None:
     """With the demo up (--stay): accounts --escalation executive finds Acme, status and why
-    show it, ack stops its ladder, and Ctrl-C brings everything down cleanly."""
+    show it, ack stops its ladder, `playbook report` shows the demo's accounts and
+    escalations, and Ctrl-C brings everything down cleanly."""
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         ui_port = sock.getsockname()[1]
@@ -102,6 +103,13 @@ def test_operator_commands_against_the_running_demo(tmp_path: Path) -> None:
                 break
             time.sleep(0.2)
         assert "acknowledged by walter@cs.example" in shown
+        database = f"sqlite:///{tmp_path / 'demo' / 'playbook.db'}"
+        shown = run("report", "--database", database).stdout
+        escalations = shown[shown.index("== Escalations now") :]
+        assert escalations.splitlines()[1] == "acme\tchurn-prevention\texecutive"
+        assert "== Health distribution (5 accounts)" in shown
+        assert "acme\tcritical\t$420,000" in shown  # at risk, with its ARR from the store
+        assert "initech\t" in shown[shown.index("== Up for renewal") :]
     finally:
         demo.send_signal(signal.SIGINT)
         assert demo.wait(timeout=60) == 0

@@ -24,9 +24,10 @@ from typing import Any
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from engine._messages import ActionReceipt, ActionRequest, CloseRequest
+from engine._messages import ActionReceipt, ActionRequest, CloseRequest, HistoryRequest
 from engine._plan import EmailNode, NotifyNode, TaskNode, TierPlan, WebhookNode
 from engine._template_context import PEOPLE, template_context
+from workers import history
 from workers.directory import Directory, Person
 from workers.email import SmtpSettings, render, send_email
 from workers.log import action_log
@@ -82,7 +83,7 @@ class Actions:
         )
 
     def activities(self) -> list[Callable[..., Any]]:
-        return [self.perform_action, self.close_items]
+        return [self.perform_action, self.close_items, self.record_history]
 
     async def aclose(self) -> None:
         if self._http is not None:
@@ -127,6 +128,11 @@ class Actions:
             idempotency_key=f"{request.workflow_id}/close/{request.scope}",
             detail=f"closed {closed} {request.scope} task(s): {request.reason}",
         )
+
+    @activity.defn(name="record_history")
+    async def record_history(self, request: HistoryRequest) -> int:
+        """Keep account changes and journey endings for the dashboard; once per key."""
+        return await asyncio.to_thread(history.record, self._store, request)
 
     # Email --------------------------------------------------------------------------------
 

@@ -197,13 +197,18 @@ def _report(views: dict[str, Overview], stack: Stack) -> None:
     for post in stack.chat:
         print(f"  {post.get('channel', '')}: {str(post.get('text', '')).splitlines()[0]}")
     address = stack.temporal_address
-    api = f"\n  HTTP API        {stack.api_url}/docs" if stack.api_url else ""
+    api = (
+        f"\n  HTTP API        {stack.api_url}/docs\n  dashboard       {stack.api_url}/dashboard"
+        if stack.api_url
+        else ""
+    )
     print(
         f"""
 == where to look
   Temporal UI     {stack.ui_url}  (try the query: EscalationTier = 'executive')
   tasks           .venv/bin/playbook tasks --all --database {stack.database_url}
-  an account      .venv/bin/playbook status acme --address {address}   (and: why acme){api}
+  an account      .venv/bin/playbook status acme --address {address}   (and: why acme)
+  the dashboard   .venv/bin/playbook report --address {address} --database {stack.database_url}{api}
   (the dev server stops with the demo; run with --stay, or `playbook dev --dir {stack.directory}`
    afterwards, to keep exploring the same state)"""
     )

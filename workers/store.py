@@ -1,4 +1,5 @@
-"""The task inbox and the action ledger: the one place the engine keeps state outside Temporal.
+"""The task inbox and the action ledger: the one place the engine keeps state outside Temporal
+(the dashboard's account history shares the database: ``workers.history``).
 
 Temporal holds journey state, but two things cannot live there. Tasks are read and changed by
 people (CSMs list their inbox by assignee across every account, acknowledge, complete), which
@@ -151,6 +152,35 @@ MIGRATIONS: list[list[str]] = [
             recorded_at {ts} NOT NULL
         )""",
     ],
+    # 2: what the dashboard needs and Temporal does not keep (workers/history.py).
+    [
+        """CREATE TABLE account_changes (
+            id {id},
+            idempotency_key TEXT NOT NULL UNIQUE,
+            account_id TEXT NOT NULL,
+            at {ts} NOT NULL,
+            kind TEXT NOT NULL CHECK (kind IN ('arr', 'segment', 'tier', 'lifecycle')),
+            old_value TEXT,
+            new_value TEXT
+        )""",
+        "CREATE INDEX account_changes_by_time ON account_changes (kind, at)",
+        "CREATE INDEX account_changes_by_account ON account_changes (account_id, kind, at)",
+        """CREATE TABLE journey_outcomes (
+            workflow_id TEXT PRIMARY KEY,
+            account_id TEXT NOT NULL,
+            playbook TEXT NOT NULL,
+            version INTEGER NOT NULL,
+            stage TEXT NOT NULL,
+            cycle INTEGER NOT NULL,
+            enrolled_at {ts} NOT NULL,
+            ended_at {ts} NOT NULL,
+            outcome TEXT NOT NULL,
+            ended_by TEXT NOT NULL,
+            highest_tier TEXT,
+            ack_seconds TEXT NOT NULL
+        )""",
+        "CREATE INDEX journey_outcomes_by_end ON journey_outcomes (ended_at)",
+    ],
 ]
 
 _COLUMNS = (
@@ -261,6 +291,10 @@ class Store:
         with self._backend.transaction() as tx:
             rows = tx.run("SELECT MAX(version) AS version FROM schema_version")
             return int(rows[0]["version"] or 0)
+
+    def transaction(self, write: bool = False) -> contextlib.AbstractContextManager[_Transaction]:
+        """A transaction for modules that keep their own tables here (``workers.history``)."""
+        return self._backend.transaction(write=write)
 
     # Tasks --------------------------------------------------------------------------------
 

@@ -28,6 +28,7 @@ from engine._messages import (
     RunStatus,
 )
 from engine._run import PlaybookRunWorkflow
+from tests.support import ignore_history
 from workers.worker import build_worker
 
 JOURNEYS = Path(__file__).parents[1] / "fixtures" / "journeys"
@@ -44,7 +45,7 @@ async def close_items(request: CloseRequest) -> ActionReceipt:
 
 
 def worker(client: Client, queue: str) -> Worker:
-    return build_worker(client, queue, actions=[perform_action, close_items])
+    return build_worker(client, queue, actions=[perform_action, close_items, ignore_history])
 
 
 async def eventually(check: Callable[[], Awaitable[Any]], what: str) -> Any:

@@ -29,7 +29,7 @@ from engine._messages import (
     HealthEvent,
 )
 from engine._search import register
-from tests.support import eventually, fresh_namespace
+from tests.support import eventually, fresh_namespace, ignore_history
 from workers.worker import build_worker
 
 PLAYBOOKS = Path(__file__).parents[2] / "playbooks"
@@ -61,7 +61,7 @@ async def test_health_drop_reaches_the_executive_and_operators_can_find_it(
     shipped = load([PLAYBOOKS])
     catalog = build_catalog(shipped.plans(), shipped.health_plan())  # type: ignore[arg-type]
     renewal = (datetime.now(UTC) + timedelta(days=20)).date().isoformat()
-    async with build_worker(client, queue, actions=[perform_action, close_items]):
+    async with build_worker(client, queue, actions=[perform_action, close_items, ignore_history]):
         await publish(client, catalog, queue)
         attributes: dict[str, Any] = {
             "segment": "enterprise",

@@ -54,6 +54,7 @@ from engine._messages import (
     Acknowledgement,
     ActionReceipt,
     ActionRequest,
+    AttributeChange,
     CloseRequest,
     HealthEvent,
     PauseRequest,
@@ -67,6 +68,7 @@ from engine._messages import (
 from engine._run import PlaybookRunWorkflow
 from engine._search import register
 from tests.histories import HERE, WORKFLOW_IDS, load_history, workflow_ids
+from tests.support import ignore_history
 from workers.worker import WORKFLOWS, build_worker
 
 ROOT = HERE.parents[1]
@@ -116,7 +118,9 @@ async def environment() -> AsyncIterator[WorkflowEnvironment]:
     )
     try:
         await register(env.client)
-        async with build_worker(env.client, QUEUE, actions=[perform_action, close_items]):
+        async with build_worker(
+            env.client, QUEUE, actions=[perform_action, close_items, ignore_history]
+        ):
             yield env
     finally:
         await env.shutdown()
@@ -365,12 +369,41 @@ def catalog_of(playbooks: PlaybookSet) -> Any:
     return build_catalog(playbooks.plans(), health)
 
 
+async def account_history(env: WorkflowEnvironment) -> Histories:
+    """The dashboard's history path (behind its patches): an account's ARR, segment, tier and
+    lifecycle changes sent to record_history, and a rescue run that records how it ended."""
+    client = env.client
+    account = "umbrella"
+    handle = client.get_workflow_handle(account_workflow_id(account))
+
+    async def rescue(running: bool) -> bool:
+        status: AccountStatus = await handle.query(AccountWorkflow.status)
+        e = status.enrollments.get("rescue")
+        return e is not None and e.running is running
+
+    await publish(client, catalog_of(load_relative(FIXTURES, "journeys")), QUEUE)
+    await send(client, account, AttributeChange(set={"segment": "smb", "arr": 12000}), QUEUE)
+    await send(client, account, HealthEvent(score=70), QUEUE)
+    await send(client, account, HealthEvent(score=30), QUEUE)
+    await eventually(lambda: rescue(True), "rescue enrolls on the drop")
+    await send(client, account, AccountEvent(name="renewal.signed"), QUEUE)
+    await send(client, account, HealthEvent(score=96), QUEUE)
+    await eventually(lambda: rescue(False), "rescue reaches its goal")
+    run = client.get_workflow_handle_for(PlaybookRunWorkflow.run, f"playbook/rescue/{account}/1")
+    expect((await run.result()).ended_by == "goal", "rescue reached its goal")
+    return {
+        "account_history_rescue": await settled(run),
+        "account_history": await settled(handle),
+    }
+
+
 JOURNEYS: dict[str, Callable[[WorkflowEnvironment], Awaitable[Histories]]] = {
     "onboarding_run": onboarding_run,
     "ladder_climb_ack_recover": ladder_climb_ack_recover,
     "ladder_paused": ladder_paused,
     "account_enroll_exit": account_enroll_exit,
     "account_continue_as_new": account_continue_as_new,
+    "account_history": account_history,
 }
 
 

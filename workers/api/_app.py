@@ -17,7 +17,7 @@ from typing import Annotated, Any, TypeVar
 from fastapi import Depends, FastAPI, Path, Query, Request, status
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from temporalio.client import Client
 from temporalio.service import RPCError
@@ -239,6 +239,31 @@ def create_app(settings: Settings) -> FastAPI:
         }
         found = await _temporal_call(lambda client: list_accounts(client, **filters))
         return AccountList(accounts=found)
+
+    @app.get("/dashboard", dependencies=authed, tags=["dashboard"], response_class=HTMLResponse)
+    async def get_dashboard(
+        period: Annotated[str, Query(description="30d, 90d or START..END.")] = "90d",
+    ) -> HTMLResponse:
+        """The customer-success dashboard as a page: what `playbook report` prints."""
+        from datetime import UTC, datetime
+
+        from engine._dashboard import parse_period
+        from engine._dashboard_sources import report
+        from workers.api._dashboard import render
+        from workers.store import open_store
+
+        now = datetime.now(UTC)
+        window = parse_period(period, now)
+        store = await asyncio.to_thread(open_store, settings.store_url())
+        try:
+            built = await _temporal_call(lambda client: report(client, store, window, now))
+        finally:
+            store.close()
+        return HTMLResponse(render(built))
+
+    @app.get("/", include_in_schema=False)
+    async def root() -> RedirectResponse:
+        return RedirectResponse("/dashboard")
 
     @app.get("/healthz", tags=["health"])
     async def healthz() -> dict[str, str]:

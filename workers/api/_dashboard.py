@@ -1,0 +1,112 @@
+"""The dashboard as a web page: server-rendered HTML with inline SVG bar charts.
+
+No JavaScript, no build step, nothing fetched from elsewhere (the page must work on a laptop
+without network): one request computes the :class:`~engine._dashboard.Report` and renders the
+same sections ``playbook report`` prints. Rows carry ``data-key`` so tests and scripts can
+read a number without parsing layout.
+"""
+
+from __future__ import annotations
+
+from jinja2 import Environment
+
+from engine._dashboard import Report
+from engine._dashboard_view import Section, sections, title
+
+_PAGE = """<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>{{ heading }}</title>
+<style>
+body { font: 14px/1.4 system-ui, sans-serif; margin: 24px; color: #1d2733; background: #f6f7f9; }
+h1 { font-size: 20px; margin: 0 0 4px; }
+.meta { color: #5b6673; margin-bottom: 16px; }
+.grid { display: grid; grid-template-columns: repeat(auto-fill, minmax(380px, 1fr)); gap: 16px; }
+section.wide { grid-column: span 2; }
+section { overflow-x: auto; background: #fff; border: 1px solid #dde1e6; border-radius: 6px;
+          padding: 12px 16px; }
+h2 { font-size: 15px; margin: 0 0 8px; }
+table { border-collapse: collapse; width: 100%; }
+th, td { text-align: left; padding: 3px 6px; border-bottom: 1px solid #eef0f3; }
+td.met { color: #17803d; } td.missed { color: #b42318; }
+.none { color: #8a94a0; }
+form { margin-bottom: 16px; }
+</style>
+</head>
+<body>
+<h1>{{ heading }}</h1>
+<div class="meta">generated {{ generated }} UTC from Temporal visibility and the engine's store
+&middot; <a href="?period=30d">30 days</a> &middot; <a href="?period=90d">90 days</a>
+&middot; JSON: <code>playbook report --json</code></div>
+<div class="grid">
+{% for s in sections %}
+<section id="{{ s.key }}"{% if s.headers | length > 5 %} class="wide"{% endif %}>
+<h2>{{ s.title }}</h2>
+{% if s.bars %}{{ chart(s) | safe }}{% endif %}
+{% if s.rows %}
+<table>
+<thead><tr>{% for h in s.headers %}<th>{{ h }}</th>{% endfor %}</tr></thead>
+<tbody>
+{% for row in s.rows %}<tr data-key="{{ row.key }}">
+{% for cell in row.cells -%}
+<td{% if cell in ('met', 'missed') %} class="{{ cell }}"{% endif %}>{{ cell }}</td>
+{%- endfor %}
+</tr>
+{% endfor %}</tbody>
+</table>
+{% else %}<p class="none">none</p>{% endif %}
+</section>
+{% endfor %}
+</div>
+</body>
+</html>
+"""
+
+_COLOURS = {
+    "healthy": "#17803d",
+    "good": "#65a30d",
+    "at-risk": "#d97706",
+    "critical": "#b42318",
+    "starting": "#2563eb",
+    "expansion": "#17803d",
+    "contraction": "#d97706",
+    "churned": "#b42318",
+    "new": "#7c3aed",
+}
+
+
+def _chart(section: Section) -> str:
+    """A horizontal bar chart of ``section.bars`` as inline SVG."""
+    width, label, row = 360, 90, 22
+    top = max((value for _, value in section.bars), default=0.0) or 1.0
+    parts = [
+        f'<svg role="img" aria-label="{section.title}" width="{width}"'
+        f' height="{row * len(section.bars) + 4}" xmlns="http://www.w3.org/2000/svg">'
+    ]
+    for index, (name, value) in enumerate(section.bars):
+        y = index * row + 2
+        length = (width - label - 70) * value / top
+        colour = _COLOURS.get(name, "#64748b")
+        shown = f"{value:,.0f}"
+        parts.append(
+            f'<text x="0" y="{y + 14}" font-size="12">{name}</text>'
+            f'<rect x="{label}" y="{y}" width="{length:.1f}" height="16" fill="{colour}"/>'
+            f'<text x="{label + length + 4:.1f}" y="{y + 13}" font-size="12">{shown}</text>'
+        )
+    parts.append("</svg>")
+    return "".join(parts)
+
+
+_TEMPLATE = Environment(autoescape=True).from_string(_PAGE)
+
+
+def render(report: Report) -> str:
+    """The whole page for ``report``."""
+    return _TEMPLATE.render(
+        heading=title(report),
+        generated=report.generated_at.strftime("%Y-%m-%d %H:%M:%S"),
+        sections=sections(report),
+        chart=_chart,
+    )

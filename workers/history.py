@@ -1,0 +1,102 @@
+"""Account history the dashboard needs and Temporal does not keep: ARR, segment and health
+tier changes, lifecycle events, and how each journey ended.
+
+Temporal's visibility store answers "how are things now" (counts by tier, escalations), but a
+closed workflow's history is deleted after the namespace's retention, and an account's
+earlier ARR is not in any search attribute. Retention (GRR, NRR, churn), the health trend
+and playbook effectiveness need that past, so the workflows write it here through the
+``record_history`` activity: durable (an activity Temporal retries) and once (a unique key
+per change, the run's workflow id per journey), in the same database as the task store.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from typing import Any
+
+from engine._messages import HistoryChange, HistoryRequest, JourneyRecord
+from workers.store import Store
+
+
+def record(store: Store, request: HistoryRequest) -> int:
+    """Write what ``request`` carries; a change or journey already recorded is kept as it was.
+    Returns how many rows were new."""
+    added = 0
+    with store.transaction(write=True) as tx:
+        for change in request.changes:
+            added += tx.count(
+                "INSERT INTO account_changes"
+                " (idempotency_key, account_id, at, kind, old_value, new_value)"
+                " VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (idempotency_key) DO NOTHING",
+                (change.key, change.account_id, change.at, change.kind, change.old, change.new),
+            )
+        journey = request.journey
+        if journey is not None:
+            added += tx.count(
+                "INSERT INTO journey_outcomes (workflow_id, account_id, playbook, version, stage,"
+                " cycle, enrolled_at, ended_at, outcome, ended_by, highest_tier, ack_seconds)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+                " ON CONFLICT (workflow_id) DO NOTHING",
+                (
+                    journey.workflow_id,
+                    journey.account_id,
+                    journey.playbook,
+                    journey.version,
+                    journey.stage,
+                    journey.cycle,
+                    journey.enrolled_at,
+                    journey.ended_at,
+                    journey.outcome,
+                    journey.ended_by,
+                    journey.highest_tier,
+                    json.dumps(journey.ack_seconds, sort_keys=True),
+                ),
+            )
+    return added
+
+
+def changes(store: Store, until: datetime) -> list[HistoryChange]:
+    """Every change before ``until``, oldest first (ties in the order they were recorded)."""
+    with store.transaction() as tx:
+        rows = tx.run(
+            "SELECT idempotency_key, account_id, at, kind, old_value, new_value"
+            " FROM account_changes WHERE at < ? ORDER BY at, id",
+            (until,),
+        )
+    return [
+        HistoryChange(
+            key=row["idempotency_key"],
+            account_id=row["account_id"],
+            at=_utc(row["at"]),
+            kind=row["kind"],
+            old=row["old_value"],
+            new=row["new_value"],
+        )
+        for row in rows
+    ]
+
+
+def journeys(store: Store, since: datetime, until: datetime) -> list[JourneyRecord]:
+    """The journeys that ended in ``[since, until)``, in the order they ended."""
+    with store.transaction() as tx:
+        rows = tx.run(
+            "SELECT * FROM journey_outcomes WHERE ended_at >= ? AND ended_at < ?"
+            " ORDER BY ended_at, workflow_id",
+            (since, until),
+        )
+    return [_journey(row) for row in rows]
+
+
+def _journey(row: dict[str, Any]) -> JourneyRecord:
+    values = dict(row)
+    values["ack_seconds"] = json.loads(values["ack_seconds"])
+    values["enrolled_at"] = _utc(values["enrolled_at"])
+    values["ended_at"] = _utc(values["ended_at"])
+    return JourneyRecord.model_validate(values)
+
+
+def _utc(value: datetime | str) -> datetime:
+    # SQLite keeps ISO text, PostgreSQL answers in the session's time zone: both become UTC.
+    moment = datetime.fromisoformat(value) if isinstance(value, str) else value
+    return moment.astimezone(UTC)
