@@ -323,3 +323,15 @@ def test_ladder_alerts_render_without_arr_or_renewal_date(name: str) -> None:
     assert "Renewal: not set\n" in rendered.text
     dated = render(template, context(name="Acme", arr=120_000, renewal_date="2026-12-01"))
     assert "120000" in dated.text and "(183 days away)" in dated.text
+
+
+def test_shipped_templates_greet_a_contact_without_a_name() -> None:
+    """A CRM contact often has an email and no name: every shipped template still renders,
+    greeting "there" instead of failing the send."""
+    plans = engine.load([ROOT / "playbooks"]).plans()
+    templates = {name: t for plan in plans for name, t in plan.templates.items()}
+    for name, template in sorted(templates.items()):
+        nameless = context(name="Acme", arr=1000)
+        nameless["recipient"] = {"email": CUSTOMER}
+        rendered = render(template, nameless)
+        assert "Hi there," in rendered.text, name
