@@ -31,7 +31,9 @@ demo: $(STAMP)
 
 # Measures, never asserts: each benchmark prints its numbers beside a baseline from the same run.
 bench: $(STAMP)
+	$(BIN)/python -m bench.validate
 	$(BIN)/python -m bench.reaction
+	$(BIN)/python -m bench.scale
 
 schema: $(STAMP)
 	$(BIN)/playbook schema

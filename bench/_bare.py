@@ -25,3 +25,23 @@ class BareReaction:
         await workflow.execute_activity(
             "bare_act", workflow.info().workflow_id, start_to_close_timeout=timedelta(seconds=10)
         )
+
+
+@workflow.defn(name="BareEnrollment")
+class BareEnrollment:
+    """The scale baseline: started by signal-with-start, one activity, then a long timer."""
+
+    def __init__(self) -> None:
+        self._go = False
+
+    @workflow.signal
+    def go(self) -> None:
+        self._go = True
+
+    @workflow.run
+    async def run(self) -> None:
+        await workflow.wait_condition(lambda: self._go)
+        await workflow.execute_activity(
+            "bare_enrolled", start_to_close_timeout=timedelta(seconds=10)
+        )
+        await workflow.sleep(timedelta(days=30))

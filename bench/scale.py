@@ -1,0 +1,290 @@
+"""Scale on one machine: enroll N accounts (10,000 by default) on the embedded dev server.
+
+Each SMB account gets its attributes and a ``contract.signed`` event (signal-with-start, as
+the CLI, ingest and API send them) and enters tech-touch onboarding, whose first step emails
+the customer and whose next step waits three days on a timer: N live journeys. Measured:
+
+- enrollment throughput: accounts per second from the first event sent to the last welcome
+  email arriving at a mail catcher on loopback, against bare Temporal in the same run: N
+  hand-written workflows started by signal-with-start that run one activity and then wait
+  on a 30-day timer;
+- the worker's memory: the resident set (peak and at the end) of the ``playbook worker``
+  process, read from /proc (goal <= 1 GiB);
+- reaction latency with the N journeys live: a health drop to the churn alert's email
+  arriving, against the same measure on an empty server at the start;
+- the same enrollment with two worker processes: the scaling ratio.
+
+    .venv/bin/python -m bench.scale [--accounts 10000] [--samples 50]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import email
+import os
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+from aiosmtpd.controller import Controller
+from temporalio import activity
+from temporalio.client import Client
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.testing import WorkflowEnvironment
+from temporalio.worker import Worker
+
+from bench._bare import BareEnrollment
+from bench._results import percentile, spread, write
+from engine import load
+from engine._catalog import build_catalog
+from engine._client import publish, send
+from engine._messages import AccountEvent, AttributeChange, HealthEvent
+from engine._search import DEV_SERVER_ARGS
+from workers.dev import free_port
+
+PLAYBOOKS = Path(__file__).parents[1] / "playbooks"
+BIN = Path(sys.executable).parent
+QUEUE = "scale"
+IN_FLIGHT = 64
+"""Concurrent signal-with-start calls: enough to keep the server busy, as an ingest would."""
+
+
+class _Mail:
+    """Counts arriving emails by kind, and times the alerts of measured accounts."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.loop = loop
+        self.welcomes = 0
+        self.bare = 0
+        self.alerts: dict[str, asyncio.Future[float]] = {}
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        now = time.perf_counter()
+        message = email.message_from_bytes(envelope.content)
+        # A long header arrives folded ("\r\n " inside); unfold it.
+        key = "".join(str(message.get("X-Playbook-Idempotency-Key", "")).split())
+        if "/ladder/" in key:
+            future = self.alerts.get(key.split("/")[2])
+            if future is not None:
+                self.loop.call_soon_threadsafe(_settle, future, now)
+        elif key.startswith("playbook/onboarding-tech-touch/"):
+            self.welcomes += 1
+        return "250 OK"
+
+
+def _settle(future: asyncio.Future[float], at: float) -> None:
+    if not future.done():
+        future.set_result(at)
+
+
+async def _bounded(n: int, work: Callable[[int], Awaitable[object]]) -> None:
+    gate = asyncio.Semaphore(IN_FLIGHT)
+
+    async def one(i: int) -> None:
+        async with gate:
+            await work(i)
+
+    await asyncio.gather(*(one(i) for i in range(n)))
+
+
+async def _until(check: Callable[[], bool], what: str, limit: float = 3600) -> None:
+    deadline = time.monotonic() + limit
+    while not check():
+        if time.monotonic() > deadline:
+            raise TimeoutError(what)
+        await asyncio.sleep(0.05)
+
+
+def _workers(count: int, env: dict[str, str]) -> list[subprocess.Popen[bytes]]:
+    return [
+        subprocess.Popen(
+            [str(BIN / "playbook"), "worker"],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        for _ in range(count)
+    ]
+
+
+def _rss_mib(pid: int) -> tuple[float, float]:
+    """(resident now, peak resident) of a process, in MiB."""
+    fields = {}
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        key, _, value = line.partition(":")
+        fields[key] = value.strip()
+    return int(fields["VmRSS"].split()[0]) / 1024, int(fields["VmHWM"].split()[0]) / 1024
+
+
+async def _enroll(client: Client, mail: _Mail, prefix: str, n: int) -> float:
+    """Seconds from the first event to the n-th welcome email."""
+    before = mail.welcomes
+    start = time.perf_counter()
+
+    async def one(i: int) -> None:
+        account = f"{prefix}-{i}"
+        attributes = {
+            "segment": "smb",
+            "name": account,
+            "owner": "csm@scale.example",
+            "contact_email": f"ops@{account}.example",
+        }
+        await send(client, account, AttributeChange(set=attributes), QUEUE)
+        await send(client, account, AccountEvent(name="contract.signed"), QUEUE)
+
+    await _bounded(n, one)
+    await _until(lambda: mail.welcomes - before >= n, f"{n} welcome emails")
+    return time.perf_counter() - start
+
+
+async def _bare(client: Client, done: list[int], n: int) -> float:
+    start = time.perf_counter()
+
+    async def one(i: int) -> None:
+        await client.start_workflow(
+            BareEnrollment.run,
+            id=f"bare-{i}-{uuid.uuid4().hex[:6]}",
+            task_queue="scale-bare",
+            start_signal="go",
+        )
+
+    await _bounded(n, one)
+    await _until(lambda: done[0] >= n, f"{n} bare activities")
+    return time.perf_counter() - start
+
+
+async def _reaction(client: Client, mail: _Mail, samples: int) -> list[float]:
+    """Milliseconds from a health drop to the churn alert's email, one account at a time."""
+    out = []
+    for _ in range(samples):
+        account = f"r{uuid.uuid4().hex[:10]}"
+        attributes = {"segment": "mid-market", "name": account, "owner": "csm@scale.example"}
+        await send(client, account, AttributeChange(set=attributes), QUEUE)
+        await send(client, account, HealthEvent(score=85), QUEUE)
+        await asyncio.sleep(0.3)
+        future = mail.loop.create_future()
+        mail.alerts[account] = future
+        start = time.perf_counter()
+        await send(client, account, HealthEvent(score=25), QUEUE)
+        out.append((await asyncio.wait_for(future, 60) - start) * 1000)
+    return out
+
+
+async def main(accounts: int, samples: int) -> None:
+    shipped = load([PLAYBOOKS])
+    catalog = build_catalog(shipped.plans(), shipped.health_plan())  # type: ignore[arg-type]
+    loop = asyncio.get_running_loop()
+    mail = _Mail(loop)
+    smtp_port = free_port()
+    smtp = Controller(mail, hostname="127.0.0.1", port=smtp_port)
+    smtp.start()
+    done = [0]
+
+    @activity.defn(name="bare_enrolled")
+    async def bare_enrolled() -> None:
+        done[0] += 1
+
+    with tempfile.TemporaryDirectory() as tmp:
+        people = Path(tmp) / "people.yaml"
+        people.write_text("people:\n  csm@scale.example: {name: Casey}\n")
+        env = await WorkflowEnvironment.start_local(
+            data_converter=pydantic_data_converter,
+            dev_server_existing_path=str(BIN / "temporal"),
+            dev_server_extra_args=[*DEV_SERVER_ARGS, "--db-filename", f"{tmp}/scale.db"],
+            ui=False,
+        )
+        client = env.client
+        worker_env = {
+            **{k: v for k, v in os.environ.items() if not k.startswith("PLAYBOOK_")},
+            "PLAYBOOK_TEMPORAL_ADDRESS": client.service_client.config.target_host,
+            "PLAYBOOK_TEMPORAL_TASK_QUEUE": QUEUE,
+            "PLAYBOOK_DATABASE_URL": f"sqlite:///{tmp}/store.db",
+            "PLAYBOOK_SMTP_HOST": "127.0.0.1",
+            "PLAYBOOK_SMTP_PORT": str(smtp_port),
+            "PLAYBOOK_DIRECTORY": str(people),
+        }
+        workers = _workers(1, worker_env)
+        try:
+            async with Worker(
+                client,
+                task_queue="scale-bare",
+                workflows=[BareEnrollment],
+                activities=[bare_enrolled],
+            ):
+                await publish(client, catalog, QUEUE)
+                await _enroll(client, mail, "warm", 20)
+                empty = await _reaction(client, mail, samples)
+                bare = await _bare(client, done, accounts)
+                one = await _enroll(client, mail, "one", accounts)
+                rss_now, rss_peak = _rss_mib(workers[0].pid)
+                loaded = await _reaction(client, mail, samples)
+                workers += _workers(1, worker_env)
+                await asyncio.sleep(3)  # the second worker polls before the load starts
+                two = await _enroll(client, mail, "two", accounts)
+        finally:
+            for process in workers:
+                process.terminate()
+            for process in workers:
+                process.wait(timeout=60)
+            await env.shutdown()
+            smtp.stop()
+    one_rate, two_rate, bare_rate = accounts / one, accounts / two, accounts / bare
+    live = accounts * 2 + 20 + 2 * samples
+    rows = [
+        (
+            "enrollment throughput, 1 worker",
+            f"{one_rate:.0f} accounts/s ({one:.0f} s)",
+            f"bare signal-with-start -> activity: {bare_rate:.0f}/s ({bare:.0f} s)",
+            f"{one_rate / bare_rate:.2f}x",
+        ),
+        (
+            "enrollment throughput, 2 workers",
+            f"{two_rate:.0f} accounts/s ({two:.0f} s)",
+            f"1 worker: {one_rate:.0f}/s",
+            f"{two_rate / one_rate:.2f}x",
+        ),
+        (
+            f"worker memory, {accounts + 20 + samples} accounts live",
+            f"{rss_now:.0f} MiB now, {rss_peak:.0f} MiB peak",
+            "goal: 1024 MiB",
+            f"{rss_peak / 1024:.2f}x of the goal",
+        ),
+        (
+            f"health drop -> alert email, {samples} samples",
+            f"under load: {spread(loaded)}",
+            f"empty server: {spread(empty)}",
+            f"p99 {percentile(loaded, 99) / percentile(empty, 99):.2f}x",
+        ),
+    ]
+    table = "\n".join(f"| {' | '.join(row)} |" for row in rows)
+    body = f"""\
+{accounts} accounts per phase ({live} account workflows by the end, most with a live
+journey); {IN_FLIGHT} signal-with-start calls in flight; the worker is a separate `playbook
+worker` process with the real actions (SQLite store, SMTP to a catcher on loopback).
+
+| measure | engine | baseline | ratio |
+| --- | --- | --- | --- |
+{table}
+
+Each engine enrollment is two signals, an account workflow task, a local activity for the
+plan, a child workflow (tech-touch onboarding) and its first workflow task, and the welcome
+email activity; the bare baseline is one workflow
+and one activity. The two-worker row shares the machine's 2 cores with the dev server and
+this process, so it shows how far one machine goes, not how a cluster scales.
+"""
+    print(body)
+    write("scale", "Scale on one machine", body)
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--accounts", type=int, default=10_000)
+    parser.add_argument("--samples", type=int, default=50)
+    arguments = parser.parse_args()
+    asyncio.run(main(arguments.accounts, arguments.samples))
