@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import email
+import logging
 import sys
 import tempfile
 import time
@@ -58,6 +59,7 @@ from workers.api import serve
 from workers.dev import free_port
 from workers.directory import Directory, Person
 from workers.email import SmtpSettings
+from workers.log import configure
 from workers.outbound import OutboundSettings
 from workers.settings import ApiSettings, Settings
 from workers.store import open_store
@@ -181,8 +183,14 @@ async def _engine(
     starts, mails = [], []
     for _ in range(n):
         account = f"b{uuid.uuid4().hex[:10]}"
-        attributes = {"segment": "mid-market", "renewal_date": renewal, "owner": CSM}
-        attributes["name"] = account
+        attributes = {
+            "segment": "mid-market",
+            "renewal_date": renewal,
+            "owner": CSM,
+            "name": account,
+            "arr": 50_000,
+            "contact_email": f"ops@{account}.example",
+        }
         await send(client, account, AttributeChange(set=attributes), "bench")
         await send(client, account, HealthEvent(score=85), "bench")
         await asyncio.sleep(0.15)  # at rest: both events applied, its workflow idle
@@ -203,6 +211,7 @@ def _row(name: str, samples: list[float], baseline: list[float]) -> str:
 
 
 async def main(samples: int) -> None:
+    configure(level=logging.WARNING)
     shipped = load([PLAYBOOKS])
     catalog = build_catalog(shipped.plans(), shipped.health_plan())  # type: ignore[arg-type]
     clock = _Clock()
@@ -287,15 +296,30 @@ async def main(samples: int) -> None:
 
 
 ANALYSIS = """\
-Goal: engine p99 <= 1.25x the baseline's. Where the time goes (one sample, read from the
-account's and the run's histories): the baseline is one workflow task (signal -> schedule
-activity) and one activity dispatch. The engine's first escalation of an account at rest is
-an *enrollment*: the account's workflow task scores the event and resolves the plan (a local
-activity, a marker in its history), starts the churn-prevention run as a child workflow
-(a second workflow, its own first workflow task), whose ladder then schedules the activity.
-That is two more workflow tasks and a child start on the critical path; each costs a round
-trip to the server and its persistence (SQLite on the dev server). The HTTP API adds one
-request and the signal-with-start call it makes.
+Goal: engine p99 <= 1.25x the baseline's: **missed**. Where the time goes, read from the
+event timestamps of the account's and the run's histories (25 accounts, p50, on this machine
+while other work ran): the baseline is one workflow task (signal -> schedule the activity)
+and one activity dispatch. The engine's first escalation of an account at rest is an
+enrollment, three steps in a row:
+
+1. the account's workflow task (~40 ms): decode the event, score health, evaluate every
+   entry rule, resolve the plan (a local activity, a marker in the history), command the child
+   start;
+2. the child start (~5 ms on the server);
+3. the run's first workflow task (~40 ms): a new workflow instance in the sandbox, decoding
+   its input (the whole plan, templates included), search attributes, the ladder engaging
+   the CSM tier and scheduling its channels.
+
+What was tried: the channels of a tier now go out at once (patched), so the CSM's email
+arrives about 20 ms after the escalation starts instead of after the task activity's round
+trip (about 100 ms later before). Passing the `engine` package through the workflow sandbox
+(imported once instead of per run) cut step 3 from 42 to 28 ms and the first action from 109
+to 87 ms (p50), but then the sandbox no longer checks engine code for clock, random or I/O
+calls; not taken. Still open: keeping the plan out of the run's input (a content-addressed
+plan the run resolves once), fewer search-attribute upserts in the run's first task, and
+batching the account's work per event. The HTTP API adds its request and the
+signal-with-start it makes; its tail (p90 and up) is the uvicorn process sharing 2 cores
+with the dev server and the worker.
 """
 
 
