@@ -47,9 +47,12 @@ from workers.worker import build_worker
 
 QUEUE = "simulation"
 _DAY = timedelta(days=1)
+_STAGGER = timedelta(seconds=1)
 # Signals of one day go out to this many accounts at once; each account's in file order.
 _CONCURRENT_ACCOUNTS = 64
-_RPC = timedelta(minutes=10)
+# A day of a 1,000-account book takes seconds; a server that has not moved in this long is
+# stuck (a workflow task it keeps refusing), and waiting longer would only hide it.
+_RPC = timedelta(minutes=3)
 
 
 class SimulationError(PlaybookError):
@@ -175,7 +178,12 @@ async def _drive(
 
     await _sleep_until(env, t0)
     for day in range(scenario.days + 1):
-        await _sleep_until(env, t0 + day * _DAY)
+        # Each day's events arrive a second later in the day than the day before's. Every
+        # timer then set (a daily wake-up, an SLA) fires at least a second before the events
+        # of a later day, never in the same instant: the test server refuses a workflow task
+        # that cancels a timer firing while the task runs ("invalid history builder state
+        # for action") and time then stops for good.
+        await _sleep_until(env, t0 + day * _DAY + (day + 1) * _STAGGER)
         if day in by_day:
             await asyncio.gather(*(deliver(day, a, m) for a, m in by_day[day].items()))
         if progress is not None:
@@ -207,7 +215,13 @@ async def _sleep_until(env: WorkflowEnvironment, moment: datetime) -> None:
     request = SleepRequest()
     request.duration.FromTimedelta(remaining)
     # A day of a big book takes a while; the SDK's env.sleep() keeps the default RPC timeout.
-    await env.client.test_service.unlock_time_skipping_with_sleep(request, timeout=_RPC)
+    try:
+        await env.client.test_service.unlock_time_skipping_with_sleep(request, timeout=_RPC)
+    except RPCError as error:
+        raise SimulationError(
+            f"the time-skipping server did not reach {moment:%Y-%m-%d} of its clock within"
+            f" {_RPC.total_seconds():g}s ({error.message}); run again with PLAYBOOK_DEBUG=1"
+        ) from None
 
 
 async def _collect(
