@@ -136,10 +136,18 @@ def line(entry: Entry, *, with_account: bool = False, with_seen: bool = True) ->
 def comparable(entries: list[Entry]) -> list[str]:
     """The timeline as lines that differ only when the journey does.
 
-    Versions, hashes and times of day are left out: a whitespace-only edit or a version bump
-    alone changes nothing a customer or a CSM would notice.
+    Versions, hashes and times of day are left out, and each day's entries are in text order:
+    a whitespace-only edit or a version bump alone changes nothing a customer or a CSM would
+    notice.
     """
-    return [_TIME_OF_DAY.sub("", line(e, with_account=True)) for e in entries]
+    # Within a day, entries from the account and from its journeys interleave by milliseconds
+    # that differ from run to run; sorted by text, a day reads the same whenever it ran.
+    return [
+        text
+        for _, text in sorted(
+            (e.day, _TIME_OF_DAY.sub("", line(e, with_account=True))) for e in entries
+        )
+    ]
 
 
 def diff(old: list[Entry], new: list[Entry]) -> list[str]:

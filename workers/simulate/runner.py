@@ -11,6 +11,7 @@ decisions it recorded, with the values each rule saw.
 from __future__ import annotations
 
 import asyncio
+import logging
 import sys
 import time
 from collections import defaultdict
@@ -24,6 +25,13 @@ from pydantic import BaseModel
 from temporalio.api.testservice.v1 import SleepRequest
 from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.runtime import (
+    LogForwardingConfig,
+    LoggingConfig,
+    Runtime,
+    TelemetryConfig,
+    TelemetryFilter,
+)
 from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
 
@@ -53,6 +61,7 @@ _CONCURRENT_ACCOUNTS = 64
 # A day of a 1,000-account book takes seconds; a server that has not moved in this long is
 # stuck (a workflow task it keeps refusing), and waiting longer would only hide it.
 _RPC = timedelta(minutes=3)
+_RPC_PER_ACCOUNT = timedelta(seconds=0.5)
 
 
 class SimulationError(PlaybookError):
@@ -93,6 +102,25 @@ class Result(BaseModel):
         return (at - self.t0) / _DAY
 
 
+def _quiet_runtime() -> Runtime:
+    """A runtime whose core logs go to Python logging, errors only: by default the SDK's
+    core prints warnings (the test server's missing capabilities) on stdout, into --json."""
+    global _RUNTIME
+    if _RUNTIME is None:
+        _RUNTIME = Runtime(
+            telemetry=TelemetryConfig(
+                logging=LoggingConfig(
+                    filter=TelemetryFilter(core_level="ERROR", other_level="ERROR"),
+                    forwarding=LogForwardingConfig(logger=logging.getLogger("temporalio.core")),
+                )
+            )
+        )
+    return _RUNTIME
+
+
+_RUNTIME: Runtime | None = None
+
+
 def test_server_path() -> Path:
     """The time-skipping test server from the ``servers`` extra, beside this Python."""
     path = Path(sys.executable).parent / "temporal-test-server"
@@ -116,6 +144,7 @@ async def run(
     env = await WorkflowEnvironment.start_time_skipping(
         data_converter=pydantic_data_converter,
         test_server_existing_path=str(test_server_path()),
+        runtime=_quiet_runtime(),
     )
     try:
         await register(env.client)
@@ -167,6 +196,7 @@ async def _drive(
         if row.day is not None and row.day <= scenario.days:
             by_day[row.day][row.account] += row.messages
     notes: list[str] = []
+    names = {row.account for row in scenario.rows} | set(scenario.accounts)
     gate = asyncio.Semaphore(_CONCURRENT_ACCOUNTS)
 
     async def deliver(day: int, account: str, messages: list[Message]) -> None:
@@ -183,11 +213,14 @@ async def _drive(
         # of a later day, never in the same instant: the test server refuses a workflow task
         # that cancels a timer firing while the task runs ("invalid history builder state
         # for action") and time then stops for good.
-        await _sleep_until(env, t0 + day * _DAY + (day + 1) * _STAGGER)
+        await _sleep_until(env, t0 + day * _DAY + (day + 1) * _STAGGER, len(names))
         if day in by_day:
             await asyncio.gather(*(deliver(day, a, m) for a, m in by_day[day].items()))
         if progress is not None:
             progress(day)
+    # To the end of the last day: the server skips time only once every workflow is idle, so
+    # what the last day set off (a chain of actions, a run ending) is finished when this returns.
+    await _sleep_until(env, t0 + (scenario.days + 1) * _DAY - _STAGGER, len(names))
     return notes
 
 
@@ -207,7 +240,7 @@ async def _deliver(client: Client, account: str, message: Message, shift: timede
     return None
 
 
-async def _sleep_until(env: WorkflowEnvironment, moment: datetime) -> None:
+async def _sleep_until(env: WorkflowEnvironment, moment: datetime, accounts: int = 1) -> None:
     """Move the server's clock to ``moment``; it fires every timer due on the way."""
     remaining = moment - await env.get_current_time()
     if remaining <= timedelta(0):
@@ -216,11 +249,12 @@ async def _sleep_until(env: WorkflowEnvironment, moment: datetime) -> None:
     request.duration.FromTimedelta(remaining)
     # A day of a big book takes a while; the SDK's env.sleep() keeps the default RPC timeout.
     try:
-        await env.client.test_service.unlock_time_skipping_with_sleep(request, timeout=_RPC)
+        limit = _RPC + accounts * _RPC_PER_ACCOUNT
+        await env.client.test_service.unlock_time_skipping_with_sleep(request, timeout=limit)
     except RPCError as error:
         raise SimulationError(
             f"the time-skipping server did not reach {moment:%Y-%m-%d} of its clock within"
-            f" {_RPC.total_seconds():g}s ({error.message}); run again with PLAYBOOK_DEBUG=1"
+            f" {limit.total_seconds():g}s ({error.message}); run again with PLAYBOOK_DEBUG=1"
         ) from None
 
 
