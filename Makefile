@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: test lint typecheck unit schema bench demo clean
+.PHONY: test lint typecheck unit schema bench bench-simulation demo clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -32,6 +32,11 @@ demo: $(STAMP)
 # Measures, never asserts: each benchmark prints its numbers beside a baseline from the same run.
 bench: $(STAMP)
 	$(BIN)/python -m bench.reaction
+	$(BIN)/python -m bench.simulation
+
+# Simulated days per wall second of one account, against a bare timer loop (the floor).
+bench-simulation: $(STAMP)
+	$(BIN)/python -m bench.simulation
 
 schema: $(STAMP)
 	$(BIN)/playbook schema

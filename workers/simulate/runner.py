@@ -121,7 +121,7 @@ def _quiet_runtime() -> Runtime:
 _RUNTIME: Runtime | None = None
 
 
-def test_server_path() -> Path:
+def server_binary() -> Path:
     """The time-skipping test server from the ``servers`` extra, beside this Python."""
     path = Path(sys.executable).parent / "temporal-test-server"
     if not path.exists():
@@ -143,7 +143,7 @@ async def run(
     """Run ``scenario`` through the real workflows on a fresh time-skipping server."""
     env = await WorkflowEnvironment.start_time_skipping(
         data_converter=pydantic_data_converter,
-        test_server_existing_path=str(test_server_path()),
+        test_server_existing_path=str(server_binary()),
         runtime=_quiet_runtime(),
     )
     try:
