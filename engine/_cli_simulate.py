@@ -12,7 +12,8 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from engine._cli_base import _err, _fail, _out, _run, app
+from engine._cli_base import _err, _fail, _Failed, _out, _run, app, connected
+from engine._connect import TemporalSettings
 from engine._errors import PlaybookError
 
 if TYPE_CHECKING:
@@ -82,10 +83,38 @@ def _default_days(rows: list[TimedRow]) -> int:
     return max(last + 30, 90)
 
 
+async def _published(settings: TemporalSettings) -> Catalog:
+    """The catalog published to Temporal: what new enrollments get there today."""
+    from temporalio.service import RPCError
+
+    from engine._catalog import CATALOG_WORKFLOW_ID, CatalogWorkflow
+    from engine._connect import connect
+
+    client = await connect(settings)
+    try:
+        catalog: Catalog | None = await client.get_workflow_handle(CATALOG_WORKFLOW_ID).query(
+            CatalogWorkflow.current
+        )
+    except RPCError as error:
+        raise _Failed(f"cannot read the published playbooks: {error.message}") from None
+    if catalog is None:
+        raise _Failed(f"nothing published in {settings.where()}: run `playbook publish DIR`")
+    return catalog
+
+
 @app.command()
+@connected(task_queue=False)
 def simulate(
     playbooks: Playbooks = None,
     *,
+    settings: TemporalSettings,
+    published: Annotated[
+        bool,
+        typer.Option(
+            "--published",
+            help="Simulate the set published to Temporal (connection flags below) instead.",
+        ),
+    ] = False,
     account: Annotated[
         Path, typer.Option("--account", help="The account (YAML or JSON).", metavar="FILE")
     ],
@@ -110,7 +139,8 @@ def simulate(
     """Run playbooks against one account on a time-skipping server and print its timeline.
 
     The real account and journey workflows run, months in seconds; actions are recorded
-    with their rendered subject or title and recipients, and nothing is sent.
+    with their rendered subject or title and recipients, and nothing is sent. The connection
+    flags are only read with --published.
     """
     from workers.simulate.inputs import read_account, read_rows, resolve_days
     from workers.simulate.runner import Scenario
@@ -128,8 +158,12 @@ def simulate(
         days=days or _default_days(rows),
     )
     directory = _directory(people)
+    if published and (playbooks or compare):
+        _fail("--published simulates the published set: give no playbook paths or --compare")
     if compare is None:
-        catalog = _catalog(playbooks or [Path("playbooks")])
+        catalog = (
+            _run(_published(settings)) if published else _catalog(playbooks or [Path("playbooks")])
+        )
         result = _run(_simulate(catalog, scenario, directory))
         _print_timeline(result, as_json)
         return

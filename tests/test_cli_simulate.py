@@ -1,14 +1,24 @@
 """`playbook simulate`, `backtest` and `generate-book` as users run them: real processes, each
-starting its own time-skipping server."""
+starting its own time-skipping server (and the dev server, for the published set)."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import shutil
 import subprocess
 import sys
+import uuid
 from pathlib import Path
 from typing import Any
+
+from temporalio.testing import WorkflowEnvironment
+
+from engine import load
+from engine._catalog import build_catalog
+from engine._client import publish
+from tests.support import Recorder, fresh_namespace
+from workers.worker import build_worker
 
 ROOT = Path(__file__).parents[1]
 EXAMPLES = ROOT / "examples" / "simulate"
@@ -197,3 +207,48 @@ def test_generate_book_is_the_same_for_the_same_seed(tmp_path: Path) -> None:
         assert result.returncode == 0, result.stderr
     books = [(tmp_path / n / "book.jsonl").read_text() for n in "abc"]
     assert books[0] == books[1] != books[2]
+
+
+async def test_published_set_is_what_simulate_runs(dev_env: WorkflowEnvironment) -> None:
+    """--published reads the catalog published to Temporal: a set with onboarding alone."""
+    client = await fresh_namespace(dev_env)
+    queue = f"q-{uuid.uuid4().hex[:8]}"
+    shipped = load([ROOT / "playbooks" / "onboarding.yaml"])
+    catalog = build_catalog(shipped.plans(), shipped.health_plan())  # type: ignore[arg-type]
+    # Queries of the catalog workflow are answered by a worker, as in production.
+    async with build_worker(client, queue, Recorder().activities()):
+        await publish(client, catalog, queue)
+        result = await asyncio.to_thread(
+            playbook,
+            "simulate",
+            "--published",
+            "--address",
+            dev_env.client.service_client.config.target_host,
+            "--namespace",
+            client.namespace,
+            "--account",
+            str(EXAMPLES / "acme.yaml"),
+            "--timeline",
+            str(EXAMPLES / "onboarding.jsonl"),
+            "--days",
+            "3",
+            "--json",
+        )
+    assert result.returncode == 0, result.stderr
+    steps = [e["step"] for e in json.loads(result.stdout)["timeline"] if e["kind"] == "action"]
+    assert steps == ["welcome", "grant-access", "kickoff-call", "initial-training"]
+    empty = await fresh_namespace(dev_env)
+    result = await asyncio.to_thread(
+        playbook,
+        "simulate",
+        "--published",
+        "--address",
+        dev_env.client.service_client.config.target_host,
+        "--namespace",
+        empty.namespace,
+        "--account",
+        str(EXAMPLES / "acme.yaml"),
+    )
+    assert result.returncode == 1
+    assert "cannot read the published playbooks" in result.stderr
+    assert "Traceback" not in result.stderr
