@@ -56,6 +56,9 @@ from workers.worker import build_worker
 QUEUE = "simulation"
 _DAY = timedelta(days=1)
 _STAGGER = timedelta(seconds=1)
+# Longer than a day of a big book takes to process, so skipping it means all is idle; not a
+# whole number of seconds, so no multiple of it meets a multiple of the stagger.
+_GAP = timedelta(seconds=630.5)
 # Signals of one day go out to this many accounts at once; each account's in file order.
 _CONCURRENT_ACCOUNTS = 64
 # A day of a 1,000-account book takes seconds; a server that has not moved in this long is
@@ -199,23 +202,35 @@ async def _drive(
     names = {row.account for row in scenario.rows} | set(scenario.accounts)
     gate = asyncio.Semaphore(_CONCURRENT_ACCOUNTS)
 
-    async def deliver(day: int, account: str, messages: list[Message]) -> None:
+    async def deliver(day: int, account: str, message: Message) -> None:
         async with gate:
-            for message in messages:
-                note = await _deliver(env.client, account, message, shift)
-                if note:
-                    notes.append(f"day {day}: {note}")
+            note = await _deliver(env.client, account, message, shift)
+            if note:
+                notes.append(f"day {day}: {note}")
 
     await _sleep_until(env, t0)
     for day in range(scenario.days + 1):
-        # Each day's events arrive a second later in the day than the day before's. Every
-        # timer then set (a daily wake-up, an SLA) fires at least a second before the events
-        # of a later day, never in the same instant: the test server refuses a workflow task
-        # that cancels a timer firing while the task runs ("invalid history builder state
-        # for action") and time then stops for good.
-        await _sleep_until(env, t0 + day * _DAY + (day + 1) * _STAGGER, len(names))
-        if day in by_day:
-            await asyncio.gather(*(deliver(day, a, m) for a, m in by_day[day].items()))
+        # The test server refuses a workflow task that cancels a timer firing while the task
+        # runs ("invalid history builder state for action"), or an activity scheduled in the
+        # same instant ("ACTIVITY_UNKNOWN"), and then stops moving time for good. So no event
+        # arrives in the instant anything else happens: each day's events come a second later
+        # in the day than the day before's (every timer set by an event fires before a later
+        # day's events), and an account's second event of a day comes a gap later than its
+        # first, when everything the first set off has finished (the server skips the gap
+        # only once every workflow is idle).
+        base = t0 + day * _DAY + (day + 1) * _STAGGER
+        rounds = max((len(m) for m in by_day[day].values()), default=0) if day in by_day else 0
+        await _sleep_until(env, base, len(names))
+        for index in range(rounds):
+            if index:
+                await _sleep_until(env, base + index * _GAP, len(names))
+            await asyncio.gather(
+                *(
+                    deliver(day, account, messages[index])
+                    for account, messages in by_day[day].items()
+                    if index < len(messages)
+                )
+            )
         if progress is not None:
             progress(day)
     # To the end of the last day: the server skips time only once every workflow is idle, so
