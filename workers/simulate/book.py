@@ -42,9 +42,12 @@ def generate(accounts: int, days: int, seed: int = 7, start: date = START) -> Bo
         counts[segment] += 1
         account = f"acct-{index:05d}"
         trajectory = _pick(rnd, list(TRAJECTORIES))
-        renewal = start + timedelta(days=rnd.randint(30, days + 180))
         new_customer = rnd.random() < 0.15
         joined = rnd.randint(0, max(days * 6 // 10, 1)) if new_customer else 0
+        # A new customer renews a year after signing; the others at any time of the year.
+        renewal = start + timedelta(
+            days=joined + 365 if new_customer else rnd.randint(30, days + 180)
+        )
         low, high = ARR[segment]
         attributes = {
             "name": f"Account {index}",
