@@ -139,6 +139,8 @@ def _timed(line: int, record: dict[str, Any], account: str | None, path: Path) -
     if not isinstance(name, str) or not name:
         raise OperateError("account: every row of a book names its account")
     messages: list[Message] = []
+    # CSV rows always carry (maybe empty) components and set; only a value is something.
+    record = {k: v for k, v in record.items() if v not in ({}, None)}
     if set(record) - {"account", "id"}:
         # Without an id, one from the file and line: the same reading on two days is two events.
         record.setdefault("id", f"{path.name}:{line}")
