@@ -7,6 +7,7 @@ run starts its own time-skipping test server and stops it.
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -264,6 +265,14 @@ def backtest(
         ),
     ] = None,
     days: Days = None,
+    shards: Annotated[
+        int | None,
+        typer.Option(
+            "--shards",
+            help="Processes, each with its own test server (default: one per CPU).",
+            min=1,
+        ),
+    ] = None,
     as_json: AsJson = False,
     people: People = None,
 ) -> None:
@@ -282,8 +291,9 @@ def backtest(
             outcome.day = (outcome.on - start).days
     catalog = _catalog(playbooks or [Path("playbooks")])
     scenario = Scenario(accounts={}, rows=rows, start=start, days=days or _default_days(rows))
-    directory = _directory(people)
-    result = _run(_backtest(catalog, scenario, directory, show=not as_json))
+    _directory(people)  # a bad directory file is one line now, not one per shard
+    count = shards or os.cpu_count() or 1
+    result = _run(_backtest(catalog, scenario, people, count, show=not as_json))
     from workers.simulate.backtest import report
 
     summary = report(result, known)
@@ -293,10 +303,12 @@ def backtest(
     _print_backtest(summary)
 
 
-async def _backtest(catalog: Catalog, scenario: Any, directory: Directory, show: bool) -> Result:
+async def _backtest(
+    catalog: Catalog, scenario: Any, people: Path | None, shards: int, show: bool
+) -> Result:
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
 
-    from workers.simulate.runner import run
+    from workers.simulate.shards import run_sharded
 
     accounts = len({row.account for row in scenario.rows})
     with Progress(
@@ -309,12 +321,12 @@ async def _backtest(catalog: Catalog, scenario: Any, directory: Directory, show:
         transient=True,
     ) as bar:
         task = bar.add_task(f"{accounts} accounts, day", total=scenario.days + 1)
-        return await run(
+        return await run_sharded(
             catalog,
             scenario,
-            directory=directory,
+            shards,
+            people=people,
             progress=lambda day: bar.update(task, completed=day + 1),
-            query_runs=False,
         )
 
 

@@ -162,21 +162,26 @@ def test_bad_book_row_and_outcome_are_named_by_line(tmp_path: Path) -> None:
 
 
 def test_backtest_of_a_generated_book_reports_each_playbook(tmp_path: Path) -> None:
-    """20 accounts x 90 days: entries, load, tiers, and churners caught against outcomes."""
+    """20 accounts x 90 days: entries, load, tiers, churners caught; two shards, same report."""
     made = playbook("generate-book", "--accounts", "20", "--days", "90", "--out", str(tmp_path))
     assert made.returncode == 0, made.stderr
     outcomes = [json.loads(x) for x in (tmp_path / "outcomes.jsonl").read_text().splitlines()]
-    result = playbook(
-        "backtest",
-        str(tmp_path / "book.jsonl"),
-        "--outcomes",
-        str(tmp_path / "outcomes.jsonl"),
-        "--days",
-        "90",
-        "--json",
-    )
-    assert result.returncode == 0, result.stderr
-    report = json.loads(result.stdout)
+    reports = []
+    for shards in ("1", "2"):
+        result = playbook(
+            "backtest",
+            str(tmp_path / "book.jsonl"),
+            "--outcomes",
+            str(tmp_path / "outcomes.jsonl"),
+            "--days",
+            "90",
+            "--shards",
+            shards,
+            "--json",
+        )
+        assert result.returncode == 0, result.stderr
+        reports.append(json.loads(result.stdout))
+    report = reports[0]
     assert (report["accounts"], report["days"]) == (20, 90)
     by_name = {p["playbook"]: p for p in report["playbooks"]}
     churn = by_name["churn-prevention"]
@@ -188,6 +193,7 @@ def test_backtest_of_a_generated_book_reports_each_playbook(tmp_path: Path) -> N
     assert churn["tiers"]["csm"] >= 1
     assert churn["tasks"] > 0 and churn["per_csm_week_max"] >= churn["per_csm_week_mean"] > 0
     assert sum(churn["entries_by_month"].values()) == churn["enrollments"]
+    assert reports[1]["playbooks"] == report["playbooks"]
 
 
 def test_generate_book_is_the_same_for_the_same_seed(tmp_path: Path) -> None:

@@ -16,7 +16,7 @@ import sys
 import time
 from collections import defaultdict
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -81,7 +81,10 @@ class Scenario:
     start: date
     """The date day 0 stands for; dates in the input files are read against it."""
     days: int
-    skipped_rows: int = field(default=0)
+
+    def names(self) -> set[str]:
+        """Every account the scenario touches."""
+        return {row.account for row in self.rows} | set(self.accounts)
 
 
 class Result(BaseModel):
@@ -103,6 +106,11 @@ class Result(BaseModel):
 
     def day_of(self, at: datetime) -> float:
         return (at - self.t0) / _DAY
+
+
+def next_midnight(now: datetime) -> datetime:
+    """The first midnight (UTC) after ``now``: day 0 of a simulation started ``now``."""
+    return datetime(now.year, now.month, now.day, tzinfo=UTC) + _DAY
 
 
 def _quiet_runtime() -> Runtime:
@@ -142,8 +150,13 @@ async def run(
     directory: Directory | None = None,
     progress: Callable[[int], None] | None = None,
     query_runs: bool = True,
+    t0: datetime | None = None,
 ) -> Result:
-    """Run ``scenario`` through the real workflows on a fresh time-skipping server."""
+    """Run ``scenario`` through the real workflows on a fresh time-skipping server.
+
+    Day 0 is ``t0`` on the server's clock (shards of one book share it), by default the
+    next midnight (UTC).
+    """
     env = await WorkflowEnvironment.start_time_skipping(
         data_converter=pydantic_data_converter,
         test_server_existing_path=str(server_binary()),
@@ -152,7 +165,8 @@ async def run(
     try:
         await register(env.client)
         now = await env.get_current_time()
-        t0 = datetime(now.year, now.month, now.day, tzinfo=UTC) + _DAY
+        if t0 is None or t0 <= now:
+            t0 = next_midnight(now)
         shift = timedelta(days=(t0.date() - scenario.start).days)
         recorder = Recorder(directory, shift)
         worker = build_worker(
@@ -161,7 +175,7 @@ async def run(
             recorder.activities(),
             catalog=FixedCatalog(env.client, catalog),
             # Every workflow of a book stays cached: an eviction means replaying its history.
-            max_cached_workflows=max(1_000, 6 * len(scenario.accounts)),
+            max_cached_workflows=max(1_000, 6 * len(scenario.names())),
         )
         async with worker:
             began = time.perf_counter()
@@ -199,7 +213,7 @@ async def _drive(
         if row.day is not None and row.day <= scenario.days:
             by_day[row.day][row.account] += row.messages
     notes: list[str] = []
-    names = {row.account for row in scenario.rows} | set(scenario.accounts)
+    names = scenario.names()
     gate = asyncio.Semaphore(_CONCURRENT_ACCOUNTS)
 
     async def deliver(day: int, account: str, message: Message) -> None:
@@ -296,6 +310,5 @@ async def _collect(
                     run_handle = client.get_workflow_handle(workflow_id)
                     runs[workflow_id] = await run_handle.query(PlaybookRunWorkflow.status)
 
-    names = {row.account for row in scenario.rows} | set(scenario.accounts)
-    await asyncio.gather(*(one(name) for name in sorted(names)))
+    await asyncio.gather(*(one(name) for name in sorted(scenario.names())))
     return accounts, runs
