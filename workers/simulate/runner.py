@@ -56,6 +56,9 @@ from workers.worker import build_worker
 QUEUE = "simulation"
 _DAY = timedelta(days=1)
 _STAGGER = timedelta(seconds=1)
+# The events of a day move later by at most this much more than a second: the day stays the
+# same day, far from the second round of events (_GAP later).
+_MAX_DRIFT = timedelta(seconds=120)
 # Longer than a day of a big book takes to process, so skipping it means all is idle; not a
 # whole number of seconds, so no multiple of it meets a multiple of the stagger.
 _GAP = timedelta(seconds=630.5)
@@ -223,16 +226,20 @@ async def _drive(
                 notes.append(f"day {day}: {note}")
 
     await _sleep_until(env, t0)
+    offset = timedelta(0)
     for day in range(scenario.days + 1):
         # The test server refuses a workflow task that cancels a timer firing while the task
         # runs ("invalid history builder state for action"), or an activity scheduled in the
         # same instant ("ACTIVITY_UNKNOWN"), and then stops moving time for good. So no event
-        # arrives in the instant anything else happens: each day's events come a second later
-        # in the day than the day before's (every timer set by an event fires before a later
-        # day's events), and an account's second event of a day comes a gap later than its
-        # first, when everything the first set off has finished (the server skips the gap
-        # only once every workflow is idle).
-        base = t0 + day * _DAY + (day + 1) * _STAGGER
+        # arrives in the instant anything else happens. Each day's events come later in the
+        # day than the day before's, by more than that day took in wall time: a daily wake-up
+        # set by an event drifts by at most its wait in the worker's queue, so every timer
+        # set by earlier events fires before a later day's events. An account's second event
+        # of a day comes a gap later than its first, when everything the first set off has
+        # finished (the server skips the gap only once every workflow is idle).
+        began = time.perf_counter()
+        offset += _STAGGER
+        base = t0 + day * _DAY + offset
         rounds = max((len(m) for m in by_day[day].values()), default=0) if day in by_day else 0
         await _sleep_until(env, base, len(names))
         for index in range(rounds):
@@ -245,6 +252,8 @@ async def _drive(
                     if index < len(messages)
                 )
             )
+        took = timedelta(seconds=time.perf_counter() - began)
+        offset += min(2 * took, _MAX_DRIFT)
         if progress is not None:
             progress(day)
     # To the end of the last day: the server skips time only once every workflow is idle, so
