@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
+import sys
 import time
 from pathlib import Path
 
@@ -97,3 +99,6 @@ async def main() -> None:
 
 if __name__ == "__main__":
     asyncio.run(main())
+    # Like the CLI: the SDK's threads can abort a normal interpreter exit (sdk-python#300).
+    sys.stdout.flush()
+    os._exit(0)
