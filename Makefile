@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: test lint typecheck unit schema bench demo clean
+.PHONY: test lint typecheck unit schema bench bench-simulation demo clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -34,6 +34,11 @@ bench: $(STAMP)
 	$(BIN)/python -m bench.validate
 	$(BIN)/python -m bench.reaction
 	$(BIN)/python -m bench.scale
+	$(BIN)/python -m bench.simulation
+
+# Simulated days per wall second of one account, against a bare timer loop (the floor).
+bench-simulation: $(STAMP)
+	$(BIN)/python -m bench.simulation
 
 schema: $(STAMP)
 	$(BIN)/playbook schema

@@ -45,3 +45,14 @@ class BareEnrollment:
             "bare_enrolled", start_to_close_timeout=timedelta(seconds=10)
         )
         await workflow.sleep(timedelta(days=30))
+
+
+@workflow.defn(name="BareTicker")
+class BareTicker:
+    """The simulation's floor: one timer a day, nothing else (an account waking daily)."""
+
+    @workflow.run
+    async def run(self, days: int) -> int:
+        for _ in range(days):
+            await workflow.sleep(timedelta(days=1))
+        return days

@@ -22,7 +22,7 @@ import typer
 from rich.table import Table
 
 # The other command groups register themselves on `app` when imported.
-from engine import _cli_accounts, _cli_report, _cli_serve, _cli_tasks  # noqa: F401
+from engine import _cli_accounts, _cli_report, _cli_serve, _cli_simulate, _cli_tasks  # noqa: F401
 from engine._cli_base import _err, _fail, _Failed, _out, _run, app, connected
 from engine._connect import TemporalSettings
 from engine._errors import Diagnostic, PlaybookError

@@ -24,13 +24,16 @@ def build_worker(
     client: Client,
     task_queue: str,
     actions: Sequence[Callable[..., Any]],
+    catalog: CatalogActivities | None = None,
     **options: Any,
 ) -> Worker:
     """A worker for ``task_queue`` with the action activities ``actions``.
 
     ``workers.activities.Actions(...).activities()`` in production; tests pass recorders.
+    ``catalog`` serves the published catalog; by default it is read from the catalog
+    workflow, a simulation passes one that holds the set it simulates.
     """
-    catalog = CatalogActivities(client)
+    catalog = catalog or CatalogActivities(client)
     return Worker(
         client,
         task_queue=task_queue,

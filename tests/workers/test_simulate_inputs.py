@@ -1,0 +1,83 @@
+"""Account, timeline and outcome files: what each row becomes, and each mistake's one line."""
+
+from __future__ import annotations
+
+from datetime import date
+from pathlib import Path
+
+import pytest
+
+from engine._messages import AccountEvent, AttributeChange, HealthEvent, PlaybookAck, PlaybookExit
+from workers.simulate.inputs import InputError, read_account, read_rows, resolve_days
+
+
+def test_csv_timeline_rows_become_the_messages_people_and_systems_send(tmp_path: Path) -> None:
+    """CSV: components, attributes, events, acks and exits by day or date, in file order."""
+    path = tmp_path / "timeline.csv"
+    path.write_text(
+        "day,date,score,component.usage,set.renewal_date,event,ack,playbook,exit,reason\n"
+        "0,,80,,,contract.signed,,,,\n"
+        ",2027-01-09,,30,2027-06-30,,,,,\n"
+        "7,,,,,,maria@example.com,churn-prevention,,\n"
+        "9,,,,,,,,onboarding,customer asked\n",
+        encoding="utf-8",
+    )
+    rows = read_rows(path, "acme")
+    assert resolve_days(rows, date(2027, 1, 4), path) == date(2027, 1, 4)
+    assert [(r.line, r.day) for r in rows] == [(2, 0), (3, 5), (4, 7), (5, 9)]
+    first, second, ack, stop = (r.messages for r in rows)
+    assert [type(m) for m in first] == [HealthEvent, AccountEvent]
+    assert isinstance(second[0], AttributeChange)
+    assert second[0].set == {"renewal_date": "2027-06-30"}
+    assert isinstance(second[1], HealthEvent) and second[1].components == {"usage": 30.0}
+    assert ack == [PlaybookAck(by="maria@example.com", playbook="churn-prevention")]
+    assert stop == [PlaybookExit(playbook="onboarding", reason="customer asked")]
+
+
+def test_the_same_reading_on_two_days_is_two_events(tmp_path: Path) -> None:
+    """Rows without ids get one per file and line, so the account does not drop the second."""
+    path = tmp_path / "t.jsonl"
+    path.write_text('{"day": 1, "score": 40}\n{"day": 8, "score": 40}\n', encoding="utf-8")
+    first, second = read_rows(path, "acme")
+    assert first.messages[0].event_id != second.messages[0].event_id
+
+
+def test_every_bad_row_is_named_by_file_line_and_field(tmp_path: Path) -> None:
+    """Day and date together, a date before the start, a playbook alone, another account."""
+    path = tmp_path / "t.jsonl"
+    path.write_text(
+        '{"day": 1, "date": "2027-01-05", "score": 1}\n'
+        '{"day": 2, "playbook": "renewal"}\n'
+        '{"day": 3, "account": "globex", "score": 50}\n'
+        '{"day": 4, "ack": 7}\n',
+        encoding="utf-8",
+    )
+    with pytest.raises(InputError) as raised:
+        read_rows(path, "acme")
+    assert raised.value.lines == [
+        f"{path}:1: give a day (days after the start) or a date, one of the two",
+        f"{path}:2: playbook: only with ack (whose escalations) or exit",
+        f"{path}:3: account: 'globex' is not the simulated account 'acme'",
+        f"{path}:4: ack: who acknowledges, e.g. maria@example.com",
+    ]
+    dated = tmp_path / "d.jsonl"
+    dated.write_text('{"date": "2027-01-01", "score": 50}\n', encoding="utf-8")
+    rows = read_rows(dated, "acme")
+    with pytest.raises(InputError) as raised:
+        resolve_days(rows, date(2027, 1, 4), dated)
+    assert raised.value.lines == [f"{dated}:1: date: 2027-01-01 is before the start, 2027-01-04"]
+
+
+def test_account_file_problems_name_the_line_of_the_key(tmp_path: Path) -> None:
+    """A renewal date that is not a date is reported at its own line."""
+    path = tmp_path / "a.yaml"
+    path.write_text("id: acme\nattributes:\n  renewal_date: soon\n", encoding="utf-8")
+    with pytest.raises(InputError) as raised:
+        read_account(path)
+    assert raised.value.lines == [
+        f"{path}:3: attributes.renewal_date: 'soon' is not a date (write 2027-03-31)"
+    ]
+    path.write_text("segment: smb\n", encoding="utf-8")
+    with pytest.raises(InputError) as raised:
+        read_account(path)
+    assert raised.value.lines == [f"{path}:1: id: the account id, a text is required"]

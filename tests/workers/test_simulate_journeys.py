@@ -1,0 +1,113 @@
+"""Simulations of the shipped playbooks: the real workflows on the time-skipping server.
+
+The scenarios are the example files the README runs, so the documented commands and these
+promises stay the same thing.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from engine import load
+from engine._catalog import Catalog, build_catalog
+from workers.simulate.inputs import read_account, read_rows, resolve_days
+from workers.simulate.report import Entry, timeline
+from workers.simulate.runner import Scenario, run
+
+ROOT = Path(__file__).parents[2]
+EXAMPLES = ROOT / "examples" / "simulate"
+
+
+@pytest.fixture(scope="module")
+def catalog() -> Catalog:
+    shipped = load([ROOT / "playbooks"])
+    return build_catalog(shipped.plans(), shipped.health_plan())  # type: ignore[arg-type]
+
+
+async def simulate(catalog: Catalog, timeline_file: str, days: int) -> list[Entry]:
+    account = read_account(EXAMPLES / "acme.yaml")
+    rows = read_rows(EXAMPLES / timeline_file, account.id)
+    start = resolve_days(rows, account.start, EXAMPLES / timeline_file)
+    scenario = Scenario({account.id: account.attributes}, rows, start, days)
+    return timeline(await run(catalog, scenario))
+
+
+async def test_onboarding_runs_its_day_1_3_7_14_30_plan_with_rendered_emails(
+    catalog: Catalog,
+) -> None:
+    """30 days of the shipped onboarding: each day's actions, subjects and recipients."""
+    entries = await simulate(catalog, "onboarding.jsonl", 30)
+    actions = [(e.day, e.step) for e in entries if e.playbook == "onboarding" and e.action]
+    assert actions == [
+        (1, "welcome"),
+        (1, "grant-access"),
+        (3, "kickoff-call"),
+        (3, "initial-training"),
+        (7, "check-in-email"),
+        (7, "check-in"),
+        (14, "offer-working-session"),
+        (14, "remove-blockers"),
+        (14, "manager-heads-up"),
+        (30, "review-invite"),
+        (30, "onboarding-review"),
+    ]
+    welcome = next(e for e in entries if e.step == "welcome")
+    assert welcome.subject == "Welcome to the team, Acme: your first 30 days"
+    assert welcome.to == ["ops@acme.example", "cc dana@example.com"]
+    assert welcome.at.date().isoformat() == "2027-01-05"
+    heads_up = next(e for e in entries if e.step == "manager-heads-up")
+    assert heads_up.to == ["maria@example.com"]
+    timeout = next(e for e in entries if e.kind == "wait_timeout")
+    assert (timeout.day, timeout.step) == (14, "steps.first-value")
+    assert timeout.seen == {"health.components.outcomes": None, "account.tags": None}
+    branch = next(e for e in entries if e.kind == "branch")
+    assert (branch.day, branch.detail, branch.seen) == (30, "true", {"health.tier": "healthy"})
+
+
+async def test_churn_timeline_climbs_the_ladder_takes_the_ack_and_recovers(
+    catalog: Catalog,
+) -> None:
+    """Critical on day 10: CSM, manager after the 2-day SLA, ack that day, recovery on 34."""
+    entries = await simulate(catalog, "churn.jsonl", 60)
+    churn = [e for e in entries if e.playbook == "churn-prevention"]
+    ladder = [
+        (e.day, e.kind, e.step)
+        for e in churn
+        if e.kind in ("escalated", "sla_missed", "acknowledged", "de-escalated")
+    ]
+    assert ladder == [
+        (10, "escalated", "escalation.tiers.csm"),
+        (12, "sla_missed", "escalation.tiers.csm"),
+        (12, "escalated", "escalation.tiers.manager"),
+        (12, "acknowledged", "escalation.tiers.manager"),
+        (34, "de-escalated", "escalation.recovery"),
+    ]
+    enrolled = next(e for e in churn if e.kind == "enrolled")
+    assert (enrolled.day, enrolled.seen) == (10, {"health.tier": "critical"})
+    csm_email = next(e for e in churn if e.step == "escalation.csm" and e.action == "email")
+    assert csm_email.subject == "[At risk] Acme: health 30.0 (critical), action plan needed"
+    assert csm_email.to == ["dana@example.com"]
+    assert next(e for e in churn if e.kind == "acknowledged").detail == "by maria@example.com"
+    assert "escalation.executive" not in {e.step for e in churn}
+    closed = [(e.day, e.step) for e in churn if e.kind == "closed"]
+    assert closed[0] == (34, "ladder")
+
+
+async def test_an_account_without_a_contact_fails_the_email_as_production_would(
+    catalog: Catalog, tmp_path: Path
+) -> None:
+    """No contact_email: the welcome email fails with NoRecipient, recorded in the timeline."""
+    account = tmp_path / "nocontact.yaml"
+    account.write_text(
+        "id: globex\nsegment: mid-market\nowner: dana@example.com\nname: Globex\n",
+        encoding="utf-8",
+    )
+    who = read_account(account)
+    rows = read_rows(EXAMPLES / "onboarding.jsonl", who.id)
+    scenario = Scenario({who.id: who.attributes}, rows, resolve_days(rows, None, account), 2)
+    entries = timeline(await run(catalog, scenario))
+    welcome = [e for e in entries if e.step == "welcome"]
+    assert [e.kind for e in welcome] == ["action_failed"]
+    assert "nobody to email for customer on account globex" in welcome[0].detail

@@ -1,0 +1,256 @@
+"""The files a simulation reads: an account, a timeline, a book of accounts, their outcomes.
+
+Timelines and books are rows like ``playbook ingest`` reads (JSONL or CSV, the same fields,
+parsed by the same code) with a ``day`` (days after the start) or a ``date``, and two more
+things a person does: ``ack`` (acknowledge escalations, optionally of one ``playbook``) and
+``exit`` (end a playbook's journey, with a ``reason``). Every problem is one line naming the
+file, the line and the field; a simulation runs only when every row is good.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path
+from typing import Any, Literal
+
+from engine import _yaml
+from engine._errors import PlaybookError
+from engine._messages import AccountEvent, AttributeChange, HealthEvent, PlaybookAck, PlaybookExit
+from engine._operate import OperateError, _csv_records, _jsonl_records, _row
+
+Message = HealthEvent | AttributeChange | AccountEvent | PlaybookAck | PlaybookExit
+OUTCOMES = ("churned", "renewed", "expanded")
+
+
+class InputError(PlaybookError):
+    """One or more bad input rows; ``lines`` holds one ``FILE:LINE: message`` per problem."""
+
+    def __init__(self, lines: list[str]) -> None:
+        super().__init__("\n".join(lines))
+        self.lines = lines
+
+
+@dataclass
+class Account:
+    """An account to simulate: its id, its attributes, and the date its day 0 stands for."""
+
+    id: str
+    attributes: dict[str, Any] = field(default_factory=dict)
+    start: date | None = None
+
+
+@dataclass
+class TimedRow:
+    """One row of a timeline or book: what reaches the account on which day."""
+
+    line: int
+    account: str
+    day: int | None
+    on: date | None
+    messages: list[Message]
+
+
+@dataclass
+class Outcome:
+    """What became of an account, and when."""
+
+    account: str
+    outcome: Literal["churned", "renewed", "expanded"]
+    day: int | None
+    on: date | None
+
+
+_ACCOUNT_KEYS = ("id", "start", "attributes")
+_SHORTHANDS = ("name", "segment", "owner", "renewal_date", "arr", "csm", "contact_email")
+
+
+def read_account(path: Path) -> Account:
+    """An account file (YAML or JSON): ``id``, optional ``start`` and the attributes.
+
+    ``segment``, ``owner``, ``renewal_date``, ``name``, ``arr``, ``csm`` and ``contact_email``
+    may be written at the top level; any other attribute goes under ``attributes``.
+    """
+    text = _read(path)
+    try:
+        data, positions = _yaml.load(text)
+    except _yaml.YamlProblem as problem:
+        raise InputError([f"{path}:{problem.line}: {problem.message}"]) from None
+
+    def fail(key: tuple[str, ...], message: str) -> InputError:
+        line = positions.of_key(key)[0] if key else 1
+        return InputError([f"{path}:{line}: {'.'.join(key) + ': ' if key else ''}{message}"])
+
+    if not isinstance(data, dict):
+        raise fail((), "an account file is a mapping with id, start and attributes")
+    for key in data:
+        if key not in (*_ACCOUNT_KEYS, *_SHORTHANDS):
+            known = ", ".join((*_ACCOUNT_KEYS, *_SHORTHANDS))
+            raise fail((key,), f"unknown field (fields: {known})")
+    account_id = data.get("id")
+    if not isinstance(account_id, str) or not account_id:
+        raise fail(("id",) if "id" in data else (), "id: the account id, a text is required")
+    attributes = data.get("attributes") or {}
+    if not isinstance(attributes, dict):
+        raise fail(("attributes",), "must be a mapping of attribute names to values")
+    attributes = {**attributes, **{k: data[k] for k in _SHORTHANDS if k in data}}
+    for key in ("renewal_date", "start_date"):
+        if key in attributes and _date(attributes[key]) is None:
+            where = (key,) if key in data else ("attributes", key)
+            raise fail(where, f"{attributes[key]!r} is not a date (write 2027-03-31)")
+    start = None
+    if "start" in data:
+        start = _date(data["start"])
+        if start is None:
+            raise fail(("start",), f"{data['start']!r} is not a date (write 2027-01-04)")
+    return Account(id=account_id, attributes=attributes, start=start)
+
+
+def read_rows(path: Path, account: str | None = None) -> list[TimedRow]:
+    """A timeline (``account`` given: rows belong to it) or a book (each row names one)."""
+    text = _read(path)
+    csv_file = path.suffix.lower() == ".csv"
+    records = _csv_records(text) if csv_file else _jsonl_records(text)
+    rows, errors = [], []
+    for line, record in records:
+        try:
+            if isinstance(record, str):
+                raise OperateError(record)
+            rows.append(_timed(line, dict(record), account, path))
+        except OperateError as error:
+            errors.append(f"{path}:{line}: {error}")
+    if errors:
+        raise InputError(errors)
+    if not rows:
+        raise InputError([f"{path}:1: no rows: nothing to simulate"])
+    return rows
+
+
+def _timed(line: int, record: dict[str, Any], account: str | None, path: Path) -> TimedRow:
+    day, on = _when(record)
+    ack, playbook = record.pop("ack", None), record.pop("playbook", None)
+    exit_, reason = record.pop("exit", None), record.pop("reason", None)
+    if account is not None:
+        named = record.setdefault("account", account)
+        if named != account:
+            raise OperateError(f"account: {named!r} is not the simulated account {account!r}")
+    name = record.get("account")
+    if not isinstance(name, str) or not name:
+        raise OperateError("account: every row of a book names its account")
+    messages: list[Message] = []
+    # CSV rows always carry (maybe empty) components and set; only a value is something.
+    record = {k: v for k, v in record.items() if v not in ({}, None)}
+    if set(record) - {"account", "id"}:
+        # Without an id, one from the file and line: the same reading on two days is two events.
+        record.setdefault("id", f"{path.name}:{line}")
+        messages += _row(line, record).messages
+    if ack is not None:
+        if not isinstance(ack, str) or not ack:
+            raise OperateError("ack: who acknowledges, e.g. maria@example.com")
+        messages.append(PlaybookAck(by=ack, playbook=_text(playbook, "playbook")))
+    if exit_ is not None:
+        messages.append(
+            PlaybookExit(
+                playbook=_text(exit_, "exit") or "",
+                reason=_text(reason, "reason") or "ended in the simulation",
+            )
+        )
+    elif playbook is not None and ack is None:
+        raise OperateError("playbook: only with ack (whose escalations) or exit")
+    if not messages:
+        raise OperateError("nothing happens: give score, components, set, event, ack or exit")
+    return TimedRow(line=line, account=name, day=day, on=on, messages=messages)
+
+
+def _when(record: dict[str, Any]) -> tuple[int | None, date | None]:
+    day, on = record.pop("day", None), record.pop("date", None)
+    if (day is None) == (on is None):
+        raise OperateError("give a day (days after the start) or a date, one of the two")
+    if day is not None:
+        number = day if isinstance(day, int) else _int(day)
+        if number is None or number < 0:
+            raise OperateError(f"day: {day!r} is not a whole number of days from 0")
+        return number, None
+    parsed = _date(on)
+    if parsed is None:
+        raise OperateError(f"date: {on!r} is not a date (write 2027-03-31)")
+    return None, parsed
+
+
+def read_outcomes(path: Path) -> list[Outcome]:
+    """Rows of ``account``, ``outcome`` (churned, renewed or expanded) and a day or date."""
+    text = _read(path)
+    csv_file = path.suffix.lower() == ".csv"
+    records = _csv_records(text) if csv_file else _jsonl_records(text)
+    found, errors = [], []
+    for line, record in records:
+        try:
+            if isinstance(record, str):
+                raise OperateError(record)
+            record = {k: v for k, v in record.items() if v not in ({}, None, "")}
+            day, on = _when(record)
+            unknown = sorted(set(record) - {"account", "outcome"})
+            if unknown:
+                raise OperateError(f"unknown field {unknown[0]!r} (fields: account, outcome, day)")
+            account, outcome = record.get("account"), record.get("outcome")
+            if not isinstance(account, str) or not account:
+                raise OperateError("account: which account this outcome is for")
+            if outcome not in OUTCOMES:
+                raise OperateError(f"outcome: {outcome!r} is not one of {', '.join(OUTCOMES)}")
+            found.append(Outcome(account=account, outcome=outcome, day=day, on=on))
+        except OperateError as error:
+            errors.append(f"{path}:{line}: {error}")
+    if errors:
+        raise InputError(errors)
+    return found
+
+
+def resolve_days(rows: list[TimedRow], start: date | None, path: Path) -> date:
+    """Give every dated row of ``path`` its day; the start is ``start`` or the earliest date."""
+    dates = [r.on for r in rows if r.on is not None]
+    base = start or (min(dates) if dates else None) or date.today()
+    errors = []
+    for row in rows:
+        if row.on is not None:
+            row.day = (row.on - base).days
+            if row.day < 0:
+                errors.append(f"{path}:{row.line}: date: {row.on} is before the start, {base}")
+    if errors:
+        raise InputError(errors)
+    return base
+
+
+def _read(path: Path) -> str:
+    try:
+        return path.read_text(encoding="utf-8")
+    except OSError as error:
+        raise InputError([f"{path}: cannot read: {error.strerror}"]) from None
+    except UnicodeDecodeError:
+        raise InputError([f"{path}: not UTF-8 text"]) from None
+
+
+def _date(value: Any) -> date | None:
+    if isinstance(value, date):
+        return value
+    if isinstance(value, str):
+        try:
+            return date.fromisoformat(value[:10]) if len(value) >= 10 else None
+        except ValueError:
+            return None
+    return None
+
+
+def _int(value: Any) -> int | None:
+    try:
+        return int(str(value))
+    except ValueError:
+        return None
+
+
+def _text(value: Any, name: str) -> str | None:
+    if value is None:
+        return None
+    if not isinstance(value, str) or not value:
+        raise OperateError(f"{name}: {json.dumps(value)} must be a text")
+    return value

@@ -1,0 +1,245 @@
+"""Recording actions: what a journey would send, rendered and addressed, with nothing sent.
+
+A simulation must show CS ops the real email subject and the real recipient, so these
+activities carry the production names (``perform_action``, ``close_items``) and do what
+``workers.activities.Actions`` does up to the moment of sending: the same role resolution
+through the people directory, the same template context and rendering, the same failures
+(no recipient, a template that cannot render) that a journey then records and reacts to.
+They keep a record instead of sending. The catalog activities are served from the set being
+simulated, so no catalog workflow needs publishing and no query is made per account wake.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import date, datetime, timedelta
+from typing import Any
+
+from pydantic import BaseModel
+from temporalio import activity
+from temporalio.client import Client
+
+from engine._catalog import Catalog
+from engine._messages import ActionReceipt, ActionRequest, CloseRequest, HistoryRequest
+from engine._plan import EmailNode, NotifyNode, TaskNode, WebhookNode
+from engine._template_context import PEOPLE, template_context
+from workers.activities import _as_dict, _fail, _journey_now, _kind, _nobody, _tier
+from workers.catalog import CatalogActivities
+from workers.directory import Directory, Person
+from workers.email import render
+
+
+class RecordedAction(BaseModel):
+    """One action a journey took: what it would have sent, to whom, and when."""
+
+    at: datetime
+    workflow_id: str
+    account_id: str
+    playbook: str
+    version: int
+    step: str
+    kind: str
+    """email, task, chat or webhook."""
+    tier: str | None = None
+    """The escalation tier engaged, for ladder actions."""
+    recipients: list[str] = []
+    """Email addresses (or a role nobody fills, for tasks)."""
+    cc: list[str] = []
+    summary: str = ""
+    """The rendered email subject, the task title, the chat text or the webhook call."""
+    error: str | None = None
+    """Why the real action would have failed (no recipient, a template that cannot render)."""
+
+
+class RecordedClose(BaseModel):
+    """A run (or its ladder) closing what it opened."""
+
+    at: datetime
+    workflow_id: str
+    scope: str
+    reason: str
+
+
+class Recorder:
+    """The simulation's action activities, bound to a people directory.
+
+    ``shift`` is how far the simulated clock runs ahead of the dates in the input files;
+    dates are shifted back before rendering, so a subject reads the renewal date as written.
+    """
+
+    def __init__(self, directory: Directory | None = None, shift: timedelta = timedelta()) -> None:
+        self._directory = directory or Directory()
+        self._shift = shift
+        self.actions: list[RecordedAction] = []
+        self.closed: list[RecordedClose] = []
+
+    def activities(self) -> list[Callable[..., Any]]:
+        return [self.perform_action, self.close_items, self.record_history]
+
+    @activity.defn(name="perform_action")
+    async def perform_action(self, request: ActionRequest) -> ActionReceipt:
+        """Record one step action or one channel of an escalation tier, sending nothing."""
+        kind = _kind(request)
+        record = RecordedAction(
+            at=_journey_now(),
+            workflow_id=request.workflow_id,
+            account_id=request.account_id,
+            playbook=request.playbook,
+            version=request.version,
+            step=request.step,
+            kind=kind,
+            tier=request.tier.id if request.tier is not None and request.node is None else None,
+        )
+        try:
+            detail = {
+                "email": self._email,
+                "task": self._task,
+                "chat": self._chat,
+                "webhook": self._webhook,
+            }[kind](request, record)
+        except Exception as error:
+            record.error = str(error)
+            self.actions.append(record)
+            raise
+        self.actions.append(record)
+        return ActionReceipt(idempotency_key=request.idempotency_key, detail=detail)
+
+    @activity.defn(name="close_items")
+    async def close_items(self, request: CloseRequest) -> ActionReceipt:
+        """Record that a run or its ladder closes what it opened."""
+        self.closed.append(
+            RecordedClose(
+                at=_journey_now(),
+                workflow_id=request.workflow_id,
+                scope=request.scope,
+                reason=request.reason,
+            )
+        )
+        return ActionReceipt(
+            idempotency_key=f"{request.workflow_id}/close/{request.scope}",
+            detail=f"closed {request.scope} items: {request.reason}",
+        )
+
+    @activity.defn(name="record_history")
+    async def record_history(self, request: HistoryRequest) -> int:
+        """The dashboard's history: a simulation keeps none (nothing it does happened)."""
+        return 0
+
+    # What each kind of action would do --------------------------------------------------------
+
+    def _email(self, request: ActionRequest, record: RecordedAction) -> str:
+        if request.template is None:
+            raise _fail(f"step {request.step} has no email template in its plan", "TemplateError")
+        if isinstance(request.node, EmailNode):
+            to_roles, cc_roles = request.node.to, request.node.cc
+        else:
+            to_roles, cc_roles = _tier(request).notify, []
+        account = self._as_written(request.account)
+        to = self._people(to_roles, account, request.owner)
+        record.recipients = [p.email for p in to]
+        record.cc = [p.email for p in self._people(cc_roles, account, request.owner)]
+        if not to:
+            raise _fail(_nobody(to_roles, request), "NoRecipient")
+        people = {
+            role: _as_dict(found[0])
+            for role in PEOPLE
+            if (found := self._directory.resolve(role, account, request.owner))
+        }
+        subjects = []
+        for person in to:
+            rendered = render(
+                request.template,
+                template_context(
+                    account=account,
+                    health=request.health,
+                    recipient=_as_dict(person),
+                    people=people,
+                    playbook=request.playbook,
+                    version=request.version,
+                    step=request.step,
+                    now=_journey_now() - self._shift,
+                    enrolled_at=request.enrolled_at - self._shift if request.enrolled_at else None,
+                ),
+            )
+            subjects.append(rendered.subject)
+        record.summary = subjects[0]
+        cc = f" (cc {', '.join(record.cc)})" if record.cc else ""
+        return f"would email {', '.join(record.recipients)}{cc}: {record.summary}"
+
+    def _task(self, request: ActionRequest, record: RecordedAction) -> str:
+        if isinstance(request.node, TaskNode):
+            roles, title = [request.node.assignee], request.node.title
+        else:
+            tier = _tier(request)
+            roles, title = list(tier.notify), tier.title
+        account = self._as_written(request.account)
+        for role in roles:
+            people = self._directory.resolve(role, account, request.owner)
+            record.recipients.append(people[0].email if people else role)
+        record.summary = title
+        return f"would file a task for {', '.join(record.recipients)}: {title}"
+
+    def _chat(self, request: ActionRequest, record: RecordedAction) -> str:
+        account = self._as_written(request.account)
+        if isinstance(request.node, NotifyNode):
+            channel, text = request.node.channel, request.node.message
+        else:
+            tier = _tier(request)
+            if tier.channel is None:
+                raise _fail(f"tier {tier.id} has no chat channel", "ChatNotConfigured")
+            mentions = [
+                p.chat or p.display
+                for role in tier.notify
+                for p in self._people([role], account, request.owner)
+            ]
+            channel, text = tier.channel, tier.title
+            if mentions:
+                text = f"{text} ({' '.join(mentions)})"
+        record.recipients = [channel]
+        record.summary = text
+        return f"would post to {channel}: {text}"
+
+    def _webhook(self, request: ActionRequest, record: RecordedAction) -> str:
+        node = request.node
+        assert isinstance(node, WebhookNode)
+        record.recipients = [node.url]
+        record.summary = f"{node.method} {node.url}"
+        return f"would call {record.summary}"
+
+    def _people(self, roles: list[str], account: dict[str, Any], owner: str | None) -> list[Person]:
+        found: dict[str, Person] = {}
+        for role in roles:
+            for person in self._directory.resolve(role, account, owner):
+                found.setdefault(person.email, person)
+        return list(found.values())
+
+    def _as_written(self, account: dict[str, Any]) -> dict[str, Any]:
+        """The account's attributes with dates as the input files wrote them."""
+        if not self._shift:
+            return account
+        return {key: unshift(value, self._shift) for key, value in account.items()}
+
+
+def shift_value(value: Any, by: timedelta) -> Any:
+    """An ISO date (``2027-03-31``) moved by ``by``; any other value as it is."""
+    if isinstance(value, str) and len(value) == 10:
+        try:
+            return (date.fromisoformat(value) + by).isoformat()
+        except ValueError:
+            return value
+    return value
+
+
+def unshift(value: Any, by: timedelta) -> Any:
+    return shift_value(value, -by)
+
+
+class FixedCatalog(CatalogActivities):
+    """The catalog activities serving one catalog held in memory: the set being simulated."""
+
+    def __init__(self, client: Client, catalog: Catalog) -> None:
+        super().__init__(client)
+        self._catalog = catalog
+
+    async def _current(self) -> Catalog:
+        return self._catalog
