@@ -13,7 +13,7 @@ import io
 import json
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
 from temporalio.client import Client
@@ -25,6 +25,8 @@ from engine._connect import TemporalSettings, connect
 from engine._errors import PlaybookError
 from engine._messages import AccountEvent, AttributeChange, Decision, HealthEvent, RunStatus
 from engine._run import PlaybookRunWorkflow
+
+T = TypeVar("T")
 
 
 class OperateError(PlaybookError):
@@ -299,6 +301,15 @@ def read_rows(path: Path) -> tuple[list[Row], list[str]]:
     are skipped. A row without an id gets one from its content, so ingesting the same file
     twice changes nothing.
     """
+    return read_records(path, _row)
+
+
+def read_records(
+    path: Path, convert: Callable[[int, dict[str, Any]], T]
+) -> tuple[list[T], list[str]]:
+    """Each record of a JSONL or CSV file through ``convert(line, record)``, and one
+    ``FILE:LINE: message`` per record that is not JSON or that ``convert`` refuses with an
+    ``OperateError``. Raises ``OperateError`` when the file cannot be read at all."""
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as error:
@@ -307,15 +318,15 @@ def read_rows(path: Path) -> tuple[list[Row], list[str]]:
         raise OperateError(f"{path}: not UTF-8 text") from None
     csv_file = path.suffix.lower() == ".csv"
     records = _csv_records(text) if csv_file else _jsonl_records(text)
-    rows, errors = [], []
+    converted, errors = [], []
     for line, record in records:
         try:
             if isinstance(record, str):
                 raise OperateError(record)
-            rows.append(_row(line, record))
+            converted.append(convert(line, record))
         except OperateError as error:
             errors.append(f"{path}:{line}: {error}")
-    return rows, errors
+    return converted, errors
 
 
 def _jsonl_records(text: str) -> Iterator[tuple[int, dict[str, Any] | str]]:

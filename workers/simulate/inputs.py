@@ -10,18 +10,22 @@ file, the line and the field; a simulation runs only when every row is good.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 from engine import _yaml
 from engine._errors import PlaybookError
 from engine._messages import AccountEvent, AttributeChange, HealthEvent, PlaybookAck, PlaybookExit
-from engine._operate import OperateError, _csv_records, _jsonl_records, _row
+from engine._operate import OperateError, _row, read_records
 
 Message = HealthEvent | AttributeChange | AccountEvent | PlaybookAck | PlaybookExit
 OUTCOMES = ("churned", "renewed", "expanded")
+
+
+T = TypeVar("T")
 
 
 class InputError(PlaybookError):
@@ -109,17 +113,7 @@ def read_account(path: Path) -> Account:
 
 def read_rows(path: Path, account: str | None = None) -> list[TimedRow]:
     """A timeline (``account`` given: rows belong to it) or a book (each row names one)."""
-    text = _read(path)
-    csv_file = path.suffix.lower() == ".csv"
-    records = _csv_records(text) if csv_file else _jsonl_records(text)
-    rows, errors = [], []
-    for line, record in records:
-        try:
-            if isinstance(record, str):
-                raise OperateError(record)
-            rows.append(_timed(line, dict(record), account, path))
-        except OperateError as error:
-            errors.append(f"{path}:{line}: {error}")
+    rows, errors = _records(path, lambda line, record: _timed(line, record, account, path))
     if errors:
         raise InputError(errors)
     if not rows:
@@ -180,30 +174,24 @@ def _when(record: dict[str, Any]) -> tuple[int | None, date | None]:
 
 def read_outcomes(path: Path) -> list[Outcome]:
     """Rows of ``account``, ``outcome`` (churned, renewed or expanded) and a day or date."""
-    text = _read(path)
-    csv_file = path.suffix.lower() == ".csv"
-    records = _csv_records(text) if csv_file else _jsonl_records(text)
-    found, errors = [], []
-    for line, record in records:
-        try:
-            if isinstance(record, str):
-                raise OperateError(record)
-            record = {k: v for k, v in record.items() if v not in ({}, None, "")}
-            day, on = _when(record)
-            unknown = sorted(set(record) - {"account", "outcome"})
-            if unknown:
-                raise OperateError(f"unknown field {unknown[0]!r} (fields: account, outcome, day)")
-            account, outcome = record.get("account"), record.get("outcome")
-            if not isinstance(account, str) or not account:
-                raise OperateError("account: which account this outcome is for")
-            if outcome not in OUTCOMES:
-                raise OperateError(f"outcome: {outcome!r} is not one of {', '.join(OUTCOMES)}")
-            found.append(Outcome(account=account, outcome=outcome, day=day, on=on))
-        except OperateError as error:
-            errors.append(f"{path}:{line}: {error}")
+    found, errors = _records(path, _outcome)
     if errors:
         raise InputError(errors)
     return found
+
+
+def _outcome(line: int, record: dict[str, Any]) -> Outcome:
+    record = {k: v for k, v in record.items() if v not in ({}, None, "")}
+    day, on = _when(record)
+    unknown = sorted(set(record) - {"account", "outcome"})
+    if unknown:
+        raise OperateError(f"unknown field {unknown[0]!r} (fields: account, outcome, day)")
+    account, outcome = record.get("account"), record.get("outcome")
+    if not isinstance(account, str) or not account:
+        raise OperateError("account: which account this outcome is for")
+    if outcome not in OUTCOMES:
+        raise OperateError(f"outcome: {outcome!r} is not one of {', '.join(OUTCOMES)}")
+    return Outcome(account=account, outcome=outcome, day=day, on=on)
 
 
 def resolve_days(rows: list[TimedRow], start: date | None, path: Path) -> date:
@@ -228,6 +216,13 @@ def _read(path: Path) -> str:
         raise InputError([f"{path}: cannot read: {error.strerror}"]) from None
     except UnicodeDecodeError:
         raise InputError([f"{path}: not UTF-8 text"]) from None
+
+
+def _records(path: Path, convert: Callable[[int, dict[str, Any]], T]) -> tuple[list[T], list[str]]:
+    try:
+        return read_records(path, convert)
+    except OperateError as error:  # the file itself: unreadable, not UTF-8
+        raise InputError([str(error)]) from None
 
 
 def _date(value: Any) -> date | None:
