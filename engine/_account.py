@@ -9,21 +9,21 @@ did not enroll. It continues as new before its history grows large, carrying its
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 from datetime import datetime, timedelta
 from typing import Any
 
 from pydantic import BaseModel, Field
 from temporalio import workflow
-from temporalio.exceptions import ActivityError, WorkflowAlreadyStartedError
+from temporalio.exceptions import WorkflowAlreadyStartedError
 
 with workflow.unsafe.imports_passed_through():
     from engine import _scoring
     from engine import _search as sa
     from engine._catalog import CatalogIndex, EntrySummary, IndexRequest, PlanRequest
-    from engine._evaluate import evaluate
+    from engine._entries import Due, EntryRules
     from engine._facts import Facts, Health, Sample, midnight
+    from engine._history import ChangeLog
     from engine._messages import (
         AccountEvent,
         AccountInput,
@@ -33,8 +33,6 @@ with workflow.unsafe.imports_passed_through():
         Decision,
         Enrollment,
         HealthEvent,
-        HistoryChange,
-        HistoryRequest,
         LifecycleEvent,
         Paused,
         PauseRequest,
@@ -47,11 +45,10 @@ with workflow.unsafe.imports_passed_through():
         StopRequest,
     )
     from engine._plan import Plan
-    from engine._run import ACTION_RETRY, ACTION_TIMEOUT, PlaybookRunWorkflow
+    from engine._run import PlaybookRunWorkflow
 
 _LOCAL = timedelta(seconds=10)
 _CATALOG_TTL = timedelta(minutes=5)
-_TICK = timedelta(days=1)
 _HISTORY_DAYS = 400
 _HISTORY_SAMPLES = 400
 _WHY_KEPT = 200
@@ -65,11 +62,8 @@ _YIELD = timedelta(milliseconds=1)
 # At most this many unhandled signals travel into the next run; during a bigger burst the run
 # keeps working until the backlog is below it, so the carried state stays small.
 _CARRY = 100
-_PAUSED = "account paused"
-# Account changes go to the store for the dashboard (workers/history.py). Accounts that were
-# running before this existed replay without it; see _record_changes.
-HISTORY_PATCH = "record-account-history"
 _TRACKED: tuple[ChangeKind, ...] = ("arr", "segment")
+"""Attributes whose changes the dashboard needs (with tier changes and lifecycle events)."""
 
 
 class AccountState(BaseModel):
@@ -118,8 +112,8 @@ class AccountWorkflow:
         self._handled = 0
         self._seen: set[str] | None = None
         self._upserted: dict[str, Any] = {}
-        self._changes: list[HistoryChange] = []
-        self._recording: list[asyncio.Task[None]] = []
+        self._entries = EntryRules(self)
+        self._changes = ChangeLog(self)
 
     # Signals ------------------------------------------------------------------------------
 
@@ -183,11 +177,11 @@ class AccountWorkflow:
         self._ended[:0], state.ended = state.ended, []
         await self._refresh_catalog(force=state.catalog is None)
         self._upsert()
-        self._evaluate(event=None)
+        self._entries.due(event=None)
         while True:
             with contextlib.suppress(TimeoutError):
                 await workflow.wait_condition(
-                    lambda: bool(self._inbox or self._ended), timeout=self._next_wake()
+                    lambda: bool(self._inbox or self._ended), timeout=self._entries.next_wake()
                 )
             while self._ended:
                 self._finish(self._ended.pop(0))
@@ -206,9 +200,9 @@ class AccountWorkflow:
                 # One item at a time: an entry that fires on a change must see that change,
                 # not only the last of a batch.
                 if isinstance(item, AccountEvent):
-                    self._change("lifecycle", None, item.name)
+                    self._changes.note("lifecycle", None, item.name)
                     await self._forward_event(item.name)
-                    await self._enroll_due(self._evaluate(event=item.name))
+                    await self._enroll_due(self._entries.due(event=item.name))
                 elif isinstance(item, StartPlaybook):
                     await self._start_requested(item)
                 elif isinstance(item, PauseRequest | ResumeRequest):
@@ -216,17 +210,17 @@ class AccountWorkflow:
                 else:
                     self._apply(item)
                     changed = True
-                await self._enroll_due(self._evaluate(event=None))
+                await self._enroll_due(self._entries.due(event=None))
             self._upsert()
-            self._record_changes()
+            self._changes.send()
             if changed:
                 await self._forward()
             await self._refresh_catalog()
-            await self._enroll_due(self._evaluate(event=None))
+            await self._enroll_due(self._entries.due(event=None))
             if self._time_to_continue() and len(self._inbox) <= _CARRY:
                 await workflow.wait_condition(workflow.all_handlers_finished)
                 # Changes on their way to the store must get there before this run ends.
-                await workflow.wait_condition(lambda: all(t.done() for t in self._recording))
+                await workflow.wait_condition(self._changes.delivered)
                 # Whatever arrived and is not handled yet travels in the state, so a steady
                 # stream of events cannot keep the history growing.
                 state.pending, state.ended = list(self._inbox), list(self._ended)
@@ -248,7 +242,7 @@ class AccountWorkflow:
         if isinstance(item, AttributeChange):
             for kind in _TRACKED:
                 if kind in item.set and item.set[kind] != state.attributes.get(kind):
-                    self._change(kind, state.attributes.get(kind), item.set[kind])
+                    self._changes.note(kind, state.attributes.get(kind), item.set[kind])
             state.attributes.update(item.set)
         else:
             state.components.update(item.components)
@@ -270,65 +264,11 @@ class AccountWorkflow:
                     components=dict(state.components),
                 )
                 if state.health.tier != before:
-                    self._change("tier", before, state.health.tier)
+                    self._changes.note("tier", before, state.health.tier)
             else:
                 state.health = state.health.model_copy(
                     update={"components": dict(state.components)}
                 )
-
-    def _change(self, kind: ChangeKind, old: Any, new: Any) -> None:
-        """Note a change for the store; sent once the batch of events is handled."""
-        state = self.state
-        state.changes_recorded += 1
-        self._changes.append(
-            HistoryChange(
-                key=f"{workflow.info().workflow_id}/{state.changes_recorded}",
-                account_id=state.account_id,
-                at=workflow.now(),
-                kind=kind,
-                old=None if old is None else str(old),
-                new=None if new is None else str(new),
-            )
-        )
-
-    def _record_changes(self) -> None:
-        """Send the noted changes to the store in the background, so a slow or absent
-        database never delays the account's reaction to its next event.
-
-        Behind a patch: an account that ran before this existed replays its history without
-        the activity (the patch is false for the rest of that run, so its changes are not
-        recorded until it continues as new); new runs take the new path.
-        """
-        if not self._changes:
-            return
-        changes, self._changes = self._changes, []
-        if not workflow.patched(HISTORY_PATCH):
-            return
-        self._recording = [t for t in self._recording if not t.done()]
-        self._recording.append(asyncio.create_task(self._send_changes(changes)))
-
-    async def _send_changes(self, changes: list[HistoryChange]) -> None:
-        try:
-            await workflow.execute_activity(
-                "record_history",
-                HistoryRequest(changes=changes),
-                result_type=int,
-                start_to_close_timeout=ACTION_TIMEOUT,
-                retry_policy=ACTION_RETRY,
-            )
-        except ActivityError as error:
-            # The account goes on; the dashboard misses these changes, and why says so.
-            self._note(
-                Decision(
-                    at=workflow.now(),
-                    kind="history_failed",
-                    rule="account.history",
-                    playbook="",
-                    version=0,
-                    hash="",
-                    detail=f"{len(changes)} change(s) not recorded: {error.cause or error}",
-                )
-            )
 
     def _sample(self, field: str, value: float, now: datetime) -> None:
         samples = self.state.history.setdefault(field, [])
@@ -388,101 +328,13 @@ class AccountWorkflow:
 
     # Enrollment ---------------------------------------------------------------------------
 
-    def _evaluate(self, event: str | None) -> list[tuple[EntrySummary, dict[str, Any], str]]:
-        """Entries that fire now, by priority; records skips and their reasons."""
-        state = self.state
-        if state.catalog is None:
-            return []
-        facts = self.facts()
-        due: list[tuple[EntrySummary, dict[str, Any], str]] = []
-        segment = state.attributes.get("segment")
-        for entry in state.catalog.entries:
-            fired, seen, rule = self._fires(entry, facts, event)
-            if not fired:
-                continue
-            if entry.segments and segment not in entry.segments:
-                continue
-            reason, lifts = self._blocked(entry, due)
-            if reason:
-                if lifts and rule == "entry.when":
-                    # A block that lifts (cooldown, suppression) leaves the edge unconsumed,
-                    # so an account still in the condition enters once the block is gone.
-                    state.entry_held[entry.name] = False
-                if reason == _PAUSED and rule == "entry.at":
-                    # A date that comes while paused is kept for the resume.
-                    state.dates_fired.pop(entry.name, None)
-                if state.last_skip.get(entry.name) != reason:
-                    self._record("skipped", entry, rule, seen, reason)
-                state.last_skip[entry.name] = reason
-                continue
-            state.last_skip.pop(entry.name, None)
-            due.append((entry, seen, rule))
-        return due
-
-    def _fires(
-        self, entry: EntrySummary, facts: Facts, event: str | None
-    ) -> tuple[bool, dict[str, Any], str]:
-        plan = entry.entry
-        verdict = evaluate(plan.when, facts) if plan.when is not None else None
-        seen = verdict.seen if verdict else {}
-        holds = verdict.result if verdict else True
-        if plan.event is not None:
-            fired = event == plan.event and holds
-            return fired, {**seen, "event": event} if fired else seen, "entry.event"
-        if event is not None:
-            return False, seen, ""
-        if plan.at:
-            target = self._entry_date(entry)
-            if target is None or workflow.now() < target or not holds:
-                return False, seen, ""
-            if self.state.dates_fired.get(entry.name) == target.isoformat():
-                return False, seen, ""
-            self.state.dates_fired[entry.name] = target.isoformat()
-            return True, {**seen, "entry date": target.date().isoformat()}, "entry.at"
-        # A condition alone is edge-triggered: it enters when the condition turns true.
-        was = self.state.entry_held.get(entry.name, False)
-        self.state.entry_held[entry.name] = holds
-        return holds and not was, seen, "entry.when"
-
-    def _blocked(self, entry: EntrySummary, due: list[Any]) -> tuple[str | None, bool]:
-        """Why the entry may not enroll now, and whether that block lifts by itself."""
-        if self.state.paused is not None:
-            return _PAUSED, True
-        enrollment = self.state.enrollments.get(entry.name)
-        if enrollment is not None and enrollment.running:
-            return "already running", False
-        running = [n for n, e in self.state.enrollments.items() if e.running]
-        starting = [d[0].name for d in due]
-        for name in running + starting:
-            other = self._summary(name)
-            if other is not None and entry.name in other.suppresses:
-                return f"suppressed while {name} runs", True
-        if enrollment is None:
-            return None, False
-        policy = entry.reentry
-        if policy.policy == "never":
-            return f"re-entry never (cycle {enrollment.cycle} ran)", False
-        until = self._cooldown_end(entry.name)
-        if until is not None and workflow.now() < until:
-            return f"in cooldown until {until.isoformat()}", True
-        return None, False
-
-    def _cooldown_end(self, name: str) -> datetime | None:
-        enrollment = self.state.enrollments.get(name)
-        summary = self._summary(name)
-        if enrollment is None or enrollment.ended_at is None or summary is None:
-            return None
-        if summary.reentry.policy != "cooldown":
-            return None
-        return enrollment.ended_at + timedelta(seconds=summary.reentry.cooldown_seconds or 0)
-
     async def _start_requested(self, request: StartPlaybook) -> None:
         """A start_playbook step: its target's entry trigger is the step itself, but the
         target's segments, re-entry policy and suppression still apply."""
-        entry = self._summary(request.playbook)
+        entry = self._entries.summary(request.playbook)
         seen: dict[str, Any] = {"requested_by": request.requested_by}
         if entry is None:
-            self._note(
+            self.note(
                 Decision(
                     at=workflow.now(),
                     kind="skipped",
@@ -497,11 +349,11 @@ class AccountWorkflow:
             return
         segment = self.state.attributes.get("segment")
         if entry.segments and segment not in entry.segments:
-            self._record("skipped", entry, "start_playbook", seen, f"segment {segment!r} not in it")
+            self.record("skipped", entry, "start_playbook", seen, f"segment {segment!r} not in it")
             return
-        reason, _ = self._blocked(entry, [])
+        reason, _ = self._entries.blocked(entry, [])
         if reason:
-            self._record("skipped", entry, "start_playbook", seen, reason)
+            self.record("skipped", entry, "start_playbook", seen, reason)
             return
         await self._enroll(entry, seen, "start_playbook")
 
@@ -517,7 +369,7 @@ class AccountWorkflow:
         else:
             state.paused = None
             detail = f"resumed by {request.by}"
-        self._note(
+        self.note(
             Decision(
                 at=workflow.now(),
                 kind="paused" if pausing else "resumed",
@@ -531,7 +383,7 @@ class AccountWorkflow:
         for name in self._running(None):
             await self._child(name).signal("pause" if pausing else "resume", request)
 
-    async def _enroll_due(self, due: list[tuple[EntrySummary, dict[str, Any], str]]) -> None:
+    async def _enroll_due(self, due: Due) -> None:
         for entry, seen, rule in due:
             await self._enroll(entry, seen, rule)
 
@@ -570,7 +422,7 @@ class AccountWorkflow:
             workflow_id=workflow_id,
             started_at=now,
         )
-        self._record("enrolled", entry, rule, seen, f"{workflow_id} v{plan.version}", plan)
+        self.record("enrolled", entry, rule, seen, f"{workflow_id} v{plan.version}", plan)
 
     def _finish(self, ended: RunEnded) -> None:
         enrollment = self.state.enrollments.get(ended.playbook)
@@ -618,33 +470,7 @@ class AccountWorkflow:
         if index is not None:
             state.catalog = index
 
-    def _summary(self, name: str) -> EntrySummary | None:
-        catalog = self.state.catalog
-        return next((e for e in catalog.entries if e.name == name), None) if catalog else None
-
-    def _entry_date(self, entry: EntrySummary) -> datetime | None:
-        at = entry.entry.at
-        offset = at.get(str(self.state.attributes.get("segment"))) or at.get("default")
-        if offset is None:
-            return None
-        base = midnight(self.state.attributes.get(offset.anchor))
-        return None if base is None else base + timedelta(seconds=offset.offset_seconds)
-
-    def _next_wake(self) -> timedelta:
-        """Until the next entry date, at most a day (time-based conditions change daily)."""
-        now = workflow.now()
-        wake = _TICK
-        if self.state.catalog:
-            for entry in self.state.catalog.entries:
-                for target in (
-                    self._entry_date(entry) if entry.entry.at else None,
-                    self._cooldown_end(entry.name),
-                ):
-                    if target is not None and target > now:
-                        wake = min(wake, target - now)
-        return max(wake, timedelta(seconds=1))
-
-    def _record(
+    def record(
         self,
         kind: str,
         entry: EntrySummary,
@@ -653,7 +479,7 @@ class AccountWorkflow:
         detail: str,
         plan: Plan | None = None,
     ) -> None:
-        self._note(
+        self.note(
             Decision(
                 at=workflow.now(),
                 kind=kind,
@@ -666,7 +492,7 @@ class AccountWorkflow:
             )
         )
 
-    def _note(self, decision: Decision) -> None:
+    def note(self, decision: Decision) -> None:
         why = self.state.why
         why.append(decision)
         del why[: max(0, len(why) - _WHY_KEPT)]
