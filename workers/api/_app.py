@@ -36,7 +36,6 @@ from engine._operate import (
 from workers.api._auth import authorize
 from workers.api._models import (
     Accepted,
-    AccountId,
     AccountList,
     Batch,
     EventIn,
@@ -282,7 +281,7 @@ def create_app(settings: Settings) -> FastAPI:
     return app
 
 
-__all__ = ["AccountId", "create_app"]
+__all__ = ["create_app"]
 
 
 def _json_safe(value: Any) -> Any:
