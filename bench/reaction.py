@@ -37,7 +37,6 @@ from aiosmtpd.controller import Controller
 from pydantic import SecretStr
 from temporalio import activity
 from temporalio.client import Client
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import (
     ActivityInboundInterceptor,
@@ -52,6 +51,7 @@ from engine import load
 from engine._catalog import build_catalog
 from engine._client import publish, send
 from engine._connect import TemporalSettings
+from engine._converter import DATA_CONVERTER
 from engine._messages import AttributeChange, HealthEvent
 from engine._search import DEV_SERVER_ARGS
 from workers.activities import Actions
@@ -220,7 +220,7 @@ async def main(samples: int) -> None:
     smtp.start()
     with tempfile.TemporaryDirectory() as tmp:
         env = await WorkflowEnvironment.start_local(
-            data_converter=pydantic_data_converter,
+            data_converter=DATA_CONVERTER,
             dev_server_existing_path=str(BIN / "temporal"),
             dev_server_extra_args=[*DEV_SERVER_ARGS, "--db-filename", f"{tmp}/bench.db"],
             ui=False,

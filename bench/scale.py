@@ -35,7 +35,6 @@ from typing import Any
 from aiosmtpd.controller import Controller
 from temporalio import activity
 from temporalio.client import Client
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
@@ -44,6 +43,7 @@ from bench._results import percentile, spread, write
 from engine import load
 from engine._catalog import build_catalog
 from engine._client import publish, send
+from engine._converter import DATA_CONVERTER
 from engine._messages import AccountEvent, AttributeChange, HealthEvent
 from engine._search import DEV_SERVER_ARGS
 from workers.dev import free_port
@@ -194,7 +194,7 @@ async def main(accounts: int, samples: int) -> None:
         people = Path(tmp) / "people.yaml"
         people.write_text("people:\n  csm@scale.example: {name: Casey}\n")
         env = await WorkflowEnvironment.start_local(
-            data_converter=pydantic_data_converter,
+            data_converter=DATA_CONVERTER,
             dev_server_existing_path=str(BIN / "temporal"),
             dev_server_extra_args=[*DEV_SERVER_ARGS, "--db-filename", f"{tmp}/scale.db"],
             ui=False,

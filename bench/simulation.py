@@ -18,7 +18,6 @@ import sys
 import time
 from pathlib import Path
 
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
@@ -26,6 +25,7 @@ from bench._bare import BareTicker
 from bench._results import write
 from engine import load
 from engine._catalog import Catalog, build_catalog
+from engine._converter import DATA_CONVERTER
 from workers.simulate.book import generate
 from workers.simulate.inputs import read_account, read_rows, resolve_days
 from workers.simulate.runner import Scenario, run, server_binary
@@ -37,7 +37,7 @@ EXAMPLES = ROOT / "examples" / "simulate"
 async def floor(days: int) -> float:
     """Seconds for a bare workflow to sleep ``days`` one-day timers on a test server."""
     env = await WorkflowEnvironment.start_time_skipping(
-        data_converter=pydantic_data_converter, test_server_existing_path=str(server_binary())
+        data_converter=DATA_CONVERTER, test_server_existing_path=str(server_binary())
     )
     try:
         async with Worker(env.client, task_queue="bare", workflows=[BareTicker]):

@@ -13,13 +13,13 @@ import contextlib
 from datetime import datetime, timedelta
 from typing import Any
 
-from pydantic import BaseModel, Field
 from temporalio import workflow
 from temporalio.exceptions import WorkflowAlreadyStartedError
 
 with workflow.unsafe.imports_passed_through():
     from engine import _scoring
     from engine import _search as sa
+    from engine._account_state import AccountState, AccountStatus
     from engine._catalog import CatalogIndex, EntrySummary, IndexRequest, PlanRequest
     from engine._entries import Due, EntryRules
     from engine._facts import Facts, Health, Sample, midnight
@@ -48,6 +48,9 @@ with workflow.unsafe.imports_passed_through():
     from engine._run import PlaybookRunWorkflow
 
 _LOCAL = timedelta(seconds=10)
+# workflow.patched id: the account sleeps until a time-based rule can change (before: it woke
+# every day); runs started before replay with the daily wake.
+EXACT_WAKES = "exact-wakes"
 _CATALOG_TTL = timedelta(minutes=5)
 _HISTORY_DAYS = 400
 _HISTORY_SAMPLES = 400
@@ -64,41 +67,6 @@ _YIELD = timedelta(milliseconds=1)
 _CARRY = 100
 _TRACKED: tuple[ChangeKind, ...] = ("arr", "segment")
 """Attributes whose changes the dashboard needs (with tier changes and lifecycle events)."""
-
-
-class AccountState(BaseModel):
-    """Everything an account carries across continue-as-new."""
-
-    account_id: str
-    attributes: dict[str, Any] = Field(default_factory=dict)
-    components: dict[str, float] = Field(default_factory=dict)
-    health: Health = Field(default_factory=Health)
-    history: dict[str, list[Sample]] = Field(default_factory=dict)
-    enrollments: dict[str, Enrollment] = Field(default_factory=dict)
-    entry_held: dict[str, bool] = Field(default_factory=dict)
-    dates_fired: dict[str, str] = Field(default_factory=dict)
-    last_skip: dict[str, str] = Field(default_factory=dict)
-    seen_ids: list[str] = Field(default_factory=list)
-    pending: list[AccountInput] = Field(default_factory=list)
-    """Signals received but not yet handled when the last run continued as new."""
-    ended: list[RunEnded] = Field(default_factory=list)
-    why: list[Decision] = Field(default_factory=list)
-    catalog: CatalogIndex | None = None
-    catalog_checked_at: datetime | None = None
-    paused: Paused | None = None
-    changes_recorded: int = 0
-    """How many changes this account has sent to the store: the next change's key."""
-
-
-class AccountStatus(BaseModel):
-    """What operators see: health, attributes, journeys and the why trace."""
-
-    account_id: str
-    health: Health
-    attributes: dict[str, Any]
-    enrollments: dict[str, Enrollment]
-    why: list[Decision]
-    paused: Paused | None = None
 
 
 @workflow.defn(name="Account")
@@ -178,10 +146,12 @@ class AccountWorkflow:
         await self._refresh_catalog(force=state.catalog is None)
         self._upsert()
         self._entries.due(event=None)
+        exact = workflow.patched(EXACT_WAKES)
         while True:
             with contextlib.suppress(TimeoutError):
                 await workflow.wait_condition(
-                    lambda: bool(self._inbox or self._ended), timeout=self._entries.next_wake()
+                    lambda: bool(self._inbox or self._ended),
+                    timeout=self._entries.next_wake(exact),
                 )
             while self._ended:
                 self._finish(self._ended.pop(0))
@@ -458,6 +428,8 @@ class AccountWorkflow:
     async def _refresh_catalog(self, force: bool = False) -> None:
         state = self.state
         now = workflow.now()
+        if not force and state.catalog is not None and state.catalog.final:
+            return
         if not force and state.catalog_checked_at and now - state.catalog_checked_at < _CATALOG_TTL:
             return
         index: CatalogIndex | None = await workflow.execute_local_activity(

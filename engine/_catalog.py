@@ -85,6 +85,9 @@ class CatalogIndex(BaseModel):
     hash: str
     health: HealthModelPlan
     entries: list[EntrySummary]
+    final: bool = False
+    """Nothing newer can be published while accounts run (a simulation's fixed set), so
+    accounts need not look for a newer catalog."""
 
 
 def build_catalog(plans: list[Plan], health: HealthModelPlan) -> Catalog:

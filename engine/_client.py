@@ -11,7 +11,8 @@ from typing import Any
 from temporalio.client import Client, WorkflowHandle
 from temporalio.common import WorkflowIDConflictPolicy
 
-from engine._account import AccountState, AccountWorkflow
+from engine._account import AccountWorkflow
+from engine._account_state import AccountState
 from engine._catalog import CATALOG_WORKFLOW_ID, Catalog, CatalogWorkflow
 from engine._messages import AccountEvent, AttributeChange, HealthEvent
 

@@ -170,8 +170,9 @@ async def connect(settings: TemporalSettings) -> Client:
     message; nothing else a user can cause escapes.
     """
     from temporalio.client import Client
-    from temporalio.contrib.pydantic import pydantic_data_converter
     from temporalio.service import RPCError
+
+    from engine._converter import DATA_CONVERTER
 
     tls = settings.tls_config()
     api_key = settings.api_key.get_secret_value() if settings.api_key else None
@@ -182,7 +183,7 @@ async def connect(settings: TemporalSettings) -> Client:
                 namespace=settings.namespace,
                 api_key=api_key,
                 tls=tls,
-                data_converter=pydantic_data_converter,
+                data_converter=DATA_CONVERTER,
             ),
             CONNECT_TIMEOUT.total_seconds(),
         )

@@ -1,6 +1,7 @@
 """Entry rules: which published playbooks an account enters now, and why not the others.
 
-The account workflow asks :meth:`EntryRules.due` after every event and on its daily wake;
+The account workflow asks :meth:`EntryRules.due` after every event and whenever a time-based
+rule may have changed (:meth:`EntryRules.next_wake`);
 the rules read the account's state (catalog index, enrollments, attributes, what fired
 before) and record every skip with its reason. Kept apart from the workflow's message loop
 (``engine._account``) so the decisions read on their own; runs inside that workflow, so it is
@@ -18,11 +19,14 @@ with workflow.unsafe.imports_passed_through():
     from engine._catalog import EntrySummary
     from engine._evaluate import evaluate
     from engine._facts import Facts, midnight
+    from engine._timing import next_change
 
 if TYPE_CHECKING:
     from engine._account import AccountWorkflow
 
 _TICK = timedelta(days=1)
+"""How often an idle account looks for a newer catalog (and, in runs from before exact
+wake-ups, re-reads its time-based rules)."""
 PAUSED = "account paused"
 """The skip reason while an account is paused; it lifts at the resume."""
 
@@ -136,16 +140,24 @@ class EntryRules:
         base = midnight(self._account.state.attributes.get(offset.anchor))
         return None if base is None else base + timedelta(seconds=offset.offset_seconds)
 
-    def next_wake(self) -> timedelta:
-        """Until the next entry date, at most a day (time-based conditions change daily)."""
+    def next_wake(self, exact: bool) -> timedelta | None:
+        """How long until a time-based rule may change: an entry date, a cooldown's end, an
+        entry condition that reads the calendar, or, unless the catalog is final, the daily
+        look for a newer catalog. None when only an event can change anything.
+
+        Without ``exact`` (runs started before exact wake-ups) the account wakes daily.
+        """
         now = workflow.now()
-        wake = _TICK
-        if self._account.state.catalog:
-            for entry in self._account.state.catalog.entries:
-                for target in (
-                    self._entry_date(entry) if entry.entry.at else None,
-                    self._cooldown_end(entry.name),
-                ):
-                    if target is not None and target > now:
-                        wake = min(wake, target - now)
-        return max(wake, timedelta(seconds=1))
+        state = self._account.state
+        moments: list[datetime | None] = []
+        if not exact or state.catalog is None or not state.catalog.final:
+            moments.append(now + _TICK)
+        if state.catalog:
+            facts = self._account.facts() if exact else None
+            for entry in state.catalog.entries:
+                moments.append(self._entry_date(entry) if entry.entry.at else None)
+                moments.append(self._cooldown_end(entry.name))
+                if facts is not None and entry.entry.when is not None and not entry.entry.event:
+                    moments.append(next_change(entry.entry.when, facts))
+        ahead = [m for m in moments if m is not None and m > now]
+        return max(min(ahead) - now, timedelta(seconds=1)) if ahead else None

@@ -26,7 +26,6 @@ with workflow.unsafe.imports_passed_through():
 if TYPE_CHECKING:
     from engine._run import PlaybookRunWorkflow
 
-_TICK = timedelta(days=1)
 # workflow.patched id: a tier's channels run at once (before: one after the other).
 _CHANNELS_AT_ONCE = "tier-channels-at-once"
 _FIRST = ""
@@ -154,7 +153,7 @@ class Ladder:
                         index += 1
                         break
                     deadline = None
-                waits = [_TICK]
+                waits: list[timedelta] = []
                 if deadline is not None and self.acknowledged_by is None:
                     waits.append(deadline - now)
                 if self._recovering_since is not None:
@@ -163,16 +162,27 @@ class Ladder:
                         + timedelta(seconds=self.plan.recovery_for_seconds)
                         - now
                     )
+                # The calendar may turn a condition without a signal: the ladder's trigger
+                # (a re-request), the recovery, or a higher tier's own condition.
+                above = [t.when for t in self.plan.tiers[index + 1 :]]
+                wake = self._run.wake_within(
+                    max(min(waits), timedelta(seconds=1)) if waits else None,
+                    [self.plan.when, self.plan.recovery, *above],
+                )
                 acked = self.acknowledged_by
+                since = self._recovering_since
                 with contextlib.suppress(TimeoutError):
                     await workflow.wait_condition(
-                        lambda index=index, acked=acked: (  # type: ignore[misc]
+                        lambda index=index, acked=acked, since=since: (  # type: ignore[misc]
                             self._higher_than(index) is not None
                             or self._recovered()
                             or self.acknowledged_by != acked
                             or self._requested is not None
+                            # A recovery that starts (or breaks) moves the wake-up; the daily
+                            # wake-up of older runs found it without this.
+                            or (self._run.exact_wakes and self._recovering_since != since)
                         ),
-                        timeout=max(min(waits), timedelta(seconds=1)),
+                        timeout=wake,
                     )
                 self.observe()
                 if self._requested is not None:

@@ -19,7 +19,8 @@ from pydantic import BaseModel, ValidationError
 from temporalio.client import Client
 from temporalio.service import RPCError, RPCStatusCode
 
-from engine._account import AccountStatus, AccountWorkflow
+from engine._account import AccountWorkflow
+from engine._account_state import AccountStatus
 from engine._client import account_workflow_id, send
 from engine._connect import TemporalSettings, connect
 from engine._errors import PlaybookError

@@ -56,6 +56,7 @@ with workflow.unsafe.imports_passed_through():
         WaitForNode,
         WaitNode,
     )
+    from engine._timing import next_change
 
 # How the run ended goes to the store for the dashboard; runs started before this replay
 # without it.
@@ -70,9 +71,11 @@ ACTION_RETRY = RetryPolicy(
     maximum_interval=timedelta(minutes=10),
     maximum_attempts=10,
 )
-# Conditions that read the calendar (days_to_renewal...) change without a signal; a daily
-# wake-up re-reads them while a run waits.
+# Conditions that read the calendar (days_to_renewal...) change without a signal. A run
+# sleeps until the moment one can change (engine._timing); runs started before that
+# (workflow.patched id below) replay with a daily wake-up instead.
 TICK = timedelta(days=1)
+EXACT_WAKES = "exact-wakes"
 
 
 @workflow.defn(name="PlaybookRun")
@@ -90,6 +93,7 @@ class PlaybookRunWorkflow:
         self._visits: dict[str, int] = {}
         self._anchors = 0
         self.paused = False
+        self.exact_wakes = False
         self.ladder = Ladder(self)
 
     # Signals and queries ----------------------------------------------------------------
@@ -165,6 +169,7 @@ class PlaybookRunWorkflow:
         self._input = input
         if self._facts is None:  # a signal may have arrived with the start
             self._facts = input.facts
+        self.exact_wakes = workflow.patched(EXACT_WAKES)
         plan = input.plan
         workflow.upsert_search_attributes(
             [
@@ -179,7 +184,10 @@ class PlaybookRunWorkflow:
             self._check_endings(name)
         steps = asyncio.create_task(self._walk())
         ladder = asyncio.create_task(self.ladder.run()) if plan.escalation else None
+        calendar = asyncio.create_task(self._watch_calendar()) if self.exact_wakes else None
         await workflow.wait_condition(lambda: steps.done() or self._ending is not None)
+        if calendar:
+            calendar.cancel()
         if self._ending is not None:
             steps.cancel()
             result = self._ending
@@ -333,8 +341,27 @@ class PlaybookRunWorkflow:
                 return False
             with contextlib.suppress(TimeoutError):
                 await workflow.wait_condition(
-                    lambda: evaluate(condition, self.facts()).result, timeout=min(remaining, TICK)
+                    lambda: evaluate(condition, self.facts()).result,
+                    timeout=self.wake_within(remaining, [condition]),
                 )
+
+    async def _watch_calendar(self) -> None:
+        """Re-read the goal, the exit and the ladder's conditions when the calendar turns one
+        (``days_since_enrollment >= 90``), not only when new facts arrive."""
+        plan = self.input.plan
+        conditions = [trigger.when for trigger in (plan.goal, plan.exit) if trigger is not None]
+        if plan.escalation is not None:
+            conditions += [plan.escalation.when, *(t.when for t in plan.escalation.tiers)]
+        while True:
+            facts = self._facts
+            try:
+                await workflow.wait_condition(
+                    lambda facts=facts: self._facts is not facts,  # type: ignore[misc]
+                    timeout=self.wake_within(None, conditions),
+                )
+            except TimeoutError:
+                self._check_endings()
+                self.ladder.observe()
 
     async def _wait_until(self, at: DateAt) -> None:
         # Re-reads the anchor whenever it changes: a renewal date that moves reschedules the
@@ -369,6 +396,21 @@ class PlaybookRunWorkflow:
     def input(self) -> RunInput:
         assert self._input is not None
         return self._input
+
+    def wake_within(
+        self, limit: timedelta | None, conditions: list[ConditionPlan | None]
+    ) -> timedelta | None:
+        """How long to sleep at most: ``limit``, or less when one of ``conditions`` can
+        change by the calendar before then. None: until a signal."""
+        if not self.exact_wakes:
+            return TICK if limit is None else min(limit, TICK)
+        facts = self.facts()
+        waits = [limit] if limit is not None else []
+        for condition in conditions:
+            moment = next_change(condition, facts) if condition is not None else None
+            if moment is not None:
+                waits.append(max(moment - facts.now, timedelta(seconds=1)))
+        return min(waits, default=None)
 
     def facts(self) -> Facts:
         """The current facts, seen at the workflow's own clock."""

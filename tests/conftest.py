@@ -7,9 +7,9 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
+from engine._converter import DATA_CONVERTER
 from engine._search import DEV_SERVER_ARGS, register
 
 BIN = Path(sys.executable).parent
@@ -23,7 +23,7 @@ async def skipping_env() -> AsyncIterator[WorkflowEnvironment]:
     with no worker, and the server does not skip time past them.
     """
     env = await WorkflowEnvironment.start_time_skipping(
-        data_converter=pydantic_data_converter,
+        data_converter=DATA_CONVERTER,
         test_server_existing_path=str(BIN / "temporal-test-server"),
     )
     await register(env.client)
@@ -42,7 +42,7 @@ async def dev_env(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Wor
     """
     db = tmp_path_factory.mktemp("temporal") / "dev.db"
     env = await WorkflowEnvironment.start_local(
-        data_converter=pydantic_data_converter,
+        data_converter=DATA_CONVERTER,
         dev_server_existing_path=str(BIN / "temporal"),
         dev_server_extra_args=[*DEV_SERVER_ARGS, "--db-filename", str(db)],
         ui=False,

@@ -18,9 +18,9 @@ from google.protobuf.duration_pb2 import Duration
 from temporalio import activity
 from temporalio.api.workflowservice.v1 import RegisterNamespaceRequest
 from temporalio.client import Client
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
+from engine._converter import DATA_CONVERTER
 from engine._messages import ActionReceipt, ActionRequest, CloseRequest, HistoryRequest
 from workers import history
 from workers.store import Store
@@ -89,7 +89,7 @@ async def fresh_namespace(env: WorkflowEnvironment) -> Client:
             namespace=name, workflow_execution_retention_period=Duration(seconds=86400)
         )
     )
-    return Client(env.client.service_client, namespace=name, data_converter=pydantic_data_converter)
+    return Client(env.client.service_client, namespace=name, data_converter=DATA_CONVERTER)
 
 
 @activity.defn(name="record_history")

@@ -19,7 +19,8 @@ from pathlib import Path
 import pytest
 from temporalio.testing import WorkflowEnvironment
 
-from engine._account import AccountStatus, AccountWorkflow
+from engine._account import AccountWorkflow
+from engine._account_state import AccountStatus
 from engine._client import account_workflow_id, send
 from engine._messages import HealthEvent
 from tests.support import fresh_namespace

@@ -27,10 +27,10 @@ from typing import Any
 from aiosmtpd.controller import Controller
 from pydantic import SecretStr
 from temporalio.client import Client
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
 from engine._connect import TemporalSettings
+from engine._converter import DATA_CONVERTER
 from engine._errors import PlaybookError
 from engine._search import DEV_SERVER_ARGS
 from workers.activities import Actions
@@ -162,7 +162,7 @@ async def running(
         ui_port = free_port()
     try:
         env = await WorkflowEnvironment.start_local(
-            data_converter=pydantic_data_converter,
+            data_converter=DATA_CONVERTER,
             port=temporal_port,
             dev_server_existing_path=str(Path(sys.executable).parent / "temporal"),
             dev_server_extra_args=[

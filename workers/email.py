@@ -14,6 +14,7 @@ backoff.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import logging
 import os
@@ -22,7 +23,7 @@ from email.utils import formatdate, parseaddr
 from typing import Any, Literal
 
 import aiosmtplib
-from jinja2 import TemplateError
+from jinja2 import Template, TemplateError
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
 from temporalio.exceptions import ApplicationError
 
@@ -56,10 +57,12 @@ def render(template: TemplatePlan, context: dict[str, Any]) -> RenderedEmail:
     rendering the same template with the same data again would fail the same way.
     """
     try:
-        subject = _TEXT.from_string(template.subject).render(context)
-        text = _TEXT.from_string(template.text).render(context)
+        subject = _compiled(template.subject, html=False).render(context)
+        text = _compiled(template.text, html=False).render(context)
         html = (
-            _HTML.from_string(template.html).render(context) if template.html is not None else None
+            _compiled(template.html, html=True).render(context)
+            if template.html is not None
+            else None
         )
     except (TemplateError, TypeError, ValueError, ArithmeticError, LookupError) as error:
         # Undefined values and sandbox refusals (SecurityError) are TemplateErrors; the
@@ -70,6 +73,13 @@ def render(template: TemplatePlan, context: dict[str, Any]) -> RenderedEmail:
             non_retryable=True,
         ) from None
     return RenderedEmail(subject=" ".join(subject.split()), text=text, html=html)
+
+
+@functools.lru_cache(maxsize=1_024)
+def _compiled(source: str, html: bool) -> Template:
+    """A template compiled once per worker: a journey sends the same few templates to
+    every account, and compiling costs far more than rendering."""
+    return (_HTML if html else _TEXT).from_string(source)
 
 
 class SmtpSettings(BaseModel):

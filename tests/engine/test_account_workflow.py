@@ -16,7 +16,8 @@ from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
 from engine import load
-from engine._account import AccountStatus, AccountWorkflow
+from engine._account import AccountWorkflow
+from engine._account_state import AccountStatus
 from engine._catalog import build_catalog
 from engine._client import publish, send
 from engine._messages import (

@@ -5,7 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.service import TLSConfig
 from temporalio.testing import WorkflowEnvironment
 
@@ -15,6 +14,7 @@ from engine._connect import (
     TemporalUnreachable,
     connect,
 )
+from engine._converter import DATA_CONVERTER
 
 
 def target(env: WorkflowEnvironment) -> str:
@@ -101,7 +101,7 @@ def test_missing_certificate_file_is_named(tmp_path: Path) -> None:
 
 async def test_connect_uses_the_pydantic_converter(dev_env: WorkflowEnvironment) -> None:
     client = await connect(TemporalSettings(address=target(dev_env)))
-    assert client.data_converter is pydantic_data_converter
+    assert client.data_converter is DATA_CONVERTER
     assert client.namespace == "default"
 
 

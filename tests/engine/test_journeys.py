@@ -21,7 +21,8 @@ from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
 
 from engine import PlaybookSet, load
-from engine._account import AccountStatus, AccountWorkflow
+from engine._account import AccountWorkflow
+from engine._account_state import AccountStatus
 from engine._catalog import Catalog, build_catalog
 from engine._client import publish, send
 from engine._messages import AccountEvent, AttributeChange, HealthEvent, PlaybookAck, RunStatus

@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pytest
 from temporalio import workflow
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.worker import Replayer, WorkflowReplayResult
 
+from engine._converter import DATA_CONVERTER
 from engine._messages import RunInput, RunResult
 from engine._run import PlaybookRunWorkflow
 from workers.worker import WORKFLOWS
@@ -38,7 +38,7 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
 
 async def replay(path: Path, workflows: list[type]) -> WorkflowReplayResult:
     """Replay one recorded history as a worker would resume it: sandboxed, pydantic payloads."""
-    replayer = Replayer(workflows=workflows, data_converter=pydantic_data_converter)
+    replayer = Replayer(workflows=workflows, data_converter=DATA_CONVERTER)
     return await replayer.replay_workflow(load_history(path))
 
 

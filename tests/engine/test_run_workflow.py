@@ -7,6 +7,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
+from temporalio.api.enums.v1 import EventType
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
@@ -22,6 +23,7 @@ from engine._run import PlaybookRunWorkflow
 from tests.support import Recorder
 
 PLAYBOOKS = Path(__file__).parents[2] / "playbooks"
+FIXTURES = Path(__file__).parents[1] / "fixtures"
 
 
 @pytest.fixture(scope="module")
@@ -174,3 +176,117 @@ async def test_signals_delivered_with_the_start_are_not_lost(
         await handle.signal(PlaybookRunWorkflow.event, LifecycleEvent(name="onboarding.completed"))
         result = await handle.result()
     assert (result.outcome, result.ended_by) == ("success", "goal")
+
+
+CALENDAR_WAIT = """\
+kind: Playbook
+name: renewal-call
+version: 1
+description: Call once the renewal is 30 days away, or give up after 90 days.
+owner: cs-ops@example.com
+stage: renew
+entry: {event: contract.signed}
+steps:
+  - id: until-close
+    type: wait_for
+    condition: {field: days_to_renewal, lte: 30}
+    timeout: 90d
+    on_met:
+      - id: call
+        type: task
+        title: Renewal call
+        assignee: csm
+        due: 2d
+"""
+
+
+async def test_a_calendar_wait_wakes_at_the_midnight_it_holds_not_daily(
+    skipping_env: WorkflowEnvironment, tmp_path: Path
+) -> None:
+    """days_to_renewal <= 30 with the renewal 45 days off is met at the midnight 15 days on,
+    and the run sleeps until then: one timer fires, not one a day."""
+    (tmp_path / "renewal-call.yaml").write_text(CALENDAR_WAIT)
+    (tmp_path / "health.yaml").write_text((FIXTURES / "ladder" / "health.yaml").read_text())
+    plan = load([tmp_path]).plan("renewal-call")
+    recorder = Recorder()
+    queue = f"q-{uuid.uuid4()}"
+    start = await skipping_env.get_current_time()
+    renewal = (start + timedelta(days=45)).date()
+    run_input = RunInput(
+        plan=plan,
+        account_id="umbrella",
+        cycle=1,
+        enrolled_at=start,
+        facts=Facts(now=start, account={"renewal_date": renewal.isoformat(), "owner": "a@b.c"}),
+    )
+    async with Worker(
+        skipping_env.client,
+        task_queue=queue,
+        workflows=[PlaybookRunWorkflow],
+        activities=recorder.activities(),
+    ):
+        handle = await skipping_env.client.start_workflow(
+            PlaybookRunWorkflow.run,
+            run_input,
+            id=f"playbook/renewal-call/{queue}",
+            task_queue=queue,
+        )
+        await handle.result()
+        history = await handle.fetch_history()
+    [(called_at, _, step, _)] = recorder.actions
+    assert step == "call"
+    assert called_at.date() == renewal - timedelta(days=30)
+    assert (called_at.hour, called_at.minute) == (0, 0)
+    fired = [e for e in history.events if e.event_type == EventType.EVENT_TYPE_TIMER_FIRED]
+    assert len(fired) == 1
+
+
+CALENDAR_GOAL = """\
+kind: Playbook
+name: settle-in
+version: 1
+description: A 60-day hold that counts as done once the account is ten days in.
+owner: cs-ops@example.com
+stage: onboard
+entry: {event: contract.signed}
+goal:
+  when: {field: days_since_enrollment, gte: 10}
+steps:
+  - id: hold
+    type: wait
+    for: 60d
+"""
+
+
+async def test_a_goal_that_reads_the_calendar_ends_the_run_on_its_day(
+    skipping_env: WorkflowEnvironment, tmp_path: Path
+) -> None:
+    """days_since_enrollment >= 10 ends the run as a goal at the tenth midnight, with no
+    event or new facts to prompt it."""
+    (tmp_path / "settle-in.yaml").write_text(CALENDAR_GOAL)
+    (tmp_path / "health.yaml").write_text((FIXTURES / "ladder" / "health.yaml").read_text())
+    queue = f"q-{uuid.uuid4()}"
+    start = await skipping_env.get_current_time()
+    run_input = RunInput(
+        plan=load([tmp_path]).plan("settle-in"),
+        account_id="umbrella",
+        cycle=1,
+        enrolled_at=start,
+        facts=Facts(now=start),
+    )
+    async with Worker(
+        skipping_env.client,
+        task_queue=queue,
+        workflows=[PlaybookRunWorkflow],
+        activities=Recorder().activities(),
+    ):
+        handle = await skipping_env.client.start_workflow(
+            PlaybookRunWorkflow.run, run_input, id=f"playbook/settle-in/{queue}", task_queue=queue
+        )
+        result = await handle.result()
+        status = await handle.query(PlaybookRunWorkflow.status)
+    assert (result.outcome, result.ended_by) == ("success", "goal")
+    [goal] = [d for d in status.why if d.kind == "goal"]
+    assert goal.at.date() == start.date() + timedelta(days=10)
+    assert (goal.at.hour, goal.at.minute) == (0, 0)
+    assert goal.seen == {"days_since_enrollment": 10}

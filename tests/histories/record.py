@@ -40,14 +40,15 @@ from typing import Any
 from temporalio import activity
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import WorkflowHandle, WorkflowHistory
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Replayer
 
 from engine import PlaybookSet, load
-from engine._account import _EVENTS_PER_RUN, AccountStatus, AccountWorkflow
+from engine._account import _EVENTS_PER_RUN, AccountWorkflow
+from engine._account_state import AccountStatus
 from engine._catalog import CATALOG_WORKFLOW_ID, build_catalog
 from engine._client import account_workflow_id, publish, send
+from engine._converter import DATA_CONVERTER
 from engine._facts import Facts, Health
 from engine._messages import (
     AccountEvent,
@@ -112,7 +113,7 @@ async def environment() -> AsyncIterator[WorkflowEnvironment]:
     next journey's workflows.
     """
     env = await WorkflowEnvironment.start_time_skipping(
-        data_converter=pydantic_data_converter,
+        data_converter=DATA_CONVERTER,
         test_server_existing_path=str(BIN / "temporal-test-server"),
         identity=IDENTITY,
     )
@@ -397,6 +398,50 @@ async def account_history(env: WorkflowEnvironment) -> Histories:
     }
 
 
+async def account_exact_wakes(env: WorkflowEnvironment) -> Histories:
+    """Exact wake-ups (behind their patch), on the shipped playbooks: an account whose renewal
+    is 110 days off; a 23-point drop in 3 days enters churn-prevention through its 14-day
+    change rule, the account wakes when that drop leaves the window (day 17) besides its daily
+    look for a newer catalog, and the renewal run starts on its entry date (day 20, 90 days
+    before the renewal)."""
+    client = env.client
+    account = "hooli"
+    handle = client.get_workflow_handle(account_workflow_id(account))
+
+    async def running(name: str) -> bool:
+        status: AccountStatus = await handle.query(AccountWorkflow.status)
+        e = status.enrollments.get(name)
+        return e is not None and e.running
+
+    await publish(client, catalog_of(load([ROOT / "playbooks"])), QUEUE)
+    renewal = (await env.get_current_time() + timedelta(days=110)).date().isoformat()
+    people = {"owner": "csm@example.com", "manager": "lead@example.com", "name": "Hooli"}
+    await send(client, account, AttributeChange(set={**people, "segment": "smb"}), QUEUE)
+    await send(client, account, AttributeChange(set={"renewal_date": renewal}), QUEUE)
+    await send(client, account, HealthEvent(score=85), QUEUE)
+    await env.sleep(timedelta(days=3))
+    await send(client, account, HealthEvent(score=62), QUEUE)
+    await eventually(lambda: running("churn-prevention"), "churn-prevention enrolls on the drop")
+    await env.sleep(timedelta(days=8))
+    expect(not await running("renewal"), "renewal waits for its date")
+    await env.sleep(timedelta(days=10))
+    await eventually(lambda: running("renewal"), "renewal enrolls 90 days before the renewal")
+    await send(client, account, AccountEvent(name="contract.cancelled"), QUEUE)
+    await eventually(lambda: _not(running("renewal")), "the cancellation ends the renewal")
+    churn = client.get_workflow_handle_for(
+        PlaybookRunWorkflow.run, f"playbook/churn-prevention/{account}/1"
+    )
+    expect((await churn.result()).ended_by == "exit", "the cancellation ends churn-prevention")
+    history = await settled(handle)
+    markers = [e for e in history.events if e.event_type == EventType.EVENT_TYPE_MARKER_RECORDED]
+    expect(bool(markers), "the exact-wakes patch marker is in the history")
+    return {"account_exact_wakes": history, "account_exact_wakes_churn": await settled(churn)}
+
+
+async def _not(check: Awaitable[bool]) -> bool:
+    return not await check
+
+
 JOURNEYS: dict[str, Callable[[WorkflowEnvironment], Awaitable[Histories]]] = {
     "onboarding_run": onboarding_run,
     "ladder_climb_ack_recover": ladder_climb_ack_recover,
@@ -404,6 +449,7 @@ JOURNEYS: dict[str, Callable[[WorkflowEnvironment], Awaitable[Histories]]] = {
     "account_enroll_exit": account_enroll_exit,
     "account_continue_as_new": account_continue_as_new,
     "account_history": account_history,
+    "account_exact_wakes": account_exact_wakes,
 }
 
 
@@ -422,9 +468,9 @@ async def record(name: str) -> list[tuple[Path, int]]:
         path.write_text(history.to_json() + "\n")
         ids[file] = history.workflow_id
         try:
-            await Replayer(
-                workflows=WORKFLOWS, data_converter=pydantic_data_converter
-            ).replay_workflow(load_history(path, ids))
+            await Replayer(workflows=WORKFLOWS, data_converter=DATA_CONVERTER).replay_workflow(
+                load_history(path, ids)
+            )
         except Exception:
             path.unlink()
             raise

@@ -21,7 +21,8 @@ from pathlib import Path
 from temporalio.testing import WorkflowEnvironment
 
 from engine import load
-from engine._account import AccountStatus, AccountWorkflow
+from engine._account import AccountWorkflow
+from engine._account_state import AccountStatus
 from engine._catalog import build_catalog
 from engine._client import publish, send
 from engine._messages import AttributeChange, HealthEvent, RunStatus

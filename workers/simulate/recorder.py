@@ -19,7 +19,7 @@ from pydantic import BaseModel
 from temporalio import activity
 from temporalio.client import Client
 
-from engine._catalog import Catalog
+from engine._catalog import Catalog, CatalogIndex, IndexRequest
 from engine._messages import ActionReceipt, ActionRequest, CloseRequest, HistoryRequest
 from engine._plan import EmailNode, NotifyNode, TaskNode, WebhookNode
 from engine._template_context import PEOPLE, template_context
@@ -243,3 +243,9 @@ class FixedCatalog(CatalogActivities):
 
     async def _current(self) -> Catalog:
         return self._catalog
+
+    @activity.defn(name="catalog_index")
+    async def catalog_index(self, request: IndexRequest) -> CatalogIndex | None:
+        """The simulated set's index, marked final: nothing is published during a simulation."""
+        index = await super().catalog_index(request)
+        return None if index is None else index.model_copy(update={"final": True})
