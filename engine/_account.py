@@ -9,6 +9,7 @@ did not enroll. It continues as new before its history grows large, carrying its
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 from datetime import datetime, timedelta
 from typing import Any
@@ -49,7 +50,8 @@ with workflow.unsafe.imports_passed_through():
 
 _LOCAL = timedelta(seconds=10)
 # workflow.patched id: the account sleeps until a time-based rule can change (before: it woke
-# every day); runs started before replay with the daily wake.
+# every day) and tells its running journeys of a change at once (before: one after the
+# other, a round trip each); runs started before replay the old way.
 EXACT_WAKES = "exact-wakes"
 _CATALOG_TTL = timedelta(minutes=5)
 _HISTORY_DAYS = 400
@@ -80,6 +82,7 @@ class AccountWorkflow:
         self._handled = 0
         self._seen: set[str] | None = None
         self._upserted: dict[str, Any] = {}
+        self._exact = False
         self._entries = EntryRules(self)
         self._changes = ChangeLog(self)
 
@@ -146,7 +149,7 @@ class AccountWorkflow:
         await self._refresh_catalog(force=state.catalog is None)
         self._upsert()
         self._entries.due(event=None)
-        exact = workflow.patched(EXACT_WAKES)
+        exact = self._exact = workflow.patched(EXACT_WAKES)
         while True:
             with contextlib.suppress(TimeoutError):
                 await workflow.wait_condition(
@@ -406,8 +409,13 @@ class AccountWorkflow:
 
     async def _forward(self) -> None:
         facts = self.facts()
-        for name in self._running(None):
-            await self._child(name).signal("update", facts)
+        children = [self._child(name) for name in self._running(None)]
+        if not self._exact:
+            for child in children:
+                await child.signal("update", facts)
+            return
+        # A journey that ended a moment ago refuses the signal; its run_ended is on its way.
+        await asyncio.gather(*(c.signal("update", facts) for c in children), return_exceptions=True)
 
     async def _forward_event(self, name: str) -> None:
         for playbook in self._running(None):
@@ -428,7 +436,7 @@ class AccountWorkflow:
     async def _refresh_catalog(self, force: bool = False) -> None:
         state = self.state
         now = workflow.now()
-        if not force and state.catalog is not None and state.catalog.final:
+        if not force and state.catalog is not None and state.catalog.simulation:
             return
         if not force and state.catalog_checked_at and now - state.catalog_checked_at < _CATALOG_TTL:
             return

@@ -85,9 +85,9 @@ class CatalogIndex(BaseModel):
     hash: str
     health: HealthModelPlan
     entries: list[EntrySummary]
-    final: bool = False
-    """Nothing newer can be published while accounts run (a simulation's fixed set), so
-    accounts need not look for a newer catalog."""
+    simulation: bool = False
+    """A simulation's fixed set: nothing newer is published while its accounts run, so they
+    need not look for one, and there is no store to record the dashboard's history in."""
 
 
 def build_catalog(plans: list[Plan], health: HealthModelPlan) -> Catalog:

@@ -142,7 +142,7 @@ class EntryRules:
 
     def next_wake(self, exact: bool) -> timedelta | None:
         """How long until a time-based rule may change: an entry date, a cooldown's end, an
-        entry condition that reads the calendar, or, unless the catalog is final, the daily
+        entry condition that reads the calendar, or, unless a simulation runs, the daily
         look for a newer catalog. None when only an event can change anything.
 
         Without ``exact`` (runs started before exact wake-ups) the account wakes daily.
@@ -150,7 +150,7 @@ class EntryRules:
         now = workflow.now()
         state = self._account.state
         moments: list[datetime | None] = []
-        if not exact or state.catalog is None or not state.catalog.final:
+        if not exact or state.catalog is None or not state.catalog.simulation:
             moments.append(now + _TICK)
         if state.catalog:
             facts = self._account.facts() if exact else None

@@ -61,6 +61,9 @@ class ChangeLog:
         changes, self._noted = self._noted, []
         if not workflow.patched(HISTORY_PATCH):
             return
+        catalog = self._account.state.catalog
+        if catalog is not None and catalog.simulation:
+            return  # a simulation keeps no dashboard history
         self._sending = [t for t in self._sending if not t.done()]
         self._sending.append(asyncio.create_task(self._send(changes)))
 

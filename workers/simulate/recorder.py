@@ -246,6 +246,6 @@ class FixedCatalog(CatalogActivities):
 
     @activity.defn(name="catalog_index")
     async def catalog_index(self, request: IndexRequest) -> CatalogIndex | None:
-        """The simulated set's index, marked final: nothing is published during a simulation."""
+        """The simulated set's index, marked as a simulation's (see CatalogIndex.simulation)."""
         index = await super().catalog_index(request)
-        return None if index is None else index.model_copy(update={"final": True})
+        return None if index is None else index.model_copy(update={"simulation": True})
