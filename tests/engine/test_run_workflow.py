@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import uuid
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
 from temporalio.api.enums.v1 import EventType
+from temporalio.client import WorkflowHistory
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
@@ -18,6 +19,7 @@ from engine._messages import (
     LifecycleEvent,
     RunInput,
     RunResult,
+    RunStatus,
 )
 from engine._run import PlaybookRunWorkflow
 from tests.support import Recorder
@@ -200,39 +202,48 @@ steps:
 """
 
 
-async def test_a_calendar_wait_wakes_at_the_midnight_it_holds_not_daily(
-    skipping_env: WorkflowEnvironment, tmp_path: Path
-) -> None:
-    """days_to_renewal <= 30 with the renewal 45 days off is met at the midnight 15 days on,
-    and the run sleeps until then: one timer fires, not one a day."""
-    (tmp_path / "renewal-call.yaml").write_text(CALENDAR_WAIT)
+async def run_to_end(
+    env: WorkflowEnvironment, tmp_path: Path, playbook: str, account: dict[str, object]
+) -> tuple[Recorder, RunStatus, WorkflowHistory, datetime]:
+    """Run ``playbook`` (YAML text) for an account with these attributes to its end; what
+    it did, its status and history, and when it started."""
+    (tmp_path / "playbook.yaml").write_text(playbook)
     (tmp_path / "health.yaml").write_text((FIXTURES / "ladder" / "health.yaml").read_text())
-    plan = load([tmp_path]).plan("renewal-call")
+    [plan] = load([tmp_path]).plans()
     recorder = Recorder()
     queue = f"q-{uuid.uuid4()}"
-    start = await skipping_env.get_current_time()
-    renewal = (start + timedelta(days=45)).date()
+    start = await env.get_current_time()
     run_input = RunInput(
         plan=plan,
         account_id="umbrella",
         cycle=1,
         enrolled_at=start,
-        facts=Facts(now=start, account={"renewal_date": renewal.isoformat(), "owner": "a@b.c"}),
+        facts=Facts(now=start, account=account),
     )
     async with Worker(
-        skipping_env.client,
+        env.client,
         task_queue=queue,
         workflows=[PlaybookRunWorkflow],
         activities=recorder.activities(),
     ):
-        handle = await skipping_env.client.start_workflow(
-            PlaybookRunWorkflow.run,
-            run_input,
-            id=f"playbook/renewal-call/{queue}",
-            task_queue=queue,
+        handle = await env.client.start_workflow(
+            PlaybookRunWorkflow.run, run_input, id=f"playbook/{plan.name}/{queue}", task_queue=queue
         )
         await handle.result()
+        status = await handle.query(PlaybookRunWorkflow.status)
         history = await handle.fetch_history()
+    return recorder, status, history, start
+
+
+async def test_a_calendar_wait_wakes_at_the_midnight_it_holds_not_daily(
+    skipping_env: WorkflowEnvironment, tmp_path: Path
+) -> None:
+    """days_to_renewal <= 30 with the renewal 45 days off is met at the midnight 15 days on,
+    and the run sleeps until then: one timer fires, not one a day."""
+    renewal = (await skipping_env.get_current_time() + timedelta(days=45)).date()
+    recorder, _, history, _ = await run_to_end(
+        skipping_env, tmp_path, CALENDAR_WAIT, {"renewal_date": renewal.isoformat()}
+    )
     [(called_at, _, step, _)] = recorder.actions
     assert step == "call"
     assert called_at.date() == renewal - timedelta(days=30)
@@ -263,29 +274,9 @@ async def test_a_goal_that_reads_the_calendar_ends_the_run_on_its_day(
 ) -> None:
     """days_since_enrollment >= 10 ends the run as a goal at the tenth midnight, with no
     event or new facts to prompt it."""
-    (tmp_path / "settle-in.yaml").write_text(CALENDAR_GOAL)
-    (tmp_path / "health.yaml").write_text((FIXTURES / "ladder" / "health.yaml").read_text())
-    queue = f"q-{uuid.uuid4()}"
-    start = await skipping_env.get_current_time()
-    run_input = RunInput(
-        plan=load([tmp_path]).plan("settle-in"),
-        account_id="umbrella",
-        cycle=1,
-        enrolled_at=start,
-        facts=Facts(now=start),
-    )
-    async with Worker(
-        skipping_env.client,
-        task_queue=queue,
-        workflows=[PlaybookRunWorkflow],
-        activities=Recorder().activities(),
-    ):
-        handle = await skipping_env.client.start_workflow(
-            PlaybookRunWorkflow.run, run_input, id=f"playbook/settle-in/{queue}", task_queue=queue
-        )
-        result = await handle.result()
-        status = await handle.query(PlaybookRunWorkflow.status)
-    assert (result.outcome, result.ended_by) == ("success", "goal")
+    _, status, _, start = await run_to_end(skipping_env, tmp_path, CALENDAR_GOAL, {})
+    assert status.result is not None
+    assert (status.result.outcome, status.result.ended_by) == ("success", "goal")
     [goal] = [d for d in status.why if d.kind == "goal"]
     assert goal.at.date() == start.date() + timedelta(days=10)
     assert (goal.at.hour, goal.at.minute) == (0, 0)
