@@ -7,7 +7,7 @@ N accounts (goal: 1,000 accounts x 365 days under 5 minutes), split into SHARDS 
 workflow that sleeps one day at a time for DAYS days, one timer round trip on the test
 server per simulated day.
 
-    .venv/bin/python -m bench.simulation [--days 365] [--accounts 1000] [--shards CPUS]
+    .venv/bin/python -m bench.simulation [--days 365] [--accounts 1000] [--shards 2xCPUS]
 """
 
 from __future__ import annotations
@@ -77,7 +77,7 @@ async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--days", type=int, default=365)
     parser.add_argument("--accounts", type=int, default=1_000, help="0: no backtest")
-    parser.add_argument("--shards", type=int, default=os.cpu_count() or 1)
+    parser.add_argument("--shards", type=int, default=2 * (os.cpu_count() or 1))
     args = parser.parse_args()
     shipped = load([ROOT / "playbooks"])
     catalog = build_catalog(shipped.plans(), shipped.health_plan())  # type: ignore[arg-type]

@@ -269,7 +269,7 @@ def backtest(
         int | None,
         typer.Option(
             "--shards",
-            help="Processes, each with its own test server (default: one per CPU).",
+            help="Processes, each with its own test server (default: two per CPU).",
             min=1,
         ),
     ] = None,
@@ -292,7 +292,9 @@ def backtest(
     catalog = _catalog(playbooks or [Path("playbooks")])
     scenario = Scenario(accounts={}, rows=rows, start=start, days=days or _default_days(rows))
     _directory(people)  # a bad directory file is one line now, not one per shard
-    count = shards or os.cpu_count() or 1
+    # Two per CPU: a test server costs more per workflow task the more workflows it holds,
+    # so 4 shards beat 2 on 2 cores (1,000 accounts x 365 days: 611 s against 936 s).
+    count = shards or 2 * (os.cpu_count() or 1)
     result = _run(_backtest(catalog, scenario, people, count, show=not as_json))
     from workers.simulate.backtest import report
 
