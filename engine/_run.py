@@ -12,8 +12,7 @@ Deterministic by construction: no I/O, clock or randomness; time is ``workflow.n
 from __future__ import annotations
 
 import asyncio
-import contextlib
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 from temporalio import workflow
@@ -23,7 +22,7 @@ from temporalio.exceptions import ActivityError, TemporalError
 with workflow.unsafe.imports_passed_through():
     from engine import _search as sa
     from engine._evaluate import evaluate
-    from engine._facts import Facts, midnight
+    from engine._facts import Facts
     from engine._ladder import Ladder
     from engine._messages import (
         Acknowledgement,
@@ -46,7 +45,6 @@ with workflow.unsafe.imports_passed_through():
     from engine._plan import (
         BranchNode,
         ConditionPlan,
-        DateAt,
         EmailNode,
         EndNode,
         EscalateNode,
@@ -56,7 +54,8 @@ with workflow.unsafe.imports_passed_through():
         WaitForNode,
         WaitNode,
     )
-    from engine._timing import next_change
+    from engine._timing import sleep_at_most
+    from engine._waits import wait_for, wait_until, watch_calendar
 
 # How the run ended goes to the store for the dashboard; runs started before this replay
 # without it.
@@ -91,7 +90,7 @@ class PlaybookRunWorkflow:
         self._why: list[Decision] = []
         self._step: str | None = None
         self._visits: dict[str, int] = {}
-        self._anchors = 0
+        self.anchors = 0
         self.paused = False
         self.exact_wakes = False
         self.ladder = Ladder(self)
@@ -104,18 +103,18 @@ class PlaybookRunWorkflow:
         old = self._facts.account.get("renewal_date") if self._facts else None
         self._facts = facts
         if facts.account.get("renewal_date") != old:
-            self._anchors += 1
+            self.anchors += 1
         if self._input is None:
             # Delivered with the start, before run(): run() sees these facts and checks them.
             return
-        self._check_endings()
+        self.check_endings()
         self.ladder.observe()
 
     @workflow.signal(name="event")
     def event(self, event: LifecycleEvent) -> None:
         """A lifecycle event; it may be this playbook's goal or exit."""
         self._events.append(event.name)
-        self._check_endings(event.name)
+        self.check_endings(event.name)
 
     @workflow.signal(name="acknowledge")
     def acknowledge(self, ack: Acknowledgement) -> None:
@@ -179,12 +178,12 @@ class PlaybookRunWorkflow:
             ]
         )
         self.record("enrolled", "entry", detail=f"cycle {input.cycle}")
-        self._check_endings()
+        self.check_endings()
         for name in self._events:  # events delivered with the start
-            self._check_endings(name)
+            self.check_endings(name)
         steps = asyncio.create_task(self._walk())
         ladder = asyncio.create_task(self.ladder.run()) if plan.escalation else None
-        calendar = asyncio.create_task(self._watch_calendar()) if self.exact_wakes else None
+        calendar = asyncio.create_task(watch_calendar(self)) if self.exact_wakes else None
         await workflow.wait_condition(lambda: steps.done() or self._ending is not None)
         if calendar:
             calendar.cancel()
@@ -274,10 +273,10 @@ class PlaybookRunWorkflow:
             if node.seconds is not None:
                 await workflow.sleep(timedelta(seconds=node.seconds))
             elif node.until is not None:
-                await self._wait_until(node.until)
+                await wait_until(self, node.until)
             return node.next
         if isinstance(node, WaitForNode):
-            met = await self._wait_for(node.condition, node.timeout_seconds, node.id)
+            met = await wait_for(self, node.condition, node.timeout_seconds, node.id)
             return node.on_met if met else node.on_timeout
         if isinstance(node, BranchNode):
             taken = self.holds(node.condition, f"steps.{node.id}", record="branch")
@@ -328,68 +327,6 @@ class PlaybookRunWorkflow:
         self.record("action", rule, detail=f"asked {parent} to start {node.playbook}")
         return None
 
-    async def _wait_for(self, condition: ConditionPlan, timeout: int, node_id: str) -> bool:
-        deadline = workflow.now() + timedelta(seconds=timeout)
-        while True:
-            verdict = evaluate(condition, self.facts())
-            if verdict.result:
-                self.record("wait_met", f"steps.{node_id}", verdict.seen)
-                return True
-            remaining = deadline - workflow.now()
-            if remaining <= timedelta(0):
-                self.record("wait_timeout", f"steps.{node_id}", verdict.seen)
-                return False
-            with contextlib.suppress(TimeoutError):
-                await workflow.wait_condition(
-                    lambda: evaluate(condition, self.facts()).result,
-                    timeout=self.wake_within(remaining, [condition]),
-                )
-
-    async def _watch_calendar(self) -> None:
-        """Re-read the goal, the exit and the ladder's conditions when the calendar turns one
-        (``days_since_enrollment >= 90``), not only when new facts arrive."""
-        plan = self.input.plan
-        conditions = [trigger.when for trigger in (plan.goal, plan.exit) if trigger is not None]
-        if plan.escalation is not None:
-            conditions += [plan.escalation.when, *(t.when for t in plan.escalation.tiers)]
-        while True:
-            facts = self._facts
-            try:
-                await workflow.wait_condition(
-                    lambda facts=facts: self._facts is not facts,  # type: ignore[misc]
-                    timeout=self.wake_within(None, conditions),
-                )
-            except TimeoutError:
-                self._check_endings()
-                self.ladder.observe()
-
-    async def _wait_until(self, at: DateAt) -> None:
-        # Re-reads the anchor whenever it changes: a renewal date that moves reschedules the
-        # wait, and a step already passed never runs again because the walk only goes on.
-        while True:
-            target = self._target(at)
-            anchors = self._anchors
-            if target is None:
-                await workflow.wait_condition(lambda a=anchors: self._anchors != a)  # type: ignore[misc]
-                continue
-            remaining = target - workflow.now()
-            if remaining <= timedelta(0):
-                return
-            try:
-                await workflow.wait_condition(
-                    lambda a=anchors: self._anchors != a,  # type: ignore[misc]
-                    timeout=remaining,
-                )
-            except TimeoutError:
-                return
-
-    def _target(self, at: DateAt) -> datetime | None:
-        if at.anchor == "enrolled":
-            base: datetime | None = self.input.enrolled_at
-        else:
-            base = midnight(self.facts().account.get(at.anchor))
-        return None if base is None else base + timedelta(seconds=at.offset_seconds)
-
     # Helpers shared with the ladder -----------------------------------------------------
 
     @property
@@ -400,17 +337,16 @@ class PlaybookRunWorkflow:
     def wake_within(
         self, limit: timedelta | None, conditions: list[ConditionPlan | None]
     ) -> timedelta | None:
-        """How long to sleep at most: ``limit``, or less when one of ``conditions`` can
-        change by the calendar before then. None: until a signal."""
+        """How long to sleep at most: ``limit``, or less when the calendar can turn one of
+        ``conditions`` before then (daily in runs from before exact wake-ups)."""
         if not self.exact_wakes:
             return TICK if limit is None else min(limit, TICK)
-        facts = self.facts()
-        waits = [limit] if limit is not None else []
-        for condition in conditions:
-            moment = next_change(condition, facts) if condition is not None else None
-            if moment is not None:
-                waits.append(max(moment - facts.now, timedelta(seconds=1)))
-        return min(waits, default=None)
+        return sleep_at_most(limit, conditions, self.facts())
+
+    @property
+    def latest_facts(self) -> Facts | None:
+        """The facts as the last update brought them (a new object at each update)."""
+        return self._facts
 
     def facts(self) -> Facts:
         """The current facts, seen at the workflow's own clock."""
@@ -496,7 +432,7 @@ class PlaybookRunWorkflow:
         self._step = node_id
         workflow.upsert_search_attributes([sa.STEP.value_set(node_id)])
 
-    def _check_endings(self, event: str | None = None) -> None:
+    def check_endings(self, event: str | None = None) -> None:
         if self._ending is not None or self._input is None:
             return
         plan = self.input.plan

@@ -61,6 +61,19 @@ def next_change(condition: ConditionPlan, facts: Facts) -> datetime | None:
     return None if len(ahead) < _LOOK_AHEAD else ahead[-1]
 
 
+def sleep_at_most(
+    limit: timedelta | None, conditions: list[ConditionPlan | None], facts: Facts
+) -> timedelta | None:
+    """``limit``, or less when the calendar can turn one of ``conditions`` before then (at
+    least a second); None to sleep until a signal."""
+    waits = [limit] if limit is not None else []
+    for condition in conditions:
+        moment = next_change(condition, facts) if condition is not None else None
+        if moment is not None:
+            waits.append(max(moment - facts.now, timedelta(seconds=1)))
+    return min(waits, default=None)
+
+
 def _moments(condition: ConditionPlan, facts: Facts) -> tuple[set[datetime], datetime | None]:
     """Every moment a value the condition reads can move, and the next midnight if one
     moves daily in a way only re-evaluation can follow (a CEL expression)."""

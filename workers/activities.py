@@ -226,18 +226,9 @@ class Actions:
     # Chat and webhooks --------------------------------------------------------------------
 
     async def _chat(self, request: ActionRequest) -> str:
-        if isinstance(request.node, NotifyNode):
-            channel, text = request.node.channel, request.node.message
-        else:
-            tier = _tier(request)
-            if tier.channel is None:
-                raise _fail(f"tier {tier.id} has no chat channel", "ChatNotConfigured")
-            mentions = [
-                p.chat or p.display for role in tier.notify for p in self._people([role], request)
-            ]
-            channel, text = tier.channel, tier.title
-            if mentions:
-                text = f"{text} ({' '.join(mentions)})"
+        channel, text = chat_message(
+            request, lambda roles: people(self._directory, roles, request.account, request.owner)
+        )
         name = request.account.get("name") or request.account_id
         health = request.health
         score = (
@@ -285,11 +276,7 @@ class Actions:
     # Helpers ------------------------------------------------------------------------------
 
     def _people(self, roles: list[str], request: ActionRequest) -> list[Person]:
-        found: dict[str, Person] = {}
-        for role in roles:
-            for person in self._directory.resolve(role, request.account, request.owner):
-                found.setdefault(person.email, person)
-        return list(found.values())
+        return people(self._directory, roles, request.account, request.owner)
 
     def _client(self) -> OutboundClient:
         if self._http is None:
@@ -321,6 +308,32 @@ def _kind(request: ActionRequest) -> str:
     if node is None and request.tier is not None and request.channel is not None:
         return request.channel
     raise _fail(f"step {request.step}: not an action this worker performs", "UnknownAction")
+
+
+def people(
+    directory: Directory, roles: list[str], account: dict[str, Any], owner: str | None
+) -> list[Person]:
+    """The people behind ``roles`` for this account, each once."""
+    found: dict[str, Person] = {}
+    for role in roles:
+        for person in directory.resolve(role, account, owner):
+            found.setdefault(person.email, person)
+    return list(found.values())
+
+
+def chat_message(
+    request: ActionRequest, people_of: Callable[[list[str]], list[Person]]
+) -> tuple[str, str]:
+    """The channel and text of a chat action: a notify step's own, or an escalation tier's
+    title with its people mentioned (shared with the simulation's recorder)."""
+    if isinstance(request.node, NotifyNode):
+        return request.node.channel, request.node.message
+    tier = _tier(request)
+    if tier.channel is None:
+        raise _fail(f"tier {tier.id} has no chat channel", "ChatNotConfigured")
+    mentions = [p.chat or p.display for role in tier.notify for p in people_of([role])]
+    text = f"{tier.title} ({' '.join(mentions)})" if mentions else tier.title
+    return tier.channel, text
 
 
 def _tier(request: ActionRequest) -> TierPlan:

@@ -21,9 +21,18 @@ from temporalio.client import Client
 
 from engine._catalog import Catalog, CatalogIndex, IndexRequest
 from engine._messages import ActionReceipt, ActionRequest, CloseRequest, HistoryRequest
-from engine._plan import EmailNode, NotifyNode, TaskNode, WebhookNode
+from engine._plan import EmailNode, TaskNode, WebhookNode
 from engine._template_context import PEOPLE, template_context
-from workers.activities import _as_dict, _fail, _journey_now, _kind, _nobody, _tier
+from workers.activities import (
+    _as_dict,
+    _fail,
+    _journey_now,
+    _kind,
+    _nobody,
+    _tier,
+    chat_message,
+    people,
+)
 from workers.catalog import CatalogActivities
 from workers.directory import Directory, Person
 from workers.email import render
@@ -181,20 +190,9 @@ class Recorder:
 
     def _chat(self, request: ActionRequest, record: RecordedAction) -> str:
         account = self._as_written(request.account)
-        if isinstance(request.node, NotifyNode):
-            channel, text = request.node.channel, request.node.message
-        else:
-            tier = _tier(request)
-            if tier.channel is None:
-                raise _fail(f"tier {tier.id} has no chat channel", "ChatNotConfigured")
-            mentions = [
-                p.chat or p.display
-                for role in tier.notify
-                for p in self._people([role], account, request.owner)
-            ]
-            channel, text = tier.channel, tier.title
-            if mentions:
-                text = f"{text} ({' '.join(mentions)})"
+        channel, text = chat_message(
+            request, lambda roles: self._people(roles, account, request.owner)
+        )
         record.recipients = [channel]
         record.summary = text
         return f"would post to {channel}: {text}"
@@ -207,11 +205,7 @@ class Recorder:
         return f"would call {record.summary}"
 
     def _people(self, roles: list[str], account: dict[str, Any], owner: str | None) -> list[Person]:
-        found: dict[str, Person] = {}
-        for role in roles:
-            for person in self._directory.resolve(role, account, owner):
-                found.setdefault(person.email, person)
-        return list(found.values())
+        return people(self._directory, roles, account, owner)
 
     def _as_written(self, account: dict[str, Any]) -> dict[str, Any]:
         """The account's attributes with dates as the input files wrote them."""
