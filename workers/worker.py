@@ -15,6 +15,7 @@ from temporalio.worker import Worker
 from engine._account import AccountWorkflow
 from engine._catalog import CatalogWorkflow
 from engine._run import PlaybookRunWorkflow
+from engine._sandbox import workflow_runner
 from workers.catalog import CatalogActivities
 
 WORKFLOWS: list[type] = [AccountWorkflow, PlaybookRunWorkflow, CatalogWorkflow]
@@ -34,6 +35,7 @@ def build_worker(
     workflow, a simulation passes one that holds the set it simulates.
     """
     catalog = catalog or CatalogActivities(client)
+    options.setdefault("workflow_runner", workflow_runner(client.data_converter))
     return Worker(
         client,
         task_queue=task_queue,

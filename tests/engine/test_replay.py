@@ -18,6 +18,7 @@ from temporalio.worker import Replayer, WorkflowReplayResult
 from engine._converter import DATA_CONVERTER
 from engine._messages import RunInput, RunResult
 from engine._run import PlaybookRunWorkflow
+from engine._sandbox import workflow_runner
 from workers.worker import WORKFLOWS
 
 # The sandbox re-imports this module to run the changed workflow below; the history helpers
@@ -37,8 +38,13 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
 
 
 async def replay(path: Path, workflows: list[type]) -> WorkflowReplayResult:
-    """Replay one recorded history as a worker would resume it: sandboxed, pydantic payloads."""
-    replayer = Replayer(workflows=workflows, data_converter=DATA_CONVERTER)
+    """Replay one recorded history as a worker would resume it: in the worker's sandbox,
+    pydantic payloads."""
+    replayer = Replayer(
+        workflows=workflows,
+        data_converter=DATA_CONVERTER,
+        workflow_runner=workflow_runner(DATA_CONVERTER),
+    )
     return await replayer.replay_workflow(load_history(path))
 
 
