@@ -303,8 +303,8 @@ and one activity dispatch. The engine's first escalation of an account at rest i
 enrollment, three steps in a row:
 
 1. the account's workflow task (~40 ms): decode the event, score health, evaluate every
-   entry rule, resolve the plan (a local activity, a marker in the history), command the child
-   start;
+   entry rule, resolve the plan (a local activity, a marker in the history), command the
+   child start;
 2. the child start (~5 ms on the server);
 3. the run's first workflow task (~40 ms): a new workflow instance in the sandbox, decoding
    its input (the whole plan, templates included), search attributes, the ladder engaging
@@ -315,11 +315,14 @@ arrives about 20 ms after the escalation starts instead of after the task activi
 trip (about 100 ms later before). Passing the `engine` package through the workflow sandbox
 (imported once instead of per run) cut step 3 from 42 to 28 ms and the first action from 109
 to 87 ms (p50), but then the sandbox no longer checks engine code for clock, random or I/O
-calls; not taken. Still open: keeping the plan out of the run's input (a content-addressed
-plan the run resolves once), fewer search-attribute upserts in the run's first task, and
-batching the account's work per event. The HTTP API adds its request and the
-signal-with-start it makes; its tail (p90 and up) is the uvicorn process sharing 2 cores
-with the dev server and the worker.
+calls; not taken. Taken since: the worker's sandbox answers the SDK's per-payload question
+"which serialization context?" itself instead of an `exec` inside every workflow for every
+payload container, since our converter takes no context (engine/_sandbox.py; a quarter of
+the worker's Python CPU in a backtest profile, less on this path). Still open: keeping the
+plan out of the run's input (a content-addressed plan the run resolves once), fewer search-
+attribute upserts in the run's first task, and batching the account's work per event. The
+HTTP API adds its request and the signal-with-start it makes; its tail (p90 and up) is the
+uvicorn process sharing 2 cores with the dev server and the worker.
 """
 
 
