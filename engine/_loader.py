@@ -17,7 +17,8 @@ from typing import Any
 from pydantic import TypeAdapter, ValidationError
 
 from engine import _yaml
-from engine._checks import Context, check_health_model, check_playbook, walk_steps
+from engine._check_conditions import Context
+from engine._checks import check_health_model, check_playbook, walk_steps
 from engine._compile import compile_health_model, compile_playbook, loops_without_wait
 from engine._diagnose import Finding, findings_from, place
 from engine._documents import Document, EmailTemplate, HealthModel, Playbook
