@@ -45,7 +45,7 @@ with workflow.unsafe.imports_passed_through():
         StartPlaybook,
         StopRequest,
     )
-    from engine._plan import Plan
+    from engine._plan import Plan, history_windows
     from engine._run import PlaybookRunWorkflow
 
 _LOCAL = timedelta(seconds=10)
@@ -372,12 +372,13 @@ class AccountWorkflow:
         )
         workflow_id = f"playbook/{entry.name}/{state.account_id}/{cycle}"
         now = workflow.now()
+        windows = history_windows(plan)
         run_input = RunInput(
             plan=plan,
             account_id=state.account_id,
             cycle=cycle,
             enrolled_at=now,
-            facts=self.facts(enrolled_at=now),
+            facts=self.facts(enrolled_at=now).for_run(windows),
             parent_workflow_id=workflow.info().workflow_id,
         )
         # Enrolled before a retry or replay got here: the deterministic id makes it idempotent.
@@ -394,6 +395,7 @@ class AccountWorkflow:
             version=plan.version,
             workflow_id=workflow_id,
             started_at=now,
+            windows=windows,
         )
         self.record("enrolled", entry, rule, seen, f"{workflow_id} v{plan.version}", plan)
 
@@ -409,13 +411,21 @@ class AccountWorkflow:
 
     async def _forward(self) -> None:
         facts = self.facts()
-        children = [self._child(name) for name in self._running(None)]
+        # Each journey gets only the readings its plan measures changes over: the whole
+        # history is most of an update's size, and most journeys read none of it.
+        updates = [
+            (self._child(name), facts.for_run(self.state.enrollments[name].windows))
+            for name in self._running(None)
+        ]
         if not self._exact:
-            for child in children:
-                await child.signal("update", facts)
+            for child, update in updates:
+                await child.signal("update", update)
             return
         # A journey that ended a moment ago refuses the signal; its run_ended is on its way.
-        await asyncio.gather(*(c.signal("update", facts) for c in children), return_exceptions=True)
+        await asyncio.gather(
+            *(child.signal("update", update) for child, update in updates),
+            return_exceptions=True,
+        )
 
     async def _forward_event(self, name: str) -> None:
         for playbook in self._running(None):

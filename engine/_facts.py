@@ -47,6 +47,27 @@ class Facts(BaseModel):
     enrolled_at: datetime | None = None
     """When the account entered the playbook being evaluated, if it has."""
 
+    def for_run(self, windows: dict[str, int] | None) -> Facts:
+        """These facts with only the history a run measuring changes over ``windows`` (field
+        -> seconds, see ``engine._plan.history_windows``) can read, now or until newer facts
+        come: per field, the readings inside its window and the last one before it, which
+        ``change`` compares with. All of it when ``windows`` is None."""
+        if windows is None:
+            return self
+        now = int(self.now.timestamp())
+        history: dict[str, list[Sample]] = {}
+        for field, window in windows.items():
+            samples = self.history.get(field)
+            if not samples:
+                continue
+            first = 0
+            for index, sample in enumerate(samples):
+                if sample.at > now - window:
+                    break
+                first = index
+            history[field] = samples[first:]
+        return self.model_copy(update={"history": history})
+
     def days_since(self, moment: datetime | date | None) -> int | None:
         if moment is None:
             return None

@@ -243,6 +243,9 @@ class Enrollment(_Message):
     started_at: datetime
     ended_at: datetime | None = None
     outcome: str | None = None
+    windows: dict[str, int] | None = None
+    """The history its run reads (``engine._plan.history_windows``): what the account sends
+    it. None for enrollments from before it was kept: they get all of it."""
 
 
 ChangeKind = Literal["arr", "segment", "tier", "lifecycle"]

@@ -263,6 +263,30 @@ class HealthModelPlan(_Plan):
     source: str | None = None
 
 
+def history_windows(plan: Plan) -> dict[str, int]:
+    """For each field whose change a run of ``plan`` measures, the longest window it looks
+    back over: the only history a run reads (its entry rule is the account's to evaluate)."""
+    windows: dict[str, int] = {}
+
+    def visit(value: Any) -> None:
+        if isinstance(value, ChangePlan):
+            windows[value.field] = max(windows.get(value.field, 0), value.window_seconds)
+        elif isinstance(value, BaseModel):
+            for name in type(value).model_fields:
+                visit(getattr(value, name))
+        elif isinstance(value, list | tuple):
+            for item in value:
+                visit(item)
+        elif isinstance(value, dict):
+            for item in value.values():
+                visit(item)
+
+    for name in Plan.model_fields:
+        if name not in ("entry", "templates"):
+            visit(getattr(plan, name))
+    return windows
+
+
 def content_hash(model: BaseModel) -> str:
     """A stable hash of a plan's meaning: canonical JSON without ``hash`` and ``source``."""
     data = model.model_dump(mode="json", exclude={"hash", "source"})

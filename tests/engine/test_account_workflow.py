@@ -12,6 +12,7 @@ from typing import Any
 
 from temporalio import activity
 from temporalio.client import Client
+from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
@@ -20,12 +21,15 @@ from engine._account import AccountWorkflow
 from engine._account_state import AccountStatus
 from engine._catalog import build_catalog
 from engine._client import publish, send
+from engine._converter import DATA_CONVERTER
+from engine._facts import Facts
 from engine._messages import (
     ActionReceipt,
     ActionRequest,
     CloseRequest,
     HealthEvent,
     PlaybookExit,
+    RunInput,
     RunStatus,
 )
 from engine._run import PlaybookRunWorkflow
@@ -129,3 +133,46 @@ async def test_enrollment_exclusion_reentry_and_versions(
         assert (await status()).enrollments["rescue"].version == 2
         second = client.get_workflow_handle(f"playbook/rescue/{account}/2")
         assert (await second.query(PlaybookRunWorkflow.status)).version == 2
+
+
+async def test_journeys_get_only_the_history_their_plan_measures(
+    skipping_env: WorkflowEnvironment,
+) -> None:
+    """The account keeps every reading; a journey whose plan measures no change is started
+    and updated without them (they were most of each update's size)."""
+    client = skipping_env.client
+    queue = f"q-{uuid.uuid4()}"
+    account = f"acme-{queue[-6:]}"
+    journeys = load([JOURNEYS])
+    async with worker(client, queue):
+        await publish(client, build_catalog(journeys.plans(), journeys.health_plan()), queue)  # type: ignore[arg-type]
+        run = client.get_workflow_handle(f"playbook/rescue/{account}/1")
+
+        def updates(count: int) -> Callable[[], Awaitable[bool]]:
+            async def check() -> bool:
+                try:
+                    events = (await run.fetch_history()).events
+                except RPCError:
+                    return False  # not enrolled yet
+                signals = [e.workflow_execution_signaled_event_attributes for e in events]
+                return len([s for s in signals if s.signal_name == "update"]) >= count
+
+            return check
+
+        await send(client, account, HealthEvent(score=70), queue)
+        for score, told in ((30, 0), (28, 1), (25, 2)):
+            await send(client, account, HealthEvent(score=score), queue)
+            await eventually(updates(told), f"rescue enrolled and told of {told} later readings")
+        history = await run.fetch_history()
+    converter = DATA_CONVERTER.payload_converter
+    started = history.events[0].workflow_execution_started_event_attributes
+    sent = [converter.from_payload(started.input.payloads[0], RunInput).facts]
+    sent += [
+        converter.from_payload(
+            e.workflow_execution_signaled_event_attributes.input.payloads[0], Facts
+        )
+        for e in history.events
+        if e.workflow_execution_signaled_event_attributes.signal_name == "update"
+    ]
+    assert len(sent) >= 3
+    assert all(facts.history == {} for facts in sent)

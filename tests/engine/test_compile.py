@@ -8,9 +8,17 @@ from pathlib import Path
 import pytest
 
 from engine import Plan, load
-from engine._plan import BranchNode, ComparePlan, TaskNode, WaitForNode, WaitNode
+from engine._plan import (
+    BranchNode,
+    ComparePlan,
+    TaskNode,
+    WaitForNode,
+    WaitNode,
+    history_windows,
+)
 
 BASIC = Path(__file__).parents[1] / "fixtures" / "basic"
+PLAYBOOKS = Path(__file__).parents[2] / "playbooks"
 
 
 @pytest.fixture
@@ -110,3 +118,12 @@ def test_cli_compile_prints_version_and_hash_twice_the_same(book: Path) -> None:
     assert first == second
     assert first.splitlines()[0] == "care version 1"
     assert first.splitlines()[1] == f"hash {plan(book).hash}"
+
+
+def test_history_windows_are_the_changes_a_run_measures() -> None:
+    """A run needs the readings of the changes its steps, goal, exit and ladder measure, over
+    the longest window; a change in the entry rule is the account's, not the run's."""
+    shipped = load([PLAYBOOKS])
+    assert history_windows(shipped.plan("adoption")) == {"health.components.usage": 30 * 86_400}
+    assert history_windows(shipped.plan("churn-prevention")) == {}
+    assert history_windows(shipped.plan("renewal")) == {}

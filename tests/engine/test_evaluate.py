@@ -149,3 +149,41 @@ def test_seen_records_the_values_read() -> None:
     }
     verdict = evaluate(cond(data), facts())
     assert verdict.seen == {"health.score": 42.0, "change(health.score, 30d)": -33.0}
+
+
+@pytest.mark.parametrize("window_days", [1, 14, 30])
+def test_a_run_s_trimmed_history_measures_every_change_as_the_whole_one(window_days: int) -> None:
+    """Facts cut down for a run (Facts.for_run) give the same change, and the same moment it
+    can next flip, as the whole history: at the cut and at every hour of the 60 days after."""
+    from engine._timing import next_change
+
+    start = int(NOW.timestamp())
+    samples = [
+        Sample(at=start - d * DAY - 3_600 * (d % 5), value=50 + (d * 7) % 23)
+        for d in range(400, -1, -6)
+    ]
+    whole = facts(history={"health.score": samples, "health.components.usage": samples})
+    window = window_days * DAY
+    trimmed = whole.for_run({"health.score": window})
+    assert set(trimmed.history) == {"health.score"}
+    assert len(trimmed.history["health.score"]) < len(samples)
+    condition = CONDITION.validate_python(
+        {
+            "kind": "change",
+            "field": "health.score",
+            "window_seconds": window,
+            "op": "lte",
+            "value": -5,
+        }
+    )
+    for hour in range(0, 60 * 24):
+        later = {"now": datetime.fromtimestamp(start + hour * 3_600, UTC)}
+        a, b = whole.model_copy(update=later), trimmed.model_copy(update=later)
+        assert evaluate(condition, a).seen == evaluate(condition, b).seen
+        assert next_change(condition, a) == next_change(condition, b)
+
+
+def test_facts_for_a_run_that_measures_nothing_carry_no_history() -> None:
+    """No change condition in the run: no readings travel; None (an older enrollment): all."""
+    assert facts().for_run({}).history == {}
+    assert facts().for_run(None).history == facts().history
