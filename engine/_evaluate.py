@@ -100,16 +100,23 @@ def change(facts: Facts, field: str, window_seconds: int) -> float | None:
     return float(now) - base.value
 
 
+def program(expression: str) -> Any:
+    """``expression`` compiled, once per process (the evaluator and the wake-up timing both
+    read it, at every evaluation)."""
+    compiled = _PROGRAMS.get(expression)
+    if compiled is None:
+        compiled = _PROGRAMS[expression] = cel.compile(expression)
+    return compiled
+
+
 def _cel(expression: str, facts: Facts, seen: dict[str, Any]) -> bool:
-    program = _PROGRAMS.get(expression)
-    if program is None:
-        program = _PROGRAMS[expression] = cel.compile(expression)
+    compiled = program(expression)
     context = facts.cel_context()
-    for name in program.variables():
+    for name in compiled.variables():
         if name in context:
             seen[name] = context[name]
     try:
-        result = program.execute(context)
+        result = compiled.execute(context)
     except (TypeError, ValueError, RuntimeError) as exc:
         seen[f"cel error: {expression}"] = str(exc).split("\n")[0]
         return False

@@ -15,9 +15,7 @@ import math
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import cel
-
-from engine._evaluate import evaluate
+from engine._evaluate import evaluate, program
 from engine._facts import Facts
 from engine._plan import (
     AllPlan,
@@ -32,7 +30,6 @@ from engine._plan import (
 _DAY = timedelta(days=1)
 # How each day count moves from one day to the next.
 _DAY_COUNTS = {"days_since_enrollment": 1, "days_since_start": 1, "days_to_renewal": -1}
-_VARIABLES: dict[str, frozenset[str]] = {}
 # Moments tried before settling for a wake-up at the last of them.
 _LOOK_AHEAD = 500
 
@@ -97,7 +94,7 @@ def _moments(condition: ConditionPlan, facts: Facts) -> tuple[set[datetime], dat
     if isinstance(condition, ChangePlan):
         return _window_moves(condition, facts), None
     assert isinstance(condition, CelPlan)
-    if _variables(condition.expression) & _DAY_COUNTS.keys():
+    if set(program(condition.expression).variables()) & _DAY_COUNTS.keys():
         return set(), _midnight(facts.now) + _DAY
     return set(), None
 
@@ -124,13 +121,6 @@ def _window_moves(condition: ChangePlan, facts: Facts) -> set[datetime]:
     now = int(facts.now.timestamp())
     leaving = (s.at + condition.window_seconds for s in samples)
     return {datetime.fromtimestamp(at, UTC) for at in leaving if at > now}
-
-
-def _variables(expression: str) -> frozenset[str]:
-    found = _VARIABLES.get(expression)
-    if found is None:
-        found = _VARIABLES[expression] = frozenset(cel.compile(expression).variables())
-    return found
 
 
 def _midnight(now: datetime) -> datetime:

@@ -10,6 +10,7 @@ from pydantic import TypeAdapter
 from engine._evaluate import evaluate
 from engine._facts import Facts, Health, Sample
 from engine._plan import ConditionPlan
+from engine._timing import next_change
 
 NOW = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
 DAY = 86_400
@@ -155,8 +156,6 @@ def test_seen_records_the_values_read() -> None:
 def test_a_run_s_trimmed_history_measures_every_change_as_the_whole_one(window_days: int) -> None:
     """Facts cut down for a run (Facts.for_run) give the same change, and the same moment it
     can next flip, as the whole history: at the cut and at every hour of the 60 days after."""
-    from engine._timing import next_change
-
     start = int(NOW.timestamp())
     samples = [
         Sample(at=start - d * DAY - 3_600 * (d % 5), value=50 + (d * 7) % 23)

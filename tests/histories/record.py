@@ -67,6 +67,7 @@ from engine._messages import (
     StopRequest,
 )
 from engine._run import PlaybookRunWorkflow
+from engine._sandbox import workflow_runner
 from engine._search import register
 from tests.histories import HERE, WORKFLOW_IDS, load_history, workflow_ids
 from tests.support import ignore_history
@@ -468,9 +469,11 @@ async def record(name: str) -> list[tuple[Path, int]]:
         path.write_text(history.to_json() + "\n")
         ids[file] = history.workflow_id
         try:
-            await Replayer(workflows=WORKFLOWS, data_converter=DATA_CONVERTER).replay_workflow(
-                load_history(path, ids)
-            )
+            await Replayer(
+                workflows=WORKFLOWS,
+                data_converter=DATA_CONVERTER,
+                workflow_runner=workflow_runner(DATA_CONVERTER),
+            ).replay_workflow(load_history(path, ids))
         except Exception:
             path.unlink()
             raise
