@@ -2,12 +2,12 @@
 
 One account (examples/simulate/acme.yaml with the churn timeline) runs through the shipped
 playbooks for DAYS days (goal: under 2 s for 365), then the backtest of a generated book of
-N accounts (goal: 1,000 accounts x 365 days under 5 minutes), split into SHARDS processes as
-`playbook backtest` does; each is compared with the floor measured in the same run: a bare
-workflow that sleeps one day at a time for DAYS days, one timer round trip on the test
-server per simulated day.
+N accounts (goal: 1,000 accounts x 365 days under 5 minutes), split into SHARDS shards run
+JOBS at a time as `playbook backtest` does; each is compared with the floor measured in the
+same run: a bare workflow that sleeps one day at a time for DAYS days, one timer round trip
+on the test server per simulated day.
 
-    .venv/bin/python -m bench.simulation [--days 365] [--accounts 1000] [--shards 2xCPUS]
+    .venv/bin/python -m bench.simulation [--days 365] [--accounts 1000] [--shards N] [--jobs N]
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ from engine._converter import DATA_CONVERTER
 from workers.simulate.book import generate
 from workers.simulate.inputs import read_account, read_rows, resolve_days
 from workers.simulate.runner import Scenario, run, server_binary
-from workers.simulate.shards import run_sharded
+from workers.simulate.shards import default_shards, run_sharded
 
 ROOT = Path(__file__).parents[1]
 EXAMPLES = ROOT / "examples" / "simulate"
@@ -60,24 +60,30 @@ async def one_account(catalog: Catalog, days: int) -> tuple[float, int]:
     return result.wall_seconds, len(result.actions)
 
 
-async def book(catalog: Catalog, accounts: int, days: int, shards: int) -> tuple[float, int]:
-    """Wall seconds of a backtest of a generated book, servers' start included, as the CLI."""
+async def book(
+    catalog: Catalog, accounts: int, days: int, shards: int | None, jobs: int | None
+) -> tuple[float, int, int]:
+    """Wall seconds of a backtest of a generated book, servers' start included, as the CLI;
+    the actions it recorded and the shards it ran in."""
     made = generate(accounts, days)
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "book.jsonl"
         path.write_text("".join(json.dumps(r) + "\n" for r in made.rows), encoding="utf-8")
         rows = read_rows(path)
         start = resolve_days(rows, None, path)
+    scenario = Scenario({}, rows, start, days)
+    count = shards or default_shards(scenario)
     began = time.perf_counter()
-    result = await run_sharded(catalog, Scenario({}, rows, start, days), shards)
-    return time.perf_counter() - began, len(result.actions)
+    result = await run_sharded(catalog, scenario, count, jobs=jobs)
+    return time.perf_counter() - began, len(result.actions), count
 
 
 async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--days", type=int, default=365)
     parser.add_argument("--accounts", type=int, default=1_000, help="0: no backtest")
-    parser.add_argument("--shards", type=int, default=2 * (os.cpu_count() or 1))
+    parser.add_argument("--shards", type=int, help="default: one per 50 accounts")
+    parser.add_argument("--jobs", type=int, help="default: one per CPU")
     args = parser.parse_args()
     shipped = load([ROOT / "playbooks"])
     catalog = build_catalog(shipped.plans(), shipped.health_plan())  # type: ignore[arg-type]
@@ -94,11 +100,15 @@ async def main() -> None:
         f" {'met' if wall < 2 and args.days >= 365 else 'not met'}"
     )
     if args.accounts:
-        wall, actions = await book(catalog, args.accounts, args.days, args.shards)
+        wall, actions, shards = await book(
+            catalog, args.accounts, args.days, args.shards, args.jobs
+        )
+        jobs = args.jobs or os.cpu_count() or 1
         account_days = args.accounts * args.days
         goal = args.accounts >= 1_000 and args.days >= 365
         lines.append(
-            f"backtest: {args.accounts} accounts x {args.days} days, {args.shards} shards:"
+            f"backtest: {args.accounts} accounts x {args.days} days, {shards} shards,"
+            f" {jobs} at a time:"
             f" {wall:.1f} s wall ({account_days / wall:.0f} account-days/s, {actions} actions),"
             f" {wall / (bare * args.accounts):.2f}x {args.accounts} floors back to back;"
             f" goal under 300 s for 1,000 x 365: "

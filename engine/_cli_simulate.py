@@ -7,7 +7,6 @@ run starts its own time-skipping test server and stops it.
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -269,8 +268,15 @@ def backtest(
         int | None,
         typer.Option(
             "--shards",
-            help="Processes, each with its own test server (default: two per CPU).",
+            help="Pieces the book is split into, each on its own test server"
+            " (default: one per 50 accounts).",
             min=1,
+        ),
+    ] = None,
+    jobs: Annotated[
+        int | None,
+        typer.Option(
+            "--jobs", help="Processes running shards at once (default: one per CPU).", min=1
         ),
     ] = None,
     as_json: AsJson = False,
@@ -292,10 +298,10 @@ def backtest(
     catalog = _catalog(playbooks or [Path("playbooks")])
     scenario = Scenario(accounts={}, rows=rows, start=start, days=days or _default_days(rows))
     _directory(people)  # a bad directory file is one line now, not one per shard
-    # Two per CPU: a test server costs more per workflow task the more workflows it holds,
-    # so 4 shards beat 2 on 2 cores (1,000 accounts x 365 days: 611 s against 936 s).
-    count = shards or 2 * (os.cpu_count() or 1)
-    result = _run(_backtest(catalog, scenario, people, count, show=not as_json))
+    from workers.simulate.shards import default_shards
+
+    count = shards or default_shards(scenario)
+    result = _run(_backtest(catalog, scenario, people, count, jobs, show=not as_json))
     from workers.simulate.backtest import report
 
     summary = report(result, known)
@@ -306,7 +312,7 @@ def backtest(
 
 
 async def _backtest(
-    catalog: Catalog, scenario: Any, people: Path | None, shards: int, show: bool
+    catalog: Catalog, scenario: Any, people: Path | None, shards: int, jobs: int | None, show: bool
 ) -> Result:
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
 
@@ -327,6 +333,7 @@ async def _backtest(
             catalog,
             scenario,
             shards,
+            jobs=jobs,
             people=people,
             progress=lambda day: bar.update(task, completed=day + 1),
         )

@@ -162,12 +162,13 @@ def test_bad_book_row_and_outcome_are_named_by_line(tmp_path: Path) -> None:
 
 
 def test_backtest_of_a_generated_book_reports_each_playbook(tmp_path: Path) -> None:
-    """20 accounts x 90 days: entries, load, tiers, churners caught; two shards, same report."""
+    """20 accounts x 90 days: entries, load, tiers, churners caught; the same report from one
+    process and from three shards in two processes (one runs two shards in turn)."""
     made = playbook("generate-book", "--accounts", "20", "--days", "90", "--out", str(tmp_path))
     assert made.returncode == 0, made.stderr
     outcomes = [json.loads(x) for x in (tmp_path / "outcomes.jsonl").read_text().splitlines()]
     reports = []
-    for shards in ("1", "2"):
+    for layout in (["--shards", "1"], ["--shards", "3", "--jobs", "2"]):
         result = playbook(
             "backtest",
             str(tmp_path / "book.jsonl"),
@@ -175,8 +176,7 @@ def test_backtest_of_a_generated_book_reports_each_playbook(tmp_path: Path) -> N
             str(tmp_path / "outcomes.jsonl"),
             "--days",
             "90",
-            "--shards",
-            shards,
+            *layout,
             "--json",
         )
         assert result.returncode == 0, result.stderr

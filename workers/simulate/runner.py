@@ -106,7 +106,8 @@ class Result(BaseModel):
     runs: dict[str, RunStatus]
     notes: list[str] = []
     wall_seconds: float = 0.0
-    """Wall time from day 0 to the last day, server start and queries excluded."""
+    """Wall time from day 0 to the last day, server start and queries excluded; for a book
+    run in shards, the whole run's, processes and servers starting included."""
 
     def day_of(self, at: datetime) -> float:
         return (at - self.t0) / _DAY
@@ -158,8 +159,8 @@ async def run(
 ) -> Result:
     """Run ``scenario`` through the real workflows on a fresh time-skipping server.
 
-    Day 0 is ``t0`` on the server's clock (shards of one book share it), by default the
-    next midnight (UTC).
+    Day 0 is ``t0`` on the server's clock (shards of one book share it; it must be ahead of
+    the server's clock), by default the next midnight (UTC).
     """
     env = await WorkflowEnvironment.start_time_skipping(
         data_converter=DATA_CONVERTER,
@@ -169,8 +170,11 @@ async def run(
     try:
         await register(env.client)
         now = await env.get_current_time()
-        if t0 is None or t0 <= now:
+        if t0 is None:
             t0 = next_midnight(now)
+        elif t0 <= now:
+            # Shards of one book must share day 0, or their records would not line up.
+            raise SimulationError(f"day 0 ({t0:%Y-%m-%d %H:%M} UTC) passed before this shard began")
         shift = timedelta(days=(t0.date() - scenario.start).days)
         recorder = Recorder(directory, shift)
         worker = build_worker(
