@@ -3,15 +3,24 @@
 from __future__ import annotations
 
 import asyncio
-from datetime import date
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 import pytest
 
+from engine import load
+from engine._catalog import build_catalog
 from engine._messages import HealthEvent
 from workers.simulate.inputs import TimedRow
-from workers.simulate.runner import Scenario, SimulationError
-from workers.simulate.shards import SHARD_ACCOUNTS, _process, default_shards, split
+from workers.simulate.runner import ClockStopped, Result, Scenario, SimulationError
+from workers.simulate.shards import (
+    SHARD_ACCOUNTS,
+    _dump,
+    _process,
+    _shards,
+    default_shards,
+    split,
+)
 
 
 def _book(accounts: int) -> Scenario:
@@ -55,3 +64,43 @@ def test_a_failing_shard_is_one_line_naming_it(tmp_path: Path) -> None:
     assert message.startswith("shard 5: FileNotFoundError")
     assert "in-4.json" in message and "\n" not in message
     assert seen == []
+
+
+def test_a_shard_whose_server_stopped_moving_time_runs_once_more(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The test server's clock stopping (its bug) costs a second run of that shard on a
+    fresh server, which the result's notes record; a second stop fails the shard."""
+    shipped = load([Path(__file__).parents[2] / "playbooks"])
+    catalog = build_catalog(shipped.plans(), shipped.health_plan())
+    t0 = datetime(2030, 1, 1, tzinfo=UTC)
+    (tmp_path / "in-0.json").write_text(_dump(catalog, _book(2), t0, None), encoding="utf-8")
+    calls: list[int] = []
+
+    async def flaky(catalog: object, scenario: Scenario, **options: object) -> Result:
+        calls.append(len(scenario.names()))
+        if len(calls) == 1:
+            raise ClockStopped("the time-skipping server did not reach 2030-01-05")
+        return Result(
+            start=scenario.start,
+            days=30,
+            t0=t0,
+            shift_days=0,
+            actions=[],
+            closed=[],
+            accounts={},
+            runs={},
+        )
+
+    monkeypatch.setattr("workers.simulate.shards.run", flaky)
+    asyncio.run(_shards(tmp_path, [0]))
+    assert calls == [2, 2]
+    result = Result.model_validate_json((tmp_path / "out-0.json").read_text())
+    assert result.notes == ["shard 1 ran twice: the time-skipping server did not reach 2030-01-05"]
+
+    async def stuck(catalog: object, scenario: Scenario, **options: object) -> Result:
+        raise ClockStopped("the time-skipping server did not reach 2030-01-05")
+
+    monkeypatch.setattr("workers.simulate.shards.run", stuck)
+    with pytest.raises(ClockStopped):
+        asyncio.run(_shards(tmp_path, [0]))

@@ -75,6 +75,11 @@ class SimulationError(PlaybookError):
     """The simulation could not run (no test server binary, a server that failed)."""
 
 
+class ClockStopped(SimulationError):
+    """The test server stopped moving time (its bug, see _drive): the same scenario on a
+    fresh server usually runs through, the timing that trips it being a matter of chance."""
+
+
 @dataclass
 class Scenario:
     """Who is simulated, what happens to them on which day, and for how long."""
@@ -300,7 +305,7 @@ async def _sleep_until(env: WorkflowEnvironment, moment: datetime, accounts: int
         limit = _RPC + accounts * _RPC_PER_ACCOUNT
         await env.client.test_service.unlock_time_skipping_with_sleep(request, timeout=limit)
     except RPCError as error:
-        raise SimulationError(
+        raise ClockStopped(
             f"the time-skipping server did not reach {moment:%Y-%m-%d} of its clock within"
             f" {limit.total_seconds():g}s ({error.message}); run again with PLAYBOOK_DEBUG=1"
         ) from None

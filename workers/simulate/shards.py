@@ -32,7 +32,14 @@ from engine._catalog import Catalog
 from engine._messages import AccountEvent, AttributeChange, HealthEvent, PlaybookAck, PlaybookExit
 from workers.directory import Directory
 from workers.simulate.inputs import Message, TimedRow
-from workers.simulate.runner import Result, Scenario, SimulationError, next_midnight, run
+from workers.simulate.runner import (
+    ClockStopped,
+    Result,
+    Scenario,
+    SimulationError,
+    next_midnight,
+    run,
+)
 
 _KINDS: dict[str, type[Any]] = {
     "health": HealthEvent,
@@ -225,9 +232,16 @@ async def _shards(folder: Path, indexes: list[int]) -> None:
         def progress(day: int, index: int = index) -> None:
             print(f"{index} day {day}", flush=True)
 
-        result = await run(
-            catalog, scenario, directory=directory, progress=progress, query_runs=False, t0=t0
-        )
+        try:
+            result = await run(
+                catalog, scenario, directory=directory, progress=progress, query_runs=False, t0=t0
+            )
+        except ClockStopped as stopped:
+            # Once more from the start on a fresh server: the report says so.
+            result = await run(
+                catalog, scenario, directory=directory, progress=progress, query_runs=False, t0=t0
+            )
+            result.notes.append(f"shard {index + 1} ran twice: {stopped}")
         (folder / f"out-{index}.json").write_text(result.model_dump_json(), encoding="utf-8")
         del result
         # The finished shard's workflows are garbage now; the next shard starts clean.
