@@ -123,25 +123,28 @@ async def main() -> None:
 
 
 WHY = """\
-What it costs (profiled with py-spy on a 100-account book): a simulation is bound by
-workflow activations, about 3 ms of CPU each on this machine, most of it in the SDK (payload
-visitors, the sandbox's per-workflow imports, activation plumbing); the test server adds to
-it as it holds more workflows (a 300-account book costs more per activation than a
-100-account one). An account-year of weekly readings is about 110 workflow tasks (a
-100-account book: 11,100, of which 3,300 are the account telling its journeys of a change
-and the journeys taking it in) and 15 activities: each reading wakes the account and every
-running journey, each action and each forward is a round trip. Done: workflows sleep until a
-condition can change by the calendar instead of waking daily (365 wake-ups an account-year
-before; the single account went from 3.2 s to about 0.5 s), one shared payload converter
-(temporalio rebuilt pydantic validators per activation), the account's models built once
-outside the sandbox, compiled templates cached, bytecode compiled for the sandbox's imports,
-a simulation keeps no dashboard history, journeys are told of a change at once; the worker's
-sandbox answers the SDK's per-payload serialization-context question itself (an `exec`
-inside the workflow for every payload container, a quarter of the worker's Python CPU;
-engine/_sandbox.py: Python CPU of a 250-account book 106 -> 91 s); shard processes collect
-garbage less often (on its own: 106 -> 98 s). A book is split into `--shards` processes,
-each with its own test server, which uses both cores. Not done: fewer activations per
-reading (a journey is woken by every reading whether or not its conditions read it).
+What it costs (profiled with py-spy and perf on a 100-account book): a simulation is bound
+by workflow activations, about 3 ms of CPU each on this machine counting the worker's Python
+(half of it holding the GIL, half in the SDK's Rust core) and the test server's share. An
+account-year of weekly readings is about 110 workflow tasks (a 100-account book: 11,100, of
+which 3,300 are the account telling its journeys of a change and the journeys taking it in)
+and 15 activities. How a book is laid out over processes matters as much: a test server and
+a worker both cost more per task the more workflows they hold (100 accounts alone: 47 CPU-s;
+200 alone: 105), and more processes than cores cost more CPU for the same work (two shards
+of 100 at once: 60 CPU-s each; ten shards of 100 at once, the whole 1,000-account book: 791
+CPU-s and 400 s). So a book runs in shards of 50 accounts, one process per CPU, each taking
+its shards in turn on a fresh server: the 1,000-account year went from 390 s (6 shards of
+167 at once) to 267 s. Done before: workflows sleep until a condition can change by the
+calendar instead of waking daily (the single account went from 3.2 s to about 0.5 s), one
+shared payload converter (temporalio rebuilt pydantic validators per activation), the
+account's models built once outside the sandbox, compiled templates cached, bytecode
+compiled for the sandbox's imports, a simulation keeps no dashboard history, journeys are
+told of a change at once; the worker's sandbox answers the SDK's per-payload
+serialization-context question itself (engine/_sandbox.py: Python CPU of a 250-account book
+106 -> 91 s); shard processes collect garbage less often (106 -> 98 s). Tried and not kept:
+three processes at a time on 2 cores (318 s), a one-thread activation executor (within
+this machine's run-to-run noise of about 10%). Not done: fewer activations per reading (a
+journey is woken by every reading whether or not its conditions read it).
 """
 
 

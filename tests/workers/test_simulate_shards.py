@@ -59,7 +59,7 @@ def test_a_failing_shard_is_one_line_naming_it(tmp_path: Path) -> None:
     the process's last error line, prefixed by the shard's number."""
     seen: list[tuple[int, int]] = []
     with pytest.raises(SimulationError) as failed:
-        asyncio.run(_process(tmp_path, [4, 6], lambda i, d: seen.append((i, d))))
+        asyncio.run(_process(tmp_path, [4, 6], None, lambda i, d: seen.append((i, d))))
     message = str(failed.value)
     assert message.startswith("shard 5: FileNotFoundError")
     assert "in-4.json" in message and "\n" not in message
