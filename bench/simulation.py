@@ -134,7 +134,8 @@ a worker both cost more per task the more workflows they hold (100 accounts alon
 of 100 at once: 60 CPU-s each; ten shards of 100 at once, the whole 1,000-account book: 791
 CPU-s and 400 s). So a book runs in shards of 50 accounts, one process per CPU, each taking
 its shards in turn on a fresh server: the 1,000-account year went from 390 s (6 shards of
-167 at once) to 267 s. Done before: workflows sleep until a condition can change by the
+167 at once) to 267 s; with each process and its server pinned to one CPU (no migrations
+between cores, warm caches), 235 s. Done before: workflows sleep until a condition can change by the
 calendar instead of waking daily (the single account went from 3.2 s to about 0.5 s), one
 shared payload converter (temporalio rebuilt pydantic validators per activation), the
 account's models built once outside the sandbox, compiled templates cached, bytecode

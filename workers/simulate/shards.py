@@ -4,9 +4,10 @@ One test server advances time only when all its workflows are idle, and one Pyth
 runs one workflow task at a time, so a book on one server is bound by one core. Splitting
 the accounts into shards, each with a server of its own, uses the others. Shards are small
 (about 50 accounts) because both the test server and the worker cost more per workflow task
-the more workflows they hold, and run a few at a time (one per CPU) because more processes
-than cores cost more CPU for the same work (measured in README: Simulate). Each process runs
-its share of the shards one after another, each on a fresh server. Shards share day 0 (the
+the more workflows they hold, and run a few at a time (one process per CPU, pinned to it
+with the server it starts) because more busy processes than cores cost more CPU for the
+same work (measured in README: Simulate and backtest). Each process runs its share of the
+shards one after another, each on a fresh server. Shards share day 0 (the
 same moment on every server's clock), so their records merge as if they had run together.
 A shard process is this module run as a program: it reads each shard's scenario from a JSON
 file, prints ``SHARD day N`` as it goes, and writes each result as JSON.
@@ -50,8 +51,8 @@ _KINDS: dict[str, type[Any]] = {
 }
 _NAMES = {kind: name for name, kind in _KINDS.items()}
 SHARD_ACCOUNTS = 50
-"""Accounts per shard unless told otherwise: 1,000 accounts x 365 days on 2 cores took 268 s
-in shards of 50 (two processes at a time), 390 s in 6 shards of 167 at once."""
+"""Accounts per shard unless told otherwise: 1,000 accounts x 365 days on 2 cores took 267 s
+in shards of 50 two at a time (235 s pinned to CPUs), 390 s in 6 shards of 167 at once."""
 
 
 def default_shards(scenario: Scenario) -> int:
