@@ -126,7 +126,7 @@ class _StartTimes(Interceptor):
         class Inbound(ActivityInboundInterceptor):
             async def execute_activity(self, input: ExecuteActivityInput) -> Any:
                 request = input.args[0] if input.args else None
-                if getattr(request, "step", "").startswith("escalation."):
+                if request is not None and getattr(request, "step", "").startswith("escalation."):
                     clock.mark(clock.started, request.account_id)
                 return await super().execute_activity(input)
 
