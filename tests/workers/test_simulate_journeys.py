@@ -6,15 +6,20 @@ promises stay the same thing.
 
 from __future__ import annotations
 
+import asyncio
+from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from engine import load
 from engine._catalog import Catalog, build_catalog
-from workers.simulate.inputs import read_account, read_rows, resolve_days
+from engine._messages import HealthEvent
+from workers.simulate import runner
+from workers.simulate.inputs import TimedRow, read_account, read_rows, resolve_days
 from workers.simulate.report import Entry, timeline
-from workers.simulate.runner import Scenario, run
+from workers.simulate.runner import Result, Scenario, run
 
 ROOT = Path(__file__).parents[2]
 EXAMPLES = ROOT / "examples" / "simulate"
@@ -111,3 +116,37 @@ async def test_an_account_without_a_contact_fails_the_email_as_production_would(
     welcome = [e for e in entries if e.step == "welcome"]
     assert [e.kind for e in welcome] == ["action_failed"]
     assert "nobody to email for customer on account globex" in welcome[0].detail
+
+
+async def test_nothing_after_the_last_day_is_recorded_however_long_results_take(
+    catalog: Catalog, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A renewal's -60-day step falls due at midnight, a second after the last moment of a
+    6-day run; the server's clock runs on with the wall clock while results are gathered
+    (here slowly, as on a busy machine), and what happens then is not in the result."""
+    account = read_account(EXAMPLES / "acme.yaml")
+    renewal = account.start + timedelta(days=67)
+    attributes = {**account.attributes, "segment": "smb", "renewal_date": renewal.isoformat()}
+    rows = [TimedRow(line=1, account=account.id, day=0, on=None, messages=[HealthEvent(score=75)])]
+
+    def renewal_steps(result: Result) -> set[tuple[float, str]]:
+        return {
+            (round(result.day_of(a.at), 3), a.step)
+            for a in result.actions
+            if a.playbook == "renewal"
+        }
+
+    seven = await run(catalog, Scenario({account.id: attributes}, rows, account.start, 7))
+    assert (7.0, "prepare-proposal") in renewal_steps(seven)
+    gather = runner._collect
+
+    async def slowly(*args: Any) -> Any:
+        await asyncio.sleep(3)
+        return await gather(*args)
+
+    monkeypatch.setattr(runner, "_collect", slowly)
+    six = await run(catalog, Scenario({account.id: attributes}, rows, account.start, 6))
+    assert {step for _, step in renewal_steps(six)} == {
+        "open-crm-opportunity",
+        "value-review-email",
+    }
