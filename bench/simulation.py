@@ -32,7 +32,7 @@ from engine._converter import DATA_CONVERTER
 from workers.simulate.book import generate
 from workers.simulate.inputs import read_account, read_rows, resolve_days
 from workers.simulate.runner import Scenario, run, server_binary
-from workers.simulate.shards import default_shards, run_sharded
+from workers.simulate.shards import default_jobs, default_shards, run_sharded
 
 ROOT = Path(__file__).parents[1]
 EXAMPLES = ROOT / "examples" / "simulate"
@@ -103,7 +103,7 @@ async def main() -> None:
         wall, actions, shards = await book(
             catalog, args.accounts, args.days, args.shards, args.jobs
         )
-        jobs = args.jobs or os.cpu_count() or 1
+        jobs = min(args.jobs or default_jobs(), shards)
         account_days = args.accounts * args.days
         goal = args.accounts >= 1_000 and args.days >= 365
         lines.append(
@@ -135,12 +135,12 @@ of 100 at once: 60 CPU-s each; ten shards of 100 at once, the whole 1,000-accoun
 CPU-s and 400 s). So a book runs in shards of 50 accounts, one process per CPU, each taking
 its shards in turn on a fresh server: the 1,000-account year went from 390 s (6 shards of
 167 at once) to 267 s; with each process and its server pinned to one CPU (no migrations
-between cores, warm caches), 235 s. Done before: workflows sleep until a condition can change by the
-calendar instead of waking daily (the single account went from 3.2 s to about 0.5 s), one
-shared payload converter (temporalio rebuilt pydantic validators per activation), the
-account's models built once outside the sandbox, compiled templates cached, bytecode
-compiled for the sandbox's imports, a simulation keeps no dashboard history, journeys are
-told of a change at once; the worker's sandbox answers the SDK's per-payload
+between cores, warm caches), 235 s. Done before: workflows sleep until a condition can
+change by the calendar instead of waking daily (the single account went from 3.2 s to about
+0.5 s), one shared payload converter (temporalio rebuilt pydantic validators per
+activation), the account's models built once outside the sandbox, compiled templates
+cached, bytecode compiled for the sandbox's imports, a simulation keeps no dashboard
+history, journeys are told of a change at once; the worker's sandbox answers the SDK's per-payload
 serialization-context question itself (engine/_sandbox.py: Python CPU of a 250-account book
 106 -> 91 s); shard processes collect garbage less often (106 -> 98 s). Tried and not kept:
 three processes at a time on 2 cores (318 s), a one-thread activation executor (within

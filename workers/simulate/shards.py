@@ -7,8 +7,8 @@ the accounts into shards, each with a server of its own, uses the others. Shards
 the more workflows they hold, and run a few at a time (one process per CPU, pinned to it
 with the server it starts) because more busy processes than cores cost more CPU for the
 same work (measured in README: Simulate and backtest). Each process runs its share of the
-shards one after another, each on a fresh server. Shards share day 0 (the
-same moment on every server's clock), so their records merge as if they had run together.
+shards one after another, each on a fresh server. Shards share day 0 (the same moment on
+every server's clock), so their records merge as if they had run together.
 A shard process is this module run as a program: it reads each shard's scenario from a JSON
 file, prints ``SHARD day N`` as it goes, and writes each result as JSON.
 """
@@ -89,16 +89,16 @@ async def run_sharded(
     CPU), and merge what they recorded."""
     if shards <= 1:
         directory = Directory.load(people) if people else Directory.from_environment()
-        return await run(
-            catalog, scenario, directory=directory, progress=progress, query_runs=False
+        return await _run_once_more_if_stopped(
+            catalog, scenario, "the book", directory=directory, progress=progress
         )
+    began = time.perf_counter()
     # A day's margin: the last shards start minutes after the first, and day 0 must still be
     # ahead of every server's clock when it starts.
-    began = time.perf_counter()
     t0 = next_midnight(datetime.now(UTC) + timedelta(days=1))
     parts = split(scenario, shards)
     cpus = _cpus()
-    processes = max(1, min(jobs or len(cpus) or os.cpu_count() or 1, len(parts)))
+    processes = max(1, min(jobs or default_jobs(), len(parts)))
     sizes = [len(part.names()) for part in parts]
     done = [0] * len(parts)
 
@@ -136,6 +136,11 @@ async def run_sharded(
             for i in range(len(parts))
         ]
     return merge(results, time.perf_counter() - began)
+
+
+def default_jobs() -> int:
+    """One process per CPU this process may use."""
+    return len(_cpus()) or os.cpu_count() or 1
 
 
 def _cpus() -> list[int]:
@@ -243,6 +248,19 @@ def _message(kind: str, body: dict[str, Any]) -> Message:
     return adapter.validate_python(body)
 
 
+async def _run_once_more_if_stopped(
+    catalog: Catalog, scenario: Scenario, label: str, **options: Any
+) -> Result:
+    """``run``, and if the test server stops moving time, once more from the start on a fresh
+    server (the timing that trips it is chance); the result's notes say so."""
+    try:
+        return await run(catalog, scenario, query_runs=False, **options)
+    except ClockStopped as stopped:
+        result = await run(catalog, scenario, query_runs=False, **options)
+        result.notes.append(f"{label} ran twice: {stopped}")
+        return result
+
+
 async def _shards(folder: Path, indexes: list[int]) -> None:
     for index in indexes:
         source = folder / f"in-{index}.json"
@@ -252,16 +270,9 @@ async def _shards(folder: Path, indexes: list[int]) -> None:
         def progress(day: int, index: int = index) -> None:
             print(f"{index} day {day}", flush=True)
 
-        try:
-            result = await run(
-                catalog, scenario, directory=directory, progress=progress, query_runs=False, t0=t0
-            )
-        except ClockStopped as stopped:
-            # Once more from the start on a fresh server: the report says so.
-            result = await run(
-                catalog, scenario, directory=directory, progress=progress, query_runs=False, t0=t0
-            )
-            result.notes.append(f"shard {index + 1} ran twice: {stopped}")
+        result = await _run_once_more_if_stopped(
+            catalog, scenario, f"shard {index + 1}", directory=directory, progress=progress, t0=t0
+        )
         (folder / f"out-{index}.json").write_text(result.model_dump_json(), encoding="utf-8")
         del result
         # The finished shard's workflows are garbage now; the next shard starts clean.
