@@ -13,6 +13,7 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
 COPY pyproject.toml README.md /src/
 COPY engine /src/engine
 COPY workers /src/workers
+COPY playbook_cli /src/playbook_cli
 RUN pip install /src && rm -rf /src
 
 WORKDIR /app

@@ -18,11 +18,14 @@ test: lint typecheck unit
 # source (8% of a simulation's CPU in a profile). compileall writes the cache whatever that
 # says and only redoes what changed.
 bytecode: $(STAMP)
-	$(BIN)/python -m compileall -q engine workers bench
+	$(BIN)/python -m compileall -q engine workers playbook_cli bench
 
+# lint-imports checks the layers, the no-I/O rule for workflow code and that no package has
+# an import circle (the contracts are in pyproject.toml).
 lint: $(STAMP)
 	$(BIN)/ruff format --check .
 	$(BIN)/ruff check .
+	$(BIN)/lint-imports --no-logo
 
 typecheck: $(STAMP)
 	$(BIN)/mypy

@@ -48,12 +48,12 @@ from temporalio.worker import (
 from bench._bare import BareReaction
 from bench._results import spread, write
 from engine import load
-from engine._catalog import build_catalog
-from engine._client import publish, send
-from engine._connect import TemporalSettings
-from engine._converter import DATA_CONVERTER
-from engine._messages import AttributeChange, HealthEvent
-from engine._search import DEV_SERVER_ARGS
+from engine.client._attributes import DEV_SERVER_ARGS
+from engine.client._connect import TemporalSettings
+from engine.client._converter import DATA_CONVERTER
+from engine.client._start import publish, send
+from engine.journeys._catalog import build_catalog
+from engine.journeys._messages import AttributeChange, HealthEvent
 from workers.activities import Actions
 from workers.api import serve
 from workers.dev import free_port
@@ -317,7 +317,7 @@ trip (about 100 ms later before). Passing the `engine` package through the workf
 to 87 ms (p50), but then the sandbox no longer checks engine code for clock, random or I/O
 calls; not taken. Taken since: the worker's sandbox answers the SDK's per-payload question
 "which serialization context?" itself instead of an `exec` inside every workflow for every
-payload container, since our converter takes no context (engine/_sandbox.py; a quarter of
+payload container, since our converter takes no context (workers/sandbox.py; a quarter of
 the worker's Python CPU in a backtest profile, less on this path). Still open: keeping the
 plan out of the run's input (a content-addressed plan the run resolves once), fewer search-
 attribute upserts in the run's first task, and batching the account's work per event. The

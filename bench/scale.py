@@ -41,11 +41,11 @@ from temporalio.worker import Worker
 from bench._bare import BareEnrollment
 from bench._results import percentile, spread, write
 from engine import load
-from engine._catalog import build_catalog
-from engine._client import publish, send
-from engine._converter import DATA_CONVERTER
-from engine._messages import AccountEvent, AttributeChange, HealthEvent
-from engine._search import DEV_SERVER_ARGS
+from engine.client._attributes import DEV_SERVER_ARGS
+from engine.client._converter import DATA_CONVERTER
+from engine.client._start import publish, send
+from engine.journeys._catalog import build_catalog
+from engine.journeys._messages import AccountEvent, AttributeChange, HealthEvent
 from workers.dev import free_port
 
 PLAYBOOKS = Path(__file__).parents[1] / "playbooks"

@@ -27,8 +27,8 @@ from temporalio.worker import Worker
 from bench._bare import BareTicker
 from bench._results import write
 from engine import load
-from engine._catalog import Catalog, build_catalog
-from engine._converter import DATA_CONVERTER
+from engine.client._converter import DATA_CONVERTER
+from engine.journeys._catalog import Catalog, build_catalog
 from workers.simulate.book import generate
 from workers.simulate.inputs import read_account, read_rows, resolve_days
 from workers.simulate.runner import Scenario, run, server_binary
@@ -141,7 +141,7 @@ change by the calendar instead of waking daily (the single account went from 3.2
 activation), the account's models built once outside the sandbox, compiled templates
 cached, bytecode compiled for the sandbox's imports, a simulation keeps no dashboard
 history, journeys are told of a change at once; the worker's sandbox answers the SDK's per-payload
-serialization-context question itself (engine/_sandbox.py: Python CPU of a 250-account book
+serialization-context question itself (workers/sandbox.py: Python CPU of a 250-account book
 106 -> 91 s); shard processes collect garbage less often (106 -> 98 s). Tried and not kept:
 three processes at a time on 2 cores (318 s), a one-thread activation executor (within
 this machine's run-to-run noise of about 10%). Not done: fewer activations per reading (a

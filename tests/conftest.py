@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 from temporalio.testing import WorkflowEnvironment
 
-from engine._converter import DATA_CONVERTER
-from engine._search import DEV_SERVER_ARGS, register
+from engine.client._attributes import DEV_SERVER_ARGS, register
+from engine.client._converter import DATA_CONVERTER
 
 BIN = Path(sys.executable).parent
 

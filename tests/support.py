@@ -20,8 +20,8 @@ from temporalio.api.workflowservice.v1 import RegisterNamespaceRequest
 from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 
-from engine._converter import DATA_CONVERTER
-from engine._messages import ActionReceipt, ActionRequest, CloseRequest, HistoryRequest
+from engine.client._converter import DATA_CONVERTER
+from engine.journeys._messages import ActionReceipt, ActionRequest, CloseRequest, HistoryRequest
 from workers import history
 from workers.store import Store
 

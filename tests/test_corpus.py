@@ -26,7 +26,7 @@ CASES = sorted(p for p in CORPUS.iterdir() if p.is_dir() and not p.name.startswi
 
 def validate(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "engine", "validate", *args],
+        [sys.executable, "-m", "playbook_cli", "validate", *args],
         capture_output=True,
         text=True,
         cwd=ROOT,

@@ -24,7 +24,8 @@ import yaml
 from temporalio.api.operatorservice.v1 import ListSearchAttributesRequest
 from temporalio.testing import WorkflowEnvironment
 
-from engine._search import ALL, DEV_SERVER_ARGS
+from engine.client._attributes import DEV_SERVER_ARGS
+from engine.journeys._search import ALL
 
 ROOT = Path(__file__).resolve().parent.parent
 COMPOSE = ROOT / "docker-compose.yml"
@@ -45,7 +46,7 @@ def _services() -> dict[str, dict[str, Any]]:
 
 
 def _expected_attributes() -> dict[str, str]:
-    """``Name -> CLI type`` for every attribute in engine._search.ALL."""
+    """``Name -> CLI type`` for every attribute in engine.journeys._search.ALL."""
     pairs = [arg for arg in DEV_SERVER_ARGS if arg != "--search-attribute"]
     expected = dict(pair.split("=", 1) for pair in pairs)
     assert set(expected) == {key.name for key in ALL}

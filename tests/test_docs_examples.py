@@ -15,8 +15,8 @@ from pydantic import BaseModel
 
 import engine
 from engine import EmailTemplate, HealthModel, Playbook
-from engine._cel import CEL_VARIABLES
-from engine._fields import ACCOUNT_ATTRIBUTES, HEALTH_FIELDS, TOP_LEVEL
+from engine.language._cel import CEL_VARIABLES
+from engine.language._fields import ACCOUNT_ATTRIBUTES, HEALTH_FIELDS, TOP_LEVEL
 
 DOC = Path(__file__).resolve().parent.parent / "docs" / "language.md"
 _BLOCK = re.compile(r"^```yaml\n(# example: (\S+)\n.*?)^```$", re.DOTALL | re.MULTILINE)

@@ -201,7 +201,7 @@ def used_features(shipped: engine.PlaybookSet) -> dict[str, list[str]]:
 def test_validate_exits_0_and_prints_nothing_on_stdout() -> None:
     """`playbook validate playbooks` accepts the shipped set: exit 0, no problem lines."""
     result = subprocess.run(
-        [sys.executable, "-m", "engine", "validate", "playbooks"],
+        [sys.executable, "-m", "playbook_cli", "validate", "playbooks"],
         capture_output=True,
         text=True,
         cwd=ROOT,

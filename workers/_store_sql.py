@@ -19,7 +19,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
-from engine._errors import PlaybookError
+from engine.language._errors import PlaybookError
 
 if TYPE_CHECKING:
     import psycopg

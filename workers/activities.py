@@ -24,9 +24,9 @@ from typing import Any
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from engine._messages import ActionReceipt, ActionRequest, CloseRequest, HistoryRequest
-from engine._plan import EmailNode, NotifyNode, TaskNode, TierPlan, WebhookNode
-from engine._template_context import PEOPLE, template_context
+from engine.journeys._messages import ActionReceipt, ActionRequest, CloseRequest, HistoryRequest
+from engine.language._plan import EmailNode, NotifyNode, TaskNode, TierPlan, WebhookNode
+from engine.language._template_context import PEOPLE, template_context
 from workers import history
 from workers.directory import Directory, Person
 from workers.email import SmtpSettings, render, send_email

@@ -10,14 +10,14 @@ from temporalio import activity
 from temporalio.client import Client
 from temporalio.exceptions import ApplicationError
 
-from engine._catalog import (
+from engine.journeys._catalog import (
     CATALOG_WORKFLOW_ID,
     Catalog,
     CatalogIndex,
     IndexRequest,
     PlanRequest,
 )
-from engine._plan import Plan
+from engine.language._plan import Plan
 
 
 class CatalogActivities:

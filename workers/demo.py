@@ -24,10 +24,10 @@ from typing import Any
 from temporalio.client import Client
 
 from engine import load
-from engine._catalog import build_catalog
-from engine._client import publish, send
-from engine._messages import AccountEvent, AttributeChange, HealthEvent
-from engine._operate import Overview, overview, status_lines, why_decisions
+from engine.client._operate import Overview, overview, status_lines, why_decisions
+from engine.client._start import publish, send
+from engine.journeys._catalog import build_catalog
+from engine.journeys._messages import AccountEvent, AttributeChange, HealthEvent
 from workers.dev import QUEUE, Stack, free_port, running
 from workers.log import configure
 

@@ -29,10 +29,10 @@ from pydantic import SecretStr
 from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 
-from engine._connect import TemporalSettings
-from engine._converter import DATA_CONVERTER
-from engine._errors import PlaybookError
-from engine._search import DEV_SERVER_ARGS
+from engine.client._attributes import DEV_SERVER_ARGS
+from engine.client._connect import TemporalSettings
+from engine.client._converter import DATA_CONVERTER
+from engine.language._errors import PlaybookError
 from workers.activities import Actions
 from workers.directory import Directory
 from workers.email import SmtpSettings

@@ -27,8 +27,8 @@ from jinja2 import Template, TemplateError
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
 from temporalio.exceptions import ApplicationError
 
-from engine._plan import TemplatePlan
-from engine._templates import environment
+from engine.language._plan import TemplatePlan
+from engine.language._templates import environment
 
 log = logging.getLogger("playbook.email")
 

@@ -15,7 +15,7 @@ import json
 from datetime import UTC, datetime
 from typing import Any
 
-from engine._messages import HistoryChange, HistoryRequest, JourneyRecord
+from engine.journeys._messages import HistoryChange, HistoryRequest, JourneyRecord
 from workers.store import Store
 
 

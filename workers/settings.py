@@ -1,7 +1,7 @@
 """One settings model for every process the engine runs: worker, API, `playbook dev`.
 
 Each area keeps its own small model next to the code that uses it (Temporal in
-``engine._connect``, SMTP in ``workers.email``, outbound calls in ``workers.outbound``);
+``engine.client._connect``, SMTP in ``workers.email``, outbound calls in ``workers.outbound``);
 this module gathers them into :class:`Settings`, read once from environment variables that
 all start with ``PLAYBOOK_`` (the area follows: ``PLAYBOOK_TEMPORAL_ADDRESS``,
 ``PLAYBOOK_SMTP_HOST``, ``PLAYBOOK_API_TOKENS``...), with command-line flags on top for the
@@ -18,8 +18,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
 
-from engine._connect import SettingsError, TemporalSettings
-from engine._connect import env_var as temporal_var
+from engine.client._connect import SettingsError, TemporalSettings
+from engine.client._connect import env_var as temporal_var
 from workers.email import SmtpSettings
 from workers.outbound import OutboundSettings
 from workers.outbound._settings import MIN_SECRET_LENGTH

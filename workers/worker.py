@@ -12,11 +12,11 @@ from typing import Any
 from temporalio.client import Client
 from temporalio.worker import Worker
 
-from engine._account import AccountWorkflow
-from engine._catalog import CatalogWorkflow
-from engine._run import PlaybookRunWorkflow
-from engine._sandbox import workflow_runner
+from engine.journeys._account import AccountWorkflow
+from engine.journeys._catalog import CatalogWorkflow
+from engine.journeys._run import PlaybookRunWorkflow
 from workers.catalog import CatalogActivities
+from workers.sandbox import workflow_runner
 
 WORKFLOWS: list[type] = [AccountWorkflow, PlaybookRunWorkflow, CatalogWorkflow]
 

@@ -1,6 +1,6 @@
 #!/bin/sh
 # Registers the engine's search attributes (SEARCH_ATTRIBUTES: "Name=Type ...", set in
-# docker-compose.yml from engine/_search.py) on NAMESPACE. Safe to repeat: an attribute that is
+# docker-compose.yml from engine/journeys/_search.py) on NAMESPACE. Safe to repeat: an attribute that is
 # already registered with the same type is kept; one registered with another type fails the job.
 set -eu
 

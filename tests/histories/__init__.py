@@ -1,4 +1,5 @@
-"""Recorded event histories of representative journeys, replayed by tests/engine/test_replay.py.
+"""Recorded event histories of representative journeys, replayed by
+tests/engine/journeys/test_replay.py.
 
 Each ``<name>.json`` is one workflow run's history exactly as ``WorkflowHistory.to_json``
 writes it. That JSON does not say which workflow it belongs to, and the replayer gives the

@@ -1,4 +1,5 @@
-"""Record the event histories that tests/engine/test_replay.py replays against the workflow code.
+"""Record the event histories that tests/engine/journeys/test_replay.py replays against the
+workflow code.
 
 Why they exist: a journey that is running (for weeks, an account for years) is resumed by
 replaying its history through whatever workflow code the worker has now. Code that issues
@@ -44,13 +45,13 @@ from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Replayer
 
 from engine import PlaybookSet, load
-from engine._account import _EVENTS_PER_RUN, AccountWorkflow
-from engine._account_state import AccountStatus
-from engine._catalog import CATALOG_WORKFLOW_ID, build_catalog
-from engine._client import account_workflow_id, publish, send
-from engine._converter import DATA_CONVERTER
-from engine._facts import Facts, Health
-from engine._messages import (
+from engine.client._attributes import register
+from engine.client._converter import DATA_CONVERTER
+from engine.client._start import account_workflow_id, publish, send
+from engine.journeys._account import _EVENTS_PER_RUN, AccountWorkflow
+from engine.journeys._account_state import AccountStatus
+from engine.journeys._catalog import CATALOG_WORKFLOW_ID, build_catalog
+from engine.journeys._messages import (
     AccountEvent,
     Acknowledgement,
     ActionReceipt,
@@ -66,11 +67,11 @@ from engine._messages import (
     RunStatus,
     StopRequest,
 )
-from engine._run import PlaybookRunWorkflow
-from engine._sandbox import workflow_runner
-from engine._search import register
+from engine.journeys._run import PlaybookRunWorkflow
+from engine.language._facts import Facts, Health
 from tests.histories import HERE, WORKFLOW_IDS, load_history, workflow_ids
 from tests.support import ignore_history
+from workers.sandbox import workflow_runner
 from workers.worker import WORKFLOWS, build_worker
 
 ROOT = HERE.parents[1]

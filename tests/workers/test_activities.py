@@ -14,9 +14,9 @@ from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
 from engine import load
-from engine._facts import Facts, Health
-from engine._messages import RunInput, RunResult
-from engine._run import PlaybookRunWorkflow
+from engine.journeys._messages import RunInput, RunResult
+from engine.journeys._run import PlaybookRunWorkflow
+from engine.language._facts import Facts, Health
 from tests.workers.test_email import Mailbox, smtp_server
 from tests.workers.test_outbound import SECRET, serve
 from workers.activities import Actions

@@ -19,10 +19,10 @@ from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 
 from engine import load
-from engine._catalog import build_catalog
-from engine._client import publish
-from engine._connect import TemporalSettings
-from engine._search import register
+from engine.client._attributes import register
+from engine.client._connect import TemporalSettings
+from engine.client._start import publish
+from engine.journeys._catalog import build_catalog
 from tests.support import Recorder, fresh_namespace
 from workers.api import ApiRefused, serve
 from workers.outbound import SIGNATURE_HEADER, TIMESTAMP_HEADER, sign

@@ -21,16 +21,16 @@ from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 
 from engine import load
-from engine._catalog import build_catalog
-from engine._client import publish, send
-from engine._connect import TemporalSettings
-from engine._dashboard import Period, Report
-from engine._dashboard_sources import report
-from engine._messages import AccountEvent, AttributeChange, HealthEvent, PlaybookAck
-from engine._operate import overview, signal_account
-from engine._search import register
+from engine.client._attributes import register
+from engine.client._connect import TemporalSettings
+from engine.client._operate import overview, signal_account
+from engine.client._start import publish, send
+from engine.dashboard._numbers import Period, Report
+from engine.journeys._catalog import build_catalog
+from engine.journeys._messages import AccountEvent, AttributeChange, HealthEvent, PlaybookAck
 from tests.support import Recorder, eventually, fresh_namespace
 from workers.api import serve
+from workers.dashboard_sources import report
 from workers.settings import Settings
 from workers.store import Store, open_store
 from workers.worker import build_worker

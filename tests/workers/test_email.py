@@ -23,8 +23,8 @@ from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
 from temporalio.exceptions import ApplicationError
 
 import engine
-from engine._plan import TemplatePlan
-from engine._template_context import template_context
+from engine.language._plan import TemplatePlan
+from engine.language._template_context import template_context
 from workers.email import (
     IDEMPOTENCY_HEADER,
     RenderedEmail,

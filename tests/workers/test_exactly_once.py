@@ -21,10 +21,10 @@ from temporalio.client import WorkflowExecutionStatus
 from temporalio.testing import WorkflowEnvironment
 
 from engine import load
-from engine._catalog import build_catalog
-from engine._client import publish, send
-from engine._messages import AccountEvent, AttributeChange
-from engine._search import register
+from engine.client._attributes import register
+from engine.client._start import publish, send
+from engine.journeys._catalog import build_catalog
+from engine.journeys._messages import AccountEvent, AttributeChange
 from tests.support import eventually, fresh_namespace
 from tests.workers.test_email import Mailbox, smtp_server
 from tests.workers.test_outbound import SECRET, serve, verify_signature

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from engine._messages import HistoryChange, HistoryRequest, JourneyRecord
+from engine.journeys._messages import HistoryChange, HistoryRequest, JourneyRecord
 from workers import history
 from workers.store import Store
 

@@ -21,12 +21,12 @@ from pathlib import Path
 from temporalio.testing import WorkflowEnvironment
 
 from engine import load
-from engine._account import AccountWorkflow
-from engine._account_state import AccountStatus
-from engine._catalog import build_catalog
-from engine._client import publish, send
-from engine._messages import AttributeChange, HealthEvent, RunStatus
-from engine._run import PlaybookRunWorkflow
+from engine.client._start import publish, send
+from engine.journeys._account import AccountWorkflow
+from engine.journeys._account_state import AccountStatus
+from engine.journeys._catalog import build_catalog
+from engine.journeys._messages import AttributeChange, HealthEvent, RunStatus
+from engine.journeys._run import PlaybookRunWorkflow
 from tests.support import eventually
 from tests.workers.test_email import Mailbox, smtp_server
 from tests.workers.test_outbound import serve

@@ -16,7 +16,7 @@ import httpcore
 import pytest
 from temporalio.exceptions import ApplicationError
 
-from engine._connect import SettingsError
+from engine.client._connect import SettingsError
 from workers.outbound import (
     AddressPolicy,
     AddressRefused,

@@ -7,7 +7,13 @@ from pathlib import Path
 
 import pytest
 
-from engine._messages import AccountEvent, AttributeChange, HealthEvent, PlaybookAck, PlaybookExit
+from engine.journeys._messages import (
+    AccountEvent,
+    AttributeChange,
+    HealthEvent,
+    PlaybookAck,
+    PlaybookExit,
+)
 from workers.simulate.inputs import InputError, read_account, read_rows, resolve_days
 
 

@@ -14,8 +14,8 @@ from typing import Any
 import pytest
 
 from engine import load
-from engine._catalog import Catalog, build_catalog
-from engine._messages import HealthEvent
+from engine.journeys._catalog import Catalog, build_catalog
+from engine.journeys._messages import HealthEvent
 from workers.simulate import runner
 from workers.simulate.inputs import TimedRow, read_account, read_rows, resolve_days
 from workers.simulate.report import Entry, timeline

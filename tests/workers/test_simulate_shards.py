@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from engine import load
-from engine._catalog import build_catalog
-from engine._messages import HealthEvent
+from engine.journeys._catalog import build_catalog
+from engine.journeys._messages import HealthEvent
 from workers.simulate.inputs import TimedRow
 from workers.simulate.runner import ClockStopped, Result, Scenario, SimulationError
 from workers.simulate.shards import (

@@ -1,6 +1,6 @@
 """The HTTP API's routes: events in (signal-with-start, like the CLI), status and why out.
 
-Every door into the engine shares ``engine._operate``: an event sent here gets the same
+Every door into the engine shares ``engine.client._operate``: an event sent here gets the same
 message ids as the same event in an ingest file, so a retry through either is ignored by
 the account. The Temporal client is made on first use and kept; while Temporal is down,
 requests get a 503 with the one-line reason and the process stays up to serve the next.
@@ -22,10 +22,8 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from temporalio.client import Client
 from temporalio.service import RPCError
 
-from engine._client import send
-from engine._connect import TemporalUnreachable, connect
-from engine._errors import PlaybookError
-from engine._operate import (
+from engine.client._connect import TemporalUnreachable, connect
+from engine.client._operate import (
     Overview,
     UnknownAccount,
     event_messages,
@@ -33,6 +31,8 @@ from engine._operate import (
     overview,
     why_decisions,
 )
+from engine.client._start import send
+from engine.language._errors import PlaybookError
 from workers.api._auth import authorize
 from workers.api._models import (
     Accepted,
@@ -246,9 +246,9 @@ def create_app(settings: Settings) -> FastAPI:
         """The customer-success dashboard as a page: what `playbook report` prints."""
         from datetime import UTC, datetime
 
-        from engine._dashboard import parse_period
-        from engine._dashboard_sources import report
+        from engine.dashboard._numbers import parse_period
         from workers.api._dashboard import render
+        from workers.dashboard_sources import report
         from workers.store import open_store
 
         now = datetime.now(UTC)

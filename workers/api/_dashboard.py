@@ -1,17 +1,17 @@
 """The dashboard as a web page: server-rendered HTML with inline SVG bar charts.
 
 No JavaScript, no build step, nothing fetched from elsewhere (the page must work on a laptop
-without network): one request computes the :class:`~engine._dashboard.Report` and renders the
-same sections ``playbook report`` prints. Rows carry ``data-key`` so tests and scripts can
-read a number without parsing layout.
+without network): one request computes the :class:`~engine.dashboard._numbers.Report` and
+renders the same sections ``playbook report`` prints. Rows carry ``data-key`` so tests and
+scripts can read a number without parsing layout.
 """
 
 from __future__ import annotations
 
 from jinja2 import Environment
 
-from engine._dashboard import Report
-from engine._dashboard_view import Section, sections, title
+from engine.dashboard._numbers import Report
+from engine.dashboard._view import Section, sections, title
 
 _PAGE = """<!doctype html>
 <html lang="en">

@@ -8,8 +8,8 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, JsonValue, field_validator, model_validator
 
-from engine._messages import Decision
-from engine._operate import Listed, Overview
+from engine.client._operate import Listed, Overview
+from engine.journeys._messages import Decision
 
 AccountId = Annotated[
     str,

@@ -17,7 +17,7 @@ from collections.abc import Callable, Generator
 
 import uvicorn
 
-from engine._errors import PlaybookError
+from engine.language._errors import PlaybookError
 from workers.api._app import create_app
 from workers.settings import API_HMAC_VAR, API_TOKENS_VAR, Settings
 

@@ -18,7 +18,7 @@ from typing import Any
 import httpx
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
 
-from engine._connect import SettingsError
+from engine.client._connect import SettingsError
 
 SECRET_VAR = "PLAYBOOK_WEBHOOK_SECRET"
 ALLOW_VAR = "PLAYBOOK_OUTBOUND_ALLOW"
@@ -171,7 +171,7 @@ class OutboundSettings(BaseModel):
     def from_env(cls, environ: Mapping[str, str] | None = None) -> OutboundSettings:
         """Settings from the environment; an empty variable counts as unset.
 
-        Raises :class:`engine._connect.SettingsError` naming the variable with a bad value.
+        Raises :class:`engine.client._connect.SettingsError` naming the variable with a bad value.
         """
         environ = os.environ if environ is None else environ
         values: dict[str, Any] = {}

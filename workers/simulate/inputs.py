@@ -16,10 +16,16 @@ from datetime import date
 from pathlib import Path
 from typing import Any, Literal, TypeVar
 
-from engine import _yaml
-from engine._errors import PlaybookError
-from engine._messages import AccountEvent, AttributeChange, HealthEvent, PlaybookAck, PlaybookExit
-from engine._operate import OperateError, _row, read_records
+from engine.client._operate import OperateError, _row, read_records
+from engine.journeys._messages import (
+    AccountEvent,
+    AttributeChange,
+    HealthEvent,
+    PlaybookAck,
+    PlaybookExit,
+)
+from engine.language import _yaml
+from engine.language._errors import PlaybookError
 
 Message = HealthEvent | AttributeChange | AccountEvent | PlaybookAck | PlaybookExit
 OUTCOMES = ("churned", "renewed", "expanded")

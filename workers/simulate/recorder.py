@@ -19,10 +19,10 @@ from pydantic import BaseModel
 from temporalio import activity
 from temporalio.client import Client
 
-from engine._catalog import Catalog, CatalogIndex, IndexRequest
-from engine._messages import ActionReceipt, ActionRequest, CloseRequest, HistoryRequest
-from engine._plan import EmailNode, TaskNode, WebhookNode
-from engine._template_context import PEOPLE, template_context
+from engine.journeys._catalog import Catalog, CatalogIndex, IndexRequest
+from engine.journeys._messages import ActionReceipt, ActionRequest, CloseRequest, HistoryRequest
+from engine.language._plan import EmailNode, TaskNode, WebhookNode
+from engine.language._template_context import PEOPLE, template_context
 from workers.activities import (
     _as_dict,
     _fail,

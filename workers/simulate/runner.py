@@ -34,15 +34,15 @@ from temporalio.runtime import (
 from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
 
-from engine._account import AccountWorkflow
-from engine._account_state import AccountStatus
-from engine._catalog import Catalog
-from engine._client import account_workflow_id, send
-from engine._converter import DATA_CONVERTER
-from engine._errors import PlaybookError
-from engine._messages import AttributeChange, PlaybookAck, PlaybookExit, RunStatus
-from engine._run import PlaybookRunWorkflow
-from engine._search import register
+from engine.client._attributes import register
+from engine.client._converter import DATA_CONVERTER
+from engine.client._start import account_workflow_id, send
+from engine.journeys._account import AccountWorkflow
+from engine.journeys._account_state import AccountStatus
+from engine.journeys._catalog import Catalog
+from engine.journeys._messages import AttributeChange, PlaybookAck, PlaybookExit, RunStatus
+from engine.journeys._run import PlaybookRunWorkflow
+from engine.language._errors import PlaybookError
 from workers.directory import Directory
 from workers.simulate.inputs import Message, TimedRow
 from workers.simulate.recorder import (

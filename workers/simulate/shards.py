@@ -29,8 +29,14 @@ from typing import Any
 
 from pydantic import TypeAdapter
 
-from engine._catalog import Catalog
-from engine._messages import AccountEvent, AttributeChange, HealthEvent, PlaybookAck, PlaybookExit
+from engine.journeys._catalog import Catalog
+from engine.journeys._messages import (
+    AccountEvent,
+    AttributeChange,
+    HealthEvent,
+    PlaybookAck,
+    PlaybookExit,
+)
 from workers.directory import Directory
 from workers.simulate.inputs import Message, TimedRow
 from workers.simulate.runner import (

@@ -1,5 +1,0 @@
-"""``python -m engine`` runs the ``playbook`` command line."""
-
-from engine.cli import main
-
-main()

@@ -1,0 +1,456 @@
+"""What operators and CSMs do to accounts from the command line: send events, read status.
+
+Kept apart from the Typer wiring in ``playbook_cli`` so the work (parse an event, ask Temporal,
+lay out the answer) reads on its own; every failure a user can cause is a ``PlaybookError``
+with one line the CLI prints.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import json
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any, TypeVar
+
+from pydantic import BaseModel, ValidationError
+from temporalio.client import Client
+from temporalio.service import RPCError, RPCStatusCode
+
+from engine.client._connect import TemporalSettings, connect
+from engine.client._start import account_workflow_id, send
+from engine.journeys._account import AccountWorkflow
+from engine.journeys._account_state import AccountStatus
+from engine.journeys._messages import (
+    AccountEvent,
+    AttributeChange,
+    Decision,
+    HealthEvent,
+    RunStatus,
+)
+from engine.journeys._run import PlaybookRunWorkflow
+from engine.language._errors import PlaybookError
+
+T = TypeVar("T")
+
+
+class OperateError(PlaybookError):
+    """An operator's request that cannot be done; the message says why in one line."""
+
+
+class UnknownAccount(OperateError):
+    """No account workflow has this id (it never received an event)."""
+
+
+Target = Client | TemporalSettings
+"""Where to act: a connected client (the API keeps one) or settings to connect with (the CLI)."""
+
+
+async def _client(target: Target) -> Client:
+    return target if isinstance(target, Client) else await connect(target)
+
+
+def _where(client: Client) -> str:
+    return f"{client.service_client.config.target_host} (namespace {client.namespace})"
+
+
+def parse_value(text: str) -> Any:
+    """``--set`` values: whole and decimal numbers become numbers, the rest stays text."""
+    for kind in (int, float):
+        try:
+            return kind(text)
+        except ValueError:
+            pass
+    return text
+
+
+def pairs(items: list[str], what: str) -> dict[str, str]:
+    out = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise OperateError(f"{what} {item!r}: write it as name=value")
+        out[key.strip()] = value.strip()
+    return out
+
+
+def build_events(
+    *,
+    score: float | None,
+    components: list[str],
+    attributes: list[str],
+    event: str | None,
+    event_id: str | None,
+) -> list[HealthEvent | AttributeChange | AccountEvent]:
+    """The messages one `playbook event` sends, attributes first so health sees them."""
+    messages: list[HealthEvent | AttributeChange | AccountEvent] = []
+    try:
+        if attributes:
+            values = {k: parse_value(v) for k, v in pairs(attributes, "--set").items()}
+            messages.append(AttributeChange(event_id=_suffix(event_id, "set"), set=values))
+        if score is not None or components:
+            numbers: dict[str, float] = {}
+            for name, value in pairs(components, "--component").items():
+                number = parse_value(value)
+                if not isinstance(number, int | float) or not 0 <= number <= 100:
+                    raise OperateError(f"--component {name}={value}: a number from 0 to 100")
+                numbers[name] = float(number)
+            messages.append(
+                HealthEvent(event_id=_suffix(event_id, "health"), score=score, components=numbers)
+            )
+        if event:
+            messages.append(AccountEvent(event_id=_suffix(event_id, "event"), name=event))
+    except ValidationError as error:
+        first = error.errors()[0]
+        raise OperateError(f"{'.'.join(map(str, first['loc']))}: {first['msg']}") from None
+    if not messages:
+        raise OperateError("nothing to send: give --score, --component, --set or --event")
+    return messages
+
+
+def _suffix(event_id: str | None, part: str) -> str | None:
+    # One id per message, so re-sending the same command is ignored as a whole.
+    return f"{event_id}/{part}" if event_id else None
+
+
+async def send_events(
+    settings: TemporalSettings,
+    account_id: str,
+    messages: list[HealthEvent | AttributeChange | AccountEvent],
+) -> None:
+    client = await connect(settings)
+    for message in messages:
+        await send(client, account_id, message, settings.task_queue)
+
+
+class Overview(BaseModel):
+    """An account and its journeys, as `status` and `why` show them."""
+
+    account: AccountStatus
+    runs: dict[str, RunStatus]
+
+
+async def overview(target: Target, account_id: str) -> Overview:
+    client = await _client(target)
+    workflow_id = account_workflow_id(account_id)
+    try:
+        account: AccountStatus = await client.get_workflow_handle(workflow_id).query(
+            AccountWorkflow.status
+        )
+    except RPCError as error:
+        if error.status == RPCStatusCode.NOT_FOUND:
+            raise UnknownAccount(f"no account {account_id!r} in {_where(client)}") from None
+        raise OperateError(f"{workflow_id}: {error.message}") from None
+    runs = {}
+    for name, enrollment in account.enrollments.items():
+        try:
+            runs[name] = await client.get_workflow_handle(enrollment.workflow_id).query(
+                PlaybookRunWorkflow.status
+            )
+        except RPCError:
+            continue  # a run past its retention: the account's record of it stands
+    return Overview(account=account, runs=runs)
+
+
+def status_lines(view: Overview) -> list[str]:
+    health = view.account.health
+    score = "no score yet" if health.score is None else f"{health.score:g}"
+    lines = [
+        f"account {view.account.account_id}: health {score}"
+        + (f" ({health.tier}, {health.trend})" if health.tier else "")
+    ]
+    paused = view.account.paused
+    if paused is not None:
+        since = paused.at.strftime("%Y-%m-%d %H:%M")
+        why = f": {paused.reason}" if paused.reason else ""
+        lines.append(f"  PAUSED by {paused.by} since {since}{why} (playbook resume to go on)")
+    for key, value in sorted(view.account.attributes.items()):
+        lines.append(f"  {key}: {value}")
+    for name, enrollment in sorted(view.account.enrollments.items()):
+        run = view.runs.get(name)
+        state = "running" if enrollment.running else f"ended ({enrollment.outcome or 'unknown'})"
+        line = f"{name} v{enrollment.version} cycle {enrollment.cycle}: {state}"
+        if run is not None and enrollment.running:
+            line += f", at step {run.step or '-'}"
+            if run.escalation_tier:
+                line += f", escalation tier {run.escalation_tier}"
+                if run.acknowledged_by:
+                    line += f" (acknowledged by {run.acknowledged_by})"
+        lines.append(line)
+    if not view.account.enrollments:
+        lines.append("no journeys yet")
+    return lines
+
+
+def why_decisions(view: Overview) -> list[Decision]:
+    """The account's and its runs' decisions, oldest first (an enrollment once)."""
+    decisions: list[Decision] = list(view.account.why)
+    for run in view.runs.values():
+        decisions += [d for d in run.why if d.kind != "enrolled"]
+    decisions.sort(key=lambda d: d.at)
+    return decisions
+
+
+def why_lines(view: Overview) -> list[str]:
+    lines = []
+    for d in why_decisions(view):
+        seen = json.dumps(d.seen, sort_keys=True, default=str) if d.seen else ""
+        lines.append(
+            "  ".join(
+                part
+                for part in (
+                    d.at.strftime("%Y-%m-%d %H:%M:%S"),
+                    f"{d.playbook} v{d.version}" if d.playbook else "account",
+                    d.kind,
+                    d.rule,
+                    d.detail,
+                    seen,
+                )
+                if part
+            )
+        )
+    return lines or ["no decisions recorded yet"]
+
+
+class Listed(BaseModel):
+    """One account as visibility shows it (search attributes, no query of the workflow)."""
+
+    account_id: str
+    score: float | None = None
+    tier: str | None = None
+    trend: str | None = None
+    segment: str | None = None
+    owner: str | None = None
+
+
+def _quoted(value: str) -> str:
+    """A visibility-query string literal: a quote or backslash in a value cannot end it."""
+    return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+
+async def list_accounts(
+    target: Target,
+    *,
+    tier: str | None = None,
+    segment: str | None = None,
+    owner: str | None = None,
+    playbook: str | None = None,
+    escalation: str | None = None,
+) -> list[Listed]:
+    """Accounts matching the filters, from Temporal's visibility store: no workflow is
+    queried, so this stays cheap with many accounts."""
+    from engine.journeys import _search as sa
+
+    client = await _client(target)
+    only: set[str] | None = None
+    if playbook or escalation:
+        runs = ["WorkflowType = 'PlaybookRun'", "ExecutionStatus = 'Running'"]
+        if playbook:
+            runs.append(f"{sa.PLAYBOOK.name} = {_quoted(playbook)}")
+        if escalation:
+            runs.append(f"{sa.ESCALATION_TIER.name} = {_quoted(escalation)}")
+        only = set()
+        async for execution in client.list_workflows(" AND ".join(runs)):
+            account = execution.typed_search_attributes.get(sa.ACCOUNT_ID)
+            if account:
+                only.add(account)
+    where = ["WorkflowType = 'Account'", "ExecutionStatus = 'Running'"]
+    for key, value in ((sa.HEALTH_TIER, tier), (sa.SEGMENT, segment), (sa.OWNER, owner)):
+        if value:
+            where.append(f"{key.name} = {_quoted(value)}")
+    found = []
+    async for execution in client.list_workflows(" AND ".join(where)):
+        attributes = execution.typed_search_attributes
+        account = attributes.get(sa.ACCOUNT_ID)
+        if not account or (only is not None and account not in only):
+            continue
+        found.append(
+            Listed(
+                account_id=account,
+                score=attributes.get(sa.HEALTH_SCORE),
+                tier=attributes.get(sa.HEALTH_TIER),
+                trend=attributes.get(sa.HEALTH_TREND),
+                segment=attributes.get(sa.SEGMENT),
+                owner=attributes.get(sa.OWNER),
+            )
+        )
+    return sorted(found, key=lambda a: a.account_id)
+
+
+async def signal_account(target: Target, account_id: str, signal: str, message: BaseModel) -> None:
+    """Signal a running account; one line when it does not exist."""
+    client = await _client(target)
+    workflow_id = account_workflow_id(account_id)
+    try:
+        await client.get_workflow_handle(workflow_id).signal(signal, message)
+    except RPCError as error:
+        if error.status == RPCStatusCode.NOT_FOUND:
+            raise UnknownAccount(f"no account {account_id!r} in {_where(client)}") from None
+        raise OperateError(f"{workflow_id}: {error.message}") from None
+
+
+class Row(BaseModel):
+    """One line of an ingest file, already turned into messages."""
+
+    line: int
+    account: str
+    messages: list[HealthEvent | AttributeChange | AccountEvent]
+
+
+def read_rows(path: Path) -> tuple[list[Row], list[str]]:
+    """Rows of a JSONL or CSV file, and one error line per row that cannot be sent.
+
+    JSONL: ``{"account": "acme", "id": "r1", "score": 40, "components": {"usage": 30},
+    "set": {"renewal_date": "2027-03-31"}, "event": "contract.signed"}``. CSV: columns
+    ``account``, ``id``, ``score``, ``event``, ``component.NAME`` and ``set.KEY``; empty cells
+    are skipped. A row without an id gets one from its content, so ingesting the same file
+    twice changes nothing.
+    """
+    return read_records(path, _row)
+
+
+def read_records(
+    path: Path, convert: Callable[[int, dict[str, Any]], T]
+) -> tuple[list[T], list[str]]:
+    """Each record of a JSONL or CSV file through ``convert(line, record)``, and one
+    ``FILE:LINE: message`` per record that is not JSON or that ``convert`` refuses with an
+    ``OperateError``. Raises ``OperateError`` when the file cannot be read at all."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as error:
+        raise OperateError(f"{path}: cannot read: {error.strerror}") from None
+    except UnicodeDecodeError:
+        raise OperateError(f"{path}: not UTF-8 text") from None
+    csv_file = path.suffix.lower() == ".csv"
+    records = _csv_records(text) if csv_file else _jsonl_records(text)
+    converted, errors = [], []
+    for line, record in records:
+        try:
+            if isinstance(record, str):
+                raise OperateError(record)
+            converted.append(convert(line, record))
+        except OperateError as error:
+            errors.append(f"{path}:{line}: {error}")
+    return converted, errors
+
+
+def _jsonl_records(text: str) -> Iterator[tuple[int, dict[str, Any] | str]]:
+    for line, raw in enumerate(text.splitlines(), start=1):
+        if not raw.strip():
+            continue
+        try:
+            record = json.loads(raw)
+        except json.JSONDecodeError as error:
+            yield line, f"not JSON: {error.msg} at column {error.colno}"
+            continue
+        yield line, record if isinstance(record, dict) else "each line must be a JSON object"
+
+
+def _csv_records(text: str) -> Iterator[tuple[int, dict[str, Any] | str]]:
+    reader = csv.DictReader(io.StringIO(text))
+    for record in reader:
+        line = reader.line_num
+        cells = {k: v for k, v in record.items() if k and v not in (None, "")}
+        if None in record:
+            yield line, "more cells than columns"
+            continue
+        out: dict[str, Any] = {"components": {}, "set": {}}
+        for key, value in cells.items():
+            group, dot, name = key.partition(".")
+            if dot and group in ("component", "set"):
+                out["components" if group == "component" else "set"][name] = value
+            else:
+                out[key] = value
+        yield line, out
+
+
+_ROW_KEYS = {"account", "id", "score", "components", "set", "event"}
+
+
+def _row(line: int, record: dict[str, Any]) -> Row:
+    unknown = sorted(set(record) - _ROW_KEYS)
+    if unknown:
+        raise OperateError(f"unknown field {unknown[0]!r} (fields: {', '.join(sorted(_ROW_KEYS))})")
+    account = record.get("account")
+    if not isinstance(account, str) or not account:
+        raise OperateError("no account")
+    score = record.get("score")
+    if isinstance(score, str):
+        number = parse_value(score)
+        if not isinstance(number, int | float):
+            raise OperateError(f"score {score!r} is not a number")
+        score = number
+    if score is not None and not isinstance(score, int | float):
+        raise OperateError("score must be a number")
+    components = record.get("components") or {}
+    attributes = record.get("set") or {}
+    if not isinstance(components, dict) or not isinstance(attributes, dict):
+        raise OperateError("components and set must be objects")
+    event_id = record.get("id")
+    if event_id is None:
+        canonical = json.dumps(record, sort_keys=True, default=str)
+        event_id = "row-" + hashlib.sha256(canonical.encode()).hexdigest()[:20]
+    values = {k: parse_value(v) if isinstance(v, str) else v for k, v in attributes.items()}
+    numbers = {}
+    for name, value in components.items():
+        number = parse_value(value) if isinstance(value, str) else value
+        if isinstance(number, bool) or not isinstance(number, int | float):
+            raise OperateError(f"component {name}={value!r}: a number from 0 to 100")
+        numbers[name] = float(number)
+    messages = event_messages(
+        str(event_id),
+        score=None if score is None else float(score),
+        components=numbers,
+        attributes=values,
+        event=record.get("event"),
+    )
+    return Row(line=line, account=account, messages=messages)
+
+
+def event_messages(
+    event_id: str,
+    *,
+    score: float | None = None,
+    components: dict[str, float] | None = None,
+    attributes: dict[str, Any] | None = None,
+    event: str | None = None,
+) -> list[HealthEvent | AttributeChange | AccountEvent]:
+    """The messages of one event (a file row, an API call), attributes first so health
+    sees them. Each gets an id derived from ``event_id``, the same whichever door the event
+    came through, so the account ignores a repeat."""
+    messages: list[HealthEvent | AttributeChange | AccountEvent] = []
+    try:
+        if attributes:
+            messages.append(AttributeChange(event_id=f"{event_id}/set", set=attributes))
+        if score is not None or components:
+            for name, number in (components or {}).items():
+                if not 0 <= number <= 100:
+                    raise OperateError(f"component {name}={number:g}: a number from 0 to 100")
+            messages.append(
+                HealthEvent(
+                    event_id=f"{event_id}/health", score=score, components=dict(components or {})
+                )
+            )
+        if event:
+            messages.append(AccountEvent(event_id=f"{event_id}/event", name=event))
+    except ValidationError as error:
+        first = error.errors()[0]
+        raise OperateError(f"{'.'.join(map(str, first['loc']))}: {first['msg']}") from None
+    if not messages:
+        raise OperateError("nothing to send: give score, components, set or event")
+    return messages
+
+
+async def ingest(
+    settings: TemporalSettings, rows: list[Row], progress: Callable[[], None] | None = None
+) -> int:
+    """Send every row's messages in file order; the number of rows sent."""
+    client = await connect(settings)
+    for row in rows:
+        for message in row.messages:
+            await send(client, row.account, message, settings.task_queue)
+        if progress is not None:
+            progress()
+    return len(rows)

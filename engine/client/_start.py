@@ -1,0 +1,53 @@
+"""Client-side operations: publish a catalog, send an account its events.
+
+Shared by the CLI, the HTTP API and the tests, so every door into the engine starts
+workflows the same way: deterministic ids, signal-with-start for accounts.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from temporalio.client import Client, WorkflowHandle
+from temporalio.common import WorkflowIDConflictPolicy
+
+from engine.journeys._account import AccountWorkflow
+from engine.journeys._account_state import AccountState
+from engine.journeys._catalog import CATALOG_WORKFLOW_ID, Catalog, CatalogWorkflow
+from engine.journeys._messages import AccountEvent, AttributeChange, HealthEvent
+
+ACCOUNT_SIGNALS = {HealthEvent: "health", AttributeChange: "attributes", AccountEvent: "lifecycle"}
+
+
+def account_workflow_id(account_id: str) -> str:
+    return f"account/{account_id}"
+
+
+async def publish(client: Client, catalog: Catalog, task_queue: str) -> str:
+    """Make ``catalog`` the one new enrollments use; returns what changed."""
+    handle = await client.start_workflow(
+        CatalogWorkflow.run,
+        None,
+        id=CATALOG_WORKFLOW_ID,
+        task_queue=task_queue,
+        id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+    )
+    result: str = await handle.execute_update(CatalogWorkflow.publish, catalog)
+    return result
+
+
+async def send(
+    client: Client,
+    account_id: str,
+    message: HealthEvent | AttributeChange | AccountEvent,
+    task_queue: str,
+) -> WorkflowHandle[Any, Any]:
+    """Deliver ``message`` to the account, creating its workflow if it does not exist."""
+    return await client.start_workflow(
+        AccountWorkflow.run,
+        AccountState(account_id=account_id),
+        id=account_workflow_id(account_id),
+        task_queue=task_queue,
+        start_signal=ACCOUNT_SIGNALS[type(message)],
+        start_signal_args=[message],
+    )

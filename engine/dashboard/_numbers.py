@@ -1,0 +1,460 @@
+"""The customer-success dashboard's numbers, computed from plain inputs.
+
+Two sources feed it (``workers.dashboard_sources`` gathers them): what Temporal's visibility
+store says now (:class:`Live`: counts by tier and segment, escalations, renewals, runs), and
+the account history the workflows keep in the store (ARR, segment and tier changes, lifecycle
+events, journey outcomes), which Temporal does not keep. This module only does arithmetic on
+them, with no I/O, so every metric can be checked against a hand-computed book in a test, and
+the terminal report and the web page show the same :class:`Report`.
+
+The definitions (also in the README) follow seed 001's dashboard and the seeds' targets.
+"""
+
+from __future__ import annotations
+
+import re
+import statistics
+from collections import defaultdict
+from datetime import UTC, datetime, time, timedelta
+
+from pydantic import BaseModel, Field
+
+from engine.journeys._messages import HistoryChange, JourneyRecord
+from engine.language._errors import PlaybookError
+
+AT_RISK_TIERS = ("at-risk", "critical")
+"""Tiers that count as at risk (seed 001: "At-Risk (40-59)", "Critical (<40)")."""
+DEFAULT_TIERS = ("healthy", "good", "at-risk", "critical")
+DEFAULT_LADDER = ("csm", "manager", "executive")
+CHURN_EVENT = "contract.cancelled"
+RENEWED_EVENT = "renewal.signed"
+EXPANDED_EVENT = "expansion.closed-won"
+SIGNED_EVENT = "contract.signed"
+ONBOARDED_EVENT = "onboarding.completed"
+RENEWAL_WINDOW = timedelta(days=90)
+RECENT = timedelta(days=180)
+"""How far back a renewal.signed or an expansion counts for an upcoming renewal."""
+
+TARGETS = {"grr": 0.95, "nrr": 1.10, "time_to_value_days": 14.0, "onboarding_completion": 0.90}
+"""The seeds' targets: GRR 95%+, NRR 110%+, time to value under 14 days, onboarding 90%+."""
+
+
+class PeriodError(PlaybookError):
+    """A period that cannot be read; the message says how to write one."""
+
+
+class Period(BaseModel):
+    """The reporting window ``[start, end)``."""
+
+    start: datetime
+    end: datetime
+    label: str
+
+
+def parse_period(text: str, now: datetime) -> Period:
+    """``30d`` (the last 30 days up to now), or ``START..END`` with dates (``2026-01-01``,
+    the end date included) or UTC times (``2026-01-01T09:00:00Z``, the end excluded)."""
+    text = text.strip()
+    days = re.fullmatch(r"(\d{1,4})d", text)
+    if days:
+        count = int(days.group(1))
+        if count < 1:
+            raise PeriodError(f"period {text!r}: at least 1d")
+        return Period(start=now - timedelta(days=count), end=now, label=f"last {count} days")
+    first, sep, last = text.partition("..")
+    if not sep:
+        raise PeriodError(f"period {text!r}: write 30d, 90d or START..END (2026-01-01..2026-03-31)")
+    start, end = _moment(first, text, end=False), _moment(last, text, end=True)
+    if end <= start:
+        raise PeriodError(f"period {text!r}: the end must come after the start")
+    return Period(start=start, end=end, label=f"{first.strip()} to {last.strip()}")
+
+
+def _moment(part: str, text: str, end: bool) -> datetime:
+    part = part.strip()
+    try:
+        if re.fullmatch(r"\d{4}-\d{2}-\d{2}", part):
+            day = datetime.combine(datetime.fromisoformat(part).date(), time(), UTC)
+            return day + timedelta(days=1) if end else day
+        moment = datetime.fromisoformat(part.replace("Z", "+00:00"))
+    except ValueError:
+        raise PeriodError(f"period {text!r}: {part!r} is not a date (YYYY-MM-DD)") from None
+    return moment.astimezone(UTC) if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+class Renewing(BaseModel):
+    """An account whose renewal date is in the window, as visibility lists it."""
+
+    account_id: str
+    renewal_date: datetime
+    tier: str | None = None
+
+
+class Escalation(BaseModel):
+    """A running journey at an escalation tier."""
+
+    account_id: str
+    playbook: str
+    tier: str
+
+
+class Live(BaseModel):
+    """What Temporal's visibility store says now: counts, never a workflow's history."""
+
+    accounts: int = 0
+    tiers: dict[str, int] = Field(default_factory=dict)
+    """Running accounts per health tier, in the health model's order (healthiest first)."""
+    segments: dict[str, dict[str, int]] = Field(default_factory=dict)
+    """Per segment: running accounts per tier, and ``total``."""
+    at_risk: dict[str, str] = Field(default_factory=dict)
+    """The accounts in an at-risk tier, and their tier."""
+    interventions: int = 0
+    """Running journeys of retain-stage playbooks (churn prevention and the like)."""
+    escalated: dict[str, int] = Field(default_factory=dict)
+    """Running journeys at each escalation tier, lowest tier first."""
+    escalations: list[Escalation] = Field(default_factory=list)
+    renewing: list[Renewing] = Field(default_factory=list)
+    running: dict[str, int] = Field(default_factory=dict)
+    """Running journeys per playbook."""
+    enrolled: dict[str, int] = Field(default_factory=dict)
+    """Journeys per playbook started in the period."""
+
+
+class TierRow(BaseModel):
+    tier: str
+    count: int
+    share: float
+    at_start: int | None
+    """Accounts in this tier when the period began (from recorded tier changes)."""
+    change: int | None
+
+
+class SegmentRow(BaseModel):
+    segment: str
+    total: int
+    tiers: dict[str, int]
+
+
+class Health(BaseModel):
+    accounts: int
+    tiers: list[TierRow]
+    unscored: int
+    segments: list[SegmentRow]
+
+
+class AccountRow(BaseModel):
+    account_id: str
+    tier: str | None
+    arr: float
+
+
+class RenewalRow(AccountRow):
+    renewal_date: datetime
+    confirmed: bool
+    expansion: bool
+
+
+class AtRisk(BaseModel):
+    accounts: int
+    share: float
+    arr: float
+    interventions: int
+    escalated: dict[str, int]
+    resolved: int
+    """Accounts that moved from an at-risk tier to a better one during the period."""
+    listed: list[AccountRow]
+    escalations: list[Escalation]
+
+
+class Renewals(BaseModel):
+    days: int
+    count: int
+    confirmed: int
+    at_risk: int
+    with_expansion: int
+    arr: float
+    listed: list[RenewalRow]
+
+
+class Retention(BaseModel):
+    starting_accounts: int
+    starting_arr: float
+    churned_accounts: int
+    churned_arr: float
+    contraction: float
+    expansion: float
+    new_arr: float
+    grr: float | None
+    nrr: float | None
+    logo_churn: float | None
+
+
+class Onboarding(BaseModel):
+    onboarded: int
+    median_days_to_value: float | None
+    journeys_ended: int
+    reached_goal: int
+    completion_rate: float | None
+
+
+class PlaybookRow(BaseModel):
+    playbook: str
+    running: int
+    enrolled: int
+    completed: int
+    """Journeys that ended in the period, however they ended."""
+    goal: int
+    escalated: int
+    median_ack_seconds: dict[str, float]
+
+
+class Report(BaseModel):
+    """Everything the dashboard shows, for ``--json``, the terminal and the web page."""
+
+    generated_at: datetime
+    period: Period
+    health: Health
+    at_risk: AtRisk
+    renewals: Renewals
+    retention: Retention
+    onboarding: Onboarding
+    playbooks: list[PlaybookRow]
+    targets: dict[str, float] = Field(default_factory=lambda: dict(TARGETS))
+
+
+def build_report(
+    period: Period,
+    live: Live,
+    changes: list[HistoryChange],
+    journeys: list[JourneyRecord],
+    now: datetime,
+) -> Report:
+    """The dashboard for ``period``; ``changes`` are every recorded change before its end,
+    ``journeys`` the runs that ended in it."""
+    return Report(
+        generated_at=now,
+        period=period,
+        health=_health(period, live, changes),
+        at_risk=_at_risk(period, live, changes),
+        renewals=_renewals(live, changes, now),
+        retention=retention(period, changes),
+        onboarding=_onboarding(period, changes, journeys),
+        playbooks=_playbooks(live, journeys),
+    )
+
+
+def _share(part: float, whole: float) -> float:
+    return part / whole if whole else 0.0
+
+
+def latest(changes: list[HistoryChange], kind: str, before: datetime) -> dict[str, str | None]:
+    """Each account's last recorded value of ``kind`` before ``before``."""
+    found: dict[str, str | None] = {}
+    for change in changes:
+        if change.kind == kind and change.at < before:
+            found[change.account_id] = change.new
+    return found
+
+
+def _arr(value: str | None) -> float:
+    try:
+        return float(value) if value is not None else 0.0
+    except ValueError:
+        return 0.0
+
+
+def _health(period: Period, live: Live, changes: list[HistoryChange]) -> Health:
+    at_start: dict[str, int] = defaultdict(int)
+    for tier in latest(changes, "tier", period.start).values():
+        if tier is not None:
+            at_start[tier] += 1
+    rows = [
+        TierRow(
+            tier=tier,
+            count=count,
+            share=_share(count, live.accounts),
+            at_start=at_start.get(tier, 0),
+            change=count - at_start.get(tier, 0),
+        )
+        for tier, count in live.tiers.items()
+    ]
+    segments = [
+        SegmentRow(
+            segment=name,
+            total=counts.get("total", 0),
+            tiers={t: n for t, n in counts.items() if t != "total"},
+        )
+        for name, counts in live.segments.items()
+    ]
+    return Health(
+        accounts=live.accounts,
+        tiers=rows,
+        unscored=live.accounts - sum(live.tiers.values()),
+        segments=segments,
+    )
+
+
+def _at_risk(period: Period, live: Live, changes: list[HistoryChange]) -> AtRisk:
+    arr_now = latest(changes, "arr", period.end)
+    resolved = {
+        c.account_id
+        for c in changes
+        if c.kind == "tier"
+        and period.start <= c.at < period.end
+        and c.old in AT_RISK_TIERS
+        and c.new is not None
+        and c.new not in AT_RISK_TIERS
+    }
+    listed = [
+        AccountRow(account_id=a, tier=t, arr=_arr(arr_now.get(a)))
+        for a, t in sorted(live.at_risk.items())
+    ]
+    return AtRisk(
+        accounts=len(listed),
+        share=_share(len(listed), live.accounts),
+        arr=sum(row.arr for row in listed),
+        interventions=live.interventions,
+        escalated=dict(live.escalated),
+        resolved=len(resolved),
+        listed=listed,
+        escalations=live.escalations,
+    )
+
+
+def _renewals(live: Live, changes: list[HistoryChange], now: datetime) -> Renewals:
+    arr_now = latest(changes, "arr", now + timedelta(seconds=1))
+    recent = [c for c in changes if now - RECENT <= c.at]
+    renewed = {c.account_id for c in recent if c.kind == "lifecycle" and c.new == RENEWED_EVENT}
+    expanded = {c.account_id for c in recent if c.kind == "lifecycle" and c.new == EXPANDED_EVENT}
+    expanded |= {
+        c.account_id
+        for c in recent
+        if c.kind == "arr" and c.old is not None and _arr(c.new) > _arr(c.old)
+    }
+    listed = [
+        RenewalRow(
+            account_id=r.account_id,
+            tier=r.tier,
+            arr=_arr(arr_now.get(r.account_id)),
+            renewal_date=r.renewal_date,
+            confirmed=r.account_id in renewed,
+            expansion=r.account_id in expanded,
+        )
+        for r in live.renewing
+    ]
+    return Renewals(
+        days=RENEWAL_WINDOW.days,
+        count=len(listed),
+        confirmed=sum(1 for r in listed if r.confirmed),
+        at_risk=sum(1 for r in listed if r.tier in AT_RISK_TIERS),
+        with_expansion=sum(1 for r in listed if r.expansion),
+        arr=sum(r.arr for r in listed),
+        listed=listed,
+    )
+
+
+def retention(period: Period, changes: list[HistoryChange]) -> Retention:
+    """GRR, NRR, logo churn and expansion of the accounts that had ARR when the period began.
+
+    Per account of that cohort: churned (a ``contract.cancelled`` event in the period) loses
+    its starting ARR; otherwise its ARR at the end against its ARR at the start is expansion
+    (up) or contraction (down). Accounts that got their first ARR during the period are new
+    business: reported, but outside GRR and NRR, as the seeds' formulas say.
+    """
+    cancelled_before = {
+        c.account_id
+        for c in changes
+        if c.kind == "lifecycle" and c.new == CHURN_EVENT and c.at < period.start
+    }
+    churned = {
+        c.account_id
+        for c in changes
+        if c.kind == "lifecycle" and c.new == CHURN_EVENT and period.start <= c.at < period.end
+    }
+    start_arr = {
+        a: _arr(v)
+        for a, v in latest(changes, "arr", period.start).items()
+        if _arr(v) > 0 and a not in cancelled_before
+    }
+    end_arr = latest(changes, "arr", period.end)
+    expansion = contraction = churned_arr = 0.0
+    for account, starting in start_arr.items():
+        if account in churned:
+            churned_arr += starting
+            continue
+        delta = _arr(end_arr.get(account)) - starting
+        expansion += max(delta, 0.0)
+        contraction += max(-delta, 0.0)
+    new_arr = sum(
+        _arr(v) for a, v in end_arr.items() if a not in start_arr and a not in cancelled_before
+    )
+    total = sum(start_arr.values())
+    lost = sum(1 for a in start_arr if a in churned)
+    return Retention(
+        starting_accounts=len(start_arr),
+        starting_arr=total,
+        churned_accounts=lost,
+        churned_arr=churned_arr,
+        contraction=contraction,
+        expansion=expansion,
+        new_arr=new_arr,
+        grr=(total - churned_arr - contraction) / total if total else None,
+        nrr=(total + expansion - churned_arr - contraction) / total if total else None,
+        logo_churn=lost / len(start_arr) if start_arr else None,
+    )
+
+
+def _onboarding(
+    period: Period, changes: list[HistoryChange], journeys: list[JourneyRecord]
+) -> Onboarding:
+    signed: dict[str, datetime] = {}
+    days: dict[str, float] = {}
+    for change in changes:  # oldest first: the signing before each completion
+        if change.kind != "lifecycle":
+            continue
+        if change.new == SIGNED_EVENT:
+            signed[change.account_id] = change.at
+        elif change.new == ONBOARDED_EVENT and period.start <= change.at < period.end:
+            began = signed.get(change.account_id)
+            if began is not None and change.account_id not in days:
+                days[change.account_id] = (change.at - began).total_seconds() / 86400
+    onboarding = [j for j in journeys if j.stage == "onboard"]
+    goal = sum(1 for j in onboarding if j.ended_by == "goal")
+    return Onboarding(
+        onboarded=len(
+            {
+                c.account_id
+                for c in changes
+                if c.kind == "lifecycle"
+                and c.new == ONBOARDED_EVENT
+                and period.start <= c.at < period.end
+            }
+        ),
+        median_days_to_value=statistics.median(days.values()) if days else None,
+        journeys_ended=len(onboarding),
+        reached_goal=goal,
+        completion_rate=goal / len(onboarding) if onboarding else None,
+    )
+
+
+def _playbooks(live: Live, journeys: list[JourneyRecord]) -> list[PlaybookRow]:
+    names = sorted({*live.running, *live.enrolled, *(j.playbook for j in journeys)})
+    rows = []
+    for name in names:
+        ended = [j for j in journeys if j.playbook == name]
+        waits: dict[str, list[float]] = defaultdict(list)
+        for journey in ended:
+            for tier, seconds in journey.ack_seconds.items():
+                waits[tier].append(seconds)
+        rows.append(
+            PlaybookRow(
+                playbook=name,
+                running=live.running.get(name, 0),
+                enrolled=live.enrolled.get(name, 0),
+                completed=len(ended),
+                goal=sum(1 for j in ended if j.ended_by == "goal"),
+                escalated=sum(1 for j in ended if j.highest_tier is not None),
+                median_ack_seconds={t: statistics.median(s) for t, s in waits.items()},
+            )
+        )
+    return rows

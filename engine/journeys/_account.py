@@ -1,0 +1,488 @@
+"""AccountWorkflow: one long-lived workflow per account, ``account/{account_id}``.
+
+It keeps the account's health (score, tier, trend, component history) and attributes, decides
+enrollments from the published catalog's entry rules (conditions, events, dates; re-entry
+policies; priorities and suppression), starts each journey as a PlaybookRun with a
+deterministic id, forwards every change to the running journeys, and records why it did or
+did not enroll. It continues as new before its history grows large, carrying its state.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from datetime import datetime, timedelta
+from typing import Any
+
+from temporalio import workflow
+from temporalio.exceptions import WorkflowAlreadyStartedError
+
+with workflow.unsafe.imports_passed_through():
+    from engine.journeys import _scoring
+    from engine.journeys import _search as sa
+    from engine.journeys._account_state import AccountState, AccountStatus
+    from engine.journeys._catalog import CatalogIndex, EntrySummary, IndexRequest, PlanRequest
+    from engine.journeys._entries import Due, EntryRules
+    from engine.journeys._history import ChangeLog
+    from engine.journeys._messages import (
+        AccountEvent,
+        AccountInput,
+        Acknowledgement,
+        AttributeChange,
+        ChangeKind,
+        Decision,
+        Enrollment,
+        HealthEvent,
+        LifecycleEvent,
+        Paused,
+        PauseRequest,
+        PlaybookAck,
+        PlaybookExit,
+        ResumeRequest,
+        RunEnded,
+        RunInput,
+        StartPlaybook,
+        StopRequest,
+    )
+    from engine.journeys._run import PlaybookRunWorkflow
+    from engine.language._facts import Facts, Health, Sample, midnight
+    from engine.language._plan import Plan, history_windows
+
+_LOCAL = timedelta(seconds=10)
+# workflow.patched id: the account sleeps until a time-based rule can change (before: it woke
+# every day) and tells its running journeys of a change at once (before: one after the
+# other, a round trip each); runs started before replay the old way.
+EXACT_WAKES = "exact-wakes"
+_CATALOG_TTL = timedelta(minutes=5)
+_HISTORY_DAYS = 400
+_HISTORY_SAMPLES = 400
+_WHY_KEPT = 200
+_IDS_KEPT = 2_000
+_EVENTS_PER_RUN = 2_000
+# Items handled per workflow task. A burst of signals arrives in one activation, and the SDK
+# fails an activation that runs over 2 s as a deadlock; a short timer between batches ends the
+# workflow task and the next one carries on.
+_BATCH = 250
+_YIELD = timedelta(milliseconds=1)
+# At most this many unhandled signals travel into the next run; during a bigger burst the run
+# keeps working until the backlog is below it, so the carried state stays small.
+_CARRY = 100
+_TRACKED: tuple[ChangeKind, ...] = ("arr", "segment")
+"""Attributes whose changes the dashboard needs (with tier changes and lifecycle events)."""
+
+
+@workflow.defn(name="Account")
+class AccountWorkflow:
+    """The life of one account: health, attributes, and the journeys it is enrolled in."""
+
+    def __init__(self) -> None:
+        self._state: AccountState | None = None
+        self._inbox: list[AccountInput] = []
+        self._ended: list[RunEnded] = []
+        self._handled = 0
+        self._seen: set[str] | None = None
+        self._upserted: dict[str, Any] = {}
+        self._exact = False
+        self._entries = EntryRules(self)
+        self._changes = ChangeLog(self)
+
+    # Signals ------------------------------------------------------------------------------
+
+    @workflow.signal(name="health")
+    def health(self, event: HealthEvent) -> None:
+        self._inbox.append(event)
+
+    @workflow.signal(name="attributes")
+    def attributes(self, change: AttributeChange) -> None:
+        self._inbox.append(change)
+
+    @workflow.signal(name="lifecycle")
+    def lifecycle(self, event: AccountEvent) -> None:
+        self._inbox.append(event)
+
+    @workflow.signal(name="start_playbook")
+    def start_playbook(self, request: StartPlaybook) -> None:
+        self._inbox.append(request)
+
+    @workflow.signal(name="pause")
+    def pause(self, request: PauseRequest) -> None:
+        self._inbox.append(request)
+
+    @workflow.signal(name="resume")
+    def resume(self, request: ResumeRequest) -> None:
+        self._inbox.append(request)
+
+    @workflow.signal(name="run_ended")
+    def run_ended(self, ended: RunEnded) -> None:
+        self._ended.append(ended)
+
+    @workflow.signal(name="acknowledge")
+    async def acknowledge(self, ack: PlaybookAck) -> None:
+        for name in self._running(ack.playbook):
+            await self._child(name).signal("acknowledge", Acknowledgement(by=ack.by))
+
+    @workflow.signal(name="exit_playbook")
+    async def exit_playbook(self, request: PlaybookExit) -> None:
+        for name in self._running(request.playbook):
+            await self._child(name).signal("stop", StopRequest(reason=request.reason))
+
+    @workflow.query(name="status")
+    def status(self) -> AccountStatus:
+        state = self.state
+        return AccountStatus(
+            account_id=state.account_id,
+            health=state.health,
+            attributes=state.attributes,
+            enrollments=state.enrollments,
+            why=state.why,
+            paused=state.paused,
+        )
+
+    # The life loop ------------------------------------------------------------------------
+
+    @workflow.run
+    async def run(self, state: AccountState) -> None:
+        self._state = state
+        # Carried over from the previous run, ahead of anything signalled since.
+        self._inbox[:0], state.pending = state.pending, []
+        self._ended[:0], state.ended = state.ended, []
+        await self._refresh_catalog(force=state.catalog is None)
+        self._upsert()
+        self._entries.due(event=None)
+        exact = self._exact = workflow.patched(EXACT_WAKES)
+        while True:
+            with contextlib.suppress(TimeoutError):
+                await workflow.wait_condition(
+                    lambda: bool(self._inbox or self._ended),
+                    timeout=self._entries.next_wake(exact),
+                )
+            while self._ended:
+                self._finish(self._ended.pop(0))
+            changed = False
+            batch = 0
+            while self._inbox and not (self._time_to_continue() and len(self._inbox) <= _CARRY):
+                if batch == _BATCH:
+                    await workflow.sleep(_YIELD)
+                    batch = 0
+                item = self._inbox.pop(0)
+                batch += 1
+                self._handled += 1
+                if self._duplicate(item.event_id):
+                    continue
+                await self._refresh_catalog()
+                # One item at a time: an entry that fires on a change must see that change,
+                # not only the last of a batch.
+                if isinstance(item, AccountEvent):
+                    self._changes.note("lifecycle", None, item.name)
+                    await self._forward_event(item.name)
+                    await self._enroll_due(self._entries.due(event=item.name))
+                elif isinstance(item, StartPlaybook):
+                    await self._start_requested(item)
+                elif isinstance(item, PauseRequest | ResumeRequest):
+                    await self._pause(item)
+                else:
+                    self._apply(item)
+                    changed = True
+                await self._enroll_due(self._entries.due(event=None))
+            self._upsert()
+            self._changes.send()
+            if changed:
+                await self._forward()
+            await self._refresh_catalog()
+            await self._enroll_due(self._entries.due(event=None))
+            if self._time_to_continue() and len(self._inbox) <= _CARRY:
+                await workflow.wait_condition(workflow.all_handlers_finished)
+                # Changes on their way to the store must get there before this run ends.
+                await workflow.wait_condition(self._changes.delivered)
+                # Whatever arrived and is not handled yet travels in the state, so a steady
+                # stream of events cannot keep the history growing.
+                state.pending, state.ended = list(self._inbox), list(self._ended)
+                workflow.continue_as_new(state)
+
+    def _time_to_continue(self) -> bool:
+        return self._handled >= _EVENTS_PER_RUN or workflow.info().is_continue_as_new_suggested()
+
+    @property
+    def state(self) -> AccountState:
+        assert self._state is not None
+        return self._state
+
+    # Health and attributes ----------------------------------------------------------------
+
+    def _apply(self, item: HealthEvent | AttributeChange) -> None:
+        state = self.state
+        now = workflow.now()
+        if isinstance(item, AttributeChange):
+            for kind in _TRACKED:
+                if kind in item.set and item.set[kind] != state.attributes.get(kind):
+                    self._changes.note(kind, state.attributes.get(kind), item.set[kind])
+            state.attributes.update(item.set)
+        else:
+            state.components.update(item.components)
+            for name, value in item.components.items():
+                self._sample(f"health.components.{name}", value, now)
+            score = item.score
+            model = state.catalog.health if state.catalog else None
+            if score is None and model is not None and item.components:
+                segment = state.attributes.get("segment")
+                score = _scoring.score(model, segment, item.components, state.components)
+            if score is not None:
+                self._sample("health.score", score, now)
+                history = state.history["health.score"]
+                before = state.health.tier
+                state.health = Health(
+                    score=score,
+                    tier=_scoring.tier(model, score) if model else None,
+                    trend=_scoring.trend(model, history, int(now.timestamp())) if model else None,
+                    components=dict(state.components),
+                )
+                if state.health.tier != before:
+                    self._changes.note("tier", before, state.health.tier)
+            else:
+                state.health = state.health.model_copy(
+                    update={"components": dict(state.components)}
+                )
+
+    def _sample(self, field: str, value: float, now: datetime) -> None:
+        samples = self.state.history.setdefault(field, [])
+        samples.append(Sample(at=int(now.timestamp()), value=float(value)))
+        cutoff = int((now - timedelta(days=_HISTORY_DAYS)).timestamp())
+        del samples[: max(0, len(samples) - _HISTORY_SAMPLES)]
+        while samples and samples[0].at < cutoff and len(samples) > 1:
+            samples.pop(0)
+
+    def _duplicate(self, event_id: str | None) -> bool:
+        if event_id is None:
+            return False
+        ids = self.state.seen_ids
+        if self._seen is None:
+            self._seen = set(ids)
+        if event_id in self._seen:
+            return True
+        ids.append(event_id)
+        self._seen.add(event_id)
+        if len(ids) > _IDS_KEPT:
+            for old in ids[: len(ids) - _IDS_KEPT]:
+                self._seen.discard(old)
+            del ids[: len(ids) - _IDS_KEPT]
+        return False
+
+    def _upsert(self) -> None:
+        """Upsert the search attributes that changed since the last upsert of this run."""
+        state = self.state
+        values: dict[Any, Any] = {
+            sa.ACCOUNT_ID: state.account_id,
+            sa.HEALTH_SCORE: state.health.score,
+            sa.HEALTH_TIER: state.health.tier or None,
+            sa.HEALTH_TREND: state.health.trend or None,
+            sa.RENEWAL_DATE: midnight(state.attributes.get("renewal_date")),
+        }
+        for key, name in ((sa.SEGMENT, "segment"), (sa.OWNER, "owner")):
+            value = state.attributes.get(name)
+            values[key] = value if isinstance(value, str) else None
+        updates = [
+            key.value_set(value)
+            for key, value in values.items()
+            if value is not None and self._upserted.get(key.name) != value
+        ]
+        if updates:
+            workflow.upsert_search_attributes(updates)
+            self._upserted.update({key.name: values[key] for key in values})
+
+    def facts(self, enrolled_at: datetime | None = None) -> Facts:
+        state = self.state
+        return Facts(
+            now=workflow.now(),
+            health=state.health,
+            history=state.history,
+            account=state.attributes,
+            enrolled_at=enrolled_at,
+        )
+
+    # Enrollment ---------------------------------------------------------------------------
+
+    async def _start_requested(self, request: StartPlaybook) -> None:
+        """A start_playbook step: its target's entry trigger is the step itself, but the
+        target's segments, re-entry policy and suppression still apply."""
+        entry = self._entries.summary(request.playbook)
+        seen: dict[str, Any] = {"requested_by": request.requested_by}
+        if entry is None:
+            self.note(
+                Decision(
+                    at=workflow.now(),
+                    kind="skipped",
+                    rule=f"{request.playbook}.start_playbook",
+                    playbook=request.playbook,
+                    version=0,
+                    hash="",
+                    seen=seen,
+                    detail="not in the published catalog",
+                )
+            )
+            return
+        segment = self.state.attributes.get("segment")
+        if entry.segments and segment not in entry.segments:
+            self.record("skipped", entry, "start_playbook", seen, f"segment {segment!r} not in it")
+            return
+        reason, _ = self._entries.blocked(entry, [])
+        if reason:
+            self.record("skipped", entry, "start_playbook", seen, reason)
+            return
+        await self._enroll(entry, seen, "start_playbook")
+
+    async def _pause(self, request: PauseRequest | ResumeRequest) -> None:
+        """Hold or release the account: its running journeys are told, new ones wait."""
+        state = self.state
+        pausing = isinstance(request, PauseRequest)
+        if pausing == (state.paused is not None):
+            return  # already so: a repeated command changes nothing
+        if isinstance(request, PauseRequest):
+            state.paused = Paused(by=request.by, at=workflow.now(), reason=request.reason)
+            detail = f"paused by {request.by}" + (f": {request.reason}" if request.reason else "")
+        else:
+            state.paused = None
+            detail = f"resumed by {request.by}"
+        self.note(
+            Decision(
+                at=workflow.now(),
+                kind="paused" if pausing else "resumed",
+                rule="account.pause" if pausing else "account.resume",
+                playbook="",
+                version=0,
+                hash="",
+                detail=detail,
+            )
+        )
+        for name in self._running(None):
+            await self._child(name).signal("pause" if pausing else "resume", request)
+
+    async def _enroll_due(self, due: Due) -> None:
+        for entry, seen, rule in due:
+            await self._enroll(entry, seen, rule)
+
+    async def _enroll(self, entry: EntrySummary, seen: dict[str, Any], rule: str) -> None:
+        state = self.state
+        previous = state.enrollments.get(entry.name)
+        cycle = previous.cycle + 1 if previous else 1
+        plan: Plan = await workflow.execute_local_activity(
+            "resolve_plan",
+            PlanRequest(name=entry.name),
+            result_type=Plan,
+            start_to_close_timeout=_LOCAL,
+        )
+        workflow_id = f"playbook/{entry.name}/{state.account_id}/{cycle}"
+        now = workflow.now()
+        windows = history_windows(plan)
+        run_input = RunInput(
+            plan=plan,
+            account_id=state.account_id,
+            cycle=cycle,
+            enrolled_at=now,
+            facts=self.facts(enrolled_at=now).for_run(windows),
+            parent_workflow_id=workflow.info().workflow_id,
+        )
+        # Enrolled before a retry or replay got here: the deterministic id makes it idempotent.
+        with contextlib.suppress(WorkflowAlreadyStartedError):
+            await workflow.start_child_workflow(
+                PlaybookRunWorkflow.run,
+                run_input,
+                id=workflow_id,
+                parent_close_policy=workflow.ParentClosePolicy.ABANDON,
+            )
+        state.enrollments[entry.name] = Enrollment(
+            cycle=cycle,
+            running=True,
+            version=plan.version,
+            workflow_id=workflow_id,
+            started_at=now,
+            windows=windows,
+        )
+        self.record("enrolled", entry, rule, seen, f"{workflow_id} v{plan.version}", plan)
+
+    def _finish(self, ended: RunEnded) -> None:
+        enrollment = self.state.enrollments.get(ended.playbook)
+        if enrollment is None or enrollment.cycle != ended.cycle:
+            return
+        self.state.enrollments[ended.playbook] = enrollment.model_copy(
+            update={"running": False, "ended_at": workflow.now(), "outcome": ended.result.outcome}
+        )
+
+    # Forwarding ---------------------------------------------------------------------------
+
+    async def _forward(self) -> None:
+        facts = self.facts()
+        # Each journey gets only the readings its plan measures changes over: the whole
+        # history is most of an update's size, and most journeys read none of it.
+        updates = [
+            (self._child(name), facts.for_run(self.state.enrollments[name].windows))
+            for name in self._running(None)
+        ]
+        if not self._exact:
+            for child, update in updates:
+                await child.signal("update", update)
+            return
+        # A journey that ended a moment ago refuses the signal; its run_ended is on its way.
+        await asyncio.gather(
+            *(child.signal("update", update) for child, update in updates),
+            return_exceptions=True,
+        )
+
+    async def _forward_event(self, name: str) -> None:
+        for playbook in self._running(None):
+            await self._child(playbook).signal("event", LifecycleEvent(name=name))
+
+    def _running(self, playbook: str | None) -> list[str]:
+        return [
+            name
+            for name, e in self.state.enrollments.items()
+            if e.running and (playbook is None or name == playbook)
+        ]
+
+    def _child(self, name: str) -> workflow.ExternalWorkflowHandle[Any]:
+        return workflow.get_external_workflow_handle(self.state.enrollments[name].workflow_id)
+
+    # Catalog, dates, why ------------------------------------------------------------------
+
+    async def _refresh_catalog(self, force: bool = False) -> None:
+        state = self.state
+        now = workflow.now()
+        if not force and state.catalog is not None and state.catalog.simulation:
+            return
+        if not force and state.catalog_checked_at and now - state.catalog_checked_at < _CATALOG_TTL:
+            return
+        index: CatalogIndex | None = await workflow.execute_local_activity(
+            "catalog_index",
+            IndexRequest(known_hash=state.catalog.hash if state.catalog else None),
+            result_type=CatalogIndex | None,  # type: ignore[arg-type]
+            start_to_close_timeout=_LOCAL,
+        )
+        state.catalog_checked_at = now
+        if index is not None:
+            state.catalog = index
+
+    def record(
+        self,
+        kind: str,
+        entry: EntrySummary,
+        rule: str,
+        seen: dict[str, Any],
+        detail: str,
+        plan: Plan | None = None,
+    ) -> None:
+        self.note(
+            Decision(
+                at=workflow.now(),
+                kind=kind,
+                rule=f"{entry.name}.{rule}",
+                playbook=entry.name,
+                version=plan.version if plan else entry.version,
+                hash=plan.hash if plan else entry.hash,
+                seen=seen,
+                detail=detail,
+            )
+        )
+
+    def note(self, decision: Decision) -> None:
+        why = self.state.why
+        why.append(decision)
+        del why[: max(0, len(why) - _WHY_KEPT)]

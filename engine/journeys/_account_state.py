@@ -1,0 +1,52 @@
+"""What an account workflow carries across continue-as-new, and what its status query shows.
+
+Kept out of the workflow module (``engine.journeys._account``): the workflow sandbox re-runs that
+module for every account workflow it starts, and would rebuild these pydantic models (and
+their validators) each time; imported through the sandbox's passthrough they are built once.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+from engine.journeys._catalog import CatalogIndex
+from engine.journeys._messages import AccountInput, Decision, Enrollment, Paused, RunEnded
+from engine.language._facts import Health, Sample
+
+
+class AccountState(BaseModel):
+    """Everything an account carries across continue-as-new."""
+
+    account_id: str
+    attributes: dict[str, Any] = Field(default_factory=dict)
+    components: dict[str, float] = Field(default_factory=dict)
+    health: Health = Field(default_factory=Health)
+    history: dict[str, list[Sample]] = Field(default_factory=dict)
+    enrollments: dict[str, Enrollment] = Field(default_factory=dict)
+    entry_held: dict[str, bool] = Field(default_factory=dict)
+    dates_fired: dict[str, str] = Field(default_factory=dict)
+    last_skip: dict[str, str] = Field(default_factory=dict)
+    seen_ids: list[str] = Field(default_factory=list)
+    pending: list[AccountInput] = Field(default_factory=list)
+    """Signals received but not yet handled when the last run continued as new."""
+    ended: list[RunEnded] = Field(default_factory=list)
+    why: list[Decision] = Field(default_factory=list)
+    catalog: CatalogIndex | None = None
+    catalog_checked_at: datetime | None = None
+    paused: Paused | None = None
+    changes_recorded: int = 0
+    """How many changes this account has sent to the store: the next change's key."""
+
+
+class AccountStatus(BaseModel):
+    """What operators see: health, attributes, journeys and the why trace."""
+
+    account_id: str
+    health: Health
+    attributes: dict[str, Any]
+    enrollments: dict[str, Enrollment]
+    why: list[Decision]
+    paused: Paused | None = None

@@ -1,0 +1,175 @@
+"""Entry rules: which published playbooks an account enters now, and why not the others.
+
+The account workflow asks :meth:`EntryRules.due` after every event and whenever a time-based
+rule may have changed (:meth:`EntryRules.next_wake`); the rules read the account's state
+(catalog index, enrollments, attributes, what fired before) and record every skip with its
+reason. Kept apart from the workflow's message loop (``engine.journeys._account``) so the
+decisions read on their own; they see the workflow only through :class:`Account`, so this
+module does not import it. Runs inside that workflow, so it is as deterministic as the
+workflow is.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any, Protocol
+
+from temporalio import workflow
+
+with workflow.unsafe.imports_passed_through():
+    from engine.journeys._account_state import AccountState
+    from engine.journeys._catalog import EntrySummary
+    from engine.journeys._evaluate import evaluate
+    from engine.journeys._timing import next_change
+    from engine.language._facts import Facts, midnight
+
+_TICK = timedelta(days=1)
+"""How often an idle account looks for a newer catalog (and, in runs from before exact
+wake-ups, re-reads its time-based rules)."""
+PAUSED = "account paused"
+"""The skip reason while an account is paused; it lifts at the resume."""
+
+Due = list[tuple[EntrySummary, dict[str, Any], str]]
+"""Entries that fire, each with the values its rule saw and the rule (entry.when, ...)."""
+
+
+class Account(Protocol):
+    """What the entry rules use of the account workflow that owns them."""
+
+    @property
+    def state(self) -> AccountState: ...
+
+    def facts(self) -> Facts: ...
+
+    def record(
+        self, kind: str, entry: EntrySummary, rule: str, seen: dict[str, Any], detail: str
+    ) -> None: ...
+
+
+class EntryRules:
+    """The entry decisions of one account workflow."""
+
+    def __init__(self, account: Account) -> None:
+        self._account = account
+
+    def due(self, event: str | None) -> Due:
+        """Entries that fire now, by priority; records skips and their reasons."""
+        state = self._account.state
+        if state.catalog is None:
+            return []
+        facts = self._account.facts()
+        due: Due = []
+        segment = state.attributes.get("segment")
+        for entry in state.catalog.entries:
+            fired, seen, rule = self._fires(entry, facts, event)
+            if not fired:
+                continue
+            if entry.segments and segment not in entry.segments:
+                continue
+            reason, lifts = self.blocked(entry, due)
+            if reason:
+                if lifts and rule == "entry.when":
+                    # A block that lifts (cooldown, suppression) leaves the edge unconsumed,
+                    # so an account still in the condition enters once the block is gone.
+                    state.entry_held[entry.name] = False
+                if reason == PAUSED and rule == "entry.at":
+                    # A date that comes while paused is kept for the resume.
+                    state.dates_fired.pop(entry.name, None)
+                if state.last_skip.get(entry.name) != reason:
+                    self._account.record("skipped", entry, rule, seen, reason)
+                state.last_skip[entry.name] = reason
+                continue
+            state.last_skip.pop(entry.name, None)
+            due.append((entry, seen, rule))
+        return due
+
+    def _fires(
+        self, entry: EntrySummary, facts: Facts, event: str | None
+    ) -> tuple[bool, dict[str, Any], str]:
+        plan = entry.entry
+        verdict = evaluate(plan.when, facts) if plan.when is not None else None
+        seen = verdict.seen if verdict else {}
+        holds = verdict.result if verdict else True
+        if plan.event is not None:
+            fired = event == plan.event and holds
+            return fired, {**seen, "event": event} if fired else seen, "entry.event"
+        if event is not None:
+            return False, seen, ""
+        if plan.at:
+            target = self._entry_date(entry)
+            if target is None or workflow.now() < target or not holds:
+                return False, seen, ""
+            if self._account.state.dates_fired.get(entry.name) == target.isoformat():
+                return False, seen, ""
+            self._account.state.dates_fired[entry.name] = target.isoformat()
+            return True, {**seen, "entry date": target.date().isoformat()}, "entry.at"
+        # A condition alone is edge-triggered: it enters when the condition turns true.
+        was = self._account.state.entry_held.get(entry.name, False)
+        self._account.state.entry_held[entry.name] = holds
+        return holds and not was, seen, "entry.when"
+
+    def blocked(self, entry: EntrySummary, due: list[Any]) -> tuple[str | None, bool]:
+        """Why the entry may not enroll now, and whether that block lifts by itself."""
+        if self._account.state.paused is not None:
+            return PAUSED, True
+        enrollment = self._account.state.enrollments.get(entry.name)
+        if enrollment is not None and enrollment.running:
+            return "already running", False
+        running = [n for n, e in self._account.state.enrollments.items() if e.running]
+        starting = [d[0].name for d in due]
+        for name in running + starting:
+            other = self.summary(name)
+            if other is not None and entry.name in other.suppresses:
+                return f"suppressed while {name} runs", True
+        if enrollment is None:
+            return None, False
+        policy = entry.reentry
+        if policy.policy == "never":
+            return f"re-entry never (cycle {enrollment.cycle} ran)", False
+        until = self._cooldown_end(entry.name)
+        if until is not None and workflow.now() < until:
+            return f"in cooldown until {until.isoformat()}", True
+        return None, False
+
+    def _cooldown_end(self, name: str) -> datetime | None:
+        enrollment = self._account.state.enrollments.get(name)
+        summary = self.summary(name)
+        if enrollment is None or enrollment.ended_at is None or summary is None:
+            return None
+        if summary.reentry.policy != "cooldown":
+            return None
+        return enrollment.ended_at + timedelta(seconds=summary.reentry.cooldown_seconds or 0)
+
+    def summary(self, name: str) -> EntrySummary | None:
+        catalog = self._account.state.catalog
+        return next((e for e in catalog.entries if e.name == name), None) if catalog else None
+
+    def _entry_date(self, entry: EntrySummary) -> datetime | None:
+        at = entry.entry.at
+        offset = at.get(str(self._account.state.attributes.get("segment"))) or at.get("default")
+        if offset is None:
+            return None
+        base = midnight(self._account.state.attributes.get(offset.anchor))
+        return None if base is None else base + timedelta(seconds=offset.offset_seconds)
+
+    def next_wake(self, exact: bool) -> timedelta | None:
+        """How long until a time-based rule may change: an entry date, a cooldown's end, an
+        entry condition that reads the calendar, or, unless a simulation runs, the daily
+        look for a newer catalog. None when only an event can change anything.
+
+        Without ``exact`` (runs started before exact wake-ups) the account wakes daily.
+        """
+        now = workflow.now()
+        state = self._account.state
+        moments: list[datetime | None] = []
+        if not exact or state.catalog is None or not state.catalog.simulation:
+            moments.append(now + _TICK)
+        if state.catalog:
+            facts = self._account.facts() if exact else None
+            for entry in state.catalog.entries:
+                moments.append(self._entry_date(entry) if entry.entry.at else None)
+                moments.append(self._cooldown_end(entry.name))
+                if facts is not None and entry.entry.when is not None and not entry.entry.event:
+                    moments.append(next_change(entry.entry.when, facts))
+        ahead = [m for m in moments if m is not None and m > now]
+        return max(min(ahead) - now, timedelta(seconds=1)) if ahead else None

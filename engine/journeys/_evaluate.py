@@ -1,0 +1,123 @@
+"""Evaluating compiled conditions against facts, and recording what was seen.
+
+The evaluator is a pure function of a condition and :class:`~engine.language._facts.Facts`,
+so workflows can call it (it is deterministic and reads no clock) and the "why" of every
+decision can show the exact values each rule saw. An unknown value makes a comparison false:
+a rule about the renewal date does not fire for an account that has none.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import cel
+
+from engine.language._facts import Facts
+from engine.language._plan import (
+    AllPlan,
+    AnyPlan,
+    CelPlan,
+    ChangePlan,
+    ComparePlan,
+    ConditionPlan,
+    NotPlan,
+)
+
+_PROGRAMS: dict[str, Any] = {}
+
+
+@dataclass
+class Verdict:
+    """The result of a condition and the values it read, by field name."""
+
+    result: bool
+    seen: dict[str, Any] = field(default_factory=dict)
+
+
+def evaluate(condition: ConditionPlan, facts: Facts) -> Verdict:
+    """Evaluate ``condition``; ``seen`` records every value it read."""
+    seen: dict[str, Any] = {}
+    return Verdict(_eval(condition, facts, seen), seen)
+
+
+def _eval(cond: ConditionPlan, facts: Facts, seen: dict[str, Any]) -> bool:
+    if isinstance(cond, AllPlan):
+        return all(_eval(c, facts, seen) for c in cond.items)
+    if isinstance(cond, AnyPlan):
+        return any(_eval(c, facts, seen) for c in cond.items)
+    if isinstance(cond, NotPlan):
+        return not _eval(cond.item, facts, seen)
+    if isinstance(cond, ComparePlan):
+        value = facts.value(cond.field)
+        seen[cond.field] = value
+        return compare(value, cond.op, cond.value)
+    if isinstance(cond, ChangePlan):
+        delta = change(facts, cond.field, cond.window_seconds)
+        seen[f"change({cond.field}, {cond.window_seconds // 86_400}d)"] = delta
+        return compare(delta, cond.op, cond.value)
+    assert isinstance(cond, CelPlan)
+    return _cel(cond.expression, facts, seen)
+
+
+def compare(value: Any, op: str, target: Any) -> bool:
+    """``value op target``, false whenever value is unknown or the types do not compare."""
+    if value is None:
+        return False
+    try:
+        if op == "eq":
+            return bool(value == target)
+        if op == "ne":
+            return bool(value != target)
+        if op == "lt":
+            return bool(value < target)
+        if op == "lte":
+            return bool(value <= target)
+        if op == "gt":
+            return bool(value > target)
+        if op == "gte":
+            return bool(value >= target)
+        if op == "in":
+            return value in target
+        if op == "not_in":
+            return value not in target
+        if op == "contains":
+            return isinstance(value, list | tuple | set) and target in value
+    except TypeError:
+        return False
+    raise ValueError(f"unknown operator {op!r}")
+
+
+def change(facts: Facts, field: str, window_seconds: int) -> float | None:
+    """The value now minus the value ``window_seconds`` ago (or the oldest reading since)."""
+    now = facts.value(field)
+    samples = facts.history.get(field) or []
+    if now is None or not samples:
+        return None
+    cutoff = int(facts.now.timestamp()) - window_seconds
+    before = [s for s in samples if s.at <= cutoff]
+    base = before[-1] if before else samples[0]
+    return float(now) - base.value
+
+
+def program(expression: str) -> Any:
+    """``expression`` compiled, once per process (the evaluator and the wake-up timing both
+    read it, at every evaluation)."""
+    compiled = _PROGRAMS.get(expression)
+    if compiled is None:
+        compiled = _PROGRAMS[expression] = cel.compile(expression)
+    return compiled
+
+
+def _cel(expression: str, facts: Facts, seen: dict[str, Any]) -> bool:
+    compiled = program(expression)
+    context = facts.cel_context()
+    for name in compiled.variables():
+        if name in context:
+            seen[name] = context[name]
+    try:
+        result = compiled.execute(context)
+    except (TypeError, ValueError, RuntimeError) as exc:
+        seen[f"cel error: {expression}"] = str(exc).split("\n")[0]
+        return False
+    return result is True

@@ -1,0 +1,72 @@
+"""What the run's helpers (the escalation ladder, the waits) see of the run they serve.
+
+:class:`Journey` is the PlaybookRun workflow as ``engine.journeys._ladder`` and
+``engine.journeys._waits`` use it: its plan and facts, its decision log, and the one way it
+calls activities. The helpers take the run as a ``Journey`` instead of importing the
+workflow module, so the run imports them and nothing imports the run back.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any, Protocol
+
+from temporalio import workflow
+
+with workflow.unsafe.imports_passed_through():
+    from engine.journeys._messages import ActionReceipt, ActionRequest, CloseRequest, RunInput
+    from engine.language._facts import Facts
+    from engine.language._plan import ConditionPlan, Node, TierPlan
+
+
+class Observer(Protocol):
+    """Something that re-reads the facts when the calendar turns (the run's ladder)."""
+
+    def observe(self) -> None: ...
+
+
+class Journey(Protocol):
+    """The PlaybookRun workflow, as its ladder and waits use it."""
+
+    @property
+    def input(self) -> RunInput: ...
+
+    @property
+    def paused(self) -> bool: ...
+
+    @property
+    def exact_wakes(self) -> bool: ...
+
+    @property
+    def anchors(self) -> int:
+        """Counts the moves of the renewal date: a date-anchored wait re-reads it at each."""
+        ...
+
+    @property
+    def latest_facts(self) -> Facts | None: ...
+
+    @property
+    def ladder(self) -> Observer: ...
+
+    def facts(self) -> Facts: ...
+
+    def record(
+        self, kind: str, rule: str, seen: dict[str, Any] | None = None, detail: str = ""
+    ) -> None: ...
+
+    def action(
+        self,
+        key: str,
+        step: str,
+        node: Node | None = None,
+        tier: TierPlan | None = None,
+        channel: Any = None,
+    ) -> ActionRequest: ...
+
+    async def activity(self, name: str, request: ActionRequest | CloseRequest) -> ActionReceipt: ...
+
+    def wake_within(
+        self, limit: timedelta | None, conditions: list[ConditionPlan | None]
+    ) -> timedelta | None: ...
+
+    def check_endings(self, event: str | None = None) -> None: ...

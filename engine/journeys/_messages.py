@@ -1,0 +1,292 @@
+"""What crosses the Temporal boundary: workflow inputs, signals, queries and activity payloads.
+
+Every value sent to or from a workflow or an activity is one of these pydantic models (the
+SDK's pydantic data converter carries them), so a journey's history is typed and readable in
+the Temporal UI, and a change to a payload is a change to this file.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from engine.language._facts import Facts
+from engine.language._plan import Node, Plan, TemplatePlan, TierPlan
+
+
+class _Message(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+
+class RunInput(_Message):
+    """The input of a playbook run: the plan it keeps for life, and where it starts."""
+
+    plan: Plan
+    account_id: str
+    cycle: int = Field(ge=1)
+    enrolled_at: datetime
+    facts: Facts
+    parent_workflow_id: str | None = None
+    """The account workflow to tell when the run ends, if any."""
+
+
+Outcome = Literal["success", "failure", "neutral"]
+EndedBy = Literal["goal", "exit", "end", "completed", "stopped", "failed"]
+
+
+class RunResult(_Message):
+    """How a run ended: its outcome for reports, what ended it, and why."""
+
+    outcome: Outcome
+    ended_by: EndedBy
+    reason: str
+    step: str | None = None
+
+
+class LifecycleEvent(_Message):
+    """A named event in the account's life, such as contract.signed or renewal.signed."""
+
+    name: str
+    at: datetime | None = None
+
+
+class Acknowledgement(_Message):
+    """Someone took ownership of an escalation; the ladder stops climbing."""
+
+    by: str
+    note: str | None = None
+
+
+class StopRequest(_Message):
+    """Ask a run to end now (an operator, or a playbook with higher priority)."""
+
+    reason: str
+
+
+class Decision(_Message):
+    """One entry of the "why" trace: the rule, the plan it came from, and the values it saw."""
+
+    at: datetime
+    kind: str
+    """enrolled, skipped, step, branch, wait_met, wait_timeout, action, action_failed,
+    escalated, sla_missed, acknowledged, de-escalated, stood_down, goal, exit, end, paused,
+    resumed."""
+    rule: str
+    """Where the rule lives in the playbook, e.g. steps.day-14 or escalation.recovery."""
+    playbook: str
+    version: int
+    hash: str
+    seen: dict[str, Any] = Field(default_factory=dict)
+    detail: str = ""
+
+
+class RunStatus(_Message):
+    """A run's state for operators: where it is, who is engaged, and the why trace."""
+
+    account_id: str
+    playbook: str
+    version: int
+    hash: str
+    step: str | None
+    escalation_tier: str | None
+    acknowledged_by: str | None
+    result: RunResult | None
+    why: list[Decision]
+    paused: bool = False
+
+
+class ActionRequest(_Message):
+    """One side effect for an activity to carry out, exactly once per idempotency key."""
+
+    idempotency_key: str
+    """workflow id / step id / visit: the same key on a retry, a new one on a new pass."""
+    workflow_id: str
+    account_id: str
+    playbook: str
+    version: int
+    step: str
+    node: Node | None = None
+    """The step's action (email, task, notify, webhook, start_playbook)."""
+    tier: TierPlan | None = None
+    """For escalations: the ladder tier being engaged."""
+    channel: Literal["task", "email", "chat"] | None = None
+    """For escalations: how the tier is engaged."""
+    template: TemplatePlan | None = None
+    """The email template the action sends, from the plan the run started with."""
+    owner: str | None = None
+    """The playbook's owner, whom the ``owner`` role means."""
+    enrolled_at: datetime | None = None
+    """When the run began, for days_since_enrollment in templates."""
+    account: dict[str, Any] = Field(default_factory=dict)
+    """The account's attributes when the action ran, for rendering and recipients."""
+    health: dict[str, Any] = Field(default_factory=dict)
+
+
+class ActionReceipt(_Message):
+    """What an action did, for the why trace."""
+
+    idempotency_key: str
+    detail: str
+
+
+class CloseRequest(_Message):
+    """Close what a run (or its ladder) opened, such as tasks, with a reason."""
+
+    workflow_id: str
+    scope: Literal["run", "ladder"]
+    reason: str
+
+
+class HealthEvent(_Message):
+    """A health reading: a score, or component values scored by the health model."""
+
+    kind: Literal["health"] = "health"
+
+    event_id: str | None = None
+    """Repeated event ids are ignored, so re-sending a file does not double-count."""
+    score: float | None = Field(default=None, ge=0, le=100)
+    components: dict[str, float] = Field(default_factory=dict)
+
+
+class AttributeChange(_Message):
+    """New values for account attributes (segment, owner, renewal_date, arr, tags...)."""
+
+    kind: Literal["attributes"] = "attributes"
+
+    event_id: str | None = None
+    set: dict[str, Any]
+
+
+class AccountEvent(_Message):
+    """A lifecycle event for an account, such as contract.signed."""
+
+    kind: Literal["lifecycle"] = "lifecycle"
+
+    event_id: str | None = None
+    name: str
+
+
+class StartPlaybook(_Message):
+    """A run's start_playbook step asks its account to enroll in another playbook."""
+
+    kind: Literal["start"] = "start"
+    event_id: str | None = None
+    """The step's idempotency key: a request is handled once."""
+    playbook: str
+    requested_by: str
+    """The rule that asked, e.g. onboarding.steps.start-adoption."""
+
+
+class PauseRequest(_Message):
+    """Hold an account's journeys: no actions, no climbing, no new enrollments."""
+
+    kind: Literal["pause"] = "pause"
+    event_id: str | None = None
+    by: str
+    reason: str = ""
+
+
+class ResumeRequest(_Message):
+    """Let a paused account's journeys go on; what fell due meanwhile happens now."""
+
+    kind: Literal["resume"] = "resume"
+    event_id: str | None = None
+    by: str
+
+
+class Paused(_Message):
+    """Who paused an account, when and why."""
+
+    by: str
+    at: datetime
+    reason: str = ""
+
+
+AccountInput = Annotated[
+    HealthEvent | AttributeChange | AccountEvent | StartPlaybook | PauseRequest | ResumeRequest,
+    Field(discriminator="kind"),
+]
+"""Anything an account workflow takes in, told apart by ``kind`` when carried as data."""
+
+
+class PlaybookAck(_Message):
+    """An acknowledgement for the escalations of one playbook (or all, when None)."""
+
+    by: str
+    playbook: str | None = None
+
+
+class PlaybookExit(_Message):
+    """Ask the running journey of a playbook to end."""
+
+    playbook: str
+    reason: str
+
+
+class RunEnded(_Message):
+    """A run tells its account that it ended (children outlive continue-as-new)."""
+
+    playbook: str
+    cycle: int
+    result: RunResult
+
+
+class Enrollment(_Message):
+    """An account's history with one playbook."""
+
+    cycle: int
+    running: bool
+    version: int
+    workflow_id: str
+    started_at: datetime
+    ended_at: datetime | None = None
+    outcome: str | None = None
+    windows: dict[str, int] | None = None
+    """The history its run reads (``engine.language._plan.history_windows``): what the account sends
+    it. None for enrollments from before it was kept: they get all of it."""
+
+
+ChangeKind = Literal["arr", "segment", "tier", "lifecycle"]
+
+
+class HistoryChange(_Message):
+    """A fact about an account that Temporal does not keep for reports: its ARR, segment or
+    health tier changed, or a lifecycle event arrived. The dashboard's retention, trend and
+    onboarding numbers are computed from these."""
+
+    key: str
+    """Unique per change (account workflow id / event number): a retry records it once."""
+    account_id: str
+    at: datetime
+    kind: ChangeKind
+    old: str | None = None
+    new: str | None = None
+    """The new value (ARR as a number in text, a segment, a tier) or the event's name."""
+
+
+class JourneyRecord(_Message):
+    """How one playbook run went, recorded when it ends: the dashboard's effectiveness table."""
+
+    workflow_id: str
+    account_id: str
+    playbook: str
+    version: int
+    stage: str
+    cycle: int
+    enrolled_at: datetime
+    ended_at: datetime
+    outcome: Outcome
+    ended_by: EndedBy
+    highest_tier: str | None = None
+    """The highest escalation tier the run engaged, if any."""
+    ack_seconds: dict[str, float] = Field(default_factory=dict)
+    """Per tier: seconds from engaging it to its first acknowledgement."""
+
+
+class HistoryRequest(_Message):
+    """What ``record_history`` writes to the store: changes, a journey's end, or both."""
+
+    changes: list[HistoryChange] = Field(default_factory=list)
+    journey: JourneyRecord | None = None

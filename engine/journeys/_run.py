@@ -1,0 +1,447 @@
+"""PlaybookRun: one workflow that interprets a compiled plan for one account.
+
+In the spirit of temporalio/samples-python ``dsl/``: the plan is data, passed as input, so a
+running journey keeps the version it began with whatever is published later. Waits are
+durable timers, condition waits wake on the signal that changes the facts, actions are
+activities with idempotency keys, and the escalation ladder runs beside the steps. Goal and
+exit end the run from any state, cancel what is pending and close what it opened.
+
+Deterministic by construction: no I/O, clock or randomness; time is ``workflow.now()``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import timedelta
+from typing import Any
+
+from temporalio import workflow
+from temporalio.exceptions import ActivityError, TemporalError
+
+with workflow.unsafe.imports_passed_through():
+    from engine.journeys import _search as sa
+    from engine.journeys._evaluate import evaluate
+    from engine.journeys._ladder import Ladder
+    from engine.journeys._messages import (
+        Acknowledgement,
+        ActionReceipt,
+        ActionRequest,
+        CloseRequest,
+        Decision,
+        HistoryRequest,
+        JourneyRecord,
+        LifecycleEvent,
+        PauseRequest,
+        ResumeRequest,
+        RunEnded,
+        RunInput,
+        RunResult,
+        RunStatus,
+        StartPlaybook,
+        StopRequest,
+    )
+    from engine.journeys._options import ACTION_HEARTBEAT, ACTION_RETRY, ACTION_TIMEOUT
+    from engine.journeys._timing import sleep_at_most
+    from engine.journeys._waits import wait_for, wait_until, watch_calendar
+    from engine.language._facts import Facts
+    from engine.language._plan import (
+        BranchNode,
+        ConditionPlan,
+        EmailNode,
+        EndNode,
+        EscalateNode,
+        Node,
+        StartPlaybookNode,
+        TierPlan,
+        WaitForNode,
+        WaitNode,
+    )
+
+# How the run ended goes to the store for the dashboard; runs started before this replay
+# without it.
+HISTORY_PATCH = "record-journey-outcome"
+# Conditions that read the calendar (days_to_renewal...) change without a signal. A run
+# sleeps until the moment one can change (engine.journeys._timing); runs started before that
+# (workflow.patched id below) replay with a daily wake-up instead.
+TICK = timedelta(days=1)
+EXACT_WAKES = "exact-wakes"
+
+
+@workflow.defn(name="PlaybookRun")
+class PlaybookRunWorkflow:
+    """Interprets one plan for one account, from enrollment to its end."""
+
+    def __init__(self) -> None:
+        self._input: RunInput | None = None
+        self._facts: Facts | None = None
+        self._events: list[str] = []
+        self._ending: RunResult | None = None
+        self._result: RunResult | None = None
+        self._why: list[Decision] = []
+        self._step: str | None = None
+        self._visits: dict[str, int] = {}
+        self.anchors = 0
+        self.paused = False
+        self.exact_wakes = False
+        self.ladder = Ladder(self)
+
+    # Signals and queries ----------------------------------------------------------------
+
+    @workflow.signal(name="update")
+    def update(self, facts: Facts) -> None:
+        """New facts about the account: health, attributes (a renewal date that moved)."""
+        old = self._facts.account.get("renewal_date") if self._facts else None
+        self._facts = facts
+        if facts.account.get("renewal_date") != old:
+            self.anchors += 1
+        if self._input is None:
+            # Delivered with the start, before run(): run() sees these facts and checks them.
+            return
+        self.check_endings()
+        self.ladder.observe()
+
+    @workflow.signal(name="event")
+    def event(self, event: LifecycleEvent) -> None:
+        """A lifecycle event; it may be this playbook's goal or exit."""
+        self._events.append(event.name)
+        self.check_endings(event.name)
+
+    @workflow.signal(name="acknowledge")
+    def acknowledge(self, ack: Acknowledgement) -> None:
+        """Someone took ownership of the escalation: stop the climb."""
+        self.ladder.acknowledge(ack)
+
+    @workflow.signal(name="stop")
+    def stop(self, request: StopRequest) -> None:
+        """End the run now, closing what it opened."""
+        if self._ending is None:
+            self._ending = RunResult(
+                outcome="neutral", ended_by="stopped", reason=request.reason, step=self._step
+            )
+            self.record("exit", "stop", detail=request.reason)
+
+    @workflow.signal(name="pause")
+    def pause(self, request: PauseRequest) -> None:
+        """The account is paused: take no action and do not climb until resumed."""
+        if not self.paused:
+            self.paused = True
+            self.record("paused", "account.pause", detail=f"by {request.by}")
+
+    @workflow.signal(name="resume")
+    def resume(self, request: ResumeRequest) -> None:
+        """The account is resumed: what fell due during the pause happens now, in order."""
+        if self.paused:
+            self.paused = False
+            self.record("resumed", "account.resume", detail=f"by {request.by}")
+
+    @workflow.query(name="status")
+    def status(self) -> RunStatus:
+        """Where the run is, who is engaged, and every decision with the values it saw."""
+        plan = self.input.plan
+        return RunStatus(
+            account_id=self.input.account_id,
+            playbook=plan.name,
+            version=plan.version,
+            hash=plan.hash,
+            step=self._step,
+            escalation_tier=self.ladder.tier,
+            acknowledged_by=self.ladder.acknowledged_by,
+            result=self._result,
+            why=self._why,
+            paused=self.paused,
+        )
+
+    # The run ----------------------------------------------------------------------------
+
+    @workflow.run
+    async def run(self, input: RunInput) -> RunResult:
+        self._input = input
+        if self._facts is None:  # a signal may have arrived with the start
+            self._facts = input.facts
+        self.exact_wakes = workflow.patched(EXACT_WAKES)
+        plan = input.plan
+        workflow.upsert_search_attributes(
+            [
+                sa.ACCOUNT_ID.value_set(input.account_id),
+                sa.PLAYBOOK.value_set(plan.name),
+                sa.PLAYBOOK_VERSION.value_set(plan.version),
+            ]
+        )
+        self.record("enrolled", "entry", detail=f"cycle {input.cycle}")
+        self.check_endings()
+        for name in self._events:  # events delivered with the start
+            self.check_endings(name)
+        steps = asyncio.create_task(self._walk())
+        ladder = asyncio.create_task(self.ladder.run()) if plan.escalation else None
+        calendar = asyncio.create_task(watch_calendar(self)) if self.exact_wakes else None
+        await workflow.wait_condition(lambda: steps.done() or self._ending is not None)
+        if calendar:
+            calendar.cancel()
+        if self._ending is not None:
+            steps.cancel()
+            result = self._ending
+        else:
+            result = steps.result()
+        if ladder:
+            ladder.cancel()
+            self.ladder.stand_down(result.reason, goal=result.ended_by == "goal")
+        self._result = result
+        await self.activity(
+            "close_items",
+            CloseRequest(
+                workflow_id=workflow.info().workflow_id, scope="run", reason=result.reason
+            ),
+        )
+        if workflow.patched(HISTORY_PATCH):
+            await self._record_outcome(result)
+        if input.parent_workflow_id:
+            # By workflow id, not run id: the account may have continued as new meanwhile.
+            account = workflow.get_external_workflow_handle(input.parent_workflow_id)
+            try:
+                await account.signal(
+                    "run_ended", RunEnded(playbook=plan.name, cycle=input.cycle, result=result)
+                )
+            except TemporalError as error:  # the account may be gone; the result stands
+                self.record("exit", "parent", detail=f"could not tell the account: {error}")
+        return result
+
+    async def _record_outcome(self, result: RunResult) -> None:
+        plan = self.input.plan
+        journey = JourneyRecord(
+            workflow_id=workflow.info().workflow_id,
+            account_id=self.input.account_id,
+            playbook=plan.name,
+            version=plan.version,
+            stage=plan.stage,
+            cycle=self.input.cycle,
+            enrolled_at=self.input.enrolled_at,
+            ended_at=workflow.now(),
+            outcome=result.outcome,
+            ended_by=result.ended_by,
+            highest_tier=self.ladder.highest_tier if plan.escalation else None,
+            ack_seconds=dict(self.ladder.ack_seconds),
+        )
+        try:
+            await workflow.execute_activity(
+                "record_history",
+                HistoryRequest(journey=journey),
+                result_type=int,
+                start_to_close_timeout=ACTION_TIMEOUT,
+                retry_policy=ACTION_RETRY,
+            )
+        except ActivityError as error:  # the run's result stands; the dashboard misses it
+            self.record("history_failed", "history", detail=str(error.cause or error))
+
+    async def _walk(self) -> RunResult:
+        plan = self.input.plan
+        node_id = plan.start
+        while node_id is not None:
+            node = plan.nodes[node_id]
+            self._enter(node_id)
+            if node.when is not None and not self.holds(node.when, f"steps.{node_id}.if"):
+                self.record("skipped", f"steps.{node_id}.if", detail="guard did not hold")
+                node_id = node.next
+                continue
+            if isinstance(node, EndNode):
+                self.record("end", f"steps.{node_id}", detail=node.reason or node.outcome)
+                return RunResult(
+                    outcome=node.outcome,
+                    ended_by="end",
+                    reason=node.reason or f"ended at {node_id}",
+                    step=node_id,
+                )
+            outcome = await self._execute(node)
+            if isinstance(outcome, RunResult):
+                return outcome
+            node_id = outcome
+        self.record("end", "steps", detail="all steps done")
+        return RunResult(outcome="neutral", ended_by="completed", reason="all steps done")
+
+    async def _execute(self, node: Node) -> str | RunResult | None:
+        """Run one node; the id of the next node, or a result that ends the run."""
+        if isinstance(node, WaitNode):
+            if node.seconds is not None:
+                await workflow.sleep(timedelta(seconds=node.seconds))
+            elif node.until is not None:
+                await wait_until(self, node.until)
+            return node.next
+        if isinstance(node, WaitForNode):
+            met = await wait_for(self, node.condition, node.timeout_seconds, node.id)
+            return node.on_met if met else node.on_timeout
+        if isinstance(node, BranchNode):
+            taken = self.holds(node.condition, f"steps.{node.id}", record="branch")
+            return node.then if taken else node.otherwise
+        if isinstance(node, EscalateNode):
+            self.ladder.request(node.tier, f"steps.{node.id}")
+            return node.next
+        assert not isinstance(node, EndNode)
+        if isinstance(node, StartPlaybookNode):
+            failed = await self._start_playbook(node)
+        else:
+            failed = await self._act(node)
+        if failed and node.on_failure == "stop":
+            return RunResult(outcome="failure", ended_by="failed", reason=failed, step=node.id)
+        if failed and node.on_failure == "escalate":
+            self.ladder.request(None, f"steps.{node.id}.on_failure")
+        return node.next
+
+    async def _act(self, node: Node) -> str | None:
+        """Carry out an action step; the failure message when it failed for good."""
+        key = f"{workflow.info().workflow_id}/{node.id}/{self._visits[node.id]}"
+        try:
+            receipt = await self.activity("perform_action", self.action(key, node.id, node=node))
+        except ActivityError as error:
+            message = str(error.cause or error)
+            self.record("action_failed", f"steps.{node.id}", detail=message)
+            return message
+        self.record("action", f"steps.{node.id}", detail=receipt.detail)
+        return None
+
+    async def _start_playbook(self, node: StartPlaybookNode) -> str | None:
+        """Ask the account to enroll in ``node.playbook``; the failure message if it cannot."""
+        rule = f"steps.{node.id}"
+        parent = self.input.parent_workflow_id
+        if parent is None:
+            self.record("skipped", rule, detail="no account workflow to enroll through")
+            return None
+        request = StartPlaybook(
+            event_id=f"{workflow.info().workflow_id}/{node.id}/{self._visits[node.id]}",
+            playbook=node.playbook,
+            requested_by=f"{self.input.plan.name}.{rule}",
+        )
+        try:
+            await workflow.get_external_workflow_handle(parent).signal("start_playbook", request)
+        except TemporalError as error:
+            self.record("action_failed", rule, detail=f"could not reach {parent}: {error}")
+            return str(error)
+        self.record("action", rule, detail=f"asked {parent} to start {node.playbook}")
+        return None
+
+    # Helpers shared with the ladder -----------------------------------------------------
+
+    @property
+    def input(self) -> RunInput:
+        assert self._input is not None
+        return self._input
+
+    def wake_within(
+        self, limit: timedelta | None, conditions: list[ConditionPlan | None]
+    ) -> timedelta | None:
+        """How long to sleep at most: ``limit``, or less when the calendar can turn one of
+        ``conditions`` before then (daily in runs from before exact wake-ups)."""
+        if not self.exact_wakes:
+            return TICK if limit is None else min(limit, TICK)
+        return sleep_at_most(limit, conditions, self.facts())
+
+    @property
+    def latest_facts(self) -> Facts | None:
+        """The facts as the last update brought them (a new object at each update)."""
+        return self._facts
+
+    def facts(self) -> Facts:
+        """The current facts, seen at the workflow's own clock."""
+        assert self._facts is not None
+        return self._facts.model_copy(
+            update={"now": workflow.now(), "enrolled_at": self.input.enrolled_at}
+        )
+
+    def holds(self, condition: ConditionPlan, rule: str, record: str | None = None) -> bool:
+        verdict = evaluate(condition, self.facts())
+        if record:
+            self.record(record, rule, verdict.seen, detail=str(verdict.result).lower())
+        return verdict.result
+
+    def record(
+        self, kind: str, rule: str, seen: dict[str, Any] | None = None, detail: str = ""
+    ) -> None:
+        plan = self.input.plan
+        self._why.append(
+            Decision(
+                at=workflow.now(),
+                kind=kind,
+                rule=rule,
+                playbook=plan.name,
+                version=plan.version,
+                hash=plan.hash,
+                seen=seen or {},
+                detail=detail,
+            )
+        )
+
+    def action(
+        self,
+        key: str,
+        step: str,
+        node: Node | None = None,
+        tier: TierPlan | None = None,
+        channel: Any = None,
+    ) -> ActionRequest:
+        facts = self.facts()
+        template_name = node.template if isinstance(node, EmailNode) else None
+        if tier is not None and channel == "email":
+            template_name = tier.template
+        plan = self.input.plan
+        return ActionRequest(
+            idempotency_key=key,
+            workflow_id=workflow.info().workflow_id,
+            account_id=self.input.account_id,
+            playbook=self.input.plan.name,
+            version=self.input.plan.version,
+            step=step,
+            node=node,
+            tier=tier,
+            channel=channel,
+            template=plan.templates.get(template_name) if template_name else None,
+            owner=plan.owner,
+            enrolled_at=self.input.enrolled_at,
+            account=facts.account,
+            health=facts.health.model_dump(),
+        )
+
+    async def activity(self, name: str, request: ActionRequest | CloseRequest) -> ActionReceipt:
+        if self.paused and isinstance(request, ActionRequest):
+            # Only when paused: a journey never paused takes exactly the path it always did,
+            # so recorded histories replay unchanged.
+            await workflow.wait_condition(lambda: not self.paused)
+            facts = self.facts()
+            request = request.model_copy(
+                update={"account": facts.account, "health": facts.health.model_dump()}
+            )
+        receipt: ActionReceipt = await workflow.execute_activity(
+            name,
+            request,
+            result_type=ActionReceipt,
+            start_to_close_timeout=ACTION_TIMEOUT,
+            heartbeat_timeout=ACTION_HEARTBEAT,
+            retry_policy=ACTION_RETRY,
+        )
+        return receipt
+
+    def _enter(self, node_id: str) -> None:
+        self._visits[node_id] = self._visits.get(node_id, 0) + 1
+        self._step = node_id
+        workflow.upsert_search_attributes([sa.STEP.value_set(node_id)])
+
+    def check_endings(self, event: str | None = None) -> None:
+        if self._ending is not None or self._input is None:
+            return
+        plan = self.input.plan
+        for name, trigger, outcome in (("goal", plan.goal, "success"), ("exit", plan.exit, None)):
+            if trigger is None:
+                continue
+            fired, seen = False, {}
+            if trigger.event is not None and event == trigger.event:
+                fired, seen = True, {"event": event}
+            elif trigger.when is not None:
+                verdict = evaluate(trigger.when, self.facts())
+                fired, seen = verdict.result, verdict.seen
+            if fired:
+                reason = f"{name}: {trigger.event or 'condition held'}"
+                self.record(name, name, seen, detail=reason)
+                self._ending = RunResult(
+                    outcome=outcome or "neutral",
+                    ended_by="goal" if name == "goal" else "exit",
+                    reason=reason,
+                    step=self._step,
+                )
+                return

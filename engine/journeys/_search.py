@@ -1,0 +1,37 @@
+"""The search attributes operators filter journeys by, in the Temporal UI and CLI.
+
+The workflows upsert these keys; they must be registered on a namespace first (the test
+server otherwise fails the workflow task forever), which ``engine.client._attributes`` does.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from temporalio.common import SearchAttributeKey
+
+ACCOUNT_ID = SearchAttributeKey.for_keyword("AccountId")
+HEALTH_SCORE = SearchAttributeKey.for_float("HealthScore")
+HEALTH_TIER = SearchAttributeKey.for_keyword("HealthTier")
+HEALTH_TREND = SearchAttributeKey.for_keyword("HealthTrend")
+SEGMENT = SearchAttributeKey.for_keyword("Segment")
+OWNER = SearchAttributeKey.for_keyword("Owner")
+RENEWAL_DATE = SearchAttributeKey.for_datetime("RenewalDate")
+PLAYBOOK = SearchAttributeKey.for_keyword("Playbook")
+PLAYBOOK_VERSION = SearchAttributeKey.for_int("PlaybookVersion")
+STEP = SearchAttributeKey.for_keyword("Step")
+ESCALATION_TIER = SearchAttributeKey.for_keyword("EscalationTier")
+
+ALL: tuple[SearchAttributeKey[Any], ...] = (
+    ACCOUNT_ID,
+    HEALTH_SCORE,
+    HEALTH_TIER,
+    HEALTH_TREND,
+    SEGMENT,
+    OWNER,
+    RENEWAL_DATE,
+    PLAYBOOK,
+    PLAYBOOK_VERSION,
+    STEP,
+    ESCALATION_TIER,
+)

@@ -1,0 +1,91 @@
+"""The waiting steps of a playbook run: ``wait_for`` a condition, ``wait`` until a date, and
+the watch that re-reads goal, exit and ladder conditions when the calendar turns them.
+
+Kept beside the run's interpreter (``engine.journeys._run``), which calls them with itself,
+seen as a :class:`~engine.journeys._journey.Journey`; they run inside that workflow, so they
+are as deterministic as it is.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
+
+from temporalio import workflow
+
+with workflow.unsafe.imports_passed_through():
+    from engine.journeys._evaluate import evaluate
+    from engine.language._facts import midnight
+    from engine.language._plan import ConditionPlan, DateAt
+
+if TYPE_CHECKING:
+    from engine.journeys._journey import Journey
+
+
+async def wait_for(run: Journey, condition: ConditionPlan, timeout: int, node_id: str) -> bool:
+    """Until ``condition`` holds (True) or ``timeout`` seconds pass (False), recording which."""
+    deadline = workflow.now() + timedelta(seconds=timeout)
+    while True:
+        verdict = evaluate(condition, run.facts())
+        if verdict.result:
+            run.record("wait_met", f"steps.{node_id}", verdict.seen)
+            return True
+        remaining = deadline - workflow.now()
+        if remaining <= timedelta(0):
+            run.record("wait_timeout", f"steps.{node_id}", verdict.seen)
+            return False
+        with contextlib.suppress(TimeoutError):
+            await workflow.wait_condition(
+                lambda: evaluate(condition, run.facts()).result,
+                timeout=run.wake_within(remaining, [condition]),
+            )
+
+
+async def watch_calendar(run: Journey) -> None:
+    """Re-read the goal, the exit and the ladder's conditions when the calendar turns one
+    (``days_since_enrollment >= 90``), not only when new facts arrive."""
+    plan = run.input.plan
+    conditions = [trigger.when for trigger in (plan.goal, plan.exit) if trigger is not None]
+    if plan.escalation is not None:
+        conditions += [plan.escalation.when, *(t.when for t in plan.escalation.tiers)]
+    while True:
+        facts = run.latest_facts
+        try:
+            await workflow.wait_condition(
+                lambda facts=facts: run.latest_facts is not facts,  # type: ignore[misc]
+                timeout=run.wake_within(None, conditions),
+            )
+        except TimeoutError:
+            run.check_endings()
+            run.ladder.observe()
+
+
+async def wait_until(run: Journey, at: DateAt) -> None:
+    """Until the date ``at`` stands for, however often its anchor moves meanwhile."""
+    # Re-reads the anchor whenever it changes: a renewal date that moves reschedules the
+    # wait, and a step already passed never runs again because the walk only goes on.
+    while True:
+        target = _target(run, at)
+        anchors = run.anchors
+        if target is None:
+            await workflow.wait_condition(lambda a=anchors: run.anchors != a)  # type: ignore[misc]
+            continue
+        remaining = target - workflow.now()
+        if remaining <= timedelta(0):
+            return
+        try:
+            await workflow.wait_condition(
+                lambda a=anchors: run.anchors != a,  # type: ignore[misc]
+                timeout=remaining,
+            )
+        except TimeoutError:
+            return
+
+
+def _target(run: Journey, at: DateAt) -> datetime | None:
+    if at.anchor == "enrolled":
+        base: datetime | None = run.input.enrolled_at
+    else:
+        base = midnight(run.facts().account.get(at.anchor))
+    return None if base is None else base + timedelta(seconds=at.offset_seconds)

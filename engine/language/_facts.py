@@ -1,0 +1,146 @@
+"""What the engine knows about an account at one moment: the input of every condition.
+
+Workflows build a :class:`Facts` from their state and the workflow clock and hand it to the
+evaluator; nothing here reads a clock or a file, so the same facts always give the same
+answers, in a workflow, in a replay, or in a test.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class Sample(BaseModel):
+    """One reading of a score at a time (seconds since the epoch, UTC)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    at: int
+    value: float
+
+
+class Health(BaseModel):
+    """The account's current health, as the health model computed it."""
+
+    model_config = ConfigDict(frozen=True)
+
+    score: float | None = None
+    tier: str | None = None
+    trend: str | None = None
+    components: dict[str, float] = Field(default_factory=dict)
+
+
+class Facts(BaseModel):
+    """Everything a condition may read, frozen at ``now``."""
+
+    model_config = ConfigDict(frozen=True)
+
+    now: datetime
+    health: Health = Field(default_factory=Health)
+    history: dict[str, list[Sample]] = Field(default_factory=dict)
+    """Past readings by field (``health.score``, ``health.components.usage``), oldest first."""
+    account: dict[str, Any] = Field(default_factory=dict)
+    """Account attributes: name, segment, owner, arr, renewal_date, tags, attributes{...}."""
+    enrolled_at: datetime | None = None
+    """When the account entered the playbook being evaluated, if it has."""
+
+    def for_run(self, windows: dict[str, int] | None) -> Facts:
+        """These facts with only the history a run measuring changes over ``windows`` (field
+        -> seconds, see ``engine.language._plan.history_windows``) can read, now or until
+        newer facts come: per field, the readings inside its window and the last one before
+        it, which ``change`` compares with. All of it when ``windows`` is None."""
+        if windows is None:
+            return self
+        now = int(self.now.timestamp())
+        history: dict[str, list[Sample]] = {}
+        for field, window in windows.items():
+            samples = self.history.get(field)
+            if not samples:
+                continue
+            first = 0
+            for index, sample in enumerate(samples):
+                if sample.at > now - window:
+                    break
+                first = index
+            history[field] = samples[first:]
+        return self.model_copy(update={"history": history})
+
+    def days_since(self, moment: datetime | date | None) -> int | None:
+        if moment is None:
+            return None
+        return (self.now.date() - _as_date(moment)).days
+
+    def value(self, field: str) -> Any:
+        """The value at a dotted field name; None when unknown."""
+        if field == "days_since_enrollment":
+            return self.days_since(self.enrolled_at)
+        if field == "days_to_renewal":
+            renewal = _date_attribute(self.account.get("renewal_date"))
+            return None if renewal is None else (renewal - self.now.date()).days
+        if field == "days_since_start":
+            return self.days_since(_date_attribute(self.account.get("start_date")))
+        root, _, rest = field.partition(".")
+        if root == "health":
+            if rest.startswith("components."):
+                return self.health.components.get(rest.removeprefix("components."))
+            return getattr(self.health, rest, None)
+        if root == "account":
+            if rest.startswith("attributes."):
+                found = (self.account.get("attributes") or {}).get(rest.removeprefix("attributes."))
+            else:
+                found = self.account.get(rest)
+            # Dates compare as ISO text, whether they arrived as text or as dates.
+            return _cel_value(found)
+        return None
+
+    def cel_context(self) -> dict[str, Any]:
+        """The variables a CEL expression sees."""
+        account = {k: _cel_value(v) for k, v in self.account.items()}
+        account.setdefault("attributes", {})
+        return {
+            "health": {
+                "score": self.health.score,
+                "tier": self.health.tier,
+                "trend": self.health.trend,
+                "components": dict(self.health.components),
+            },
+            "account": account,
+            "days_since_enrollment": self.value("days_since_enrollment"),
+            "days_to_renewal": self.value("days_to_renewal"),
+            "days_since_start": self.value("days_since_start"),
+        }
+
+
+def _as_date(moment: datetime | date) -> date:
+    return moment.date() if isinstance(moment, datetime) else moment
+
+
+def _date_attribute(value: Any) -> date | None:
+    if isinstance(value, datetime):
+        return value.date()
+    if isinstance(value, date):
+        return value
+    if isinstance(value, str):
+        try:
+            return date.fromisoformat(value[:10])
+        except ValueError:
+            return None
+    return None
+
+
+def _cel_value(value: Any) -> Any:
+    # CEL has no date type; dates are compared as ISO text, which sorts correctly.
+    if isinstance(value, date | datetime):
+        return value.isoformat()
+    return value
+
+
+def midnight(value: Any) -> datetime | None:
+    """A date attribute as a moment: dates fall at 00:00 UTC of their day."""
+    if isinstance(value, datetime):
+        return value
+    day = _date_attribute(value)
+    return None if day is None else datetime(day.year, day.month, day.day, tzinfo=UTC)

@@ -1,0 +1,321 @@
+"""Loading a playbook set from files and directories, collecting every problem on the way.
+
+A *set* is the documents under the paths a user names. References resolve within the set,
+widened by the directory of each file named on its own, so ``playbook validate
+playbooks/renewal.yaml`` still finds the templates and health model beside it; problems are
+reported only for the files asked about. One bad file never hides the problems of another.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from pydantic import TypeAdapter, ValidationError
+
+from engine.language import _yaml
+from engine.language._check_conditions import Context
+from engine.language._checks import check_health_model, check_playbook, walk_steps
+from engine.language._compile import compile_health_model, compile_playbook, loops_without_wait
+from engine.language._diagnose import Finding, findings_from, place
+from engine.language._documents import Document, EmailTemplate, HealthModel, Playbook
+from engine.language._errors import Code, Diagnostic, ValidationFailed
+from engine.language._plan import HealthModelPlan, Plan
+from engine.language._templates import check_template
+from engine.language._yaml import Positions, YamlProblem
+
+MAX_FILE_BYTES = 1_000_000
+YAML_SUFFIXES = (".yaml", ".yml")
+# A file named alone sees its siblings and one level of subfolders (templates/, models/):
+# enough for a playbook's set, without scanning a home directory.
+_CONTEXT_DEPTH = 1
+_DOCUMENT: TypeAdapter[Any] = TypeAdapter(Document)
+
+
+@dataclass
+class Source:
+    """One file of a set: where it is, what it holds, and whether the user asked about it."""
+
+    path: str
+    requested: bool
+    positions: Positions = field(default_factory=Positions)
+    document: Playbook | HealthModel | EmailTemplate | None = None
+    diagnostics: list[Diagnostic] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class PlaybookSet:
+    """A validated set of documents, ready to compile."""
+
+    playbooks: dict[str, Playbook]
+    templates: dict[str, EmailTemplate]
+    health_model: HealthModel | None
+    paths: dict[str, str]
+    """The file each playbook came from, by name."""
+
+    def plan(self, name: str) -> Plan:
+        """The compiled plan of the playbook ``name``."""
+        return compile_playbook(self.playbooks[name], self.templates, self.paths.get(name))
+
+    def plans(self) -> list[Plan]:
+        """Every playbook's plan, by name."""
+        return [self.plan(name) for name in sorted(self.playbooks)]
+
+    def health_plan(self) -> HealthModelPlan | None:
+        """The compiled health model, when the set has one."""
+        if self.health_model is None:
+            return None
+        return compile_health_model(self.health_model, self.paths.get("#health"))
+
+
+def check(paths: Sequence[str | Path]) -> tuple[PlaybookSet, list[Diagnostic]]:
+    """Load and validate ``paths``; every problem is returned, none raised."""
+    sources, diagnostics = _discover([str(p) for p in paths])
+    for source in sources:
+        _parse(source)
+    valid = [s for s in sources if s.document is not None]
+    ctx = _context(valid)
+    for source in valid:
+        if source.requested:
+            source.diagnostics += _check_document(source, ctx)
+    diagnostics += _duplicates([s for s in valid if s.requested])
+    for source in sources:
+        if source.requested:
+            diagnostics += source.diagnostics
+    requested = [s for s in valid if s.requested and not s.diagnostics]
+    books = {s.document.name: s for s in requested if isinstance(s.document, Playbook)}
+    health = next((s for s in requested if isinstance(s.document, HealthModel)), None)
+    result = PlaybookSet(
+        playbooks={n: s.document for n, s in books.items()},  # type: ignore[misc]
+        templates={
+            s.document.name: s.document for s in valid if isinstance(s.document, EmailTemplate)
+        },
+        health_model=ctx.health,
+        paths={n: s.path for n, s in books.items()} | ({"#health": health.path} if health else {}),
+    )
+    return result, sorted(diagnostics)
+
+
+def load(paths: Sequence[str | Path]) -> PlaybookSet:
+    """Load and validate ``paths``; raise :class:`ValidationFailed` listing every problem."""
+    result, diagnostics = check(paths)
+    if diagnostics:
+        raise ValidationFailed(diagnostics)
+    return result
+
+
+def _discover(args: list[str]) -> tuple[list[Source], list[Diagnostic]]:
+    # Keyed by resolved path, so a file named twice, or named and found in a directory,
+    # is read once.
+    sources: dict[Path, Source] = {}
+    diagnostics: list[Diagnostic] = []
+    context_dirs: list[Path] = []
+    for arg in args:
+        path = Path(arg)
+        if path.is_dir():
+            files = list(_yaml_files(path))
+            for file in files:
+                sources.setdefault(file.resolve(), Source(str(file), True)).requested = True
+            if not files:
+                diagnostics.append(
+                    _file_problem(
+                        arg, Code.NO_PLAYBOOKS, "no playbook files (*.yaml, *.yml) here", 0
+                    )
+                )
+        elif path.is_file():
+            sources.setdefault(path.resolve(), Source(arg, True)).requested = True
+            context_dirs.append(path.parent)
+        else:
+            diagnostics.append(
+                _file_problem(arg, Code.FILE_UNREADABLE, "no such file or directory", 0)
+            )
+    for directory in dict.fromkeys(context_dirs):
+        for file in _yaml_files(directory, depth=_CONTEXT_DEPTH):
+            sources.setdefault(file.resolve(), Source(str(file), False))
+    return list(sources.values()), diagnostics
+
+
+def _yaml_files(directory: Path, depth: int | None = None) -> Iterable[Path]:
+    """YAML files under ``directory``, hidden ones skipped, at most ``depth`` levels down."""
+    found: list[Path] = []
+    for root, dirs, files in os.walk(directory):
+        level = len(Path(root).relative_to(directory).parts)
+        dirs[:] = (
+            []
+            if depth is not None and level >= depth
+            else [d for d in dirs if not d.startswith(".")]
+        )
+        found += [
+            Path(root, f) for f in files if f.endswith(YAML_SUFFIXES) and not f.startswith(".")
+        ]
+    return sorted(found)
+
+
+def _file_problem(path: str, code: Code, message: str, line: int = 1) -> Diagnostic:
+    return Diagnostic(path, line, 1 if line else 0, (), message, code)
+
+
+def _parse(source: Source) -> None:
+    text = _read(source)
+    if text is None:
+        return
+    try:
+        data, source.positions = _yaml.load(text)
+    except YamlProblem as problem:
+        source.diagnostics.append(
+            Diagnostic(
+                source.path,
+                problem.line,
+                problem.column,
+                problem.loc,
+                problem.message,
+                problem.code,
+            )
+        )
+        return
+    if data is None:
+        source.diagnostics.append(
+            _file_problem(source.path, Code.FILE_EMPTY, "the file holds no document")
+        )
+        return
+    if not isinstance(data, dict):
+        source.diagnostics.append(
+            _file_problem(
+                source.path,
+                Code.DOC_KIND,
+                "expected a mapping with 'kind: Playbook', 'kind: HealthModel' or"
+                " 'kind: EmailTemplate'",
+            )
+        )
+        return
+    try:
+        source.document = _DOCUMENT.validate_python(data)
+    except ValidationError as error:
+        findings = findings_from(error, data, Document)
+        source.diagnostics += [place(source.path, f, source.positions) for f in findings]
+
+
+def _read(source: Source) -> str | None:
+    path = Path(source.path)
+    try:
+        size = path.stat().st_size
+        if size > MAX_FILE_BYTES:
+            source.diagnostics.append(
+                _file_problem(
+                    source.path,
+                    Code.FILE_TOO_LARGE,
+                    f"file is {size:,} bytes; a playbook file may hold at most {MAX_FILE_BYTES:,}",
+                )
+            )
+            return None
+        raw = path.read_bytes()
+    except OSError as exc:
+        source.diagnostics.append(
+            _file_problem(source.path, Code.FILE_UNREADABLE, f"cannot read: {exc.strerror or exc}")
+        )
+        return None
+    # The first byte that is not text: a NUL, or one that is not UTF-8, whichever comes first.
+    bad = raw.find(b"\x00")
+    bom = 3 if raw.startswith(b"\xef\xbb\xbf") else 0  # utf-8-sig counts after it
+    text = ""
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        bad = exc.start + bom if bad < 0 else min(bad, exc.start + bom)
+    if bad >= 0:
+        start = max(raw.rfind(b"\n", 0, bad) + 1, bom)
+        source.diagnostics.append(
+            Diagnostic(
+                source.path,
+                raw.count(b"\n", 0, bad) + 1,
+                len(raw[start:bad].decode("utf-8", "replace")) + 1,
+                (),
+                f"not a UTF-8 text file (byte {bad + 1} cannot be read as text)",
+                Code.FILE_BINARY,
+            )
+        )
+        return None
+    return text
+
+
+def _context(valid: list[Source]) -> Context:
+    models = [s.document for s in valid if isinstance(s.document, HealthModel)]
+    requested_model = next(
+        (s.document for s in valid if s.requested and isinstance(s.document, HealthModel)), None
+    )
+    beside = [s.path for s in valid if isinstance(s.document, HealthModel)]
+    return Context(
+        playbooks={s.document.name for s in valid if isinstance(s.document, Playbook)},
+        templates={s.document.name for s in valid if isinstance(s.document, EmailTemplate)},
+        health=requested_model or (models[0] if models else None),
+        ambiguous_health=beside if requested_model is None and len(beside) > 1 else [],
+    )
+
+
+def _check_document(source: Source, ctx: Context) -> list[Diagnostic]:
+    doc = source.document
+    findings: list[Finding] = []
+    if isinstance(doc, Playbook):
+        findings = check_playbook(doc, ctx)
+        if not any(f.code is Code.STEP_ID_DUPLICATE or f.code is Code.REF_STEP for f in findings):
+            locs = {step.id: loc for loc, step in walk_steps(doc.steps, ("steps",))}
+            findings += [
+                Finding(
+                    (*locs[goto], "step"),
+                    Code.LOOP_WITHOUT_WAIT,
+                    "this jump closes a loop with no 'wait' step with 'for' in it;"
+                    " it would run forever without pause",
+                )
+                for goto in loops_without_wait(doc.steps)
+            ]
+        if ctx.health is None:
+            findings.append(
+                Finding(
+                    ("kind",),
+                    Code.HEALTH_MODEL_MISSING,
+                    "no HealthModel in this set: add one beside the playbooks"
+                    " (see playbooks/models/health.yaml)",
+                )
+            )
+        elif ctx.ambiguous_health:
+            findings.append(
+                Finding(
+                    ("kind",),
+                    Code.HEALTH_MODEL_DUPLICATE,
+                    "several HealthModels beside this file"
+                    f" ({', '.join(ctx.ambiguous_health)}); keep one, or name it on the"
+                    " command line",
+                )
+            )
+    elif isinstance(doc, HealthModel):
+        findings = check_health_model(doc)
+    elif isinstance(doc, EmailTemplate):
+        findings = check_template(doc)
+    return [place(source.path, f, source.positions) for f in findings]
+
+
+def _duplicates(requested: list[Source]) -> list[Diagnostic]:
+    out: list[Diagnostic] = []
+    seen: dict[tuple[str, str], str] = {}
+    for source in requested:
+        doc = source.document
+        assert doc is not None
+        key = (doc.kind, "" if doc.kind == "HealthModel" else doc.name)
+        if key in seen:
+            code, message = (
+                (
+                    Code.HEALTH_MODEL_DUPLICATE,
+                    f"a set has one HealthModel; another is in {seen[key]}",
+                )
+                if doc.kind == "HealthModel"
+                else (
+                    Code.NAME_DUPLICATE,
+                    f"{doc.kind} {doc.name!r} is also defined in {seen[key]}",
+                )
+            )
+            out.append(place(source.path, Finding(("name",), code, message), source.positions))
+        seen.setdefault(key, source.path)
+    return out

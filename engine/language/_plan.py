@@ -1,0 +1,294 @@
+"""Compiled plans: what a workflow receives as input, and nothing it has to look up.
+
+A plan is the playbook flattened for an interpreter: nested step lists become a graph of
+nodes linked by id, ``goto`` disappears into the links, durations become seconds, date
+offsets become an anchor and signed seconds, and the email templates a playbook uses travel
+inside it so a running journey keeps the exact wording it started with. The hash covers all
+of it (not the file path), so any edit that changes behaviour changes the hash, and
+reformatting or comments do not.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from engine.language._base import Scalar
+
+
+class _Plan(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+# Conditions ---------------------------------------------------------------------------------
+
+
+class AllPlan(_Plan):
+    kind: Literal["all"] = "all"
+    items: list[ConditionPlan]
+
+
+class AnyPlan(_Plan):
+    kind: Literal["any"] = "any"
+    items: list[ConditionPlan]
+
+
+class NotPlan(_Plan):
+    kind: Literal["not"] = "not"
+    item: ConditionPlan
+
+
+class ComparePlan(_Plan):
+    kind: Literal["compare"] = "compare"
+    field: str
+    op: Literal["eq", "ne", "lt", "lte", "gt", "gte", "in", "not_in", "contains"]
+    value: Scalar | list[Scalar]
+
+
+class ChangePlan(_Plan):
+    kind: Literal["change"] = "change"
+    field: str
+    window_seconds: int
+    op: Literal["lt", "lte", "gt", "gte"]
+    value: float
+
+
+class CelPlan(_Plan):
+    kind: Literal["cel"] = "cel"
+    expression: str
+
+
+ConditionPlan = Annotated[
+    AllPlan | AnyPlan | NotPlan | ComparePlan | ChangePlan | CelPlan, Field(discriminator="kind")
+]
+
+for _model in (AllPlan, AnyPlan, NotPlan):
+    _model.model_rebuild()
+
+
+class DateAt(_Plan):
+    """A date relative to an anchor: enrolled, start_date or renewal_date."""
+
+    anchor: Literal["enrolled", "start_date", "renewal_date"]
+    offset_seconds: int
+
+
+# Nodes ----------------------------------------------------------------------------------------
+
+
+class _Node(_Plan):
+    id: str
+    when: ConditionPlan | None = None
+    """Guard: when it does not hold, the node is skipped and ``next`` follows."""
+    next: str | None = None
+    """The node after this one; None ends the run."""
+
+
+class WaitNode(_Node):
+    type: Literal["wait"] = "wait"
+    seconds: int | None = None
+    until: DateAt | None = None
+
+
+class WaitForNode(_Node):
+    type: Literal["wait_for"] = "wait_for"
+    condition: ConditionPlan
+    timeout_seconds: int
+    on_met: str | None
+    on_timeout: str | None
+
+
+class BranchNode(_Node):
+    type: Literal["branch"] = "branch"
+    condition: ConditionPlan
+    then: str | None
+    otherwise: str | None
+
+
+class _ActionNode(_Node):
+    on_failure: Literal["continue", "stop", "escalate"] = "continue"
+
+
+class EmailNode(_ActionNode):
+    type: Literal["email"] = "email"
+    template: str
+    to: list[str]
+    cc: list[str] = Field(default_factory=list)
+
+
+class TaskNode(_ActionNode):
+    type: Literal["task"] = "task"
+    title: str
+    assignee: str
+    due_seconds: int
+    priority: Literal["low", "normal", "high", "urgent"]
+    description: str | None = None
+
+
+class NotifyNode(_ActionNode):
+    type: Literal["notify"] = "notify"
+    channel: str
+    message: str
+
+
+class WebhookNode(_ActionNode):
+    type: Literal["webhook"] = "webhook"
+    url: str
+    method: Literal["POST", "PUT", "PATCH"]
+    body: dict[str, Any] = Field(default_factory=dict)
+
+
+class StartPlaybookNode(_ActionNode):
+    type: Literal["start_playbook"] = "start_playbook"
+    playbook: str
+
+
+class EscalateNode(_Node):
+    type: Literal["escalate"] = "escalate"
+    tier: str | None = None
+
+
+class EndNode(_Node):
+    type: Literal["end"] = "end"
+    outcome: Literal["success", "failure", "neutral"]
+    reason: str | None = None
+
+
+Node = Annotated[
+    WaitNode
+    | WaitForNode
+    | BranchNode
+    | EmailNode
+    | TaskNode
+    | NotifyNode
+    | WebhookNode
+    | StartPlaybookNode
+    | EscalateNode
+    | EndNode,
+    Field(discriminator="type"),
+]
+
+
+# The playbook ---------------------------------------------------------------------------------
+
+
+class EntryPlan(_Plan):
+    when: ConditionPlan | None = None
+    event: str | None = None
+    at: dict[str, DateAt] = Field(default_factory=dict)
+    """Entry dates by segment; the key ``default`` serves segments without their own."""
+
+
+class TriggerPlan(_Plan):
+    when: ConditionPlan | None = None
+    event: str | None = None
+
+
+class ReentryPlan(_Plan):
+    policy: Literal["never", "cooldown", "always"]
+    cooldown_seconds: int | None = None
+
+
+class TierPlan(_Plan):
+    id: str
+    notify: list[str]
+    via: list[Literal["task", "email", "chat"]]
+    title: str
+    template: str | None = None
+    channel: str | None = None
+    ack_sla_seconds: int | None = None
+    when: ConditionPlan | None = None
+
+
+class LadderPlan(_Plan):
+    when: ConditionPlan | None = None
+    tiers: list[TierPlan]
+    recovery: ConditionPlan | None = None
+    recovery_for_seconds: int = 0
+
+
+class TemplatePlan(_Plan):
+    subject: str
+    text: str
+    html: str | None = None
+
+
+class Plan(_Plan):
+    """A compiled playbook: the whole input of a playbook run."""
+
+    name: str
+    version: int
+    hash: str
+    """sha256 of everything below but ``source``: same behaviour, same hash."""
+    description: str
+    owner: str
+    stage: str
+    segments: list[str]
+    priority: int
+    suppresses: list[str]
+    roles: dict[str, str]
+    entry: EntryPlan
+    exit: TriggerPlan | None = None
+    goal: TriggerPlan | None = None
+    reentry: ReentryPlan
+    start: str | None
+    nodes: dict[str, Node]
+    escalation: LadderPlan | None = None
+    templates: dict[str, TemplatePlan]
+    source: str | None = None
+    """The file it was compiled from, for people; not part of the hash."""
+
+
+class TierBand(_Plan):
+    name: str
+    min: float
+
+
+class HealthModelPlan(_Plan):
+    """A compiled health model: weights as fractions per segment, tiers highest first."""
+
+    name: str
+    version: int
+    hash: str
+    segments: list[str]
+    components: list[str]
+    weights: dict[str, dict[str, float]]
+    tiers: list[TierBand]
+    trend_window_seconds: int
+    trend_threshold: float
+    missing: Literal["renormalize", "last_known", "zero"]
+    source: str | None = None
+
+
+def history_windows(plan: Plan) -> dict[str, int]:
+    """For each field whose change a run of ``plan`` measures, the longest window it looks
+    back over: the only history a run reads (its entry rule is the account's to evaluate)."""
+    windows: dict[str, int] = {}
+
+    def visit(value: Any) -> None:
+        if isinstance(value, ChangePlan):
+            windows[value.field] = max(windows.get(value.field, 0), value.window_seconds)
+        elif isinstance(value, BaseModel):
+            for name in type(value).model_fields:
+                visit(getattr(value, name))
+        elif isinstance(value, list | tuple):
+            for item in value:
+                visit(item)
+        elif isinstance(value, dict):
+            for item in value.values():
+                visit(item)
+
+    for name in Plan.model_fields:
+        if name not in ("entry", "templates"):
+            visit(getattr(plan, name))
+    return windows
+
+
+def content_hash(model: BaseModel) -> str:
+    """A stable hash of a plan's meaning: canonical JSON without ``hash`` and ``source``."""
+    data = model.model_dump(mode="json", exclude={"hash", "source"})
+    canonical = json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return "sha256:" + hashlib.sha256(canonical.encode()).hexdigest()

@@ -1,0 +1,208 @@
+"""Steps: what a playbook does, in order, told apart by their ``type``.
+
+Waits (a duration, a date offset, or a condition with a timeout), branches, actions (email,
+task, chat, webhook, start another playbook), the escalation trigger, jumps and the end.
+Branching steps hold nested step lists; the compiler flattens them into a graph.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import Field, model_validator
+from pydantic_core import PydanticCustomError
+
+from engine.language._base import Model, Slug
+from engine.language._conditions import Condition
+from engine.language._durations import DateOffsetText, Duration
+from engine.language._errors import Code
+
+Role = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_-]*$")]
+"""Who is meant: customer, csm, manager, executive, owner, or a role the playbook declares."""
+
+OnFailure = Literal["continue", "stop", "escalate"]
+
+
+# Fields of base classes carry explicit descriptions: pydantic reads attribute docstrings
+# only from the class being defined, so subclasses would lose them in the JSON Schema.
+class _Step(Model):
+    id: Slug = Field(
+        description="Unique within the playbook; shown as the current step and used in"
+        " idempotency keys."
+    )
+    if_: Condition | None = Field(
+        default=None,
+        alias="if",
+        description="Run this step only when the condition holds; otherwise go on to the next"
+        " step.",
+    )
+
+
+class _Action(_Step):
+    on_failure: OnFailure = Field(
+        default="continue",
+        description="When the action fails for good: continue with the next step, stop the"
+        " run, or engage the escalation ladder.",
+    )
+
+
+class WaitStep(_Step):
+    """Pause for a duration (``for: 3d``) or until a date (``until: renewal_date - 60d``)."""
+
+    type: Literal["wait"]
+    """The step type, wait."""
+    for_: Duration | None = Field(default=None, alias="for")
+    """How long to wait, e.g. 3d."""
+    until: DateOffsetText | None = None
+    """The date to wait for: enrolled, start_date or renewal_date, plus or minus a duration.
+    A date already past does not wait. Steps anchored on renewal_date move when it moves."""
+
+    @model_validator(mode="after")
+    def _for_or_until(self) -> WaitStep:
+        if (self.for_ is None) == (self.until is None):
+            raise PydanticCustomError(
+                Code.FIELD_CONFLICT, "a wait step needs exactly one of 'for' and 'until'"
+            )
+        return self
+
+
+class WaitForStep(_Step):
+    """Wait until a condition holds, at most ``timeout``; each outcome may run its own steps."""
+
+    type: Literal["wait_for"]
+    """The step type, wait_for."""
+    condition: Condition
+    """What to wait for; it is checked at once and again on every change to the account."""
+    timeout: Duration
+    """How long to wait before giving up."""
+    on_met: list[Step] = Field(default_factory=list)
+    """Steps to run when the condition holds in time; then the playbook goes on."""
+    on_timeout: list[Step] = Field(default_factory=list)
+    """Steps to run when the timeout passes first; then the playbook goes on."""
+
+
+class BranchStep(_Step):
+    """Choose between two lists of steps by a condition."""
+
+    type: Literal["branch"]
+    """The step type, branch."""
+    condition: Condition
+    """Decides the branch."""
+    then: list[Step] = Field(default_factory=list)
+    """Steps when the condition holds."""
+    else_: list[Step] = Field(default_factory=list, alias="else")
+    """Steps when it does not."""
+
+
+class EmailStep(_Action):
+    """Send an email rendered from a template."""
+
+    type: Literal["email"]
+    """The step type, email."""
+    template: Slug
+    """The name of an EmailTemplate in the playbook set."""
+    to: list[Role] = Field(min_length=1)
+    """Recipients by role."""
+    cc: list[Role] = Field(default_factory=list)
+    """Copied recipients by role."""
+
+
+class TaskStep(_Action):
+    """Create a task for a person by role, due some time after it is created."""
+
+    type: Literal["task"]
+    """The step type, task."""
+    title: str = Field(min_length=1, max_length=200)
+    """What to do, as the assignee will read it."""
+    assignee: Role
+    """Who does it, by role."""
+    due: Duration
+    """How long after creation the task is due."""
+    priority: Literal["low", "normal", "high", "urgent"] = "normal"
+    """Priority in the assignee's inbox."""
+    description: str | None = None
+    """Details for the assignee."""
+
+
+class NotifyStep(_Action):
+    """Post a message to a chat channel."""
+
+    type: Literal["notify"]
+    """The step type, notify."""
+    channel: str = Field(min_length=1)
+    """The chat channel, e.g. #cs-alerts."""
+    message: str = Field(min_length=1)
+    """The message to post."""
+
+
+class WebhookStep(_Action):
+    """Call another system with a signed JSON request."""
+
+    type: Literal["webhook"]
+    """The step type, webhook."""
+    url: str = Field(pattern=r"^https?://[^\s]+$")
+    """Where to send the request (http or https)."""
+    method: Literal["POST", "PUT", "PATCH"] = "POST"
+    """The HTTP method."""
+    body: dict[str, Any] = Field(default_factory=dict)
+    """Extra JSON fields sent with the account and journey details."""
+
+
+class StartPlaybookStep(_Action):
+    """Enroll the account in another playbook (its own entry rules and re-entry policy apply)."""
+
+    type: Literal["start_playbook"]
+    """The step type, start_playbook."""
+    playbook: Slug
+    """The name of the playbook to start."""
+
+
+class EscalateStep(_Step):
+    """Engage the playbook's escalation ladder at its first tier, or at a named tier."""
+
+    type: Literal["escalate"]
+    """The step type, escalate."""
+    tier: Slug | None = None
+    """The escalation tier to start at; the first tier when omitted."""
+
+
+class GotoStep(_Step):
+    """Jump to another step by id, e.g. to repeat a cadence; a loop must contain a wait."""
+
+    type: Literal["goto"]
+    """The step type, goto."""
+    step: Slug
+    """The id of the step to continue at."""
+
+
+class EndStep(_Step):
+    """End the run with an outcome."""
+
+    type: Literal["end"]
+    """The step type, end."""
+    outcome: Literal["success", "failure", "neutral"] = "neutral"
+    """How the run ended, for reports."""
+    reason: str | None = None
+    """Why, in a sentence, for the account's history."""
+
+
+Step = Annotated[
+    WaitStep
+    | WaitForStep
+    | BranchStep
+    | EmailStep
+    | TaskStep
+    | NotifyStep
+    | WebhookStep
+    | StartPlaybookStep
+    | EscalateStep
+    | GotoStep
+    | EndStep,
+    Field(discriminator="type"),
+]
+"""One step of a playbook, chosen by its ``type``."""
+
+ACTION_STEPS = (EmailStep, TaskStep, NotifyStep, WebhookStep, StartPlaybookStep)
+
+for _model in (WaitForStep, BranchStep):
+    _model.model_rebuild()

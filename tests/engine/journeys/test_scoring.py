@@ -1,0 +1,63 @@
+"""Health scoring by the health model: weights per segment, missing policies, tiers, trend."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from engine import HealthModelPlan, load
+from engine.journeys._scoring import score, tier, trend
+from engine.language._facts import Sample
+
+BASIC = Path(__file__).parents[2] / "fixtures" / "basic"
+DAY = 86_400
+
+
+@pytest.fixture(scope="module")
+def model() -> HealthModelPlan:
+    plan = load([BASIC]).health_plan()
+    assert plan is not None
+    return plan
+
+
+def test_weighted_score(model: HealthModelPlan) -> None:
+    """usage 30%, engagement 20%, support 15%, nps 15%, billing 20%: computed by hand."""
+    values = {"usage": 50, "engagement": 100, "support": 80, "nps": 60, "billing": 100}
+    assert score(model, "smb", values) == pytest.approx(15 + 20 + 12 + 9 + 20)
+
+
+def test_missing_components_renormalise(model: HealthModelPlan) -> None:
+    """With only usage (30) and billing (20) known, they weigh 60% and 40%."""
+    assert score(model, "smb", {"usage": 50, "billing": 100}) == pytest.approx(70.0)
+
+
+def test_no_components_no_score(model: HealthModelPlan) -> None:
+    """Without any known component there is no score rather than a made-up one."""
+    assert score(model, "smb", {}) is None
+
+
+def test_values_are_clamped(model: HealthModelPlan) -> None:
+    """Component values outside 0-100 count as 0 or 100."""
+    assert score(model, "smb", {"usage": 150, "billing": -5}) == pytest.approx(60.0)
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [(100, "healthy"), (80, "healthy"), (79.99, "good"), (40, "at-risk"), (0, "critical")],
+)
+def test_tiers(model: HealthModelPlan, value: float, expected: str) -> None:
+    """A score falls in the first tier, from the healthiest down, whose minimum it reaches."""
+    assert tier(model, value) == expected
+
+
+def test_trend(model: HealthModelPlan) -> None:
+    """A drop of the threshold or more over the window is declining; small moves are stable."""
+    now = 100 * DAY
+    falling = [Sample(at=now - 31 * DAY, value=70), Sample(at=now, value=64)]
+    steady = [Sample(at=now - 31 * DAY, value=70), Sample(at=now, value=68)]
+    rising = [Sample(at=now - 31 * DAY, value=50), Sample(at=now - DAY, value=60)]
+    assert trend(model, falling, now) == "declining"
+    assert trend(model, steady, now) == "stable"
+    assert trend(model, rising, now) == "improving"
+    assert trend(model, falling[-1:], now) == "stable"

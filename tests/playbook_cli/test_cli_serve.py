@@ -1,0 +1,174 @@
+"""`playbook dev`, `playbook api` and `playbook settings` as a user runs them."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+
+PLAYBOOK = Path(sys.executable).parent / "playbook"
+ROOT = Path(__file__).parents[2]
+
+
+def _env(**extra: str) -> dict[str, str]:
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("PLAYBOOK_")}
+    return {**clean, **extra}
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def playbook(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [str(PLAYBOOK), *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=env or _env(),
+        check=False,
+        cwd=ROOT,
+    )
+
+
+def test_dev_runs_everything_until_ctrl_c(tmp_path: Path) -> None:
+    """`playbook dev` publishes the shipped playbooks and serves Temporal, a worker and the
+    API: an event through the API starts a journey that `playbook status` shows, its email
+    is printed by the mail catcher; Ctrl-C stops it with exit 0, and a second start resumes
+    the same account from the state directory."""
+    port, api_port = _free_port(), _free_port()
+    state = tmp_path / "state"
+    command = [
+        str(PLAYBOOK),
+        "dev",
+        "--dir",
+        str(state),
+        "--port",
+        str(port),
+        "--ui-port",
+        "0",
+        "--api-port",
+        str(api_port),
+        "--people",
+        str(ROOT / "demo" / "people.yaml"),
+    ]
+    address = f"127.0.0.1:{port}"
+    for run in range(2):
+        dev = subprocess.Popen(
+            command,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            text=True,
+            env=_env(),
+            cwd=ROOT,
+        )
+        try:
+            assert dev.stdout is not None
+            for line in dev.stdout:
+                if "Ctrl-C to stop" in line:
+                    break
+            else:
+                raise AssertionError("playbook dev never came up")
+            if run == 0:
+                sent = httpx.post(
+                    f"http://127.0.0.1:{api_port}/v1/accounts/initech/events",
+                    json={
+                        "id": "dev-1",
+                        "score": 45,
+                        "set": {
+                            "segment": "smb",
+                            "name": "Initech",
+                            "owner": "rita@cs.example",
+                            "contact_email": "bill@initech.example",
+                        },
+                    },
+                    timeout=30,
+                )
+                assert sent.status_code == 202, sent.text
+            for _ in range(100):
+                status = playbook("status", "initech", "--address", address)
+                if "churn-prevention v1 cycle 1: running" in status.stdout:
+                    break
+                time.sleep(0.2)
+            assert "account initech: health 45 (at-risk" in status.stdout, status.stderr
+            assert "churn-prevention v1 cycle 1: running" in status.stdout
+            database = f"sqlite:///{state / 'playbook.db'}"
+            for _ in range(100):
+                with_tasks = playbook(
+                    "status", "initech", "--address", address, "--database", database
+                )
+                if "open tasks (" in with_tasks.stdout:
+                    break
+                time.sleep(0.2)
+            assert "rita@cs.example: At-risk account" in with_tasks.stdout, with_tasks.stdout
+            if run == 0:
+                for line in dev.stdout:
+                    if line.startswith("mail  to "):
+                        break
+                assert "bill@initech.example" in line or "rita@cs.example" in line
+        finally:
+            dev.send_signal(signal.SIGINT)
+            assert dev.wait(timeout=60) == 0
+        assert dev.stdout.read().rstrip().endswith("stopped")
+
+
+def test_dev_port_in_use_is_one_line(tmp_path: Path) -> None:
+    """A port already taken is named with the flag that changes it; nothing starts."""
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        taken = busy.getsockname()[1]
+        result = playbook("dev", "--dir", str(tmp_path), "--port", str(taken), "--ui-port", "0")
+    assert result.returncode == 1
+    assert result.stderr.splitlines() == [
+        f"playbook: port {taken} for the Temporal dev server is in use (another `playbook dev`?):"
+        " give --port"
+    ]
+
+
+def test_api_settings_mistakes_are_one_line() -> None:
+    """A short token, or an open API on a public address, is refused before serving."""
+    short = playbook("api", env=_env(PLAYBOOK_API_TOKENS="abc"))
+    assert short.returncode == 1
+    assert short.stderr.splitlines() == [
+        "playbook: PLAYBOOK_API_TOKENS: each token needs at least 16 characters"
+        " (`openssl rand -hex 32` makes a good one)"
+    ]
+    public = playbook("api", "--host", "0.0.0.0", "--port", "0")
+    assert public.returncode == 1
+    assert public.stderr.splitlines()[-1] == (
+        "playbook: the API has no credentials and would listen on 0.0.0.0: set "
+        "PLAYBOOK_API_TOKENS or PLAYBOOK_API_HMAC_SECRET, or listen on 127.0.0.1"
+    )
+    assert "Traceback" not in public.stderr
+
+
+def test_settings_shows_values_and_masks_secrets() -> None:
+    """`playbook settings` lists every PLAYBOOK_* variable with its value; secrets and the
+    database password never show."""
+    shown = playbook(
+        "settings",
+        env=_env(
+            PLAYBOOK_TEMPORAL_ADDRESS="temporal.internal:7233",
+            PLAYBOOK_API_TOKENS="a-very-long-token-value",
+            DATABASE_URL="postgresql://playbook:hunter2@db:5432/playbook",
+        ),
+    )
+    assert shown.returncode == 0, shown.stderr
+    lines = {line.split()[0]: line for line in shown.stdout.splitlines()}
+    assert "temporal.internal:7233" in lines["PLAYBOOK_TEMPORAL_ADDRESS"]
+    assert "(set)" in lines["PLAYBOOK_API_TOKENS"]
+    assert "a-very-long-token-value" not in shown.stdout
+    assert "hunter2" not in shown.stdout
+    assert "db:5432/playbook" in lines["PLAYBOOK_DATABASE_URL"]
+    bad = playbook("settings", env=_env(PLAYBOOK_SMTP_PORT="seventy"))
+    assert bad.returncode == 1
+    assert bad.stderr.startswith("playbook: PLAYBOOK_SMTP_PORT:")

@@ -1,0 +1,81 @@
+"""workers.sandbox: the worker's sandbox without the per-payload context detour, and still a
+sandbox."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from typing import Any
+
+import pytest
+from temporalio.api.common.v1 import Payload
+from temporalio.client import WorkflowFailureError
+from temporalio.converter import (
+    DataConverter,
+    PayloadCodec,
+    SerializationContext,
+    WithSerializationContext,
+)
+from temporalio.testing import WorkflowEnvironment
+from temporalio.worker import Worker
+from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner
+
+from engine.client._converter import DATA_CONVERTER
+from tests.workers.sandboxed import Echo, ReadsTheClock
+from workers.sandbox import context_free, workflow_runner
+
+
+class _ContextCodec(PayloadCodec, WithSerializationContext):
+    """A codec that wants to know which workflow a payload belongs to."""
+
+    def __init__(self, context: SerializationContext | None = None) -> None:
+        self.context = context
+
+    def with_context(self, context: SerializationContext) -> _ContextCodec:
+        return _ContextCodec(context)
+
+    async def encode(self, payloads: Sequence[Payload]) -> list[Payload]:
+        return list(payloads)
+
+    async def decode(self, payloads: Sequence[Payload]) -> list[Payload]:
+        return list(payloads)
+
+
+def test_the_engine_converter_takes_no_context() -> None:
+    """The engine's converter is context-free, so its worker gets the lighter sandbox."""
+    assert context_free(DATA_CONVERTER)
+    assert type(workflow_runner(DATA_CONVERTER)) is not SandboxedWorkflowRunner
+    assert isinstance(workflow_runner(DATA_CONVERTER), SandboxedWorkflowRunner)
+
+
+def test_a_converter_that_takes_context_gets_the_stock_sandbox() -> None:
+    """A codec that reads the serialization context keeps the SDK's sandbox, context and all."""
+    converter = DataConverter(payload_codec=_ContextCodec())
+    assert not context_free(converter)
+    assert type(workflow_runner(converter)) is SandboxedWorkflowRunner
+
+
+async def _run(env: WorkflowEnvironment, workflow: Any, *args: Any, **worker: Any) -> Any:
+    queue = f"q-{uuid.uuid4()}"
+    async with Worker(
+        env.client,
+        task_queue=queue,
+        workflows=[workflow],
+        workflow_runner=workflow_runner(env.client.data_converter),
+        **worker,
+    ):
+        return await env.client.execute_workflow(
+            workflow.run, *args, id=f"wf-{uuid.uuid4()}", task_queue=queue
+        )
+
+
+async def test_payloads_still_convert(skipping_env: WorkflowEnvironment) -> None:
+    """Arguments and results go through the converter as in the stock sandbox."""
+    assert await _run(skipping_env, Echo, {"a": 1}) == {"a": 2}
+
+
+async def test_the_sandbox_still_refuses_the_clock(skipping_env: WorkflowEnvironment) -> None:
+    """Workflow code that reads the wall clock fails: the restrictions are the stock ones."""
+    with pytest.raises(WorkflowFailureError) as failure:
+        await _run(skipping_env, ReadsTheClock, workflow_failure_exception_types=[Exception])
+    assert "RestrictedWorkflowAccessError" in str(failure.value.cause)

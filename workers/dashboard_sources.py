@@ -1,0 +1,180 @@
+"""Where the dashboard's numbers come from: Temporal's visibility store and the engine's store.
+
+Live state is counted with visibility queries (``count_workflows`` per tier, segment,
+escalation tier and playbook; ``list_workflows`` only for the few accounts at risk or up for
+renewal, whose ids join ARR from the store): no workflow's history is read, so the cost grows
+with the number of tiers and playbooks, not of accounts. The published catalog (one query of
+one workflow) names the tiers, segments, ladder tiers and each playbook's stage; without a
+worker to answer it, the seeds' defaults are used. History comes from ``workers.history``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING
+
+from temporalio.client import Client
+from temporalio.service import RPCError
+
+from engine.client._operate import OperateError, _quoted
+from engine.dashboard._numbers import (
+    AT_RISK_TIERS,
+    DEFAULT_LADDER,
+    DEFAULT_TIERS,
+    RENEWAL_WINDOW,
+    Escalation,
+    Live,
+    Period,
+    Renewing,
+    Report,
+    build_report,
+)
+from engine.journeys import _search as sa
+from engine.journeys._catalog import CATALOG_WORKFLOW_ID, Catalog, CatalogWorkflow
+
+if TYPE_CHECKING:
+    from workers.store import Store
+
+ACCOUNTS = "WorkflowType = 'Account' AND ExecutionStatus = 'Running'"
+RUNS = "WorkflowType = 'PlaybookRun' AND ExecutionStatus = 'Running'"
+_CATALOG_TIMEOUT = timedelta(seconds=3)
+
+
+async def report(client: Client, store: Store, period: Period, now: datetime) -> Report:
+    """The dashboard for ``period`` as of ``now``."""
+    from workers import history
+
+    until = max(period.end, now) + timedelta(seconds=1)
+    changes = await asyncio.to_thread(history.changes, store, until)
+    journeys = await asyncio.to_thread(history.journeys, store, period.start, period.end)
+    segments = {c.new for c in changes if c.kind == "segment" and c.new}
+    extra = {j.playbook for j in journeys}
+    live = await gather_live(client, period, now, sorted(segments), sorted(extra))
+    return build_report(period, live, changes, journeys, now)
+
+
+async def _catalog(client: Client) -> Catalog | None:
+    try:
+        found: Catalog | None = await client.get_workflow_handle(CATALOG_WORKFLOW_ID).query(
+            CatalogWorkflow.current, rpc_timeout=_CATALOG_TIMEOUT
+        )
+    except RPCError:
+        return None  # nothing published, or no worker to answer: the defaults serve
+    return found
+
+
+def _when(moment: datetime) -> str:
+    return _quoted(moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ"))
+
+
+def _in(values: list[str]) -> str:
+    return "(" + ", ".join(_quoted(v) for v in values) + ")"
+
+
+async def gather_live(
+    client: Client,
+    period: Period,
+    now: datetime,
+    segments: list[str],
+    playbooks: list[str],
+) -> Live:
+    """Counts and short lists from visibility; raises ``OperateError`` naming the server."""
+    try:
+        return await _gather(client, period, now, segments, playbooks)
+    except RPCError as error:
+        where = f"{client.service_client.config.target_host} (namespace {client.namespace})"
+        raise OperateError(
+            f"Temporal at {where} failed a visibility query: {error.message}"
+        ) from None
+
+
+async def _gather(
+    client: Client, period: Period, now: datetime, segments: list[str], playbooks: list[str]
+) -> Live:
+    catalog = await _catalog(client)
+    tiers = [t.name for t in catalog.health.tiers] if catalog else list(DEFAULT_TIERS)
+    known = list(catalog.health.segments) if catalog else []
+    segments = known + [s for s in segments if s not in known]
+    ladder: list[str] = []
+    stages: dict[str, str] = {}
+    for plan in catalog.plans.values() if catalog else []:
+        stages[plan.name] = plan.stage
+        for rung in plan.escalation.tiers if plan.escalation else []:
+            if rung.id not in ladder:
+                ladder.append(rung.id)
+    ladder = ladder or list(DEFAULT_LADDER)
+    names = sorted({*stages, *playbooks})
+
+    async def count(query: str) -> int:
+        return (await client.count_workflows(query)).count
+
+    tier_q = {t: f"{ACCOUNTS} AND {sa.HEALTH_TIER.name} = {_quoted(t)}" for t in tiers}
+    seg_q = {s: f"{ACCOUNTS} AND {sa.SEGMENT.name} = {_quoted(s)}" for s in segments}
+    queries: dict[tuple[str, ...], str] = {("accounts",): ACCOUNTS}
+    queries.update({("tier", t): q for t, q in tier_q.items()})
+    for s, q in seg_q.items():
+        queries[("segment", s, "total")] = q
+        for t in tiers:
+            queries[("segment", s, t)] = f"{q} AND {sa.HEALTH_TIER.name} = {_quoted(t)}"
+    retain = [n for n, stage in stages.items() if stage == "retain"]
+    if retain:
+        queries[("interventions",)] = f"{RUNS} AND {sa.PLAYBOOK.name} IN {_in(retain)}"
+    for tier in ladder:
+        queries[("escalated", tier)] = f"{RUNS} AND {sa.ESCALATION_TIER.name} = {_quoted(tier)}"
+    for name in names:
+        queries[("running", name)] = f"{RUNS} AND {sa.PLAYBOOK.name} = {_quoted(name)}"
+        queries[("enrolled", name)] = (
+            f"WorkflowType = 'PlaybookRun' AND {sa.PLAYBOOK.name} = {_quoted(name)}"
+            f" AND StartTime >= {_when(period.start)} AND StartTime < {_when(period.end)}"
+        )
+    keys = list(queries)
+    counts = dict(zip(keys, await asyncio.gather(*(count(queries[k]) for k in keys)), strict=True))
+
+    at_risk: dict[str, str] = {}
+    async for execution in client.list_workflows(
+        f"{ACCOUNTS} AND {sa.HEALTH_TIER.name} IN {_in(list(AT_RISK_TIERS))}"
+    ):
+        account = execution.typed_search_attributes.get(sa.ACCOUNT_ID)
+        if account:
+            at_risk[account] = execution.typed_search_attributes.get(sa.HEALTH_TIER) or ""
+    escalations = []
+    async for execution in client.list_workflows(
+        f"{RUNS} AND {sa.ESCALATION_TIER.name} IN {_in(ladder)}"
+    ):
+        attributes = execution.typed_search_attributes
+        account, level = attributes.get(sa.ACCOUNT_ID), attributes.get(sa.ESCALATION_TIER)
+        if account and level:
+            escalations.append(
+                Escalation(
+                    account_id=account, playbook=attributes.get(sa.PLAYBOOK) or "", tier=level
+                )
+            )
+    renewing = []
+    async for execution in client.list_workflows(
+        f"{ACCOUNTS} AND {sa.RENEWAL_DATE.name} >= {_when(now)}"
+        f" AND {sa.RENEWAL_DATE.name} < {_when(now + RENEWAL_WINDOW)}"
+    ):
+        attributes = execution.typed_search_attributes
+        account, date = attributes.get(sa.ACCOUNT_ID), attributes.get(sa.RENEWAL_DATE)
+        if account and date:
+            renewing.append(
+                Renewing(account_id=account, renewal_date=date, tier=attributes.get(sa.HEALTH_TIER))
+            )
+    segment_counts = {
+        s: {k[2]: n for k, n in counts.items() if k[:2] == ("segment", s)} for s in segments
+    }
+    return Live(
+        accounts=counts[("accounts",)],
+        tiers={t: counts[("tier", t)] for t in tiers},
+        segments={s: c for s, c in segment_counts.items() if c.get("total")},
+        at_risk=at_risk,
+        escalations=sorted(
+            escalations, key=lambda e: (-ladder.index(e.tier), e.account_id, e.playbook)
+        ),
+        interventions=counts.get(("interventions",), 0),
+        escalated={t: counts[("escalated", t)] for t in ladder},
+        renewing=sorted(renewing, key=lambda r: (r.renewal_date, r.account_id)),
+        running={n: counts[("running", n)] for n in names if counts[("running", n)]},
+        enrolled={n: counts[("enrolled", n)] for n in names if counts[("enrolled", n)]},
+    )
