@@ -8,6 +8,7 @@ workflow module, so the run imports them and nothing imports the run back.
 
 from __future__ import annotations
 
+import asyncio
 from datetime import timedelta
 from typing import Any, Protocol
 
@@ -36,6 +37,14 @@ class Journey(Protocol):
 
     @property
     def exact_wakes(self) -> bool: ...
+
+    @property
+    def exact_journeys(self) -> bool: ...
+
+    @property
+    def ending(self) -> bool:
+        """A goal, exit or stop has fired: no action may start any more."""
+        ...
 
     @property
     def anchors(self) -> int:
@@ -70,3 +79,15 @@ class Journey(Protocol):
     ) -> timedelta | None: ...
 
     def check_endings(self, event: str | None = None) -> None: ...
+
+
+def stop_if_ending(run: Journey) -> None:
+    """Stop the caller (the steps or the ladder) once a goal, exit or stop has fired.
+
+    The run cancels its steps and ladder when it ends, but a wait with a timeout can swallow
+    that cancellation: Python 3.11's ``asyncio.wait_for`` (behind ``wait_condition(timeout=)``)
+    returns the result instead of raising when the condition comes true in the same
+    activation as the cancel. Every loop that waits with a timeout checks here after waking.
+    """
+    if run.ending:
+        raise asyncio.CancelledError

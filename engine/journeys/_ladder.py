@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING
 
 from temporalio import workflow
 from temporalio.exceptions import ActivityError
@@ -20,11 +19,10 @@ from temporalio.exceptions import ActivityError
 with workflow.unsafe.imports_passed_through():
     from engine.journeys import _search as sa
     from engine.journeys._evaluate import evaluate
+    from engine.journeys._journey import Journey, stop_if_ending
     from engine.journeys._messages import Acknowledgement, CloseRequest
     from engine.language._plan import LadderPlan
 
-if TYPE_CHECKING:
-    from engine.journeys._journey import Journey
 
 # workflow.patched id: a tier's channels run at once (before: one after the other).
 _CHANNELS_AT_ONCE = "tier-channels-at-once"
@@ -75,6 +73,12 @@ class Ladder:
         if engaged is not None and self.tier not in self.ack_seconds:
             self.ack_seconds[self.tier] = (workflow.now() - engaged).total_seconds()
         self._run.record("acknowledged", f"escalation.tiers.{self.tier}", detail=f"by {ack.by}")
+
+    def _triggered(self) -> bool:
+        """Whether the ladder's trigger or a tier's own condition holds now."""
+        when = self.plan.when
+        held = when is not None and evaluate(when, self._run.facts()).result
+        return held or self._direct_tier() is not None
 
     def observe(self) -> None:
         """Re-read the facts: ladder triggers, tier conditions, and the recovery clock."""
@@ -184,6 +188,7 @@ class Ladder:
                         ),
                         timeout=wake,
                     )
+                stop_if_ending(self._run)
                 self.observe()
                 if self._requested is not None:
                     wanted = self._position(self._requested or None)
@@ -195,6 +200,8 @@ class Ladder:
     async def _engage(self, index: int) -> None:
         if self._run.paused:
             await workflow.wait_condition(lambda: not self._run.paused)
+        if self._run.ending:
+            raise asyncio.CancelledError  # the run is ending: engage nobody
         tier = self.plan.tiers[index]
         self._index = index
         self.tier = tier.id
@@ -252,7 +259,10 @@ class Ladder:
         self.tier = None
         self.acknowledged_by = None
         self._recovering_since = None
-        self._armed = False
+        # The trigger must turn false before the ladder fires again, so a score hovering at
+        # the line does not flap. Exact runs count a trigger already false now as turned:
+        # otherwise a red reading right after the recovery would find the ladder disarmed.
+        self._armed = self._run.exact_journeys and not self._triggered()
         workflow.upsert_search_attributes([sa.ESCALATION_TIER.value_set("")])
         await self._run.activity(
             "close_items",
@@ -264,9 +274,10 @@ class Ladder:
     def stand_down(self, ending: str, goal: bool) -> None:
         """The run is ending while the ladder is engaged: record that the escalation is over.
 
-        The run closes every open item itself (scope "run"), so nothing is called here: a
-        goal reached while escalated is the recovery the ladder was waiting for, only
-        sooner, and reads as a de-escalation in the trace.
+        The run closes what its ending closes (every open item on a goal, exit or stop; the
+        ladder's on a natural end), so nothing is called here: a goal reached while escalated
+        is the recovery the ladder was waiting for, only sooner, and reads as a de-escalation
+        in the trace.
         """
         if self.tier is None:
             return
@@ -278,6 +289,8 @@ class Ladder:
         )
         self._index = None
         self.tier = None
+        if self._run.exact_journeys:
+            workflow.upsert_search_attributes([sa.ESCALATION_TIER.value_set("")])
 
     @property
     def highest_tier(self) -> str | None:

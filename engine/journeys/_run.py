@@ -13,10 +13,11 @@ from __future__ import annotations
 
 import asyncio
 from datetime import timedelta
-from typing import Any
+from typing import Any, Literal
 
 from temporalio import workflow
 from temporalio.exceptions import ActivityError, TemporalError
+from temporalio.workflow import ActivityCancellationType
 
 with workflow.unsafe.imports_passed_through():
     from engine.journeys import _search as sa
@@ -65,6 +66,17 @@ HISTORY_PATCH = "record-journey-outcome"
 # (workflow.patched id below) replay with a daily wake-up instead.
 TICK = timedelta(days=1)
 EXACT_WAKES = "exact-wakes"
+# workflow.patched id: how a run ends (docs/language.md, "How a journey ends"). A natural end
+# leaves the tasks the steps handed to people open; no action starts once a goal or exit has
+# fired, and one in flight lands before anything is closed; the EscalationTier attribute is
+# cleared whenever the ladder stands down; a wait_for moves its wake-up when new facts come;
+# the ladder re-arms at a de-escalation when its trigger no longer holds. Runs started before
+# replay the old way.
+EXACT_JOURNEYS = "exact-journeys"
+# Endings that close everything the run opened; the others (completed, end, failed) close only
+# what the ladder opened, since the escalation ends with the journey but the steps' tasks are
+# work handed to people.
+_CLOSES_ALL = ("goal", "exit", "stopped")
 
 
 @workflow.defn(name="PlaybookRun")
@@ -83,6 +95,7 @@ class PlaybookRunWorkflow:
         self.anchors = 0
         self.paused = False
         self.exact_wakes = False
+        self.exact_journeys = False
         self.ladder = Ladder(self)
 
     # Signals and queries ----------------------------------------------------------------
@@ -159,6 +172,7 @@ class PlaybookRunWorkflow:
         if self._facts is None:  # a signal may have arrived with the start
             self._facts = input.facts
         self.exact_wakes = workflow.patched(EXACT_WAKES)
+        self.exact_journeys = workflow.patched(EXACT_JOURNEYS)
         plan = input.plan
         workflow.upsert_search_attributes(
             [
@@ -178,20 +192,19 @@ class PlaybookRunWorkflow:
         if calendar:
             calendar.cancel()
         if self._ending is not None:
-            steps.cancel()
+            await self._cancel(steps)
             result = self._ending
         else:
             result = steps.result()
+        escalated = self.ladder.tier is not None
         if ladder:
-            ladder.cancel()
+            await self._cancel(ladder)
             self.ladder.stand_down(result.reason, goal=result.ended_by == "goal")
         self._result = result
-        await self.activity(
-            "close_items",
-            CloseRequest(
-                workflow_id=workflow.info().workflow_id, scope="run", reason=result.reason
-            ),
-        )
+        if not self.exact_journeys or result.ended_by in _CLOSES_ALL:
+            await self._close("run", result.reason)
+        elif escalated:
+            await self._close("ladder", f"journey ended: {result.reason}")
         if workflow.patched(HISTORY_PATCH):
             await self._record_outcome(result)
         if input.parent_workflow_id:
@@ -204,6 +217,18 @@ class PlaybookRunWorkflow:
             except TemporalError as error:  # the account may be gone; the result stands
                 self.record("exit", "parent", detail=f"could not tell the account: {error}")
         return result
+
+    async def _cancel(self, task: asyncio.Task[Any]) -> None:
+        """Cancel the steps or the ladder; in exact runs, wait until an action in flight has
+        landed (done or cancelled), so what it opened exists before the run closes it."""
+        task.cancel()
+        if self.exact_journeys:
+            # wait, not await: the task's own cancellation is not this run's to raise.
+            await workflow.wait([task])
+
+    async def _close(self, scope: Literal["run", "ladder"], reason: str) -> None:
+        request = CloseRequest(workflow_id=workflow.info().workflow_id, scope=scope, reason=reason)
+        await self.activity("close_items", request)
 
     async def _record_outcome(self, result: RunResult) -> None:
         plan = self.input.plan
@@ -236,6 +261,10 @@ class PlaybookRunWorkflow:
         plan = self.input.plan
         node_id = plan.start
         while node_id is not None:
+            if self.ending:
+                # The goal or exit came while the last step finished: the walk stops here,
+                # so the Step attribute and the result name the same step.
+                raise asyncio.CancelledError
             node = plan.nodes[node_id]
             self._enter(node_id)
             if node.when is not None and not self.holds(node.when, f"steps.{node_id}.if"):
@@ -398,11 +427,20 @@ class PlaybookRunWorkflow:
             health=facts.health.model_dump(),
         )
 
+    @property
+    def ending(self) -> bool:
+        """Whether a goal, exit or stop has fired (in runs that honour it: no action starts)."""
+        return self.exact_journeys and self._ending is not None
+
     async def activity(self, name: str, request: ActionRequest | CloseRequest) -> ActionReceipt:
+        if isinstance(request, ActionRequest) and self.ending:
+            raise asyncio.CancelledError  # the task running it is being cancelled anyway
         if self.paused and isinstance(request, ActionRequest):
             # Only when paused: a journey never paused takes exactly the path it always did,
             # so recorded histories replay unchanged.
             await workflow.wait_condition(lambda: not self.paused)
+            if self.ending:  # the goal or exit came during the pause
+                raise asyncio.CancelledError
             facts = self.facts()
             request = request.model_copy(
                 update={"account": facts.account, "health": facts.health.model_dump()}
@@ -414,6 +452,13 @@ class PlaybookRunWorkflow:
             start_to_close_timeout=ACTION_TIMEOUT,
             heartbeat_timeout=ACTION_HEARTBEAT,
             retry_policy=ACTION_RETRY,
+            # An action cancelled by a goal or exit is waited for, so the run closes what it
+            # opened after it landed rather than before.
+            cancellation_type=(
+                ActivityCancellationType.WAIT_CANCELLATION_COMPLETED
+                if self.exact_journeys
+                else ActivityCancellationType.TRY_CANCEL
+            ),
         )
         return receipt
 

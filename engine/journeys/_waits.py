@@ -10,17 +10,14 @@ from __future__ import annotations
 
 import contextlib
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING
 
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
     from engine.journeys._evaluate import evaluate
+    from engine.journeys._journey import Journey, stop_if_ending
     from engine.language._facts import midnight
     from engine.language._plan import ConditionPlan, DateAt
-
-if TYPE_CHECKING:
-    from engine.journeys._journey import Journey
 
 
 async def wait_for(run: Journey, condition: ConditionPlan, timeout: int, node_id: str) -> bool:
@@ -35,11 +32,18 @@ async def wait_for(run: Journey, condition: ConditionPlan, timeout: int, node_id
         if remaining <= timedelta(0):
             run.record("wait_timeout", f"steps.{node_id}", verdict.seen)
             return False
+        facts = run.latest_facts
         with contextlib.suppress(TimeoutError):
+            # New facts (a reading, a renewal date set) can move the moment the calendar turns
+            # the condition, so exact runs wake at each and compute the next wake-up again.
             await workflow.wait_condition(
-                lambda: evaluate(condition, run.facts()).result,
+                lambda facts=facts: (  # type: ignore[misc]
+                    (run.exact_journeys and run.latest_facts is not facts)
+                    or evaluate(condition, run.facts()).result
+                ),
                 timeout=run.wake_within(remaining, [condition]),
             )
+        stop_if_ending(run)
 
 
 async def watch_calendar(run: Journey) -> None:
@@ -59,6 +63,7 @@ async def watch_calendar(run: Journey) -> None:
         except TimeoutError:
             run.check_endings()
             run.ladder.observe()
+        stop_if_ending(run)
 
 
 async def wait_until(run: Journey, at: DateAt) -> None:
@@ -81,6 +86,8 @@ async def wait_until(run: Journey, at: DateAt) -> None:
             )
         except TimeoutError:
             return
+        finally:
+            stop_if_ending(run)
 
 
 def _target(run: Journey, at: DateAt) -> datetime | None:

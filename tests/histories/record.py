@@ -440,6 +440,70 @@ async def account_exact_wakes(env: WorkflowEnvironment) -> Histories:
     return {"account_exact_wakes": history, "account_exact_wakes_churn": await settled(churn)}
 
 
+async def onboarding_exact_end(env: WorkflowEnvironment) -> Histories:
+    """Exact endings (behind their patch): the shipped onboarding to its last step, which
+    now leaves the tasks it handed to people open (no close at the natural end)."""
+    enrolled = await env.get_current_time()
+    run_input = RunInput(
+        plan=load_relative(ROOT, "playbooks").plan("onboarding"),
+        account_id="acme",
+        cycle=1,
+        enrolled_at=enrolled,
+        facts=Facts(
+            now=enrolled,
+            health=Health(score=72, tier="good", trend="stable"),
+            account={"segment": "mid-market", "name": "Acme"},
+        ),
+    )
+    handle = await env.client.start_workflow(
+        PlaybookRunWorkflow.run, run_input, id="playbook/onboarding/acme/2", task_queue=QUEUE
+    )
+    result: RunResult = await handle.result()
+    expect((result.outcome, result.ended_by) == ("success", "end"), f"onboarding ended {result}")
+    history = await settled(handle)
+    closes = [
+        e
+        for e in history.events
+        if e.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED
+        and e.activity_task_scheduled_event_attributes.activity_type.name == "close_items"
+    ]
+    expect(not closes, "a natural end closed the run's tasks")
+    return {"onboarding_exact_end": history}
+
+
+async def ladder_exact_rearm_stop(env: WorkflowEnvironment) -> Histories:
+    """Exact endings (behind their patch): CSM engaged and acknowledged, recovered for 7 days
+    and stood down, red at the next reading so engaged again at once; an operator's stop
+    closes everything and clears EscalationTier."""
+    client = env.client
+    start = await env.get_current_time()
+    at_risk = Facts(now=start, health=Health(score=45, tier="at-risk"), account={})
+    run_input = RunInput(
+        plan=load_relative(FIXTURES, "ladder").plan("rescue"),
+        account_id="stark",
+        cycle=1,
+        enrolled_at=start,
+        facts=at_risk,
+    )
+    handle = await client.start_workflow(
+        PlaybookRunWorkflow.run, run_input, id="playbook/rescue/stark/1", task_queue=QUEUE
+    )
+    await env.sleep(timedelta(hours=1))
+    await handle.signal(PlaybookRunWorkflow.acknowledge, Acknowledgement(by="sam"))
+    recovered = Facts(now=start, health=Health(score=75, tier="good"), account={})
+    await handle.signal(PlaybookRunWorkflow.update, recovered)
+    await env.sleep(timedelta(days=7, hours=1))
+    await handle.signal(PlaybookRunWorkflow.update, at_risk)
+    await env.sleep(timedelta(hours=1))
+    status: RunStatus = await handle.query(PlaybookRunWorkflow.status)
+    kinds = [d.kind for d in status.why if d.kind in ("escalated", "de-escalated")]
+    expect(kinds == ["escalated", "de-escalated", "escalated"], f"ladder went {kinds}")
+    await handle.signal(PlaybookRunWorkflow.stop, StopRequest(reason="handled"))
+    result: RunResult = await handle.result()
+    expect(result.ended_by == "stopped", f"rescue ended {result}")
+    return {"ladder_exact_rearm_stop": await settled(handle)}
+
+
 async def _not(check: Awaitable[bool]) -> bool:
     return not await check
 
@@ -452,6 +516,8 @@ JOURNEYS: dict[str, Callable[[WorkflowEnvironment], Awaitable[Histories]]] = {
     "account_continue_as_new": account_continue_as_new,
     "account_history": account_history,
     "account_exact_wakes": account_exact_wakes,
+    "onboarding_exact_end": onboarding_exact_end,
+    "ladder_exact_rearm_stop": ladder_exact_rearm_stop,
 }
 
 

@@ -100,9 +100,8 @@ async def test_onboarding_sends_rendered_emails_and_files_tasks(
     assert tasks and all(
         t.assignee == "sam@acme-cs.example" for t in tasks if t.assignee_role == "csm"
     )
-    # The run ended: nothing it opened is left open.
-    assert {t.status for t in tasks} <= {"closed", "done"}
-    assert all(t.closed_reason for t in tasks if t.status == "closed")
+    # The run ended at its last step: the tasks it handed to people stay open for them.
+    assert {t.status for t in tasks} == {"open"}
     reopened.close()
 
 

@@ -81,7 +81,8 @@ async def test_onboarding_steps_run_at_their_days(
     keys = [key for *_, key in recorder.actions]
     assert len(keys) == len(set(keys))
     assert result.outcome == "success" and result.ended_by == "end"
-    assert [c.scope for c in recorder.closed] == ["run"]
+    # A natural end closes nothing: the tasks the steps handed to people stay theirs.
+    assert recorder.closed == []
 
 
 LADDER = Path(__file__).parents[2] / "fixtures" / "ladder"
