@@ -9,7 +9,7 @@ workflow module, so the run imports them and nothing imports the run back.
 from __future__ import annotations
 
 import asyncio
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 from temporalio import workflow
@@ -79,6 +79,11 @@ class Journey(Protocol):
     ) -> timedelta | None: ...
 
     def check_endings(self, event: str | None = None) -> None: ...
+
+    @property
+    def endings_due(self) -> datetime | None:
+        """When a goal or exit condition holding now will have held for its ``for``."""
+        ...
 
 
 def stop_if_ending(run: Journey) -> None:

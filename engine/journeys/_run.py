@@ -12,7 +12,7 @@ Deterministic by construction: no I/O, clock or randomness; time is ``workflow.n
 from __future__ import annotations
 
 import asyncio
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any, Literal
 
 from temporalio import workflow
@@ -21,6 +21,7 @@ from temporalio.workflow import ActivityCancellationType
 
 with workflow.unsafe.imports_passed_through():
     from engine.journeys import _search as sa
+    from engine.journeys._endings import Endings
     from engine.journeys._evaluate import evaluate
     from engine.journeys._ladder import Ladder
     from engine.journeys._messages import (
@@ -97,6 +98,7 @@ class PlaybookRunWorkflow:
         self.exact_wakes = False
         self.exact_journeys = False
         self.ladder = Ladder(self)
+        self._endings = Endings()
 
     # Signals and queries ----------------------------------------------------------------
 
@@ -470,23 +472,17 @@ class PlaybookRunWorkflow:
     def check_endings(self, event: str | None = None) -> None:
         if self._ending is not None or self._input is None:
             return
-        plan = self.input.plan
-        for name, trigger, outcome in (("goal", plan.goal, "success"), ("exit", plan.exit, None)):
-            if trigger is None:
-                continue
-            fired, seen = False, {}
-            if trigger.event is not None and event == trigger.event:
-                fired, seen = True, {"event": event}
-            elif trigger.when is not None:
-                verdict = evaluate(trigger.when, self.facts())
-                fired, seen = verdict.result, verdict.seen
-            if fired:
-                reason = f"{name}: {trigger.event or 'condition held'}"
-                self.record(name, name, seen, detail=reason)
-                self._ending = RunResult(
-                    outcome=outcome or "neutral",
-                    ended_by="goal" if name == "goal" else "exit",
-                    reason=reason,
-                    step=self._step,
-                )
-                return
+        fired = self._endings.check(self.input.plan, self.facts, event)
+        if fired is not None:
+            self.record(fired.name, fired.name, fired.seen, detail=fired.reason)
+            self._ending = RunResult(
+                outcome="success" if fired.name == "goal" else "neutral",
+                ended_by=fired.name,
+                reason=fired.reason,
+                step=self._step,
+            )
+
+    @property
+    def endings_due(self) -> datetime | None:
+        """When a goal or exit condition holding now will have held for its ``for``."""
+        return self._endings.next_due()

@@ -55,10 +55,15 @@ async def watch_calendar(run: Journey) -> None:
         conditions += [plan.escalation.when, *(t.when for t in plan.escalation.tiers)]
     while True:
         facts = run.latest_facts
+        wake = run.wake_within(None, conditions)
+        due = run.endings_due
+        if due is not None:  # a goal or exit held for a window completes it then
+            left = max(due - workflow.now(), timedelta(seconds=1))
+            wake = left if wake is None else min(wake, left)
         try:
             await workflow.wait_condition(
                 lambda facts=facts: run.latest_facts is not facts,  # type: ignore[misc]
-                timeout=run.wake_within(None, conditions),
+                timeout=wake,
             )
         except TimeoutError:
             run.check_endings()

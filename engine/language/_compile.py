@@ -288,7 +288,8 @@ def _all_steps(items: list[Any]) -> list[Any]:
 def _trigger(trigger: Trigger | None) -> TriggerPlan | None:
     if trigger is None:
         return None
-    return TriggerPlan(when=_maybe(trigger.when), event=trigger.event)
+    held = duration_seconds(trigger.for_) if trigger.for_ else None
+    return TriggerPlan(when=_maybe(trigger.when), event=trigger.event, for_seconds=held or None)
 
 
 def _simple_node(step: Any, common: dict[str, Any], used_templates: set[str]) -> Node:

@@ -52,11 +52,19 @@ class Trigger(Model):
     """Fires when this condition holds."""
     event: EventName | None = None
     """Fires when this lifecycle event arrives, e.g. renewal.signed."""
+    for_: Duration | None = Field(default=None, alias="for")
+    """How long the condition must hold without a break before it fires, e.g. 14d: a
+    recovery that lasts, not one good reading. At once when omitted; an event still fires at
+    once."""
 
     @model_validator(mode="after")
     def _something_to_fire_on(self) -> Trigger:
         if self.when is None and self.event is None:
             raise PydanticCustomError(Code.FIELD_MISSING, "needs 'when', 'event' or both")
+        if self.for_ is not None and self.when is None:
+            raise PydanticCustomError(
+                Code.FIELD_CONFLICT, "'for' needs 'when': an event cannot be held for a time"
+            )
         return self
 
 

@@ -14,7 +14,13 @@ import hashlib
 import json
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SerializerFunctionWrapHandler,
+    model_serializer,
+)
 
 from engine.language._base import Scalar
 
@@ -185,6 +191,17 @@ class EntryPlan(_Plan):
 class TriggerPlan(_Plan):
     when: ConditionPlan | None = None
     event: str | None = None
+    for_seconds: int | None = None
+    """How long ``when`` must hold without a break; None: at once."""
+
+    @model_serializer(mode="wrap")
+    def _without_unset_hold(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        # Plans compiled before goals could be held hash without this key; leaving it out
+        # when unset keeps their hashes, so republishing the same YAML changes nothing.
+        data: dict[str, Any] = handler(self)
+        if data.get("for_seconds") is None:
+            data.pop("for_seconds", None)
+        return data
 
 
 class ReentryPlan(_Plan):

@@ -315,3 +315,83 @@ async def test_an_action_in_flight_at_the_goal_lands_before_the_run_closes(
     assert result.ended_by == "goal"
     assert actions.log == ["start hand-over", "landed hand-over", "close run"]
     assert step == result.step == "hand-over"
+
+
+HELD_GOAL = """\
+kind: Playbook
+name: sustained
+version: 1
+description: Saved once health is back to good for two weeks; out after three red days.
+owner: cs-ops@example.com
+stage: retain
+entry: {event: contract.signed}
+goal:
+  when: {field: health.score, gte: 60}
+  for: 14d
+exit:
+  when: {field: health.score, lt: 20}
+  for: 3d
+steps:
+  - id: hold
+    type: wait
+    for: 90d
+"""
+
+
+async def _held_run(
+    env: WorkflowEnvironment, tmp_path: Path, readings: list[tuple[int, float]]
+) -> tuple[RunResult, RunStatus, Any]:
+    """Run HELD_GOAL from a score of 45, sending ``(day, score)`` readings; the result, the
+    status and the start."""
+    queue = f"q-{uuid.uuid4()}"
+    async with Worker(
+        env.client,
+        task_queue=queue,
+        workflows=[PlaybookRunWorkflow],
+        activities=Recorder().activities(),
+    ):
+        start = await env.get_current_time()
+        handle = await _start(env, _plan(tmp_path, HELD_GOAL), queue, AT_RISK)
+        day = 0
+        for at, score in readings:
+            await env.sleep(timedelta(days=at - day))
+            day = at
+            now = await env.get_current_time()
+            facts = Facts(now=now, health=Health(score=score), account={})
+            await handle.signal(PlaybookRunWorkflow.update, facts)
+        result = await handle.result()
+        status = await handle.query(PlaybookRunWorkflow.status)
+    return result, status, start
+
+
+async def test_a_goal_held_for_a_window_fires_when_the_window_is_full(
+    skipping_env: WorkflowEnvironment, tmp_path: Path
+) -> None:
+    """One good reading (day 1) does not reach a `for: 14d` goal; fourteen days of it do,
+    at the moment the window fills (day 15), with no reading then."""
+    result, status, start = await _held_run(skipping_env, tmp_path, [(1, 81)])
+    assert (result.ended_by, result.reason) == ("goal", "goal: condition held for 14d")
+    [goal] = [d for d in status.why if d.kind == "goal"]
+    assert abs(goal.at - (start + timedelta(days=15))) < timedelta(minutes=1)
+    assert goal.seen == {"health.score": 81}
+
+
+async def test_a_break_in_the_window_starts_it_again(
+    skipping_env: WorkflowEnvironment, tmp_path: Path
+) -> None:
+    """Good on day 1, at-risk on day 10, good again on day 12: the goal waits for 14 days
+    from day 12 (day 26), not from day 1."""
+    result, status, start = await _held_run(skipping_env, tmp_path, [(1, 81), (10, 45), (12, 70)])
+    assert result.ended_by == "goal"
+    [goal] = [d for d in status.why if d.kind == "goal"]
+    assert abs(goal.at - (start + timedelta(days=26))) < timedelta(minutes=1)
+
+
+async def test_an_exit_held_for_a_window_fires_after_it(
+    skipping_env: WorkflowEnvironment, tmp_path: Path
+) -> None:
+    """A score below 20 from day 2 ends the run by its exit three days later (day 5)."""
+    result, status, start = await _held_run(skipping_env, tmp_path, [(2, 10)])
+    assert (result.ended_by, result.reason) == ("exit", "exit: condition held for 3d")
+    [exit_] = [d for d in status.why if d.kind == "exit"]
+    assert abs(exit_.at - (start + timedelta(days=5))) < timedelta(minutes=1)

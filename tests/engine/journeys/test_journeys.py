@@ -171,6 +171,10 @@ async def test_ack_at_the_manager_tier_stops_the_climb_and_recovery_closes_the_p
     assert "escalation.executive" not in account.recorder.steps("churn-prevention")
 
     await account.send(HealthEvent(score=82))
+    # The shipped goal asks for two weeks back in good health, as the ladder's recovery does.
+    await account.env.sleep(timedelta(days=13))
+    assert (await account.status()).enrollments["churn-prevention"].running
+    await account.env.sleep(timedelta(days=1, hours=1))
 
     async def ended() -> bool:
         e = (await account.status()).enrollments["churn-prevention"]
@@ -183,7 +187,12 @@ async def test_ack_at_the_manager_tier_stops_the_climb_and_recovery_closes_the_p
     goal = next(d for d in status.why if d.kind == "goal")
     assert goal.seen["health.tier"] == "healthy"
     run_id = f"playbook/churn-prevention/{account.id}/1"
-    assert [(c.workflow_id, c.scope) for c in account.recorder.closed] == [(run_id, "run")]
+    # The ladder's recovery (14 days) steps down first, then the goal (held as long) closes
+    # the rest.
+    assert [(c.workflow_id, c.scope) for c in account.recorder.closed] == [
+        (run_id, "ladder"),
+        (run_id, "run"),
+    ]
     assert (await account.status()).enrollments["churn-prevention"].outcome == "success"
 
 

@@ -108,3 +108,29 @@ def test_segment_order_does_not_change_the_hash(tmp_path: Path, order: str) -> N
     care.write_text(care.read_text().replace("[enterprise, mid-market]", order))
     expected = load([BASIC]).plan("care").hash
     assert load([tmp_path / "set"]).plan("care").hash == expected
+
+
+def test_a_goal_held_for_a_window_needs_a_condition(tmp_path: Path) -> None:
+    """`for` on a goal or exit with only an event is refused: an event cannot be held."""
+    steps = "steps:\n  - {id: w, type: wait, for: 1d}\n"
+    goal = "goal: {event: saved, for: 14d}\n"
+    assert codes(tmp_path / "goal", steps, goal) == [Code.FIELD_CONFLICT]
+    exit_ = "exit: {event: churned, for: 1d}\n"
+    assert codes(tmp_path / "exit", steps, exit_) == [Code.FIELD_CONFLICT]
+
+
+def test_a_goal_held_for_a_window_compiles_to_seconds(tmp_path: Path) -> None:
+    """`for: 14d` on a goal compiles to 14 days in seconds; a goal without it has no window,
+    and its plan's JSON (so its hash) has no key for one."""
+    shutil.copytree(BASIC, tmp_path / "set")
+    held = "goal:\n  when: {field: health.score, gte: 80}\n  for: 14d\n"
+    steps = "steps:\n  - {id: w, type: wait, for: 1d}\n"
+    (tmp_path / "set" / "probe.yaml").write_text(HEAD + held + steps)
+    result, diagnostics = check([tmp_path / "set"])
+    assert diagnostics == []
+    goal = result.plan("probe").goal
+    assert goal is not None and goal.for_seconds == 14 * 86_400
+    (tmp_path / "set" / "probe.yaml").write_text(HEAD + held.replace("  for: 14d\n", "") + steps)
+    plan = check([tmp_path / "set"])[0].plan("probe")
+    assert plan.goal is not None and plan.goal.for_seconds is None
+    assert "for_seconds" not in plan.model_dump(mode="json")["goal"]
