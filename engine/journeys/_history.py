@@ -79,15 +79,8 @@ class ChangeLog:
         return all(t.done() for t in self._sending)
 
     async def _send(self, changes: list[HistoryChange]) -> None:
-        try:
-            await workflow.execute_activity(
-                "record_history",
-                HistoryRequest(changes=changes),
-                result_type=int,
-                start_to_close_timeout=ACTION_TIMEOUT,
-                retry_policy=ACTION_RETRY,
-            )
-        except ActivityError as error:
+        failed = await send_history(HistoryRequest(changes=changes))
+        if failed:
             # The account goes on; the dashboard misses these changes, and why says so.
             self._account.note(
                 Decision(
@@ -97,6 +90,22 @@ class ChangeLog:
                     playbook="",
                     version=0,
                     hash="",
-                    detail=f"{len(changes)} change(s) not recorded: {error.cause or error}",
+                    detail=f"{len(changes)} change(s) not recorded: {failed}",
                 )
             )
+
+
+async def send_history(request: HistoryRequest) -> str | None:
+    """Send an account's changes or a run's outcome to the store (``record_history``); the
+    failure, in words, when it could not be sent after every retry."""
+    try:
+        await workflow.execute_activity(
+            "record_history",
+            request,
+            result_type=int,
+            start_to_close_timeout=ACTION_TIMEOUT,
+            retry_policy=ACTION_RETRY,
+        )
+    except ActivityError as error:
+        return str(error.cause or error)
+    return None

@@ -21,8 +21,10 @@ from temporalio.workflow import ActivityCancellationType
 
 with workflow.unsafe.imports_passed_through():
     from engine.journeys import _search as sa
+    from engine.journeys._catch_up import skipping_policy
     from engine.journeys._endings import Endings
     from engine.journeys._evaluate import evaluate
+    from engine.journeys._history import send_history
     from engine.journeys._ladder import Ladder
     from engine.journeys._messages import (
         Acknowledgement,
@@ -67,16 +69,12 @@ HISTORY_PATCH = "record-journey-outcome"
 # (workflow.patched id below) replay with a daily wake-up instead.
 TICK = timedelta(days=1)
 EXACT_WAKES = "exact-wakes"
-# workflow.patched id: how a run ends (docs/language.md, "How a journey ends"). A natural end
-# leaves the tasks the steps handed to people open; no action starts once a goal or exit has
-# fired, and one in flight lands before anything is closed; the EscalationTier attribute is
-# cleared whenever the ladder stands down; a wait_for moves its wake-up when new facts come;
-# the ladder re-arms at a de-escalation when its trigger no longer holds. Runs started before
-# replay the old way.
+# workflow.patched ids; runs started before each replay the old way. exact-journeys: endings
+# as docs/language.md "How a journey ends" says, no action after a goal or exit, waits and
+# the ladder moved by new facts. catch-up: passed actions skipped as the plan says.
 EXACT_JOURNEYS = "exact-journeys"
-# Endings that close everything the run opened; the others (completed, end, failed) close only
-# what the ladder opened, since the escalation ends with the journey but the steps' tasks are
-# work handed to people.
+CATCH_UP = "catch-up"
+# Endings that close all the run opened; a natural end closes only the ladder's items.
 _CLOSES_ALL = ("goal", "exit", "stopped")
 
 
@@ -99,6 +97,7 @@ class PlaybookRunWorkflow:
         self.exact_journeys = False
         self.ladder = Ladder(self)
         self._endings = Endings()
+        self._passed: datetime | None = None  # the date the walk is late for, if any
 
     # Signals and queries ----------------------------------------------------------------
 
@@ -248,16 +247,9 @@ class PlaybookRunWorkflow:
             highest_tier=self.ladder.highest_tier if plan.escalation else None,
             ack_seconds=dict(self.ladder.ack_seconds),
         )
-        try:
-            await workflow.execute_activity(
-                "record_history",
-                HistoryRequest(journey=journey),
-                result_type=int,
-                start_to_close_timeout=ACTION_TIMEOUT,
-                retry_policy=ACTION_RETRY,
-            )
-        except ActivityError as error:  # the run's result stands; the dashboard misses it
-            self.record("history_failed", "history", detail=str(error.cause or error))
+        failed = await send_history(HistoryRequest(journey=journey))
+        if failed:  # the run's result stands; the dashboard misses it
+            self.record("history_failed", "history", detail=failed)
 
     async def _walk(self) -> RunResult:
         plan = self.input.plan
@@ -291,12 +283,14 @@ class PlaybookRunWorkflow:
     async def _execute(self, node: Node) -> str | RunResult | None:
         """Run one node; the id of the next node, or a result that ends the run."""
         if isinstance(node, WaitNode):
+            self._passed = None
             if node.seconds is not None:
                 await workflow.sleep(timedelta(seconds=node.seconds))
             elif node.until is not None:
-                await wait_until(self, node.until)
+                self._passed = await wait_until(self, node.until)
             return node.next
         if isinstance(node, WaitForNode):
+            self._passed = None
             met = await wait_for(self, node.condition, node.timeout_seconds, node.id)
             return node.on_met if met else node.on_timeout
         if isinstance(node, BranchNode):
@@ -306,6 +300,8 @@ class PlaybookRunWorkflow:
             self.ladder.request(node.tier, f"steps.{node.id}")
             return node.next
         assert not isinstance(node, EndNode)
+        if self._skips_passed(node):
+            return node.next
         if isinstance(node, StartPlaybookNode):
             failed = await self._start_playbook(node)
         else:
@@ -315,6 +311,16 @@ class PlaybookRunWorkflow:
         if failed and node.on_failure == "escalate":
             self.ladder.request(None, f"steps.{node.id}.on_failure")
         return node.next
+
+    def _skips_passed(self, node: Node) -> bool:
+        """Skip an action whose date had passed, as the catch-up policy says (recorded)."""
+        policy = skipping_policy(self.input.plan, node) if self._passed else None
+        if self._passed is None or policy is None or not workflow.patched(CATCH_UP):
+            return False
+        seen = {"date": self._passed.date().isoformat()}
+        why = f"its date had passed when the journey reached it (catch_up: {policy})"
+        self.record("skipped", f"steps.{node.id}.catch_up", seen, detail=why)
+        return True
 
     async def _act(self, node: Node) -> str | None:
         """Carry out an action step; the failure message when it failed for good."""

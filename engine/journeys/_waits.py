@@ -14,6 +14,7 @@ from datetime import datetime, timedelta
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
+    from engine.journeys._catch_up import GRACE
     from engine.journeys._evaluate import evaluate
     from engine.journeys._journey import Journey, stop_if_ending
     from engine.language._facts import midnight
@@ -71,26 +72,36 @@ async def watch_calendar(run: Journey) -> None:
         stop_if_ending(run)
 
 
-async def wait_until(run: Journey, at: DateAt) -> None:
-    """Until the date ``at`` stands for, however often its anchor moves meanwhile."""
+async def wait_until(run: Journey, at: DateAt) -> datetime | None:
+    """Until the date ``at`` stands for, however often its anchor moves meanwhile.
+
+    Returns the date when it had *passed* (engine.journeys._catch_up): more than a day
+    before the account enrolled, or more than a day behind once its anchor moved (a renewal
+    date set or moved during the wait). A date that came while the run was held elsewhere
+    (a pause, a long wait before this one) is not passed: it is due now. Else None.
+    """
     # Re-reads the anchor whenever it changes: a renewal date that moves reschedules the
     # wait, and a step already passed never runs again because the walk only goes on.
+    moved = False
     while True:
         target = _target(run, at)
         anchors = run.anchors
         if target is None:
             await workflow.wait_condition(lambda a=anchors: run.anchors != a)  # type: ignore[misc]
+            moved = True
             continue
         remaining = target - workflow.now()
         if remaining <= timedelta(0):
-            return
+            late = target < run.input.enrolled_at - GRACE or (moved and -remaining > GRACE)
+            return target if late else None
+        moved = True  # unless the timer fires below, the anchor moved
         try:
             await workflow.wait_condition(
                 lambda a=anchors: run.anchors != a,  # type: ignore[misc]
                 timeout=remaining,
             )
         except TimeoutError:
-            return
+            return None
         finally:
             stop_if_ending(run)
 

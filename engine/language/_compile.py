@@ -269,6 +269,7 @@ def compile_playbook(
             )
             for name in sorted(used_templates)
         },
+        "catch_up": book.catch_up,
     }
     draft = Plan(hash="", source=source, **fields)
     return draft.model_copy(update={"hash": content_hash(draft)})
@@ -306,6 +307,7 @@ def _simple_node(step: Any, common: dict[str, Any], used_templates: set[str]) ->
         follow = common["next"] if step.if_ is not None else None
         return EndNode(**{**common, "next": follow}, outcome=step.outcome, reason=step.reason)
     common["on_failure"] = step.on_failure
+    common["catch_up"] = step.catch_up
     if isinstance(step, EmailStep):
         used_templates.add(step.template)
         return EmailNode(**common, template=step.template, to=step.to, cc=step.cc)

@@ -156,6 +156,10 @@ class Playbook(Model):
     each with a description; the people directory resolves them."""
     entry: Entry
     """When an account enters."""
+    catch_up: Literal["skip-customer", "skip", "run"] = "skip-customer"
+    """What happens to steps whose date had passed when the journey reached them (an account
+    enrolled late): skip-customer skips the emails that reach the customer, skip skips every
+    such action, run runs them all at once. A step's own catch_up overrides it."""
     exit: Trigger | None = None
     """When a running journey stops early, its open tasks closed."""
     goal: Trigger | None = None

@@ -29,6 +29,19 @@ class _Plan(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+def _omit(data: dict[str, Any], **absent: Any) -> dict[str, Any]:
+    """``data`` without the keys that hold their "absent" value.
+
+    Keys added to the language after plans were published are left out of a plan's JSON
+    while unset, so the hash of an unchanged playbook stays what it was and republishing
+    the same YAML changes nothing.
+    """
+    for key, value in absent.items():
+        if key in data and data[key] == value:
+            del data[key]
+    return data
+
+
 # Conditions ---------------------------------------------------------------------------------
 
 
@@ -116,6 +129,12 @@ class BranchNode(_Node):
 
 class _ActionNode(_Node):
     on_failure: Literal["continue", "stop", "escalate"] = "continue"
+    catch_up: Literal["run", "skip"] | None = None
+    """The step's own catch-up policy; None: the plan's."""
+
+    @model_serializer(mode="wrap")
+    def _without_unset_catch_up(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        return _omit(handler(self), catch_up=None)
 
 
 class EmailNode(_ActionNode):
@@ -196,12 +215,7 @@ class TriggerPlan(_Plan):
 
     @model_serializer(mode="wrap")
     def _without_unset_hold(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
-        # Plans compiled before goals could be held hash without this key; leaving it out
-        # when unset keeps their hashes, so republishing the same YAML changes nothing.
-        data: dict[str, Any] = handler(self)
-        if data.get("for_seconds") is None:
-            data.pop("for_seconds", None)
-        return data
+        return _omit(handler(self), for_seconds=None)
 
 
 class ReentryPlan(_Plan):
@@ -255,8 +269,14 @@ class Plan(_Plan):
     nodes: dict[str, Node]
     escalation: LadderPlan | None = None
     templates: dict[str, TemplatePlan]
+    catch_up: Literal["skip-customer", "skip", "run"] = "skip-customer"
+    """What happens to actions whose date had passed when the run reached them."""
     source: str | None = None
     """The file it was compiled from, for people; not part of the hash."""
+
+    @model_serializer(mode="wrap")
+    def _without_default_catch_up(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        return _omit(handler(self), catch_up="skip-customer")
 
 
 class TierBand(_Plan):

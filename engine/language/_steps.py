@@ -44,6 +44,11 @@ class _Action(_Step):
         description="When the action fails for good: continue with the next step, stop the"
         " run, or engage the escalation ladder.",
     )
+    catch_up: Literal["run", "skip"] | None = Field(
+        default=None,
+        description="When the journey reaches this step after its date passed (it enrolled"
+        " late): run it anyway, or skip it. The playbook's catch_up when omitted.",
+    )
 
 
 class WaitStep(_Step):

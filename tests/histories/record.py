@@ -59,6 +59,7 @@ from engine.journeys._messages import (
     AttributeChange,
     CloseRequest,
     HealthEvent,
+    LifecycleEvent,
     PauseRequest,
     PlaybookExit,
     ResumeRequest,
@@ -504,6 +505,36 @@ async def ladder_exact_rearm_stop(env: WorkflowEnvironment) -> Histories:
     return {"ladder_exact_rearm_stop": await settled(handle)}
 
 
+async def renewal_catch_up(env: WorkflowEnvironment) -> Histories:
+    """Catch-up (behind its patch): the shipped renewal play entered 20 days before the
+    renewal skips the passed value-review email, files the passed tasks, sends the contract
+    (its step asks to run when passed) and is ended by the signed renewal."""
+    start = await env.get_current_time()
+    renewal = (start + timedelta(days=20)).date().isoformat()
+    run_input = RunInput(
+        plan=load_relative(ROOT, "playbooks").plan("renewal"),
+        account_id="wayne",
+        cycle=1,
+        enrolled_at=start,
+        facts=Facts(
+            now=start,
+            health=Health(score=70, tier="good"),
+            account={"segment": "smb", "name": "Wayne", "renewal_date": renewal},
+        ),
+    )
+    handle = await env.client.start_workflow(
+        PlaybookRunWorkflow.run, run_input, id="playbook/renewal/wayne/1", task_queue=QUEUE
+    )
+    await env.sleep(timedelta(days=1))
+    status: RunStatus = await handle.query(PlaybookRunWorkflow.status)
+    skipped = [d.rule for d in status.why if d.rule.endswith(".catch_up")]
+    expect(skipped == ["steps.value-review-email.catch_up"], f"skipped {skipped}")
+    await handle.signal(PlaybookRunWorkflow.event, LifecycleEvent(name="renewal.signed"))
+    result: RunResult = await handle.result()
+    expect(result.ended_by == "goal", f"renewal ended {result}")
+    return {"renewal_catch_up": await settled(handle)}
+
+
 async def _not(check: Awaitable[bool]) -> bool:
     return not await check
 
@@ -518,6 +549,7 @@ JOURNEYS: dict[str, Callable[[WorkflowEnvironment], Awaitable[Histories]]] = {
     "account_exact_wakes": account_exact_wakes,
     "onboarding_exact_end": onboarding_exact_end,
     "ladder_exact_rearm_stop": ladder_exact_rearm_stop,
+    "renewal_catch_up": renewal_catch_up,
 }
 
 
