@@ -320,8 +320,7 @@ class AccountWorkflow:
                 )
             )
             return
-        segment = self.state.attributes.get("segment")
-        reason = segment_refusal(entry, segment)
+        reason = segment_refusal(entry, segment := self.state.attributes.get("segment"))
         if reason:
             self.record("skipped", entry, "start_playbook", {**seen, "segment": segment}, reason)
             return
