@@ -22,7 +22,7 @@ with workflow.unsafe.imports_passed_through():
     from engine.journeys import _search as sa
     from engine.journeys._account_state import AccountState, AccountStatus
     from engine.journeys._catalog import CatalogIndex, EntrySummary, IndexRequest, PlanRequest
-    from engine.journeys._entries import Due, EntryRules
+    from engine.journeys._entries import Due, EntryRules, segment_refusal
     from engine.journeys._history import ChangeLog
     from engine.journeys._messages import (
         AccountEvent,
@@ -320,9 +320,9 @@ class AccountWorkflow:
                 )
             )
             return
-        segment = self.state.attributes.get("segment")
-        if entry.segments and segment not in entry.segments:
-            self.record("skipped", entry, "start_playbook", seen, f"segment {segment!r} not in it")
+        reason = segment_refusal(entry, segment := self.state.attributes.get("segment"))
+        if reason:
+            self.record("skipped", entry, "start_playbook", {**seen, "segment": segment}, reason)
             return
         reason, _ = self._entries.blocked(entry, [])
         if reason:

@@ -11,6 +11,7 @@ workflow is.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
@@ -29,8 +30,33 @@ wake-ups, re-reads its time-based rules)."""
 PAUSED = "account paused"
 """The skip reason while an account is paused; it lifts at the resume."""
 
+EXACT_DATES = "entries-exact-dates"
+"""workflow.patched id: an ``at`` + ``when`` entry decides on its date (the first evaluation
+at or after it) and a condition that does not hold then spends the date; accounts that
+reached such a date before replay the old way (the date waited for the condition)."""
+
 Due = list[tuple[EntrySummary, dict[str, Any], str]]
 """Entries that fire, each with the values its rule saw and the rule (entry.when, ...)."""
+
+
+@dataclass
+class _Firing:
+    """One firing of an entry's trigger: its rule, the values seen, whether its condition
+    holds, what makes the firing new (the date; None for an event, each one new) and when
+    the condition was read, for the skip's reason."""
+
+    rule: str
+    seen: dict[str, Any]
+    holds: bool
+    key: str | None
+    moment: str
+
+
+def segment_refusal(entry: EntrySummary, segment: Any) -> str | None:
+    """Why an account of ``segment`` may not enter ``entry``'s playbook, or None."""
+    if entry.segments and segment not in entry.segments:
+        return f"segment {segment!r} not in {', '.join(entry.segments)}"
+    return None
 
 
 class Account(Protocol):
@@ -61,52 +87,78 @@ class EntryRules:
         due: Due = []
         segment = state.attributes.get("segment")
         for entry in state.catalog.entries:
-            fired, seen, rule = self._fires(entry, facts, event)
-            if not fired:
+            firing = self._fires(entry, facts, event)
+            if firing is None:
                 continue
-            if entry.segments and segment not in entry.segments:
-                continue
-            reason, lifts = self.blocked(entry, due)
+            reason, lifts = segment_refusal(entry, segment), False
             if reason:
-                if lifts and rule == "entry.when":
+                firing.seen["segment"] = segment
+            else:
+                reason, lifts = self.blocked(entry, due)
+            if reason != PAUSED and not firing.holds:
+                # The date (or the event) was this entry's one chance, and its condition did
+                # not hold then: spent, whatever else would have blocked it.
+                reason, lifts = f"condition did not hold {firing.moment}", False
+            if reason:
+                if lifts and firing.rule == "entry.when":
                     # A block that lifts (cooldown, suppression) leaves the edge unconsumed,
                     # so an account still in the condition enters once the block is gone.
                     state.entry_held[entry.name] = False
-                if reason == PAUSED and rule == "entry.at":
+                if reason == PAUSED and firing.rule == "entry.at":
                     # A date that comes while paused is kept for the resume.
                     state.dates_fired.pop(entry.name, None)
-                if state.last_skip.get(entry.name) != reason:
-                    self._account.record("skipped", entry, rule, seen, reason)
-                state.last_skip[entry.name] = reason
+                self._skip(entry, firing, reason)
                 continue
             state.last_skip.pop(entry.name, None)
-            due.append((entry, seen, rule))
+            due.append((entry, firing.seen, firing.rule))
         return due
 
-    def _fires(
-        self, entry: EntrySummary, facts: Facts, event: str | None
-    ) -> tuple[bool, dict[str, Any], str]:
+    def _skip(self, entry: EntrySummary, firing: _Firing, reason: str) -> None:
+        """Record a skip once per firing and reason: an entry re-evaluated while the same
+        block holds (every event, while still in the condition) does not flood the log, but
+        a new firing (a new edge, date or event) refused again for the same reason shows."""
+        state = self._account.state
+        last = f"{firing.key}: {reason}"
+        if firing.key is None or state.last_skip.get(entry.name) != last:
+            self._account.record("skipped", entry, firing.rule, firing.seen, reason)
+        state.last_skip[entry.name] = last
+
+    def _fires(self, entry: EntrySummary, facts: Facts, event: str | None) -> _Firing | None:
+        """Whether the entry's trigger fires now (its event, date or edge), and what its
+        condition saw; a firing whose condition does not hold is a skip, not nothing."""
         plan = entry.entry
+        state = self._account.state
         verdict = evaluate(plan.when, facts) if plan.when is not None else None
         seen = verdict.seen if verdict else {}
         holds = verdict.result if verdict else True
         if plan.event is not None:
-            fired = event == plan.event and holds
-            return fired, {**seen, "event": event} if fired else seen, "entry.event"
+            if event != plan.event:
+                return None
+            return _Firing(
+                "entry.event", {**seen, "event": event}, holds, None, f"when {event} came"
+            )
         if event is not None:
-            return False, seen, ""
+            return None
         if plan.at:
             target = self._entry_date(entry)
-            if target is None or workflow.now() < target or not holds:
-                return False, seen, ""
-            if self._account.state.dates_fired.get(entry.name) == target.isoformat():
-                return False, seen, ""
-            self._account.state.dates_fired[entry.name] = target.isoformat()
-            return True, {**seen, "entry date": target.date().isoformat()}, "entry.at"
+            if target is None or workflow.now() < target:
+                return None
+            key = target.isoformat()
+            if state.dates_fired.get(entry.name) == key:
+                return None  # this date was used (or spent) already; a moved date is new
+            if not holds and not workflow.patched(EXACT_DATES):
+                return None  # journeys from before: the date waited for the condition
+            state.dates_fired[entry.name] = key
+            seen = {**seen, "entry date": target.date().isoformat()}
+            return _Firing("entry.at", seen, holds, key, "on the entry date")
         # A condition alone is edge-triggered: it enters when the condition turns true.
-        was = self._account.state.entry_held.get(entry.name, False)
-        self._account.state.entry_held[entry.name] = holds
-        return holds and not was, seen, "entry.when"
+        was = state.entry_held.get(entry.name, False)
+        state.entry_held[entry.name] = holds
+        if not holds:
+            state.last_skip.pop(entry.name, None)  # the next time it holds is a new firing
+        if not holds or was:
+            return None
+        return _Firing("entry.when", seen, True, "when", "")
 
     def blocked(self, entry: EntrySummary, due: list[Any]) -> tuple[str | None, bool]:
         """Why the entry may not enroll now, and whether that block lifts by itself."""

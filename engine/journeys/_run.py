@@ -261,8 +261,10 @@ class PlaybookRunWorkflow:
                 raise asyncio.CancelledError
             node = plan.nodes[node_id]
             self._enter(node_id)
-            if node.when is not None and not self.holds(node.when, f"steps.{node_id}.if"):
-                self.record("skipped", f"steps.{node_id}.if", detail="guard did not hold")
+            guard = evaluate(node.when, self.facts()) if node.when is not None else None
+            if guard is not None and not guard.result:
+                # The values the guard read are the reason: "days_to_renewal 80" says why.
+                self.record("skipped", f"steps.{node_id}.if", guard.seen, "guard did not hold")
                 node_id = node.next
                 continue
             if isinstance(node, EndNode):

@@ -12,11 +12,13 @@ import difflib
 import json
 import math
 import re
+from collections import Counter
 from datetime import datetime, timedelta
 from typing import Any
 
 from pydantic import BaseModel
 
+from workers.simulate.recorder import RecordedAction
 from workers.simulate.runner import Result
 
 # Decisions the timeline shows from the actions' records instead (with subject and recipient),
@@ -70,9 +72,16 @@ def timeline(result: Result) -> list[Entry]:
                     "seen": d.seen,
                 },
             )
-    for run in result.runs.values():
+    # A failed action is in two records: the action's (with its channel and recipients) and
+    # the run's decision. The timeline shows it once, from the action's record, under the
+    # rule the run's decision names.
+    failed = Counter((a.workflow_id, _rule(a)) for a in result.actions if a.error is not None)
+    for workflow_id, run in result.runs.items():
         for d in run.why:
             if d.kind in _HIDDEN:
+                continue
+            if d.kind == "action_failed" and failed[workflow_id, d.rule] > 0:
+                failed[workflow_id, d.rule] -= 1
                 continue
             add(
                 d.at,
@@ -94,7 +103,7 @@ def timeline(result: Result) -> list[Entry]:
                 "playbook": a.playbook,
                 "version": a.version,
                 "kind": "action" if a.error is None else "action_failed",
-                "step": a.step,
+                "step": a.step if a.error is None else _rule(a),
                 "detail": a.error or "",
                 "action": a.kind,
                 "to": a.recipients + [f"cc {c}" for c in a.cc],
@@ -115,6 +124,14 @@ def timeline(result: Result) -> list[Entry]:
         )
     found.sort(key=lambda item: (item[0], item[1]))
     return [entry for _, _, entry in found]
+
+
+def _rule(action: RecordedAction) -> str:
+    """The rule the run's decisions name an action by: ``steps.ID``, or
+    ``escalation.tiers.TIER.CHANNEL`` for a channel of an escalation tier."""
+    if action.tier is not None:
+        return f"escalation.tiers.{action.tier}.{action.kind}"
+    return f"steps.{action.step}"
 
 
 def line(entry: Entry, *, with_account: bool = False, with_seen: bool = True) -> str:

@@ -282,3 +282,35 @@ async def test_a_goal_that_reads_the_calendar_ends_the_run_on_its_day(
     assert goal.at.date() == start.date() + timedelta(days=10)
     assert (goal.at.hour, goal.at.minute) == (0, 0)
     assert goal.seen == {"days_since_enrollment": 10}
+
+
+GUARDED = """\
+kind: Playbook
+name: early-renewal
+version: 1
+description: An early renewal nudge, only while the renewal is more than 95 days away.
+owner: cs-ops@example.com
+stage: renew
+entry: {event: contract.signed}
+steps:
+  - id: nudge
+    type: task
+    title: Early renewal nudge
+    assignee: csm
+    due: 2d
+    if: {field: days_to_renewal, gt: 95}
+"""
+
+
+async def test_a_step_skipped_by_its_guard_records_the_values_it_saw(
+    skipping_env: WorkflowEnvironment, tmp_path: Path
+) -> None:
+    """A step whose `if` does not hold is skipped with the values the guard read."""
+    renewal = (await skipping_env.get_current_time() + timedelta(days=80)).date()
+    recorder, status, _, _ = await run_to_end(
+        skipping_env, tmp_path, GUARDED, {"renewal_date": renewal.isoformat()}
+    )
+    assert recorder.actions == []
+    [skipped] = [d for d in status.why if d.kind == "skipped"]
+    assert (skipped.rule, skipped.detail) == ("steps.nudge.if", "guard did not hold")
+    assert skipped.seen == {"days_to_renewal": 80}
