@@ -118,10 +118,11 @@ STORY: list[tuple[str, str, Any]] = [
         HealthEvent(score=28),
     ),
     ("hooli", "slipping to at-risk: the CSM is engaged", HealthEvent(score=52)),
+    ("hooli", "recovers: one good reading is not yet a save", HealthEvent(score=81)),
     (
         "hooli",
-        "recovers: the play reaches its goal and stands the escalation down",
-        HealthEvent(score=81),
+        "its CSM confirms the save: the play reaches its goal and stands the escalation down",
+        AccountEvent(name="save.confirmed"),
     ),
 ]
 
