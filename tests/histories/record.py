@@ -164,6 +164,11 @@ async def eventually(check: Callable[[], Awaitable[bool]], what: str) -> None:
 
 async def onboarding_run(env: WorkflowEnvironment) -> Histories:
     """The shipped onboarding playbook through its day 1/3/7/14/30 steps to its end."""
+    return {"onboarding_run": await _onboarding(env, "playbook/onboarding/acme/1")}
+
+
+async def _onboarding(env: WorkflowEnvironment, workflow_id: str) -> WorkflowHistory:
+    """Acme through the shipped onboarding to its end; the run's history."""
     enrolled = await env.get_current_time()
     run_input = RunInput(
         plan=load_relative(ROOT, "playbooks").plan("onboarding"),
@@ -177,11 +182,11 @@ async def onboarding_run(env: WorkflowEnvironment) -> Histories:
         ),
     )
     handle = await env.client.start_workflow(
-        PlaybookRunWorkflow.run, run_input, id="playbook/onboarding/acme/1", task_queue=QUEUE
+        PlaybookRunWorkflow.run, run_input, id=workflow_id, task_queue=QUEUE
     )
     result: RunResult = await handle.result()
     expect((result.outcome, result.ended_by) == ("success", "end"), f"onboarding ended {result}")
-    return {"onboarding_run": await settled(handle)}
+    return await settled(handle)
 
 
 async def ladder_climb_ack_recover(env: WorkflowEnvironment) -> Histories:
@@ -444,24 +449,7 @@ async def account_exact_wakes(env: WorkflowEnvironment) -> Histories:
 async def onboarding_exact_end(env: WorkflowEnvironment) -> Histories:
     """Exact endings (behind their patch): the shipped onboarding to its last step, which
     now leaves the tasks it handed to people open (no close at the natural end)."""
-    enrolled = await env.get_current_time()
-    run_input = RunInput(
-        plan=load_relative(ROOT, "playbooks").plan("onboarding"),
-        account_id="acme",
-        cycle=1,
-        enrolled_at=enrolled,
-        facts=Facts(
-            now=enrolled,
-            health=Health(score=72, tier="good", trend="stable"),
-            account={"segment": "mid-market", "name": "Acme"},
-        ),
-    )
-    handle = await env.client.start_workflow(
-        PlaybookRunWorkflow.run, run_input, id="playbook/onboarding/acme/2", task_queue=QUEUE
-    )
-    result: RunResult = await handle.result()
-    expect((result.outcome, result.ended_by) == ("success", "end"), f"onboarding ended {result}")
-    history = await settled(handle)
+    history = await _onboarding(env, "playbook/onboarding/acme/2")
     closes = [
         e
         for e in history.events

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -109,6 +111,16 @@ escalation:
 AT_RISK = Health(score=45, tier="at-risk")
 
 
+@asynccontextmanager
+async def _worker(env: WorkflowEnvironment, activities: list[Any]) -> AsyncIterator[str]:
+    """A worker running PlaybookRun with ``activities`` on a fresh task queue, its name."""
+    queue = f"q-{uuid.uuid4()}"
+    async with Worker(
+        env.client, task_queue=queue, workflows=[PlaybookRunWorkflow], activities=activities
+    ):
+        yield queue
+
+
 def _plan(tmp_path: Path, text: str) -> Plan:
     (tmp_path / "playbook.yaml").write_text(text)
     (tmp_path / "health.yaml").write_text((FIXTURES / "ladder" / "health.yaml").read_text())
@@ -147,13 +159,7 @@ async def test_a_task_as_the_last_step_stays_open_when_the_run_completes(
 ) -> None:
     """A natural end (all steps done) closes nothing the steps handed to people."""
     recorder = Recorder()
-    queue = f"q-{uuid.uuid4()}"
-    async with Worker(
-        skipping_env.client,
-        task_queue=queue,
-        workflows=[PlaybookRunWorkflow],
-        activities=recorder.activities(),
-    ):
+    async with _worker(skipping_env, recorder.activities()) as queue:
         handle = await _start(skipping_env, _plan(tmp_path, HANDOFF), queue)
         result = await handle.result()
     assert result.ended_by == "completed"
@@ -166,13 +172,7 @@ async def test_a_task_right_before_an_end_step_stays_open(
 ) -> None:
     """An `end` step after a task ends the run without closing that task."""
     recorder = Recorder()
-    queue = f"q-{uuid.uuid4()}"
-    async with Worker(
-        skipping_env.client,
-        task_queue=queue,
-        workflows=[PlaybookRunWorkflow],
-        activities=recorder.activities(),
-    ):
+    async with _worker(skipping_env, recorder.activities()) as queue:
         handle = await _start(skipping_env, _plan(tmp_path, LAST_TASK_BEFORE_END), queue)
         result = await handle.result()
     assert (result.ended_by, result.outcome, result.step) == ("end", "failure", "done")
@@ -190,13 +190,7 @@ async def test_goal_exit_and_stop_close_everything_the_run_opened(
     """A goal, an exit or `playbook exit` (stop) closes the run's open items, with its reason,
     and no later step runs."""
     recorder = Recorder()
-    queue = f"q-{uuid.uuid4()}"
-    async with Worker(
-        skipping_env.client,
-        task_queue=queue,
-        workflows=[PlaybookRunWorkflow],
-        activities=recorder.activities(),
-    ):
+    async with _worker(skipping_env, recorder.activities()) as queue:
         handle = await _start(skipping_env, _plan(tmp_path, HANDOFF), queue)
         await skipping_env.sleep(timedelta(days=2))
         if ending == "stop":
@@ -217,13 +211,7 @@ async def test_a_natural_end_while_escalated_closes_the_ladder_and_clears_its_ti
     """The escalation ends with the journey: only the ladder's items are closed, the ladder
     stands down, and EscalationTier no longer names a tier."""
     recorder = Recorder()
-    queue = f"q-{uuid.uuid4()}"
-    async with Worker(
-        skipping_env.client,
-        task_queue=queue,
-        workflows=[PlaybookRunWorkflow],
-        activities=recorder.activities(),
-    ):
+    async with _worker(skipping_env, recorder.activities()) as queue:
         handle = await _start(skipping_env, _plan(tmp_path, LADDER_THEN_END), queue, AT_RISK)
         await skipping_env.sleep(timedelta(hours=1))
         assert (await _attributes(handle))[1] == "csm"
@@ -243,13 +231,7 @@ async def test_a_goal_clears_the_escalation_tier_attribute(
 ) -> None:
     """EscalationTier = 'csm' in the UI must not list a run that reached its goal."""
     recorder = Recorder()
-    queue = f"q-{uuid.uuid4()}"
-    async with Worker(
-        skipping_env.client,
-        task_queue=queue,
-        workflows=[PlaybookRunWorkflow],
-        activities=recorder.activities(),
-    ):
+    async with _worker(skipping_env, recorder.activities()) as queue:
         handle = await _start(skipping_env, _plan(tmp_path, LADDER_THEN_END), queue, AT_RISK)
         await skipping_env.sleep(timedelta(hours=1))
         assert (await _attributes(handle))[1] == "csm"
@@ -296,13 +278,7 @@ async def test_an_action_in_flight_at_the_goal_lands_before_the_run_closes(
     """A goal reached while a step's task is being filed: the run waits for it to land, then
     closes it; no later step starts; Step and the result name the same step."""
     actions = _SlowActions()
-    queue = f"q-{uuid.uuid4()}"
-    async with Worker(
-        skipping_env.client,
-        task_queue=queue,
-        workflows=[PlaybookRunWorkflow],
-        activities=actions.activities(),
-    ):
+    async with _worker(skipping_env, actions.activities()) as queue:
         handle = await _start(skipping_env, _plan(tmp_path, HANDOFF), queue)
         await asyncio.wait_for(actions.started.wait(), 10)
         await handle.signal(PlaybookRunWorkflow.event, LifecycleEvent(name="saved"))
@@ -343,13 +319,7 @@ async def _held_run(
 ) -> tuple[RunResult, RunStatus, Any]:
     """Run HELD_GOAL from a score of 45, sending ``(day, score)`` readings; the result, the
     status and the start."""
-    queue = f"q-{uuid.uuid4()}"
-    async with Worker(
-        env.client,
-        task_queue=queue,
-        workflows=[PlaybookRunWorkflow],
-        activities=Recorder().activities(),
-    ):
+    async with _worker(env, Recorder().activities()) as queue:
         start = await env.get_current_time()
         handle = await _start(env, _plan(tmp_path, HELD_GOAL), queue, AT_RISK)
         day = 0

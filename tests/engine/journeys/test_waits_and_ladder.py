@@ -5,6 +5,8 @@ ladder engages again after a recovery when the next reading is red at once."""
 from __future__ import annotations
 
 import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -57,6 +59,16 @@ steps:
 """
 
 
+@asynccontextmanager
+async def _worker(env: WorkflowEnvironment, activities: list[Any]) -> AsyncIterator[str]:
+    """A worker running PlaybookRun with ``activities`` on a fresh task queue, its name."""
+    queue = f"q-{uuid.uuid4()}"
+    async with Worker(
+        env.client, task_queue=queue, workflows=[PlaybookRunWorkflow], activities=activities
+    ):
+        yield queue
+
+
 def _plan(tmp_path: Path, text: str) -> Plan:
     (tmp_path / "playbook.yaml").write_text(text)
     (tmp_path / "health.yaml").write_text((FIXTURES / "ladder" / "health.yaml").read_text())
@@ -89,15 +101,9 @@ async def test_a_renewal_date_set_during_a_wait_for_moves_its_wake_up(
     """The renewal date arrives on day 5 of a 60-day `days_to_renewal <= 30` wait: met at the
     midnight 30 days before it (day 17), not at the timeout."""
     recorder = Recorder()
-    queue = f"q-{uuid.uuid4()}"
     start = await skipping_env.get_current_time()
     renewal = (_midnight(start) + timedelta(days=47)).date()
-    async with Worker(
-        skipping_env.client,
-        task_queue=queue,
-        workflows=[PlaybookRunWorkflow],
-        activities=recorder.activities(),
-    ):
+    async with _worker(skipping_env, recorder.activities()) as queue:
         handle = await _start(skipping_env, _plan(tmp_path, RENEWAL_WAIT), queue, Facts(now=start))
         await skipping_env.sleep(timedelta(days=5))
         now = await skipping_env.get_current_time()
@@ -119,16 +125,10 @@ async def test_a_drop_the_calendar_alone_completes_is_met_on_its_day(
     """Readings 60 (day 0), 90 (day 1), 80 (day 2): `change over 7d <= -5` turns true when
     the day-1 reading is a week old (day 8), with no reading then; not at the timeout."""
     recorder = Recorder()
-    queue = f"q-{uuid.uuid4()}"
     start = await skipping_env.get_current_time()
     readings = [Sample(at=int(start.timestamp()), value=60)]
     first = Facts(now=start, health=Health(score=60), history={"health.score": readings})
-    async with Worker(
-        skipping_env.client,
-        task_queue=queue,
-        workflows=[PlaybookRunWorkflow],
-        activities=recorder.activities(),
-    ):
+    async with _worker(skipping_env, recorder.activities()) as queue:
         handle = await _start(skipping_env, _plan(tmp_path, DROP_WAIT), queue, first)
         for score in (90, 80):
             await skipping_env.sleep(timedelta(days=1))
@@ -151,16 +151,10 @@ async def test_the_ladder_engages_again_when_the_reading_after_a_recovery_is_red
     """Acknowledged, recovered (score >= 60 held 7 days), then at-risk at the next reading: the
     ladder engages its first tier again at once, without waiting for a non-red reading."""
     recorder = Recorder()
-    queue = f"q-{uuid.uuid4()}"
     start = await skipping_env.get_current_time()
     plan = load([FIXTURES / "ladder"]).plan("rescue")
     at_risk = Facts(now=start, health=Health(score=45, tier="at-risk"))
-    async with Worker(
-        skipping_env.client,
-        task_queue=queue,
-        workflows=[PlaybookRunWorkflow],
-        activities=recorder.activities(),
-    ):
+    async with _worker(skipping_env, recorder.activities()) as queue:
         handle = await _start(skipping_env, plan, queue, at_risk)
         await skipping_env.sleep(timedelta(hours=1))
         await handle.signal(PlaybookRunWorkflow.acknowledge, Acknowledgement(by="sam"))
@@ -183,15 +177,9 @@ async def test_a_reading_that_stays_good_after_a_recovery_does_not_engage(
 ) -> None:
     """After a recovery, a good reading keeps the ladder down; only red engages it."""
     recorder = Recorder()
-    queue = f"q-{uuid.uuid4()}"
     start = await skipping_env.get_current_time()
     plan = load([FIXTURES / "ladder"]).plan("rescue")
-    async with Worker(
-        skipping_env.client,
-        task_queue=queue,
-        workflows=[PlaybookRunWorkflow],
-        activities=recorder.activities(),
-    ):
+    async with _worker(skipping_env, recorder.activities()) as queue:
         at_risk = Facts(now=start, health=Health(score=45, tier="at-risk"))
         handle = await _start(skipping_env, plan, queue, at_risk)
         await handle.signal(PlaybookRunWorkflow.acknowledge, Acknowledgement(by="sam"))
