@@ -41,8 +41,14 @@ async def send(
     account_id: str,
     message: HealthEvent | AttributeChange | AccountEvent,
     task_queue: str,
+    *,
+    memo: dict[str, Any] | None = None,
 ) -> WorkflowHandle[Any, Any]:
-    """Deliver ``message`` to the account, creating its workflow if it does not exist."""
+    """Deliver ``message`` to the account, creating its workflow if it does not exist.
+
+    ``memo`` is for a workflow this creates; a simulation's carries its clock offset
+    (``engine.journeys._clock.memo_for``).
+    """
     return await client.start_workflow(
         AccountWorkflow.run,
         AccountState(account_id=account_id),
@@ -50,4 +56,5 @@ async def send(
         task_queue=task_queue,
         start_signal=ACCOUNT_SIGNALS[type(message)],
         start_signal_args=[message],
+        memo=memo,
     )

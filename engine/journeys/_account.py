@@ -18,7 +18,7 @@ from temporalio import workflow
 from temporalio.exceptions import WorkflowAlreadyStartedError
 
 with workflow.unsafe.imports_passed_through():
-    from engine.journeys import _scoring
+    from engine.journeys import _clock, _scoring
     from engine.journeys import _search as sa
     from engine.journeys._account_state import AccountState, AccountStatus
     from engine.journeys._catalog import CatalogIndex, EntrySummary, IndexRequest, PlanRequest
@@ -197,7 +197,7 @@ class AccountWorkflow:
                 # Whatever arrived and is not handled yet travels in the state, so a steady
                 # stream of events cannot keep the history growing.
                 state.pending, state.ended = list(self._inbox), list(self._ended)
-                workflow.continue_as_new(state)
+                workflow.continue_as_new(state, memo=_clock.memo())
 
     def _time_to_continue(self) -> bool:
         return self._handled >= _EVENTS_PER_RUN or workflow.info().is_continue_as_new_suggested()
@@ -211,7 +211,7 @@ class AccountWorkflow:
 
     def _apply(self, item: HealthEvent | AttributeChange) -> None:
         state = self.state
-        now = workflow.now()
+        now = _clock.now()
         if isinstance(item, AttributeChange):
             for kind in _TRACKED:
                 if kind in item.set and item.set[kind] != state.attributes.get(kind):
@@ -292,7 +292,7 @@ class AccountWorkflow:
     def facts(self, enrolled_at: datetime | None = None) -> Facts:
         state = self.state
         return Facts(
-            now=workflow.now(),
+            now=_clock.now(),
             health=state.health,
             history=state.history,
             account=state.attributes,
@@ -309,7 +309,7 @@ class AccountWorkflow:
         if entry is None:
             self.note(
                 Decision(
-                    at=workflow.now(),
+                    at=_clock.now(),
                     kind="skipped",
                     rule=f"{request.playbook}.start_playbook",
                     playbook=request.playbook,
@@ -337,14 +337,14 @@ class AccountWorkflow:
         if pausing == (state.paused is not None):
             return  # already so: a repeated command changes nothing
         if isinstance(request, PauseRequest):
-            state.paused = Paused(by=request.by, at=workflow.now(), reason=request.reason)
+            state.paused = Paused(by=request.by, at=_clock.now(), reason=request.reason)
             detail = f"paused by {request.by}" + (f": {request.reason}" if request.reason else "")
         else:
             state.paused = None
             detail = f"resumed by {request.by}"
         self.note(
             Decision(
-                at=workflow.now(),
+                at=_clock.now(),
                 kind="paused" if pausing else "resumed",
                 rule="account.pause" if pausing else "account.resume",
                 playbook="",
@@ -371,7 +371,7 @@ class AccountWorkflow:
             start_to_close_timeout=_LOCAL,
         )
         workflow_id = f"playbook/{entry.name}/{state.account_id}/{cycle}"
-        now = workflow.now()
+        now = _clock.now()
         windows = history_windows(plan)
         run_input = RunInput(
             plan=plan,
@@ -388,6 +388,7 @@ class AccountWorkflow:
                 run_input,
                 id=workflow_id,
                 parent_close_policy=workflow.ParentClosePolicy.ABANDON,
+                memo=_clock.memo(),
             )
         state.enrollments[entry.name] = Enrollment(
             cycle=cycle,
@@ -404,7 +405,7 @@ class AccountWorkflow:
         if enrollment is None or enrollment.cycle != ended.cycle:
             return
         self.state.enrollments[ended.playbook] = enrollment.model_copy(
-            update={"running": False, "ended_at": workflow.now(), "outcome": ended.result.outcome}
+            update={"running": False, "ended_at": _clock.now(), "outcome": ended.result.outcome}
         )
 
     # Forwarding ---------------------------------------------------------------------------
@@ -445,7 +446,7 @@ class AccountWorkflow:
 
     async def _refresh_catalog(self, force: bool = False) -> None:
         state = self.state
-        now = workflow.now()
+        now = _clock.now()
         if not force and state.catalog is not None and state.catalog.simulation:
             return
         if not force and state.catalog_checked_at and now - state.catalog_checked_at < _CATALOG_TTL:
@@ -471,7 +472,7 @@ class AccountWorkflow:
     ) -> None:
         self.note(
             Decision(
-                at=workflow.now(),
+                at=_clock.now(),
                 kind=kind,
                 rule=f"{entry.name}.{rule}",
                 playbook=entry.name,

@@ -18,6 +18,7 @@ from typing import Any, Protocol
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
+    from engine.journeys import _clock
     from engine.journeys._account_state import AccountState
     from engine.journeys._catalog import EntrySummary
     from engine.journeys._evaluate import evaluate
@@ -141,7 +142,7 @@ class EntryRules:
             return None
         if plan.at:
             target = self._entry_date(entry)
-            if target is None or workflow.now() < target:
+            if target is None or _clock.now() < target:
                 return None
             key = target.isoformat()
             if state.dates_fired.get(entry.name) == key:
@@ -179,7 +180,7 @@ class EntryRules:
         if policy.policy == "never":
             return f"re-entry never (cycle {enrollment.cycle} ran)", False
         until = self._cooldown_end(entry.name)
-        if until is not None and workflow.now() < until:
+        if until is not None and _clock.now() < until:
             return f"in cooldown until {until.isoformat()}", True
         return None, False
 
@@ -211,7 +212,7 @@ class EntryRules:
 
         Without ``exact`` (runs started before exact wake-ups) the account wakes daily.
         """
-        now = workflow.now()
+        now = _clock.now()
         state = self._account.state
         moments: list[datetime | None] = []
         if not exact or state.catalog is None or not state.catalog.simulation:

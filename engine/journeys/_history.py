@@ -16,6 +16,7 @@ from temporalio import workflow
 from temporalio.exceptions import ActivityError
 
 with workflow.unsafe.imports_passed_through():
+    from engine.journeys import _clock
     from engine.journeys._account_state import AccountState
     from engine.journeys._messages import ChangeKind, Decision, HistoryChange, HistoryRequest
     from engine.journeys._options import ACTION_RETRY, ACTION_TIMEOUT
@@ -49,7 +50,7 @@ class ChangeLog:
             HistoryChange(
                 key=f"{workflow.info().workflow_id}/{state.changes_recorded}",
                 account_id=state.account_id,
-                at=workflow.now(),
+                at=_clock.now(),
                 kind=kind,
                 old=None if old is None else str(old),
                 new=None if new is None else str(new),
@@ -84,7 +85,7 @@ class ChangeLog:
             # The account goes on; the dashboard misses these changes, and why says so.
             self._account.note(
                 Decision(
-                    at=workflow.now(),
+                    at=_clock.now(),
                     kind="history_failed",
                     rule="account.history",
                     playbook="",

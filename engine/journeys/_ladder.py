@@ -17,6 +17,7 @@ from temporalio import workflow
 from temporalio.exceptions import ActivityError
 
 with workflow.unsafe.imports_passed_through():
+    from engine.journeys import _clock
     from engine.journeys import _search as sa
     from engine.journeys._evaluate import evaluate
     from engine.journeys._journey import Journey, stop_if_ending
@@ -71,7 +72,7 @@ class Ladder:
         self.acknowledged_by = ack.by
         engaged = self._engaged_at.get(self.tier)
         if engaged is not None and self.tier not in self.ack_seconds:
-            self.ack_seconds[self.tier] = (workflow.now() - engaged).total_seconds()
+            self.ack_seconds[self.tier] = (_clock.now() - engaged).total_seconds()
         self._run.record("acknowledged", f"escalation.tiers.{self.tier}", detail=f"by {ack.by}")
 
     def _triggered(self) -> bool:
@@ -128,7 +129,7 @@ class Ladder:
             await self._engage(index)
             tier = self.plan.tiers[index]
             deadline = (
-                workflow.now() + timedelta(seconds=tier.ack_sla_seconds)
+                _clock.now() + timedelta(seconds=tier.ack_sla_seconds)
                 if tier.ack_sla_seconds
                 else None
             )
@@ -138,7 +139,7 @@ class Ladder:
                     # pause starts again at the resume, so nobody is escalated for it.
                     await workflow.wait_condition(lambda: not self._run.paused)
                     if deadline is not None:
-                        deadline = workflow.now() + timedelta(seconds=tier.ack_sla_seconds or 0)
+                        deadline = _clock.now() + timedelta(seconds=tier.ack_sla_seconds or 0)
                 higher = self._higher_than(index)
                 if higher is not None:
                     index = higher
@@ -146,7 +147,7 @@ class Ladder:
                 if self._recovered():
                     await self._de_escalate()
                     return
-                now = workflow.now()
+                now = _clock.now()
                 if self.acknowledged_by is None and deadline is not None and now >= deadline:
                     if index + 1 < len(self.plan.tiers):
                         self._run.record(
@@ -206,7 +207,7 @@ class Ladder:
         self._index = index
         self.tier = tier.id
         self.highest = index if self.highest is None else max(self.highest, index)
-        self._engaged_at.setdefault(tier.id, workflow.now())
+        self._engaged_at.setdefault(tier.id, _clock.now())
         workflow.upsert_search_attributes([sa.ESCALATION_TIER.value_set(tier.id)])
         self._run.record(
             "escalated",
@@ -299,7 +300,7 @@ class Ladder:
     def _recovered(self) -> bool:
         if self._recovering_since is None:
             return False
-        held = workflow.now() - self._recovering_since
+        held = _clock.now() - self._recovering_since
         return held >= timedelta(seconds=self.plan.recovery_for_seconds)
 
     def _direct_tier(self) -> int | None:

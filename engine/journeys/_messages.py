@@ -70,9 +70,9 @@ class Decision(_Message):
 
     at: datetime
     kind: str
-    """enrolled, skipped, step, branch, wait_met, wait_timeout, action, action_failed,
-    escalated, sla_missed, acknowledged, de-escalated, stood_down, goal, exit, end, paused,
-    resumed."""
+    """enrolled, skipped, branch, wait_met, wait_timeout, action, action_failed,
+    escalation_requested, escalated, sla_missed, acknowledged, de-escalated, stood_down, goal,
+    exit, end, paused, resumed, history_failed."""
     rule: str
     """Where the rule lives in the playbook, e.g. steps.day-14 or escalation.recovery."""
     playbook: str

@@ -6,7 +6,7 @@ durable timers, condition waits wake on the signal that changes the facts, actio
 activities with idempotency keys, and the escalation ladder runs beside the steps. Goal and
 exit end the run from any state, cancel what is pending and close what it opened.
 
-Deterministic by construction: no I/O, clock or randomness; time is ``workflow.now()``.
+Deterministic by construction: no I/O, clock or randomness; time is ``_clock.now()``.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from temporalio.exceptions import ActivityError, TemporalError
 from temporalio.workflow import ActivityCancellationType
 
 with workflow.unsafe.imports_passed_through():
+    from engine.journeys import _clock
     from engine.journeys import _search as sa
     from engine.journeys._catch_up import skipping_policy
     from engine.journeys._endings import Endings
@@ -241,7 +242,7 @@ class PlaybookRunWorkflow:
             stage=plan.stage,
             cycle=self.input.cycle,
             enrolled_at=self.input.enrolled_at,
-            ended_at=workflow.now(),
+            ended_at=_clock.now(),
             outcome=result.outcome,
             ended_by=result.ended_by,
             highest_tier=self.ladder.highest_tier if plan.escalation else None,
@@ -381,7 +382,7 @@ class PlaybookRunWorkflow:
         """The current facts, seen at the workflow's own clock."""
         assert self._facts is not None
         return self._facts.model_copy(
-            update={"now": workflow.now(), "enrolled_at": self.input.enrolled_at}
+            update={"now": _clock.now(), "enrolled_at": self.input.enrolled_at}
         )
 
     def holds(self, condition: ConditionPlan, rule: str, record: str | None = None) -> bool:
@@ -396,7 +397,7 @@ class PlaybookRunWorkflow:
         plan = self.input.plan
         self._why.append(
             Decision(
-                at=workflow.now(),
+                at=_clock.now(),
                 kind=kind,
                 rule=rule,
                 playbook=plan.name,

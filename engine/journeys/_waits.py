@@ -14,6 +14,7 @@ from datetime import datetime, timedelta
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
+    from engine.journeys import _clock
     from engine.journeys._catch_up import GRACE
     from engine.journeys._evaluate import evaluate
     from engine.journeys._journey import Journey, stop_if_ending
@@ -23,13 +24,13 @@ with workflow.unsafe.imports_passed_through():
 
 async def wait_for(run: Journey, condition: ConditionPlan, timeout: int, node_id: str) -> bool:
     """Until ``condition`` holds (True) or ``timeout`` seconds pass (False), recording which."""
-    deadline = workflow.now() + timedelta(seconds=timeout)
+    deadline = _clock.now() + timedelta(seconds=timeout)
     while True:
         verdict = evaluate(condition, run.facts())
         if verdict.result:
             run.record("wait_met", f"steps.{node_id}", verdict.seen)
             return True
-        remaining = deadline - workflow.now()
+        remaining = deadline - _clock.now()
         if remaining <= timedelta(0):
             run.record("wait_timeout", f"steps.{node_id}", verdict.seen)
             return False
@@ -59,7 +60,7 @@ async def watch_calendar(run: Journey) -> None:
         wake = run.wake_within(None, conditions)
         due = run.endings_due
         if due is not None:  # a goal or exit held for a window completes it then
-            left = max(due - workflow.now(), timedelta(seconds=1))
+            left = max(due - _clock.now(), timedelta(seconds=1))
             wake = left if wake is None else min(wake, left)
         try:
             await workflow.wait_condition(
@@ -90,7 +91,7 @@ async def wait_until(run: Journey, at: DateAt) -> datetime | None:
             await workflow.wait_condition(lambda a=anchors: run.anchors != a)  # type: ignore[misc]
             moved = True
             continue
-        remaining = target - workflow.now()
+        remaining = target - _clock.now()
         if remaining <= timedelta(0):
             late = target < run.input.enrolled_at - GRACE or (moved and -remaining > GRACE)
             return target if late else None

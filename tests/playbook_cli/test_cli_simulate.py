@@ -77,6 +77,8 @@ def _versions(tmp_path: Path, edit: str) -> tuple[Path, Path]:
     text = (new / "onboarding.yaml").read_text(encoding="utf-8")
     if edit == "wait":
         changed = text.replace("until: enrolled + 7d", "until: enrolled + 10d")
+    elif edit == "version":
+        changed = text.replace("\nversion: 1\n", "\nversion: 2\n")
     else:
         changed = text.replace("\n  - id: day-3\n", "\n\n  - id:   day-3   \n") + "\n\n"
     assert changed != text
@@ -114,6 +116,13 @@ def test_compare_reports_nothing_for_a_whitespace_only_edit(tmp_path: Path) -> N
     result = compare(*_versions(tmp_path, "whitespace"))
     assert result.returncode == 0, result.stderr
     assert result.stdout.startswith("no differences")
+
+
+def test_compare_reports_nothing_for_a_version_bump_alone(tmp_path: Path) -> None:
+    """Version 1 against version 2 of the same steps: no differences (versions not compared)."""
+    result = compare(*_versions(tmp_path, "version"))
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("no differences"), result.stdout
 
 
 def test_bad_account_and_timeline_files_are_one_line_each_with_file_and_line(

@@ -87,3 +87,15 @@ def test_account_file_problems_name_the_line_of_the_key(tmp_path: Path) -> None:
     with pytest.raises(InputError) as raised:
         read_account(path)
     assert raised.value.lines == [f"{path}:1: id: the account id, a text is required"]
+
+
+def test_an_unknown_timeline_field_lists_every_field_a_row_may_hold(tmp_path: Path) -> None:
+    """A misspelt field: the line names it and lists ingest's fields and the timeline's own."""
+    path = tmp_path / "timeline.jsonl"
+    path.write_text('{"day": 1, "scroe": 50}\n', encoding="utf-8")
+    with pytest.raises(InputError) as raised:
+        read_rows(path, "acme")
+    assert raised.value.lines == [
+        f"{path}:1: unknown field 'scroe' (fields: account, components, event, id, score, set,"
+        " day, date, ack, playbook, exit, reason)"
+    ]

@@ -85,7 +85,6 @@ def test_a_shard_whose_server_stopped_moving_time_runs_once_more(
             start=scenario.start,
             days=30,
             t0=t0,
-            shift_days=0,
             actions=[],
             closed=[],
             accounts={},

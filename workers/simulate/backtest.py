@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import statistics
 from collections import Counter, defaultdict
-from datetime import timedelta
 
 from pydantic import BaseModel
 
@@ -69,8 +68,7 @@ def report(result: Result, outcomes: list[Outcome] | None = None) -> BacktestRep
         for d in status.why:
             if d.kind == "enrolled":
                 entered[d.playbook][account].append(result.day_of(d.at))
-                nominal = d.at - timedelta(days=result.shift_days)
-                months[d.playbook][nominal.strftime("%Y-%m")] += 1
+                months[d.playbook][d.at.strftime("%Y-%m")] += 1
     kinds: dict[str, Counter[str]] = defaultdict(Counter)
     load: dict[str, Counter[str]] = defaultdict(Counter)
     tiers: dict[str, dict[str, set[str]]] = defaultdict(lambda: defaultdict(set))

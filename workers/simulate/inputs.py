@@ -16,7 +16,7 @@ from datetime import date
 from pathlib import Path
 from typing import Any, Literal, TypeVar
 
-from engine.client._operate import OperateError, _row, read_records
+from engine.client._operate import _ROW_KEYS, OperateError, _row, read_records
 from engine.journeys._messages import (
     AccountEvent,
     AttributeChange,
@@ -127,7 +127,14 @@ def read_rows(path: Path, account: str | None = None) -> list[TimedRow]:
     return rows
 
 
+# What a timeline or book row may hold: ingest's fields and what only a simulation has.
+_TIMELINE_KEYS = (*sorted(_ROW_KEYS), "day", "date", "ack", "playbook", "exit", "reason")
+
+
 def _timed(line: int, record: dict[str, Any], account: str | None, path: Path) -> TimedRow:
+    unknown = sorted(set(record) - set(_TIMELINE_KEYS))
+    if unknown:
+        raise OperateError(f"unknown field {unknown[0]!r} (fields: {', '.join(_TIMELINE_KEYS)})")
     day, on = _when(record)
     ack, playbook = record.pop("ack", None), record.pop("playbook", None)
     exit_, reason = record.pop("exit", None), record.pop("reason", None)
@@ -191,7 +198,7 @@ def _outcome(line: int, record: dict[str, Any]) -> Outcome:
     day, on = _when(record)
     unknown = sorted(set(record) - {"account", "outcome"})
     if unknown:
-        raise OperateError(f"unknown field {unknown[0]!r} (fields: account, outcome, day)")
+        raise OperateError(f"unknown field {unknown[0]!r} (fields: account, outcome, day, date)")
     account, outcome = record.get("account"), record.get("outcome")
     if not isinstance(account, str) or not account:
         raise OperateError("account: which account this outcome is for")

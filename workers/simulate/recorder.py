@@ -12,7 +12,7 @@ simulated, so no catalog workflow needs publishing and no query is made per acco
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import date, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from pydantic import BaseModel
@@ -72,13 +72,14 @@ class RecordedClose(BaseModel):
 class Recorder:
     """The simulation's action activities, bound to a people directory.
 
-    ``shift`` is how far the simulated clock runs ahead of the dates in the input files;
-    dates are shifted back before rendering, so a subject reads the renewal date as written.
+    ``offset`` is how far the account's calendar is from the server's clock (see
+    ``engine.journeys._clock``): what is recorded, and "today" in a template, are on the
+    account's calendar, as the journey's own decisions are.
     """
 
-    def __init__(self, directory: Directory | None = None, shift: timedelta = timedelta()) -> None:
+    def __init__(self, directory: Directory | None = None, offset: timedelta = timedelta()) -> None:
         self._directory = directory or Directory()
-        self._shift = shift
+        self._offset = offset
         self.actions: list[RecordedAction] = []
         self.closed: list[RecordedClose] = []
 
@@ -90,7 +91,7 @@ class Recorder:
         """Record one step action or one channel of an escalation tier, sending nothing."""
         kind = _kind(request)
         record = RecordedAction(
-            at=_journey_now(),
+            at=self._now(),
             workflow_id=request.workflow_id,
             account_id=request.account_id,
             playbook=request.playbook,
@@ -118,7 +119,7 @@ class Recorder:
         """Record that a run or its ladder closes what it opened."""
         self.closed.append(
             RecordedClose(
-                at=_journey_now(),
+                at=self._now(),
                 workflow_id=request.workflow_id,
                 scope=request.scope,
                 reason=request.reason,
@@ -143,7 +144,7 @@ class Recorder:
             to_roles, cc_roles = request.node.to, request.node.cc
         else:
             to_roles, cc_roles = _tier(request).notify, []
-        account = self._as_written(request.account)
+        account = request.account
         to = self._people(to_roles, account, request.owner)
         record.recipients = [p.email for p in to]
         record.cc = [p.email for p in self._people(cc_roles, account, request.owner)]
@@ -166,8 +167,8 @@ class Recorder:
                     playbook=request.playbook,
                     version=request.version,
                     step=request.step,
-                    now=_journey_now() - self._shift,
-                    enrolled_at=request.enrolled_at - self._shift if request.enrolled_at else None,
+                    now=self._now(),
+                    enrolled_at=request.enrolled_at,
                 ),
             )
             subjects.append(rendered.subject)
@@ -181,7 +182,7 @@ class Recorder:
         else:
             tier = _tier(request)
             roles, title = list(tier.notify), tier.title
-        account = self._as_written(request.account)
+        account = request.account
         for role in roles:
             people = self._directory.resolve(role, account, request.owner)
             record.recipients.append(people[0].email if people else role)
@@ -189,7 +190,7 @@ class Recorder:
         return f"would file a task for {', '.join(record.recipients)}: {title}"
 
     def _chat(self, request: ActionRequest, record: RecordedAction) -> str:
-        account = self._as_written(request.account)
+        account = request.account
         channel, text = chat_message(
             request, lambda roles: self._people(roles, account, request.owner)
         )
@@ -207,25 +208,9 @@ class Recorder:
     def _people(self, roles: list[str], account: dict[str, Any], owner: str | None) -> list[Person]:
         return people(self._directory, roles, account, owner)
 
-    def _as_written(self, account: dict[str, Any]) -> dict[str, Any]:
-        """The account's attributes with dates as the input files wrote them."""
-        if not self._shift:
-            return account
-        return {key: unshift(value, self._shift) for key, value in account.items()}
-
-
-def shift_value(value: Any, by: timedelta) -> Any:
-    """An ISO date (``2027-03-31``) moved by ``by``; any other value as it is."""
-    if isinstance(value, str) and len(value) == 10:
-        try:
-            return (date.fromisoformat(value) + by).isoformat()
-        except ValueError:
-            return value
-    return value
-
-
-def unshift(value: Any, by: timedelta) -> Any:
-    return shift_value(value, -by)
+    def _now(self) -> datetime:
+        """When the journey asked, on the account's calendar."""
+        return _journey_now() + self._offset
 
 
 class FixedCatalog(CatalogActivities):

@@ -13,7 +13,7 @@ import json
 import math
 import re
 from collections import Counter
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from pydantic import BaseModel
@@ -51,12 +51,11 @@ class Entry(BaseModel):
 
 def timeline(result: Result) -> list[Entry]:
     """Every decision and action of the simulation, oldest first."""
-    shift = timedelta(days=result.shift_days)
     found: list[tuple[datetime, int, Entry]] = []
 
     def add(at: datetime, entry: dict[str, Any]) -> None:
         day = math.floor(result.day_of(at) + 1e-9)
-        found.append((at, len(found), Entry(day=day, at=at - shift, **entry)))
+        found.append((at, len(found), Entry(day=day, at=at, **entry)))
 
     for account in result.accounts.values():
         for d in account.why:
@@ -162,9 +161,17 @@ def comparable(entries: list[Entry]) -> list[str]:
     return [
         text
         for _, text in sorted(
-            (e.day, _TIME_OF_DAY.sub("", line(e, with_account=True))) for e in entries
+            (e.day, _TIME_OF_DAY.sub("", line(_versionless(e), with_account=True))) for e in entries
         )
     ]
+
+
+def _versionless(entry: Entry) -> Entry:
+    """The entry with its playbook version out of the detail (``... v3`` of an enrollment)."""
+    if not entry.version:
+        return entry
+    detail = re.sub(rf"(?<!\S)v{entry.version}(?!\S)", "v*", entry.detail)
+    return entry.model_copy(update={"detail": detail, "version": None})
 
 
 def diff(old: list[Entry], new: list[Entry]) -> list[str]:

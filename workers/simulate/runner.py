@@ -40,18 +40,13 @@ from engine.client._start import account_workflow_id, send
 from engine.journeys._account import AccountWorkflow
 from engine.journeys._account_state import AccountStatus
 from engine.journeys._catalog import Catalog
+from engine.journeys._clock import memo_for
 from engine.journeys._messages import AttributeChange, PlaybookAck, PlaybookExit, RunStatus
 from engine.journeys._run import PlaybookRunWorkflow
 from engine.language._errors import PlaybookError
 from workers.directory import Directory
 from workers.simulate.inputs import Message, TimedRow
-from workers.simulate.recorder import (
-    FixedCatalog,
-    RecordedAction,
-    RecordedClose,
-    Recorder,
-    shift_value,
-)
+from workers.simulate.recorder import FixedCatalog, RecordedAction, RecordedClose, Recorder
 from workers.worker import build_worker
 
 QUEUE = "simulation"
@@ -97,14 +92,12 @@ class Scenario:
 
 
 class Result(BaseModel):
-    """Everything that happened, in the simulated clock, with the day 0 it is read from."""
+    """Everything that happened, on the accounts' calendar, with the day 0 it is read from."""
 
     start: date
     days: int
     t0: datetime
-    """Day 0 on the test server's clock."""
-    shift_days: int
-    """How far the server's calendar is ahead of the input files' dates."""
+    """Day 0: midnight (UTC) of ``start``, the moment every recorded time is counted from."""
     actions: list[RecordedAction]
     closed: list[RecordedClose]
     accounts: dict[str, AccountStatus]
@@ -180,8 +173,12 @@ async def run(
         elif t0 <= now:
             # Shards of one book must share day 0, or their records would not line up.
             raise SimulationError(f"day 0 ({t0:%Y-%m-%d %H:%M} UTC) passed before this shard began")
-        shift = timedelta(days=(t0.date() - scenario.start).days)
-        recorder = Recorder(directory, shift)
+        # The server's clock starts at today and only moves forward; the journeys read the
+        # accounts' own calendar through this offset (engine.journeys._clock), so the dates
+        # they compare and record are the ones in the input files.
+        day0 = datetime(scenario.start.year, scenario.start.month, scenario.start.day, tzinfo=UTC)
+        offset = day0 - t0
+        recorder = Recorder(directory, offset)
         worker = build_worker(
             env.client,
             QUEUE,
@@ -192,15 +189,14 @@ async def run(
         )
         async with worker:
             began = time.perf_counter()
-            notes = await _drive(env, scenario, t0, shift, progress)
+            notes = await _drive(env, scenario, t0, offset, progress)
             wall = time.perf_counter() - began
             accounts, runs = await _collect(env.client, scenario, query_runs)
-        end = _end(t0, scenario.days)
+        end = _end(day0, scenario.days)
         return Result(
             start=scenario.start,
             days=scenario.days,
-            t0=t0,
-            shift_days=shift.days,
+            t0=day0,
             # The server's clock runs on with the wall clock once the last sleep returns, so
             # a timer due just after the last day can still fire while the results are
             # gathered, more likely the busier the machine: what it did is not in the window.
@@ -219,7 +215,7 @@ async def _drive(
     env: WorkflowEnvironment,
     scenario: Scenario,
     t0: datetime,
-    shift: timedelta,
+    clock: timedelta,
     progress: Callable[[int], None] | None,
 ) -> list[str]:
     by_day: dict[int, dict[str, list[Message]]] = defaultdict(lambda: defaultdict(list))
@@ -235,7 +231,7 @@ async def _drive(
 
     async def deliver(day: int, account: str, message: Message) -> None:
         async with gate:
-            note = await _deliver(env.client, account, message, shift)
+            note = await _deliver(env.client, account, message, clock)
             if note:
                 notes.append(f"day {day}: {note}")
 
@@ -286,12 +282,9 @@ def _end(t0: datetime, days: int) -> datetime:
     return t0 + (days + 1) * _DAY - _STAGGER
 
 
-async def _deliver(client: Client, account: str, message: Message, shift: timedelta) -> str | None:
-    if isinstance(message, AttributeChange):
-        moved = {key: shift_value(value, shift) for key, value in message.set.items()}
-        message = message.model_copy(update={"set": moved})
+async def _deliver(client: Client, account: str, message: Message, offset: timedelta) -> str | None:
     if not isinstance(message, PlaybookAck | PlaybookExit):
-        await send(client, account, message, QUEUE)
+        await send(client, account, message, QUEUE, memo=memo_for(offset))
         return None
     handle = client.get_workflow_handle(account_workflow_id(account))
     signal = "acknowledge" if isinstance(message, PlaybookAck) else "exit_playbook"
