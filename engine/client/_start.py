@@ -57,4 +57,5 @@ async def send(
         start_signal=ACCOUNT_SIGNALS[type(message)],
         start_signal_args=[message],
         memo=memo,
+        static_summary=f"account {account_id}: health, attributes and journeys",
     )

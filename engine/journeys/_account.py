@@ -18,7 +18,7 @@ from temporalio import workflow
 from temporalio.exceptions import WorkflowAlreadyStartedError
 
 with workflow.unsafe.imports_passed_through():
-    from engine.journeys import _clock, _scoring
+    from engine.journeys import _clock, _scoring, _summaries
     from engine.journeys import _search as sa
     from engine.journeys._account_state import AccountState, AccountStatus
     from engine.journeys._catalog import CatalogIndex, EntrySummary, IndexRequest, PlanRequest
@@ -155,6 +155,7 @@ class AccountWorkflow:
                 await workflow.wait_condition(
                     lambda: bool(self._inbox or self._ended),
                     timeout=self._entries.next_wake(exact),
+                    timeout_summary="next entry date: check the playbooks' entries",
                 )
             while self._ended:
                 self._finish(self._ended.pop(0))
@@ -162,7 +163,7 @@ class AccountWorkflow:
             batch = 0
             while self._inbox and not (self._time_to_continue() and len(self._inbox) <= _CARRY):
                 if batch == _BATCH:
-                    await workflow.sleep(_YIELD)
+                    await workflow.sleep(_YIELD, summary="let queries in between event batches")
                     batch = 0
                 item = self._inbox.pop(0)
                 batch += 1
@@ -185,6 +186,7 @@ class AccountWorkflow:
                     changed = True
                 await self._enroll_due(self._entries.due(event=None))
             self._upsert()
+            self._describe()
             self._changes.send()
             if changed:
                 await self._forward()
@@ -289,6 +291,29 @@ class AccountWorkflow:
             workflow.upsert_search_attributes(updates)
             self._upserted.update({key.name: values[key] for key in values})
 
+    def _describe(self) -> None:
+        """The account's current details in the Temporal UI: who, health, journeys."""
+        state = self.state
+        journeys = [
+            (
+                name,
+                f"running (cycle {e.cycle})"
+                if e.running
+                else f"ended{f' ({e.outcome})' if e.outcome else ''}",
+            )
+            for name, e in state.enrollments.items()
+        ]
+        workflow.set_current_details(
+            _summaries.account_now(
+                state.account_id,
+                state.attributes,
+                (state.health.score, state.health.tier),
+                journeys,
+                state.paused is not None,
+                state.why[-1] if state.why else None,
+            )
+        )
+
     def facts(self, enrolled_at: datetime | None = None) -> Facts:
         state = self.state
         return Facts(
@@ -367,6 +392,7 @@ class AccountWorkflow:
         plan: Plan = await workflow.execute_local_activity(
             "resolve_plan",
             PlanRequest(name=entry.name),
+            summary=f"catalog: the published plan of {entry.name}",
             result_type=Plan,
             start_to_close_timeout=_LOCAL,
         )
@@ -389,6 +415,8 @@ class AccountWorkflow:
                 id=workflow_id,
                 parent_close_policy=workflow.ParentClosePolicy.ABANDON,
                 memo=_clock.memo(),
+                static_summary=_summaries.run_summary(plan, state.account_id, cycle),
+                static_details=_summaries.run_details(plan, rule, seen),
             )
         state.enrollments[entry.name] = Enrollment(
             cycle=cycle,
@@ -454,6 +482,7 @@ class AccountWorkflow:
         index: CatalogIndex | None = await workflow.execute_local_activity(
             "catalog_index",
             IndexRequest(known_hash=state.catalog.hash if state.catalog else None),
+            summary="catalog: is a newer set published?",
             result_type=CatalogIndex | None,  # type: ignore[arg-type]
             start_to_close_timeout=_LOCAL,
         )

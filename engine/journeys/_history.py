@@ -103,6 +103,8 @@ async def send_history(request: HistoryRequest) -> str | None:
         await workflow.execute_activity(
             "record_history",
             request,
+            summary="history: the dashboard's record of "
+            + ("this journey's outcome" if request.journey else "the account's changes"),
             result_type=int,
             start_to_close_timeout=ACTION_TIMEOUT,
             retry_policy=ACTION_RETRY,

@@ -59,6 +59,13 @@ class Journey(Protocol):
 
     def facts(self) -> Facts: ...
 
+    waiting: str | None
+    """What the current step waits for, in words (the run's current details)."""
+
+    def describe(self) -> None:
+        """Bring the run's current details in the Temporal UI up to date."""
+        ...
+
     def record(
         self, kind: str, rule: str, seen: dict[str, Any] | None = None, detail: str = ""
     ) -> None: ...

@@ -17,7 +17,7 @@ from temporalio import workflow
 from temporalio.exceptions import ActivityError
 
 with workflow.unsafe.imports_passed_through():
-    from engine.journeys import _clock
+    from engine.journeys import _clock, _summaries
     from engine.journeys import _search as sa
     from engine.journeys._evaluate import evaluate
     from engine.journeys._journey import Journey, stop_if_ending
@@ -37,6 +37,8 @@ class Ladder:
         self._run = run
         self.tier: str | None = None
         self.acknowledged_by: str | None = None
+        self.sla_until: datetime | None = None
+        """When the engaged tier's acknowledgement SLA runs out, while it runs."""
         self._index: int | None = None
         self._requested: str | None = None  # a tier id, or _FIRST for the first tier
         self._engagements = 0
@@ -133,6 +135,8 @@ class Ladder:
                 if tier.ack_sla_seconds
                 else None
             )
+            self.sla_until = deadline
+            self._run.describe()
             while True:
                 if self._run.paused:
                     # The ladder holds while the account is paused; an SLA that ran during the
@@ -140,6 +144,7 @@ class Ladder:
                     await workflow.wait_condition(lambda: not self._run.paused)
                     if deadline is not None:
                         deadline = _clock.now() + timedelta(seconds=tier.ack_sla_seconds or 0)
+                        self.sla_until = deadline
                 higher = self._higher_than(index)
                 if higher is not None:
                     index = higher
@@ -157,7 +162,7 @@ class Ladder:
                         )
                         index += 1
                         break
-                    deadline = None
+                    deadline = self.sla_until = None
                 waits: list[timedelta] = []
                 if deadline is not None and self.acknowledged_by is None:
                     waits.append(deadline - now)
@@ -188,6 +193,9 @@ class Ladder:
                             or (self._run.exact_wakes and self._recovering_since != since)
                         ),
                         timeout=wake,
+                        timeout_summary=_summaries.ack_sla(tier)
+                        if deadline is not None and self.acknowledged_by is None
+                        else f"escalation tier {tier.id}: recheck recovery and higher tiers",
                     )
                 stop_if_ending(self._run)
                 self.observe()
@@ -257,7 +265,7 @@ class Ladder:
             detail=f"recovered at tier {self.tier}",
         )
         self._index = None
-        self.tier = None
+        self.tier = self.sla_until = None
         self.acknowledged_by = None
         self._recovering_since = None
         # The trigger must turn false before the ladder fires again, so a score hovering at
@@ -289,7 +297,7 @@ class Ladder:
             detail=f"{why}: stood down from tier {self.tier}, its open items closed",
         )
         self._index = None
-        self.tier = None
+        self.tier = self.sla_until = None
         if self._run.exact_journeys:
             workflow.upsert_search_attributes([sa.ESCALATION_TIER.value_set("")])
 

@@ -20,7 +20,7 @@ from temporalio.exceptions import ActivityError, TemporalError
 from temporalio.workflow import ActivityCancellationType
 
 with workflow.unsafe.imports_passed_through():
-    from engine.journeys import _clock
+    from engine.journeys import _clock, _summaries
     from engine.journeys import _search as sa
     from engine.journeys._catch_up import skipping_policy
     from engine.journeys._endings import Endings
@@ -99,6 +99,7 @@ class PlaybookRunWorkflow:
         self.ladder = Ladder(self)
         self._endings = Endings()
         self._passed: datetime | None = None  # the date the walk is late for, if any
+        self.waiting: str | None = None  # what the current step waits for, in words
 
     # Signals and queries ----------------------------------------------------------------
 
@@ -288,13 +289,22 @@ class PlaybookRunWorkflow:
         if isinstance(node, WaitNode):
             self._passed = None
             if node.seconds is not None:
-                await workflow.sleep(timedelta(seconds=node.seconds))
+                until = _clock.now() + timedelta(seconds=node.seconds)
+                self.waiting = (
+                    f"waiting {_summaries.duration(node.seconds)}, until {_summaries.moment(until)}"
+                )
+                self.describe()
+                await workflow.sleep(
+                    timedelta(seconds=node.seconds), summary=_summaries.wait(node.id, node.seconds)
+                )
             elif node.until is not None:
-                self._passed = await wait_until(self, node.until)
+                self._passed = await wait_until(self, node.until, node.id)
+            self.waiting = None
             return node.next
         if isinstance(node, WaitForNode):
             self._passed = None
             met = await wait_for(self, node.condition, node.timeout_seconds, node.id)
+            self.waiting = None
             return node.on_met if met else node.on_timeout
         if isinstance(node, BranchNode):
             taken = self.holds(node.condition, f"steps.{node.id}", record="branch")
@@ -407,6 +417,27 @@ class PlaybookRunWorkflow:
                 detail=detail,
             )
         )
+        self.describe()
+
+    def describe(self) -> None:
+        """Keep the run's current details (the Temporal UI's User Metadata) in words: not
+        a command, so it changes nothing a replay compares."""
+        if self._input is None:
+            return
+        ladder = self.ladder
+        workflow.set_current_details(
+            _summaries.run_now(
+                self.input.plan,
+                self.input.account_id,
+                self._step,
+                self.waiting,
+                ladder.tier,
+                ladder.sla_until,
+                ladder.acknowledged_by,
+                self.paused,
+                self._why[-1] if self._why else None,
+            )
+        )
 
     def action(
         self,
@@ -456,9 +487,15 @@ class PlaybookRunWorkflow:
             request = request.model_copy(
                 update={"account": facts.account, "health": facts.health.model_dump()}
             )
+        summary = (
+            _summaries.action(request, _clock.now())
+            if isinstance(request, ActionRequest)
+            else _summaries.close(request)
+        )
         receipt: ActionReceipt = await workflow.execute_activity(
             name,
             request,
+            summary=summary,
             result_type=ActionReceipt,
             start_to_close_timeout=ACTION_TIMEOUT,
             heartbeat_timeout=ACTION_HEARTBEAT,
@@ -477,6 +514,7 @@ class PlaybookRunWorkflow:
         self._visits[node_id] = self._visits.get(node_id, 0) + 1
         self._step = node_id
         workflow.upsert_search_attributes([sa.STEP.value_set(node_id)])
+        self.describe()
 
     def check_endings(self, event: str | None = None) -> None:
         if self._ending is not None or self._input is None:

@@ -14,7 +14,7 @@ from datetime import datetime, timedelta
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
-    from engine.journeys import _clock
+    from engine.journeys import _clock, _summaries
     from engine.journeys._catch_up import GRACE
     from engine.journeys._evaluate import evaluate
     from engine.journeys._journey import Journey, stop_if_ending
@@ -25,6 +25,8 @@ with workflow.unsafe.imports_passed_through():
 async def wait_for(run: Journey, condition: ConditionPlan, timeout: int, node_id: str) -> bool:
     """Until ``condition`` holds (True) or ``timeout`` seconds pass (False), recording which."""
     deadline = _clock.now() + timedelta(seconds=timeout)
+    run.waiting = f"waiting for its condition, gives up {_summaries.moment(deadline)}"
+    run.describe()
     while True:
         verdict = evaluate(condition, run.facts())
         if verdict.result:
@@ -44,6 +46,7 @@ async def wait_for(run: Journey, condition: ConditionPlan, timeout: int, node_id
                     or evaluate(condition, run.facts()).result
                 ),
                 timeout=run.wake_within(remaining, [condition]),
+                timeout_summary=_summaries.wait_for(node_id, deadline),
             )
         stop_if_ending(run)
 
@@ -66,6 +69,7 @@ async def watch_calendar(run: Journey) -> None:
             await workflow.wait_condition(
                 lambda facts=facts: run.latest_facts is not facts,  # type: ignore[misc]
                 timeout=wake,
+                timeout_summary="recheck goal, exit and escalation on the calendar",
             )
         except TimeoutError:
             run.check_endings()
@@ -73,7 +77,7 @@ async def watch_calendar(run: Journey) -> None:
         stop_if_ending(run)
 
 
-async def wait_until(run: Journey, at: DateAt) -> datetime | None:
+async def wait_until(run: Journey, at: DateAt, node_id: str) -> datetime | None:
     """Until the date ``at`` stands for, however often its anchor moves meanwhile.
 
     Returns the date when it had *passed* (engine.journeys._catch_up): more than a day
@@ -87,6 +91,12 @@ async def wait_until(run: Journey, at: DateAt) -> datetime | None:
     while True:
         target = _target(run, at)
         anchors = run.anchors
+        run.waiting = (
+            f"waiting until {_summaries.moment(target)}"
+            if target is not None
+            else f"waiting for the account's {at.anchor}"
+        )
+        run.describe()
         if target is None:
             await workflow.wait_condition(lambda a=anchors: run.anchors != a)  # type: ignore[misc]
             moved = True
@@ -100,6 +110,7 @@ async def wait_until(run: Journey, at: DateAt) -> datetime | None:
             await workflow.wait_condition(
                 lambda a=anchors: run.anchors != a,  # type: ignore[misc]
                 timeout=remaining,
+                timeout_summary=_summaries.wait_until(node_id, at, target),
             )
         except TimeoutError:
             return None
