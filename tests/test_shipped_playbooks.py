@@ -88,6 +88,7 @@ MODELINES = {
     PLAYBOOKS
     / "templates": "# yaml-language-server: $schema=../../schemas/email-template.schema.json",
     PLAYBOOKS / "models": "# yaml-language-server: $schema=../../schemas/health-model.schema.json",
+    PLAYBOOKS / "tests": "# yaml-language-server: $schema=../../schemas/playbook-test.schema.json",
 }
 
 

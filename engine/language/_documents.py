@@ -1,4 +1,5 @@
-"""The three kinds of document in a playbook set: Playbook, HealthModel and EmailTemplate.
+"""The kinds of document in a playbook set: Playbook, HealthModel, EmailTemplate and the
+PlaybookTest that holds the others to what they must do (engine.language._tests).
 
 Each YAML file holds one document and says which it is with ``kind``, as Kubernetes manifests
 do; names link them (a step's ``template``, a ``start_playbook``, a tier in a condition), and the
@@ -17,6 +18,7 @@ from engine.language._conditions import Condition
 from engine.language._durations import DateOffsetText, Duration
 from engine.language._errors import Code
 from engine.language._steps import Step
+from engine.language._tests import PlaybookTest
 
 Stage = Literal["onboard", "adopt", "value", "expand", "renew", "advocate", "retain"]
 EventName = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_.-]*$", max_length=64)]
@@ -241,5 +243,7 @@ class EmailTemplate(Model):
     """The HTML body (a Jinja template); the text body alone when omitted."""
 
 
-Document = Annotated[Playbook | HealthModel | EmailTemplate, Field(discriminator="kind")]
+Document = Annotated[
+    Playbook | HealthModel | EmailTemplate | PlaybookTest, Field(discriminator="kind")
+]
 """Any document of a playbook set, chosen by its ``kind``."""

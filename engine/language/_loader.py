@@ -18,6 +18,7 @@ from pydantic import TypeAdapter, ValidationError
 
 from engine.language import _yaml
 from engine.language._check_conditions import Context
+from engine.language._check_tests import check_test
 from engine.language._checks import check_health_model, check_playbook, walk_steps
 from engine.language._compile import compile_health_model, compile_playbook, loops_without_wait
 from engine.language._diagnose import Finding, findings_from, place
@@ -25,6 +26,7 @@ from engine.language._documents import Document, EmailTemplate, HealthModel, Pla
 from engine.language._errors import Code, Diagnostic, ValidationFailed
 from engine.language._plan import HealthModelPlan, Plan
 from engine.language._templates import check_template
+from engine.language._tests import PlaybookTest
 from engine.language._yaml import Positions, YamlProblem
 
 MAX_FILE_BYTES = 1_000_000
@@ -42,7 +44,7 @@ class Source:
     path: str
     requested: bool
     positions: Positions = field(default_factory=Positions)
-    document: Playbook | HealthModel | EmailTemplate | None = None
+    document: Playbook | HealthModel | EmailTemplate | PlaybookTest | None = None
     diagnostics: list[Diagnostic] = field(default_factory=list)
 
 
@@ -55,6 +57,10 @@ class PlaybookSet:
     health_model: HealthModel | None
     paths: dict[str, str]
     """The file each playbook came from, by name."""
+    tests: dict[str, PlaybookTest] = field(default_factory=dict)
+    """The PlaybookTests asked about, by name."""
+    test_sources: dict[str, tuple[str, Positions]] = field(default_factory=dict)
+    """Each test's file and the positions of its values, for failures that point at a line."""
 
     def plan(self, name: str) -> Plan:
         """The compiled plan of the playbook ``name``."""
@@ -78,15 +84,19 @@ def check(paths: Sequence[str | Path]) -> tuple[PlaybookSet, list[Diagnostic]]:
         _parse(source)
     valid = [s for s in sources if s.document is not None]
     ctx = _context(valid)
+    documents = {s.document.name: s.document for s in valid if isinstance(s.document, Playbook)}
     for source in valid:
         if source.requested:
-            source.diagnostics += _check_document(source, ctx)
+            source.diagnostics += _check_document(source, ctx, documents)
     diagnostics += _duplicates([s for s in valid if s.requested])
     for source in sources:
         if source.requested:
             diagnostics += source.diagnostics
     requested = [s for s in valid if s.requested and not s.diagnostics]
     books = {s.document.name: s for s in requested if isinstance(s.document, Playbook)}
+    tests = {
+        s.document.name: (s.document, s) for s in requested if isinstance(s.document, PlaybookTest)
+    }
     health = next((s for s in requested if isinstance(s.document, HealthModel)), None)
     result = PlaybookSet(
         playbooks={n: s.document for n, s in books.items()},  # type: ignore[misc]
@@ -95,6 +105,8 @@ def check(paths: Sequence[str | Path]) -> tuple[PlaybookSet, list[Diagnostic]]:
         },
         health_model=ctx.health,
         paths={n: s.path for n, s in books.items()} | ({"#health": health.path} if health else {}),
+        tests={n: test for n, (test, _) in tests.items()},
+        test_sources={n: (s.path, s.positions) for n, (_, s) in tests.items()},
     )
     return result, sorted(diagnostics)
 
@@ -186,8 +198,8 @@ def _parse(source: Source) -> None:
             _file_problem(
                 source.path,
                 Code.DOC_KIND,
-                "expected a mapping with 'kind: Playbook', 'kind: HealthModel' or"
-                " 'kind: EmailTemplate'",
+                "expected a mapping with 'kind: Playbook', 'kind: HealthModel',"
+                " 'kind: EmailTemplate' or 'kind: PlaybookTest'",
             )
         )
         return
@@ -255,10 +267,12 @@ def _context(valid: list[Source]) -> Context:
     )
 
 
-def _check_document(source: Source, ctx: Context) -> list[Diagnostic]:
+def _check_document(source: Source, ctx: Context, books: dict[str, Playbook]) -> list[Diagnostic]:
     doc = source.document
     findings: list[Finding] = []
-    if isinstance(doc, Playbook):
+    if isinstance(doc, PlaybookTest):
+        findings = check_test(doc, ctx, books)
+    elif isinstance(doc, Playbook):
         findings = check_playbook(doc, ctx)
         if not any(f.code is Code.STEP_ID_DUPLICATE or f.code is Code.REF_STEP for f in findings):
             locs = {step.id: loc for loc, step in walk_steps(doc.steps, ("steps",))}

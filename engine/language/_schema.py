@@ -18,12 +18,14 @@ from pydantic_core import core_schema
 
 from engine.language._conditions import CONDITION_KEYS
 from engine.language._documents import EmailTemplate, HealthModel, Playbook
+from engine.language._tests import PlaybookTest
 
 DIALECT = "https://json-schema.org/draft/2020-12/schema"
 SCHEMAS: dict[str, type[Any]] = {
     "playbook.schema.json": Playbook,
     "health-model.schema.json": HealthModel,
     "email-template.schema.json": EmailTemplate,
+    "playbook-test.schema.json": PlaybookTest,
 }
 
 
