@@ -29,6 +29,8 @@ from workers.simulate.runner import Scenario, SimulationError, run
 
 _CONTEXT_DAYS = 2
 """A failure shows the actual timeline this many days either side of the expected window."""
+_CONTEXT_LINES = 40
+"""At most this many lines of it: an expectation on any day would show the whole timeline."""
 _TAIL_DAYS = 30
 """Days simulated past the last row or expectation when a test does not say."""
 
@@ -180,8 +182,20 @@ def _check(
         if (first is None or x.day >= first - _CONTEXT_DAYS)
         and (last is None or x.day <= last + _CONTEXT_DAYS)
     ]
-    found = f"found {len(matched)}" + (", the timeline there:" if near else ", and nothing there")
-    return f"{wanted}{what} {when}", found, [_line(x) for x in near]
+    if near:
+        found = f"found {len(matched)}, the timeline there:"
+    else:
+        # Nothing happened near it: the closest things before and after say where it went.
+        before = [x for x in entries if first is not None and x.day < first - _CONTEXT_DAYS]
+        after = [x for x in entries if last is not None and x.day > last + _CONTEXT_DAYS]
+        near = before[-1:] + after[:1]
+        found = f"found {len(matched)}" + (
+            ", nothing within 2 days; the nearest:" if near else ", and the timeline is empty"
+        )
+    shown = [_line(x) for x in near[:_CONTEXT_LINES]]
+    if len(near) > _CONTEXT_LINES:
+        shown.append(f"... and {len(near) - _CONTEXT_LINES} more (playbook simulate shows all)")
+    return f"{wanted}{what} {when}", found, shown
 
 
 def _describe(e: Expectation) -> str:
