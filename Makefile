@@ -45,6 +45,7 @@ bench: $(STAMP) bytecode
 	$(BIN)/python -m bench.reaction
 	$(BIN)/python -m bench.scale
 	$(BIN)/python -m bench.simulation
+	$(BIN)/python -m bench.playbook_tests
 
 # Simulated days per wall second of one account, against a bare timer loop (the floor).
 bench-simulation: $(STAMP) bytecode

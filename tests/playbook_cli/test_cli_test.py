@@ -186,3 +186,12 @@ def test_no_tests_is_an_error_not_a_pass(tmp_path: Path) -> None:
     result = playbook("test", str(books))
     assert result.returncode == 1
     assert "no PlaybookTest in" in result.stderr
+
+
+def test_every_shipped_playbook_has_a_test() -> None:
+    """Each playbook under playbooks/ is named by at least one shipped PlaybookTest."""
+    from engine import load
+
+    found = load([ROOT / "playbooks"])
+    tested = {name for test in found.tests.values() for name in test.playbooks}
+    assert tested >= set(found.playbooks), set(found.playbooks) - tested
