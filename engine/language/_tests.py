@@ -82,10 +82,14 @@ class TimelineRow(Model):
     """Who acknowledges the account's escalations (of ``playbook`` only, if given)."""
     exit: Slug | None = None
     """A playbook whose journey a person ends, with ``reason``."""
+    pause: str | None = None
+    """Who pauses the account: its journeys take no action and do not climb until resumed."""
+    resume: str | None = None
+    """Who resumes the account: what fell due during the pause happens now."""
     playbook: Slug | None = None
     """With ack: only this playbook's escalations."""
     reason: str | None = None
-    """With exit: why the person ended it."""
+    """With exit or pause: why."""
 
     @model_validator(mode="after")
     def _one_moment_and_something(self) -> TimelineRow:
@@ -100,10 +104,12 @@ class TimelineRow(Model):
             and self.event is None
             and self.ack is None
             and self.exit is None
+            and self.pause is None
+            and self.resume is None
         ):
             raise PydanticCustomError(
                 Code.FIELD_MISSING,
-                "nothing happens: give score, components, set, event, ack or exit",
+                "nothing happens: give score, components, set, event, ack, exit, pause or resume",
             )
         if self.playbook is not None and self.ack is None and self.exit is None:
             raise PydanticCustomError(

@@ -97,5 +97,20 @@ def test_an_unknown_timeline_field_lists_every_field_a_row_may_hold(tmp_path: Pa
         read_rows(path, "acme")
     assert raised.value.lines == [
         f"{path}:1: unknown field 'scroe' (fields: account, components, event, id, score, set,"
-        " day, date, ack, playbook, exit, reason)"
+        " day, date, ack, playbook, exit, reason, pause, resume)"
     ]
+
+
+def test_pause_and_resume_rows_become_the_account_requests(tmp_path: Path) -> None:
+    """pause (with its reason) and resume name who; each is the request the CLI would send."""
+    from engine.journeys._messages import PauseRequest, ResumeRequest
+
+    path = tmp_path / "timeline.jsonl"
+    path.write_text(
+        '{"day": 3, "pause": "dana@example.com", "reason": "billing dispute"}\n'
+        '{"day": 5, "resume": "dana@example.com"}\n',
+        encoding="utf-8",
+    )
+    pause, resume = (row.messages for row in read_rows(path, "acme"))
+    assert pause == [PauseRequest(by="dana@example.com", reason="billing dispute")]
+    assert resume == [ResumeRequest(by="dana@example.com")]

@@ -3,7 +3,8 @@
 Timelines and books are rows like ``playbook ingest`` reads (JSONL or CSV, the same fields,
 parsed by the same code) with a ``day`` (days after the start) or a ``date``, and two more
 things a person does: ``ack`` (acknowledge escalations, optionally of one ``playbook``) and
-``exit`` (end a playbook's journey, with a ``reason``). Every problem is one line naming the
+``exit`` (end a playbook's journey, with a ``reason``), ``pause`` and ``resume`` (hold the
+account's journeys, naming who). Every problem is one line naming the
 file, the line and the field; a simulation runs only when every row is good.
 """
 
@@ -21,13 +22,23 @@ from engine.journeys._messages import (
     AccountEvent,
     AttributeChange,
     HealthEvent,
+    PauseRequest,
     PlaybookAck,
     PlaybookExit,
+    ResumeRequest,
 )
 from engine.language import _yaml
 from engine.language._errors import PlaybookError
 
-Message = HealthEvent | AttributeChange | AccountEvent | PlaybookAck | PlaybookExit
+Message = (
+    HealthEvent
+    | AttributeChange
+    | AccountEvent
+    | PlaybookAck
+    | PlaybookExit
+    | PauseRequest
+    | ResumeRequest
+)
 OUTCOMES = ("churned", "renewed", "expanded")
 
 
@@ -128,7 +139,10 @@ def read_rows(path: Path, account: str | None = None) -> list[TimedRow]:
 
 
 # What a timeline or book row may hold: ingest's fields and what only a simulation has.
-_TIMELINE_KEYS = (*sorted(_ROW_KEYS), "day", "date", "ack", "playbook", "exit", "reason")
+_TIMELINE_KEYS = (
+    *sorted(_ROW_KEYS),
+    *("day", "date", "ack", "playbook", "exit", "reason", "pause", "resume"),
+)
 
 
 def _timed(line: int, record: dict[str, Any], account: str | None, path: Path) -> TimedRow:
@@ -138,6 +152,7 @@ def _timed(line: int, record: dict[str, Any], account: str | None, path: Path) -
     day, on = _when(record)
     ack, playbook = record.pop("ack", None), record.pop("playbook", None)
     exit_, reason = record.pop("exit", None), record.pop("reason", None)
+    pause, resume = record.pop("pause", None), record.pop("resume", None)
     if account is not None:
         named = record.setdefault("account", account)
         if named != account:
@@ -165,8 +180,15 @@ def _timed(line: int, record: dict[str, Any], account: str | None, path: Path) -
         )
     elif playbook is not None and ack is None:
         raise OperateError("playbook: only with ack (whose escalations) or exit")
+    if pause is not None:
+        who = _text(pause, "pause") or ""
+        messages.append(PauseRequest(by=who, reason=_text(reason, "reason") or ""))
+    if resume is not None:
+        messages.append(ResumeRequest(by=_text(resume, "resume") or ""))
     if not messages:
-        raise OperateError("nothing happens: give score, components, set, event, ack or exit")
+        raise OperateError(
+            "nothing happens: give score, components, set, event, ack, exit, pause or resume"
+        )
     return TimedRow(line=line, account=name, day=day, on=on, messages=messages)
 
 

@@ -41,7 +41,14 @@ from engine.journeys._account import AccountWorkflow
 from engine.journeys._account_state import AccountStatus
 from engine.journeys._catalog import Catalog
 from engine.journeys._clock import memo_for
-from engine.journeys._messages import AttributeChange, PlaybookAck, PlaybookExit, RunStatus
+from engine.journeys._messages import (
+    AttributeChange,
+    PauseRequest,
+    PlaybookAck,
+    PlaybookExit,
+    ResumeRequest,
+    RunStatus,
+)
 from engine.journeys._run import PlaybookRunWorkflow
 from engine.language._errors import PlaybookError
 from workers.directory import Directory
@@ -282,12 +289,18 @@ def _end(t0: datetime, days: int) -> datetime:
     return t0 + (days + 1) * _DAY - _STAGGER
 
 
-async def _deliver(client: Client, account: str, message: Message, offset: timedelta) -> str | None:
-    if not isinstance(message, PlaybookAck | PlaybookExit):
-        await send(client, account, message, QUEUE, memo=memo_for(offset))
+async def _deliver(client: Client, account: str, message: Message, clock: timedelta) -> str | None:
+    if not isinstance(message, PlaybookAck | PlaybookExit | PauseRequest | ResumeRequest):
+        # The account's workflow starts on its own calendar (engine.journeys._clock).
+        await send(client, account, message, QUEUE, memo=memo_for(clock))
         return None
     handle = client.get_workflow_handle(account_workflow_id(account))
-    signal = "acknowledge" if isinstance(message, PlaybookAck) else "exit_playbook"
+    signal = {
+        PlaybookAck: "acknowledge",
+        PlaybookExit: "exit_playbook",
+        PauseRequest: "pause",
+        ResumeRequest: "resume",
+    }[type(message)]
     try:
         await handle.signal(signal, message)
     except RPCError as error:
