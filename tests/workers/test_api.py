@@ -102,6 +102,27 @@ async def test_credentials_are_required(api: Api) -> None:
         },
     )
     assert signed_late.status_code == 401
+    # Malformed signatures and timestamps are refused as bad credentials, never a 500.
+    now = str(int(time.time()))
+    for timestamp, signature in [
+        ("", "sha256=00"),
+        ("\u00b9\u00b2\u00b3", "sha256=00"),  # superscript digits: isdigit() says yes
+        ("9" * 5000, "sha256=00"),  # beyond int()'s 4,300 digits
+        ("-5", "sha256=00"),
+        ("1.5e9", "sha256=00"),
+        (now, "sha256=\u00e9\u00e9"),  # not ASCII: compare_digest would raise
+        (now, "sha256=" + "0" * 64),
+        (now, "md5=abc"),
+    ]:
+        headers = {"Content-Type": "application/json", SIGNATURE_HEADER: signature}
+        if timestamp:
+            headers[TIMESTAMP_HEADER] = timestamp
+        refused = await api.http.post(
+            f"/v1/accounts/{account}/events",
+            content=content,
+            headers={k: v.encode("utf-8") for k, v in headers.items()},
+        )
+        assert refused.status_code == 401, (timestamp[:20], signature, refused.text)
     assert (await api.http.get(f"/v1/accounts/{account}")).status_code == 401
     assert (await api.http.get("/healthz")).json() == {"status": "ok"}
     assert (await api.http.get("/readyz")).status_code == 200

@@ -14,6 +14,9 @@ from typing import Any
 
 import httpcore
 import pytest
+from hypothesis import given
+from hypothesis import settings as hypothesis_settings
+from hypothesis import strategies as st
 from temporalio.exceptions import ApplicationError
 
 from engine.client._connect import SettingsError
@@ -27,6 +30,7 @@ from workers.outbound import (
     notify_chat,
     parse_allow,
     post_webhook,
+    sign,
     verify_signature,
 )
 from workers.outbound._guard import refusal
@@ -461,3 +465,31 @@ def test_bad_settings_name_the_variable(env: dict[str, str], message: str) -> No
         OutboundSettings.from_env(env)
     assert message in str(caught.value)
     assert "XYZ" not in str(caught.value)
+
+
+@hypothesis_settings(max_examples=500, deadline=None)
+@given(timestamp=st.text(max_size=60) | st.integers().map(str), signature=st.text(max_size=90))
+def test_verify_signature_answers_any_header_without_raising(
+    timestamp: str, signature: str
+) -> None:
+    """Whatever a client puts in the two headers, the answer is True or False, never an error;
+    a signature that is not the right HMAC is False."""
+    body = b'{"score": 40}'
+    assert verify_signature(SECRET, timestamp, body, signature) in (False,)
+
+
+@given(
+    timestamp=st.sampled_from(["\u00b9\u00b2\u00b3", "\u0661\u0662", "9" * 5000, " 12 ", "-1"]),
+    signature=st.sampled_from(["sha256=00", "sha256=\u00e9", "", "sha256=" + "z" * 64]),
+)
+def test_verify_signature_refuses_the_reported_headers(timestamp: str, signature: str) -> None:
+    """Superscript and Arabic-Indic digits, 5,000 digits, a negative time, non-ASCII or
+    non-hex signatures: refused, not raised."""
+    assert verify_signature(SECRET, timestamp, b"{}", signature) is False
+
+
+def test_a_right_signature_with_spaces_around_still_verifies() -> None:
+    """The headers' surrounding spaces are not part of the values."""
+    now = int(time.time())
+    body = b'{"a":1}'
+    assert verify_signature(SECRET, f" {now} ", body, f" {sign(SECRET, now, body)} ")

@@ -18,6 +18,8 @@ from typing import Any
 TIMESTAMP_HEADER = "X-Playbook-Timestamp"
 SIGNATURE_HEADER = "X-Playbook-Signature"
 IDEMPOTENCY_HEADER = "Idempotency-Key"
+_TIMESTAMP_DIGITS = 12
+"""Unix seconds have 10 digits until the year 2286."""
 
 
 def canonical_json(body: Any) -> bytes:
@@ -53,9 +55,14 @@ def verify_signature(
     The comparison takes constant time, so response times do not leak the signature.
     """
     text = str(timestamp).strip()
-    if not text.isdigit():
+    # Total on any header a client sends: only ASCII digits (str.isdigit() takes "²", which
+    # int() refuses), short enough for int() (it refuses over 4,300 digits) and for a clock.
+    if not (0 < len(text) <= _TIMESTAMP_DIGITS and text.isascii() and text.isdigit()):
         return False
     if abs((time.time() if now is None else now) - int(text)) > tolerance_seconds:
         return False
+    given = signature.strip()
+    if not given.isascii():  # compare_digest refuses non-ASCII text; it cannot match anyway
+        return False
     raw = body.encode() if isinstance(body, str) else body
-    return hmac.compare_digest(sign(secret, int(text), raw), signature.strip())
+    return hmac.compare_digest(sign(secret, int(text), raw).encode(), given.encode())
