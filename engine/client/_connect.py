@@ -12,6 +12,7 @@ Settings come from ``PLAYBOOK_TEMPORAL_*`` environment variables, overridden by 
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import re
 from collections.abc import Mapping
@@ -28,6 +29,7 @@ from engine.language._errors import PlaybookError
 # for a Temporal client it never makes.
 if TYPE_CHECKING:
     from temporalio.client import Client
+    from temporalio.runtime import Runtime
     from temporalio.service import TLSConfig
 
 ENV_PREFIX = "PLAYBOOK_TEMPORAL_"
@@ -184,6 +186,7 @@ async def connect(settings: TemporalSettings) -> Client:
                 api_key=api_key,
                 tls=tls,
                 data_converter=DATA_CONVERTER,
+                runtime=_runtime(),
             ),
             CONNECT_TIMEOUT.total_seconds(),
         )
@@ -195,6 +198,34 @@ async def connect(settings: TemporalSettings) -> Client:
         raise _unreachable(settings, _reason(exc)) from None
     await _check_namespace(client, settings)
     return client
+
+
+def _runtime() -> Runtime:
+    """The SDK's runtime with its Rust core's log lines sent to Python logging (the logger
+    ``temporalio.core``) instead of printed, coloured, on stdout: in a command's output or
+    in a file it writes they are noise, and a worker's log handlers place them properly."""
+    global _RUNTIME
+    if _RUNTIME is None:
+        from temporalio.runtime import (
+            LogForwardingConfig,
+            LoggingConfig,
+            Runtime,
+            TelemetryConfig,
+            TelemetryFilter,
+        )
+
+        _RUNTIME = Runtime(
+            telemetry=TelemetryConfig(
+                logging=LoggingConfig(
+                    filter=TelemetryFilter(core_level="WARN", other_level="WARN"),
+                    forwarding=LogForwardingConfig(logger=logging.getLogger("temporalio.core")),
+                )
+            )
+        )
+    return _RUNTIME
+
+
+_RUNTIME: Runtime | None = None
 
 
 async def _check_namespace(client: Client, settings: TemporalSettings) -> None:

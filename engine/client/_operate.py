@@ -11,6 +11,8 @@ import csv
 import hashlib
 import io
 import json
+import math
+import re
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
@@ -20,7 +22,8 @@ from temporalio.client import Client
 from temporalio.service import RPCError, RPCStatusCode
 
 from engine.client._connect import TemporalSettings, connect
-from engine.client._start import account_workflow_id, send
+from engine.client._start import AccountIdRefused, account_workflow_id, check_account_id, send
+from engine.journeys import _values
 from engine.journeys._account import AccountWorkflow
 from engine.journeys._account_state import AccountStatus
 from engine.journeys._messages import (
@@ -36,8 +39,17 @@ from engine.language._errors import PlaybookError
 T = TypeVar("T")
 
 
+_NUMBER = re.compile(r"\A[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?\Z")
+MAX_ID = 200
+"""Characters in an event id (and an account id, see engine.client._start)."""
+
+
 class OperateError(PlaybookError):
     """An operator's request that cannot be done; the message says why in one line."""
+
+
+class IngestCutOff(OperateError):
+    """Temporal stopped answering partway through an ingest; the message says where."""
 
 
 class UnknownAccount(OperateError):
@@ -57,13 +69,20 @@ def _where(client: Client) -> str:
 
 
 def parse_value(text: str) -> Any:
-    """``--set`` values: whole and decimal numbers become numbers, the rest stays text."""
-    for kind in (int, float):
-        try:
-            return kind(text)
-        except ValueError:
-            pass
-    return text
+    """``--set`` values: whole and decimal numbers become numbers, the rest stays text.
+
+    Only decimal notation is a number: "nan", "Infinity" and "1_000" stay text (a company
+    may be called Nan). A number no account can hold (5,000 digits) is refused in one line.
+    """
+    if not _NUMBER.match(text):
+        return text
+    try:
+        number: int | float = int(text)
+    except ValueError:  # a decimal, or more digits than int() takes
+        number = float(text)
+    if not math.isfinite(number) or abs(number) > _values.MAX_NUMBER:
+        raise OperateError(f"{text[:24]}{'...' if len(text) > 24 else ''}: a number beyond +-1e15")
+    return number
 
 
 def pairs(items: list[str], what: str) -> dict[str, str]:
@@ -107,6 +126,12 @@ def build_events(
         raise OperateError(f"{'.'.join(map(str, first['loc']))}: {first['msg']}") from None
     if not messages:
         raise OperateError("nothing to send: give --score, --component, --set or --event")
+    _check_values(
+        event_id or "playbook-event",
+        next((m.components for m in messages if isinstance(m, HealthEvent)), {}),
+        next((m.set for m in messages if isinstance(m, AttributeChange)), {}),
+        event,
+    )
     return messages
 
 
@@ -318,7 +343,9 @@ def read_records(
     ``FILE:LINE: message`` per record that is not JSON or that ``convert`` refuses with an
     ``OperateError``. Raises ``OperateError`` when the file cannot be read at all."""
     try:
-        text = path.read_text(encoding="utf-8")
+        # utf-8-sig: a spreadsheet's CSV starts with a byte order mark, which would otherwise
+        # become part of the first column's name.
+        text = path.read_text(encoding="utf-8-sig")
     except OSError as error:
         raise OperateError(f"{path}: cannot read: {error.strerror}") from None
     except UnicodeDecodeError:
@@ -344,6 +371,9 @@ def _jsonl_records(text: str) -> Iterator[tuple[int, dict[str, Any] | str]]:
             record = json.loads(raw)
         except json.JSONDecodeError as error:
             yield line, f"not JSON: {error.msg} at column {error.colno}"
+            continue
+        except (ValueError, RecursionError) as error:  # 5,000 digits; nesting past the stack
+            yield line, f"not a usable JSON object: {str(error)[:80]}"
             continue
         yield line, record if isinstance(record, dict) else "each line must be a JSON object"
 
@@ -376,6 +406,10 @@ def _row(line: int, record: dict[str, Any]) -> Row:
     account = record.get("account")
     if not isinstance(account, str) or not account:
         raise OperateError("no account")
+    try:
+        check_account_id(account)
+    except AccountIdRefused as error:
+        raise OperateError(str(error)) from None
     score = record.get("score")
     if isinstance(score, str):
         number = parse_value(score)
@@ -420,6 +454,7 @@ def event_messages(
     """The messages of one event (a file row, an API call), attributes first so health
     sees them. Each gets an id derived from ``event_id``, the same whichever door the event
     came through, so the account ignores a repeat."""
+    _check_values(event_id, components or {}, attributes or {}, event)
     messages: list[HealthEvent | AttributeChange | AccountEvent] = []
     try:
         if attributes:
@@ -443,14 +478,53 @@ def event_messages(
     return messages
 
 
+def _check_values(
+    event_id: str, components: dict[str, Any], attributes: dict[str, Any], event: str | None
+) -> None:
+    """Refuse, in one line, what an account could not use (engine.journeys._values)."""
+    problem = _values.text_problem("the event id", event_id, MAX_ID)
+    if problem is None and event is not None:
+        problem = _values.text_problem("the event name", event, _values.MAX_EVENT_NAME)
+    for name, number in components.items():
+        if problem is None:
+            problem = _values.key_problem(name)
+        if problem is None and (
+            isinstance(number, bool)
+            or not isinstance(number, int | float)
+            or not (math.isfinite(number) and 0 <= number <= 100)
+        ):
+            problem = f"component {name}={number!r}: a number from 0 to 100"
+    for key, value in attributes.items():
+        if problem is None:
+            found = _values.key_problem(key) or _values.value_problem(key, value)
+            problem = None if found is None else f"set.{str(key)[:64]}: {found}"
+    problem = problem or _values.set_problem(attributes)
+    if problem is not None:
+        raise OperateError(problem)
+
+
 async def ingest(
     settings: TemporalSettings, rows: list[Row], progress: Callable[[], None] | None = None
 ) -> int:
-    """Send every row's messages in file order; the number of rows sent."""
+    """Send every row's messages in file order; the number of rows sent.
+
+    When Temporal stops answering partway, :class:`IngestCutOff` says how many rows went
+    and the first that did not: every row has an id (its own, or one from its content), so
+    sending the whole file again changes nothing for the rows that went.
+    """
     client = await connect(settings)
+    sent = 0
     for row in rows:
-        for message in row.messages:
-            await send(client, row.account, message, settings.task_queue)
+        try:
+            for message in row.messages:
+                await send(client, row.account, message, settings.task_queue)
+        except RPCError as error:
+            raise IngestCutOff(
+                f"Temporal stopped answering at line {row.line} ({error.message}): {sent}"
+                f" row(s) sent, {len(rows) - sent} not; run the same ingest again when it is"
+                " back (rows already sent are recognised by their ids and not applied twice)"
+            ) from None
+        sent += 1
         if progress is not None:
             progress()
-    return len(rows)
+    return sent

@@ -15,8 +15,27 @@ from engine.journeys._account import AccountWorkflow
 from engine.journeys._account_state import AccountState
 from engine.journeys._catalog import CATALOG_WORKFLOW_ID, Catalog, CatalogWorkflow
 from engine.journeys._messages import AccountEvent, AttributeChange, HealthEvent
+from engine.journeys._values import text_problem
+from engine.language._errors import PlaybookError
 
 ACCOUNT_SIGNALS = {HealthEvent: "health", AttributeChange: "attributes", AccountEvent: "lifecycle"}
+
+
+MAX_ACCOUNT_ID = 200
+
+
+class AccountIdRefused(PlaybookError):
+    """An account id that cannot name an account: empty, too long, a slash, control
+    characters or spaces around it. The message says which, in one line."""
+
+
+def check_account_id(account_id: str) -> None:
+    """Refuse an account id no account can have; every door that sends events calls it."""
+    problem = text_problem("the account id", account_id, MAX_ACCOUNT_ID)
+    if problem is None and (account_id != account_id.strip() or "/" in account_id):
+        problem = f"the account id {account_id[:40]!r} has a slash or spaces around it"
+    if problem is not None:
+        raise AccountIdRefused(problem)
 
 
 def account_workflow_id(account_id: str) -> str:
@@ -46,9 +65,12 @@ async def send(
 ) -> WorkflowHandle[Any, Any]:
     """Deliver ``message`` to the account, creating its workflow if it does not exist.
 
+    Raises :class:`AccountIdRefused` for an id no account can have.
+
     ``memo`` is for a workflow this creates; a simulation's carries its clock offset
     (``engine.journeys._clock.memo_for``).
     """
+    check_account_id(account_id)
     return await client.start_workflow(
         AccountWorkflow.run,
         AccountState(account_id=account_id),

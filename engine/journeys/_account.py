@@ -11,14 +11,16 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import math
 from datetime import datetime, timedelta
 from typing import Any
 
 from temporalio import workflow
+from temporalio.common import RawValue
 from temporalio.exceptions import WorkflowAlreadyStartedError
 
 with workflow.unsafe.imports_passed_through():
-    from engine.journeys import _clock, _scoring, _summaries
+    from engine.journeys import _clock, _scoring, _summaries, _values
     from engine.journeys import _search as sa
     from engine.journeys._account_state import AccountState, AccountStatus
     from engine.journeys._catalog import CatalogIndex, EntrySummary, IndexRequest, PlanRequest
@@ -85,32 +87,63 @@ class AccountWorkflow:
         self._exact = False
         self._entries = EntryRules(self)
         self._changes = ChangeLog(self)
+        self._refused: list[tuple[str, Exception]] = []
 
     # Signals ------------------------------------------------------------------------------
 
+    # The doors of events from outside take the raw payload and decode it here: a payload
+    # that is not the message (a null where a number goes, sent around our edge's checks)
+    # would otherwise fail every workflow task of the account, for good. It is recorded in
+    # why and dropped, and the account goes on.
+
     @workflow.signal(name="health")
-    def health(self, event: HealthEvent) -> None:
-        self._inbox.append(event)
+    def health(self, raw: RawValue) -> None:
+        self._take(raw, HealthEvent, "health")
 
     @workflow.signal(name="attributes")
-    def attributes(self, change: AttributeChange) -> None:
-        self._inbox.append(change)
+    def attributes(self, raw: RawValue) -> None:
+        self._take(raw, AttributeChange, "attributes")
 
     @workflow.signal(name="lifecycle")
-    def lifecycle(self, event: AccountEvent) -> None:
-        self._inbox.append(event)
+    def lifecycle(self, raw: RawValue) -> None:
+        self._take(raw, AccountEvent, "lifecycle")
 
     @workflow.signal(name="start_playbook")
     def start_playbook(self, request: StartPlaybook) -> None:
         self._inbox.append(request)
 
     @workflow.signal(name="pause")
-    def pause(self, request: PauseRequest) -> None:
-        self._inbox.append(request)
+    def pause(self, raw: RawValue) -> None:
+        self._take(raw, PauseRequest, "pause")
 
     @workflow.signal(name="resume")
-    def resume(self, request: ResumeRequest) -> None:
-        self._inbox.append(request)
+    def resume(self, raw: RawValue) -> None:
+        self._take(raw, ResumeRequest, "resume")
+
+    def _take(self, raw: RawValue, kind: type[Any], signal: str) -> None:
+        try:
+            message = workflow.payload_converter().from_payload(raw.payload, kind)
+        except Exception as error:  # noqa: BLE001 - any undecodable payload is refused alike
+            if self._state is None:  # with the start: recorded once the run has its state
+                self._refused.append((signal, error))
+            else:
+                self._refuse(signal, error)
+            return
+        self._inbox.append(message)
+
+    def _refuse(self, signal: str, error: Exception) -> None:
+        reason = " ".join(str(error).split())[:200]
+        self.note(
+            Decision(
+                at=_clock.now(),
+                kind="skipped",
+                rule=f"account.signals.{signal}",
+                playbook="",
+                version=0,
+                hash="",
+                detail=f"not applied: the {signal} signal's value could not be read: {reason}",
+            )
+        )
 
     @workflow.signal(name="run_ended")
     def run_ended(self, ended: RunEnded) -> None:
@@ -143,6 +176,8 @@ class AccountWorkflow:
     @workflow.run
     async def run(self, state: AccountState) -> None:
         self._state = state
+        for signal, error in self._refused:
+            self._refuse(signal, error)
         # Carried over from the previous run, ahead of anything signalled since.
         self._inbox[:0], state.pending = state.pending, []
         self._ended[:0], state.ended = state.ended, []
@@ -215,19 +250,25 @@ class AccountWorkflow:
         state = self.state
         now = _clock.now()
         if isinstance(item, AttributeChange):
+            changes = self._usable(item)
             for kind in _TRACKED:
-                if kind in item.set and item.set[kind] != state.attributes.get(kind):
-                    self._changes.note(kind, state.attributes.get(kind), item.set[kind])
-            state.attributes.update(item.set)
+                if kind in changes and changes[kind] != state.attributes.get(kind):
+                    self._changes.note(kind, state.attributes.get(kind), changes[kind])
+            state.attributes.update(changes)
         else:
-            state.components.update(item.components)
-            for name, value in item.components.items():
+            # A reading no health model can score (NaN, out of range) is left out; the
+            # edge refuses them, this is for what got in before it did.
+            components = {
+                k: v for k, v in item.components.items() if math.isfinite(v) and 0 <= v <= 100
+            }
+            state.components.update(components)
+            for name, value in components.items():
                 self._sample(f"health.components.{name}", value, now)
             score = item.score
             model = state.catalog.health if state.catalog else None
-            if score is None and model is not None and item.components:
+            if score is None and model is not None and components:
                 segment = state.attributes.get("segment")
-                score = _scoring.score(model, segment, item.components, state.components)
+                score = _scoring.score(model, segment, components, state.components)
             if score is not None:
                 self._sample("health.score", score, now)
                 history = state.history["health.score"]
@@ -244,6 +285,25 @@ class AccountWorkflow:
                 state.health = state.health.model_copy(
                     update={"components": dict(state.components)}
                 )
+
+    def _usable(self, item: AttributeChange) -> dict[str, Any]:
+        """The changes the account can take (engine.journeys._values); each one it cannot
+        is left out and recorded, so one bad value never stops the account."""
+        kept, refused = _values.usable(item.set, self.state.attributes)
+        for key, reason in refused:
+            self.note(
+                Decision(
+                    at=_clock.now(),
+                    kind="skipped",
+                    rule=f"account.attributes.{key}",
+                    playbook="",
+                    version=0,
+                    hash="",
+                    detail=f"not applied: {reason}",
+                    seen={"event_id": item.event_id},
+                )
+            )
+        return kept
 
     def _sample(self, field: str, value: float, now: datetime) -> None:
         samples = self.state.history.setdefault(field, [])

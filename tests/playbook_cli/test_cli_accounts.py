@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import subprocess
 import sys
@@ -218,3 +219,76 @@ async def test_ingest_sends_rows_in_order_reports_bad_ones_and_does_not_double_c
     missing = await asyncio.to_thread(run, "ingest", str(tmp_path / "nope.jsonl"))
     assert missing.returncode == 1 and missing.stderr.count("\n") == 1
     assert "cannot read" in missing.stderr
+
+
+async def test_ingest_reports_each_hostile_row_and_sends_every_good_one(
+    dev_env: WorkflowEnvironment, tmp_path: Path
+) -> None:
+    """A 10,000-character account id, a 3 MB attribute, a 5,000-digit number, a renewal date
+    in the year 1, an account id with a slash: each one line naming its row; the good rows
+    around them are all sent; a CSV that starts with a byte order mark is read."""
+    client = await fresh_namespace(dev_env)
+    await register(client, client.namespace)
+    queue = f"q-{uuid.uuid4().hex[:8]}"
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith("PLAYBOOK_")},
+        "PLAYBOOK_TEMPORAL_ADDRESS": dev_env.client.service_client.config.target_host,
+        "PLAYBOOK_TEMPORAL_NAMESPACE": client.namespace,
+        "PLAYBOOK_TEMPORAL_TASK_QUEUE": queue,
+    }
+
+    def run(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [str(PLAYBOOK), *args], capture_output=True, text=True, timeout=90, env=env, check=False
+        )
+
+    rows = [
+        {"account": "good-1", "score": 70},
+        {"account": "x" * 10_000, "score": 50},
+        {"account": "good-2", "set": {"notes": "y" * 3_000_000}},
+        "BIGNUMBER",
+        {"account": "good-3", "set": {"renewal_date": "0001-01-05"}},
+        {"account": "a/b", "score": 40},
+        {"account": "good-4", "score": 65},
+    ]
+    lines = [
+        '{"account": "good-2", "set": {"arr": ' + "9" * 5_000 + "}}"
+        if row == "BIGNUMBER"
+        else json.dumps(row)
+        for row in rows
+    ]
+    jsonl = tmp_path / "hostile.jsonl"
+    jsonl.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    table = tmp_path / "bom.csv"
+    table.write_bytes(
+        "\ufeffaccount,score,set.arr\nbom-1,61,7000\nbom-2,62,99999999999999999999999\n".encode()
+    )
+    book = load([JOURNEYS])
+    async with build_worker(client, queue, Recorder().activities()):
+        await publish(client, build_catalog(book.plans(), book.health_plan()), queue)  # type: ignore[arg-type]
+        result = await asyncio.to_thread(run, "ingest", str(jsonl))
+        assert result.returncode == 1
+        assert result.stdout.strip() == "sent 2 row(s) to 2 account(s); 5 row(s) refused"
+        errors = result.stderr.strip().splitlines()
+        assert [e.split(":")[1] for e in errors] == ["2", "3", "4", "5", "6"], errors
+        assert "the account id of 10,000 characters (at most 200)" in errors[0]
+        assert "set.notes: text of 3,000,000 characters" in errors[1]
+        assert "not a usable JSON object" in errors[2] or "beyond" in errors[2]
+        assert "set.renewal_date: 0001-01-05 is outside 1900-01-01..2199-12-31" in errors[3]
+        assert "has a slash" in errors[4]
+        assert all(len(e) < 300 for e in errors)
+        csv_run = await asyncio.to_thread(run, "ingest", str(table))
+        assert csv_run.returncode == 1, csv_run.stdout + csv_run.stderr
+        assert csv_run.stdout.strip() == "sent 1 row(s) to 1 account(s); 1 row(s) refused"
+        assert f"{table}:3: 99999999999999999999999: a number beyond +-1e15" in csv_run.stderr
+
+        async def applied(account: str, score: str) -> bool:
+            out = await asyncio.to_thread(run, "status", account)
+            return f"health {score}" in out.stdout
+
+        for account, score in (("good-1", "70"), ("good-4", "65"), ("bom-1", "61")):
+            for _ in range(50):
+                if await applied(account, score):
+                    break
+                await asyncio.sleep(0.2)
+            assert await applied(account, score), account

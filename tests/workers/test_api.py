@@ -279,3 +279,47 @@ async def test_open_api_refuses_to_listen_beyond_loopback() -> None:
     """Without tokens or an HMAC key the API serves loopback only; on 0.0.0.0 it refuses."""
     with pytest.raises(ApiRefused, match="PLAYBOOK_API_TOKENS"):
         await serve(Settings(), host="0.0.0.0", port=0, stop=asyncio.Event())
+
+
+async def test_values_an_account_cannot_use_are_refused_with_a_422(api: Api) -> None:
+    """A renewal date in the year 1, a set of 100 kB, a NUL in an attribute, a long key, a
+    control character in an account id: one-line 422s (or 404 for the path); nothing sent."""
+    account = api.account()
+    for body, words in [
+        ({"set": {"renewal_date": "0001-01-05"}}, "0001-01-05 is outside 1900-01-01..2199-12-31"),
+        ({"set": {"renewal_date": "soon"}}, "'soon' is not a date"),
+        ({"set": {f"k{i}": "x" * 4_000 for i in range(25)}}, "at most 64,000 per event"),
+        ({"set": {"notes": "a\x00b"}}, "NUL"),
+        ({"set": {"k" * 65: 1}}, "attribute name of 65 characters"),
+        ({"set": {"arr": 10**20}}, "number beyond"),
+        ({"event": "signed\nforged"}, "control character"),
+    ]:
+        refused = await api.http.post(
+            f"/v1/accounts/{account}/events", json=body, headers=_bearer()
+        )
+        assert refused.status_code == 422, (body, refused.text)
+        assert words in str(refused.json()["detail"]), refused.text
+    batch = {"events": [{"account": "ok", "score": 40}, {"account": "a\x01b", "score": 40}]}
+    refused = await api.http.post("/v1/events", json=batch, headers=_bearer())
+    assert refused.status_code == 422
+    status_of_ok = await api.http.get("/v1/accounts/ok", headers=_bearer())
+    assert status_of_ok.status_code == 404  # all refused before any was sent
+
+
+async def test_a_retried_request_gets_the_same_event_ids(api: Api) -> None:
+    """Events without ids get ids from their content, place and day: the same request again
+    (a client's retry after a 503) has the same ids, so the account ignores the repeat; a
+    different Idempotency-Key or different content gives new ones."""
+    account = api.account()
+    batch = {"events": [{"account": account, "score": 40}, {"account": account, "score": 40}]}
+    first = (await api.http.post("/v1/events", json=batch, headers=_bearer())).json()
+    again = (await api.http.post("/v1/events", json=batch, headers=_bearer())).json()
+    assert first["event_ids"] == again["event_ids"]
+    assert len(set(first["event_ids"])) == 2  # two readings in one batch stay two
+    keyed = await api.http.post(
+        "/v1/events", json=batch, headers={**_bearer(), "Idempotency-Key": "sync-42"}
+    )
+    assert set(keyed.json()["event_ids"]).isdisjoint(first["event_ids"])
+    other = {"events": [{"account": account, "score": 41}, {"account": account, "score": 40}]}
+    changed = (await api.http.post("/v1/events", json=other, headers=_bearer())).json()
+    assert changed["event_ids"][0] != first["event_ids"][0]

@@ -9,12 +9,14 @@ requests get a 503 with the one-line reason and the process stays up to serve th
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import json
 import math
-import uuid
 from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
 from typing import Annotated, Any, TypeVar
 
-from fastapi import Depends, FastAPI, Path, Query, Request, status
+from fastapi import Depends, FastAPI, Header, Path, Query, Request, status
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse
@@ -31,7 +33,7 @@ from engine.client._operate import (
     overview,
     why_decisions,
 )
-from engine.client._start import send
+from engine.client._start import check_account_id, send
 from engine.language._errors import PlaybookError
 from workers.api._auth import authorize
 from workers.api._models import (
@@ -46,7 +48,29 @@ from workers.settings import Settings
 
 T = TypeVar("T")
 # At module level: routes are read with their annotations as strings, resolved here.
-Account = Annotated[str, Path(description="The account id.", max_length=200, pattern=r"^[^\s/]+$")]
+Account = Annotated[
+    str, Path(description="The account id.", max_length=200, pattern=r"^[^\s/\x00-\x1f\x7f]+$")
+]
+IdempotencyKey = Annotated[
+    str | None,
+    Header(
+        alias="Idempotency-Key",
+        max_length=200,
+        description="Makes a retried request's events without ids the same events (see"
+        " event ids in the README); optional.",
+    ),
+]
+
+
+def _content_id(account: str, event: EventIn, index: int, day: str, key: str | None) -> str:
+    """An id for an event sent without one, from what it is: its account, its content, its
+    place in the request, the day (UTC) and the request's Idempotency-Key. A client that
+    retries a request after a timeout or a 503 sends the same events again, and the accounts
+    ignore those already delivered; the same reading sent on another day is a new event."""
+    content = event.model_dump(mode="json", exclude={"id"}, exclude_none=True)
+    canonical = json.dumps([account, content, index, day, key], sort_keys=True, default=str)
+    return "api-" + hashlib.sha256(canonical.encode()).hexdigest()[:24]
+
 
 MAX_BODY_BYTES = 1024 * 1024
 """A batch of 1,000 events fits easily; anything bigger is refused before it is read."""
@@ -165,10 +189,12 @@ def create_app(settings: Settings) -> FastAPI:
 
     authed = [Depends(caller)]
 
-    async def _deliver(events: list[tuple[str, EventIn]]) -> Accepted:
+    async def _deliver(events: list[tuple[str, EventIn]], key: str | None) -> Accepted:
         ids, batches = [], []
-        for account, event in events:
-            event_id = event.id or f"api-{uuid.uuid4().hex}"
+        day = datetime.now(UTC).date().isoformat()
+        for index, (account, event) in enumerate(events):
+            check_account_id(account)  # all refused before any is sent
+            event_id = event.id or _content_id(account, event, index, day, key)
             ids.append(event_id)
             batches.append(
                 (
@@ -198,16 +224,18 @@ def create_app(settings: Settings) -> FastAPI:
         tags=["events"],
         responses={422: {"description": "The body is not a valid event."}},
     )
-    async def post_event(account: Account, event: EventIn) -> Accepted:
+    async def post_event(
+        account: Account, event: EventIn, idempotency_key: IdempotencyKey = None
+    ) -> Accepted:
         """Send one account an event; its workflow starts if this is its first."""
-        return await _deliver([(account, event)])
+        return await _deliver([(account, event)], idempotency_key)
 
     @app.post(
         "/v1/events", status_code=status.HTTP_202_ACCEPTED, dependencies=authed, tags=["events"]
     )
-    async def post_events(batch: Batch) -> Accepted:
+    async def post_events(batch: Batch, idempotency_key: IdempotencyKey = None) -> Accepted:
         """Send up to 1,000 events, for any accounts; all are checked before any is sent."""
-        return await _deliver([(event.account, event) for event in batch.events])
+        return await _deliver([(event.account, event) for event in batch.events], idempotency_key)
 
     @app.get("/v1/accounts/{account}", dependencies=authed, tags=["accounts"])
     async def get_status(account: Account) -> Overview:

@@ -16,8 +16,9 @@ AccountId = Annotated[
     Field(
         min_length=1,
         max_length=200,
-        pattern=r"^[^\s/]+$",
-        description="The account id, as the CRM knows it (no spaces or slashes).",
+        pattern=r"^[^\s/\x00-\x1f\x7f]+$",
+        description="The account id, as the CRM knows it (no spaces, slashes or control"
+        " characters).",
         examples=["acme"],
     ),
 ]
