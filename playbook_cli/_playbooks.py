@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import math
 from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
@@ -133,6 +134,8 @@ def schema(
     ),
 ) -> None:
     """Write the JSON Schemas editors use, or check that the committed ones are current."""
+    if directory.exists() and not directory.is_dir():
+        _fail(f"--dir {directory}: not a directory")
     if check_only:
         stale = drifted(directory)
         if stale:
@@ -166,8 +169,8 @@ def publish(
     Running journeys keep the plan they started with. Publishing the same set again changes
     nothing.
     """
-    if wait <= 0:
-        _fail(f"--wait must be more than 0 seconds, not {wait:g}")
+    if not (math.isfinite(wait) and 0 < wait <= 86_400):
+        _fail(f"--wait must be more than 0 seconds and at most a day, not {wait:g}")
     result = _checked(paths)
     health = result.health_plan()
     # An empty catalog would retire every playbook at once; that is never what a publish

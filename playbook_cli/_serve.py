@@ -66,7 +66,10 @@ def api(
     port: Annotated[
         int | None,
         typer.Option(
-            "--port", help="Port to listen on (default 8000) [env: PLAYBOOK_API_PORT].", min=0
+            "--port",
+            help="Port to listen on (default 8000) [env: PLAYBOOK_API_PORT].",
+            min=0,
+            max=65535,
         ),
     ] = None,
     *,
@@ -102,9 +105,15 @@ def dev(
         Path,
         typer.Option("--dir", help="Where the dev server and the task store keep their state."),
     ] = Path(".playbook"),
-    port: Annotated[int, typer.Option("--port", help="Temporal dev server port.")] = 7233,
-    ui_port: Annotated[int, typer.Option("--ui-port", help="Temporal UI port (0: no UI).")] = 8233,
-    api_port: Annotated[int, typer.Option("--api-port", help="HTTP API port.")] = 8000,
+    port: Annotated[
+        int, typer.Option("--port", help="Temporal dev server port.", min=1, max=65535)
+    ] = 7233,
+    ui_port: Annotated[
+        int, typer.Option("--ui-port", help="Temporal UI port (0: no UI).", min=0, max=65535)
+    ] = 8233,
+    api_port: Annotated[
+        int, typer.Option("--api-port", help="HTTP API port.", min=0, max=65535)
+    ] = 8000,
     people: Annotated[
         Path | None,
         typer.Option(

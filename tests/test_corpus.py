@@ -130,3 +130,28 @@ def test_generated_case_gives_exactly_its_expected_error(name: str, tmp_path: Pa
 def test_corpus_has_at_least_30_cases() -> None:
     """The corpus holds at least 30 cases, committed and generated together."""
     assert len(CASES) + len(GENERATED) >= 30
+
+
+def test_special_files_named_like_playbooks_are_refused_not_read(tmp_path: Path) -> None:
+    """A FIFO (which would block), a symlink to /dev/zero (which never ends) and a symlink
+    loop, in a directory of a valid set: one FILE_UNREADABLE line each, promptly, exit 1."""
+    folder = tmp_path / "set"
+    folder.mkdir()
+    for file in (CORPUS / "_shared").iterdir():
+        (folder / file.name).write_bytes(file.read_bytes())
+    os.mkfifo(folder / "pipe.yaml")
+    (folder / "zero.yaml").symlink_to("/dev/zero")
+    (folder / "a.yaml").symlink_to(folder / "b.yaml")
+    (folder / "b.yaml").symlink_to(folder / "a.yaml")
+    (folder / "back").symlink_to(folder)  # a directory loop: not followed
+    result = validate(str(folder))
+    assert result.returncode == 1
+    assert result.stdout.splitlines() == [
+        f"{folder}/a.yaml:1:1: cannot read: Too many levels of symbolic links [FILE_UNREADABLE]",
+        f"{folder}/b.yaml:1:1: cannot read: Too many levels of symbolic links [FILE_UNREADABLE]",
+        f"{folder}/pipe.yaml:1:1: not a regular file (a FIFO); not read [FILE_UNREADABLE]",
+        f"{folder}/zero.yaml:1:1: not a regular file (a device or other special file);"
+        " not read [FILE_UNREADABLE]",
+    ]
+    fifo_alone = validate(str(folder / "pipe.yaml"))
+    assert fifo_alone.returncode == 1 and "not a regular file (a FIFO)" in fifo_alone.stdout

@@ -84,7 +84,18 @@ def check_playbook(book: Playbook, ctx: Context) -> list[Finding]:
     for loc, step in steps:
         if isinstance(step, GotoStep) and step.step not in ids:
             out.append(_unknown(loc, "step", Code.REF_STEP, "step", step.step, ids))
-        if isinstance(step, StartPlaybookStep) and step.playbook not in ctx.playbooks:
+        if isinstance(step, StartPlaybookStep) and step.playbook == book.name:
+            # A run cannot enroll its account in what it is running: the account refuses
+            # (already running), so the step could only ever fail.
+            out.append(
+                Finding(
+                    (*loc, "playbook"),
+                    Code.REF_PLAYBOOK,
+                    f"a playbook cannot start itself ({book.name!r}); to run again, end it"
+                    " and let its entry and reentry enroll the account",
+                )
+            )
+        elif isinstance(step, StartPlaybookStep) and step.playbook not in ctx.playbooks:
             out.append(
                 _unknown(
                     loc, "playbook", Code.REF_PLAYBOOK, "playbook", step.playbook, ctx.playbooks

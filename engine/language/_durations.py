@@ -33,7 +33,8 @@ def duration_seconds(text: str) -> int:
 
 
 def _check_duration(text: str) -> str:
-    if not _DURATION.match(text):
+    # fullmatch: a pattern's $ also matches before a final newline, and "3d\n" is no duration.
+    if not _DURATION.fullmatch(text):
         hint = ""
         if re.fullmatch(r"[0-9]+\s*(mo|months?|y|years?)", text.strip()):
             hint = "; months and years vary in length, write days (30d, 365d)"
@@ -98,11 +99,19 @@ def _check_date_offset(text: str) -> str:
             {"text": text, "anchors": ", ".join(ANCHORS)},
         )
     _, sign, amount = match.groups()
-    if sign and not (amount and _DURATION.match(amount)):
+    if sign and not (amount and _DURATION.fullmatch(amount)):
         raise PydanticCustomError(
             Code.DATE_OFFSET_INVALID,
             "'{text}': '{amount}' after the sign is not a duration (use 3d, 12h, 1w)",
             {"text": text, "amount": amount or ""},
+        )
+    if amount and duration_seconds(amount) > _MAX_SECONDS:
+        # A date this far off overflows the calendar (enrolled + 9999999d): the run could
+        # never take its first step.
+        raise PydanticCustomError(
+            Code.DATE_OFFSET_INVALID,
+            "'{text}': an offset of more than 20 years",
+            {"text": text},
         )
     return text
 

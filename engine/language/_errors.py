@@ -96,7 +96,9 @@ class Diagnostic:
         where = f"{self.path}:{self.line}:{self.column}" if self.line else self.path
         field = f" {self.field}:" if self.loc else ""
         hint = f" ({self.hint})" if self.hint else ""
-        return f"{where}:{field} {self.message}{hint} [{self.code}]"
+        line = f"{where}:{field} {self.message}{hint} [{self.code}]"
+        # One problem, one line, whatever text it quotes from the file.
+        return line.replace("\r", "\\r").replace("\n", "\\n")
 
 
 def format_loc(loc: Loc) -> str:

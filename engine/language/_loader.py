@@ -9,6 +9,7 @@ reported only for the files asked about. One bad file never hides the problems o
 from __future__ import annotations
 
 import os
+import stat
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -130,15 +131,17 @@ def _discover(args: list[str]) -> tuple[list[Source], list[Diagnostic]]:
         if path.is_dir():
             files = list(_yaml_files(path))
             for file in files:
-                sources.setdefault(file.resolve(), Source(str(file), True)).requested = True
+                sources.setdefault(_key(file), Source(str(file), True)).requested = True
             if not files:
                 diagnostics.append(
                     _file_problem(
                         arg, Code.NO_PLAYBOOKS, "no playbook files (*.yaml, *.yml) here", 0
                     )
                 )
-        elif path.is_file():
-            sources.setdefault(path.resolve(), Source(arg, True)).requested = True
+        elif path.is_file() or path.is_symlink() or path.exists():
+            # A file, or something named like one that _read will refuse in one line (a
+            # FIFO, a device, a symlink loop): never a crash, never a hang.
+            sources.setdefault(_key(path), Source(arg, True)).requested = True
             context_dirs.append(path.parent)
         else:
             diagnostics.append(
@@ -146,8 +149,17 @@ def _discover(args: list[str]) -> tuple[list[Source], list[Diagnostic]]:
             )
     for directory in dict.fromkeys(context_dirs):
         for file in _yaml_files(directory, depth=_CONTEXT_DEPTH):
-            sources.setdefault(file.resolve(), Source(str(file), False))
+            sources.setdefault(_key(file), Source(str(file), False))
     return list(sources.values()), diagnostics
+
+
+def _key(path: Path) -> Path:
+    """The file behind ``path``, so one named twice is read once; a symlink loop (which
+    resolve() refuses) keys on its own name."""
+    try:
+        return path.resolve()
+    except (OSError, RuntimeError):
+        return path.absolute()
 
 
 def _yaml_files(directory: Path, depth: int | None = None) -> Iterable[Path]:
@@ -213,7 +225,16 @@ def _parse(source: Source) -> None:
 def _read(source: Source) -> str | None:
     path = Path(source.path)
     try:
-        size = path.stat().st_size
+        info = path.stat()
+        if not stat.S_ISREG(info.st_mode):
+            kind = "a FIFO" if stat.S_ISFIFO(info.st_mode) else "a device or other special file"
+            source.diagnostics.append(
+                _file_problem(
+                    source.path, Code.FILE_UNREADABLE, f"not a regular file ({kind}); not read"
+                )
+            )
+            return None
+        size = info.st_size
         if size > MAX_FILE_BYTES:
             source.diagnostics.append(
                 _file_problem(
@@ -223,7 +244,17 @@ def _read(source: Source) -> str | None:
                 )
             )
             return None
-        raw = path.read_bytes()
+        with path.open("rb") as handle:  # at most the limit, whatever stat said
+            raw = handle.read(MAX_FILE_BYTES + 1)
+        if len(raw) > MAX_FILE_BYTES:
+            source.diagnostics.append(
+                _file_problem(
+                    source.path,
+                    Code.FILE_TOO_LARGE,
+                    f"file is over {MAX_FILE_BYTES:,} bytes; a playbook file may hold no more",
+                )
+            )
+            return None
     except OSError as exc:
         source.diagnostics.append(
             _file_problem(source.path, Code.FILE_UNREADABLE, f"cannot read: {exc.strerror or exc}")

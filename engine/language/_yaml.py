@@ -118,8 +118,16 @@ def load(text: str) -> tuple[Any, Positions]:
     Raises :class:`YamlProblem` for syntax errors, duplicate keys, unsupported tags and
     documents too large or too deeply nested to be a playbook.
     """
+    _check_flow_depth(text)
     try:
         node = _compose(_FastLoader, text)
+    except RecursionError:  # nesting in block style, deeper than the parser's stack
+        raise YamlProblem(
+            Code.YAML_TOO_COMPLEX,
+            f"nested over {_MAX_DEPTH} levels deep; a playbook is far shallower",
+            1,
+            1,
+        ) from None
     except yaml.YAMLError:
         try:
             node = _compose(_PureLoader, text)
@@ -133,6 +141,31 @@ def load(text: str) -> tuple[Any, Positions]:
     data = _Builder(positions).build(node, (), 0)
     _measure_blocks(text, positions)
     return data, positions
+
+
+def _check_flow_depth(text: str) -> None:
+    """Refuse ``[[[[...`` nested past the limit before the parser recurses into it (a 2 kB
+    file of brackets took the parser past Python's stack). Quotes are skipped roughly: a
+    bracket inside a quoted string only ever makes the count higher, never hides depth."""
+    depth, line, quote = 0, 1, ""
+    for char in text:
+        if char == "\n":
+            line += 1
+        elif quote:
+            quote = "" if char == quote else quote
+        elif char in "\"'":
+            quote = char
+        elif char in "[{":
+            depth += 1
+            if depth > _MAX_DEPTH:
+                raise YamlProblem(
+                    Code.YAML_TOO_COMPLEX,
+                    f"nested over {_MAX_DEPTH} levels deep; a playbook is far shallower",
+                    line,
+                    1,
+                )
+        elif char in "]}":
+            depth = max(depth - 1, 0)
 
 
 def _measure_blocks(text: str, positions: Positions) -> None:
@@ -321,13 +354,15 @@ def _scalar(node: ScalarNode, line: int, column: int, loc: Loc) -> Any:
     value: str = node.value
     tag = node.tag
     if tag == _PLAIN:
+        if _INT.match(value) or _OCT.match(value) or _HEX.match(value):
+            return _bounded_int(value, line, column, loc)
         return _plain(value)
     kind = tag[len(_STD) :]
     if kind == "str":
         return value
     try:
         if kind == "int":
-            return _int(value)
+            return _bounded_int(value, line, column, loc)
         if kind == "float":
             return float(value)
         if kind == "bool" and value in _BOOL:
@@ -353,6 +388,27 @@ def _plain(value: str) -> Any:
     if _NAN.match(value):
         return math.nan
     return value
+
+
+_INT_DIGITS = 24
+_INT_MIN, _INT_MAX = -(2**63), 2**63 - 1
+
+
+def _bounded_int(value: str, line: int, column: int, loc: Loc) -> int:
+    """A whole number that fits in 64 bits, as Temporal and every store need it."""
+    if len(value) <= _INT_DIGITS:
+        number = _int(value)
+        if _INT_MIN <= number <= _INT_MAX:
+            return number
+    shown = value if len(value) <= 24 else f"{value[:12]}... ({len(value):,} characters)"
+    raise YamlProblem(
+        Code.FIELD_VALUE,
+        f"{shown} is too large a number: whole numbers fit in 64 bits"
+        f" ({_INT_MIN:,} to {_INT_MAX:,})",
+        line,
+        column,
+        loc,
+    )
 
 
 def _int(value: str) -> int:
