@@ -93,7 +93,15 @@ class CatalogIndex(BaseModel):
 def build_catalog(plans: list[Plan], health: HealthModelPlan) -> Catalog:
     """A catalog of ``plans``; its hash changes when any plan or the health model does."""
     draft = Catalog(hash="", health=health, plans={p.name: p for p in plans})
-    return draft.model_copy(update={"hash": content_hash(draft)})
+    # Where the files were read from is not what they mean: the same set published from two
+    # checkouts is the same catalog (each plan's own hash already leaves its source out).
+    meaning = draft.model_copy(
+        update={
+            "health": health.model_copy(update={"source": None}),
+            "plans": {p.name: p.model_copy(update={"source": None}) for p in plans},
+        }
+    )
+    return draft.model_copy(update={"hash": content_hash(meaning)})
 
 
 class IndexRequest(BaseModel):

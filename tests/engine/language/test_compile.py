@@ -127,3 +127,19 @@ def test_history_windows_are_the_changes_a_run_measures() -> None:
     assert history_windows(shipped.plan("adoption")) == {"health.components.usage": 30 * 86_400}
     assert history_windows(shipped.plan("churn-prevention")) == {}
     assert history_windows(shipped.plan("renewal")) == {}
+
+
+def test_the_same_set_from_two_directories_is_the_same_catalog(tmp_path: Path) -> None:
+    """The shipped set copied elsewhere: every plan and the catalog hash the same, though
+    each plan (and the health model) remembers the file it came from."""
+    from engine import load
+    from engine.journeys._catalog import build_catalog
+
+    shipped = Path(__file__).parents[3] / "playbooks"
+    copy = tmp_path / "elsewhere"
+    shutil.copytree(shipped, copy)
+    here, there = load([shipped]), load([copy])
+    a = build_catalog(here.plans(), here.health_plan())  # type: ignore[arg-type]
+    b = build_catalog(there.plans(), there.health_plan())  # type: ignore[arg-type]
+    assert a.health.source != b.health.source
+    assert a.hash == b.hash
