@@ -523,6 +523,35 @@ async def renewal_catch_up(env: WorkflowEnvironment) -> Histories:
     return {"renewal_catch_up": await settled(handle)}
 
 
+async def account_refuses_values(env: WorkflowEnvironment) -> Histories:
+    """An account given what it cannot use, sent around the edge's checks: a renewal date in
+    the year 1 (left out, recorded), a reading whose payload is not a HealthEvent (recorded,
+    dropped); the next reading enrolls it in rescue as usual."""
+    client = env.client
+    account = "soylent"
+    handle = client.get_workflow_handle(account_workflow_id(account))
+    await publish(client, catalog_of(load_relative(FIXTURES, "journeys")), QUEUE)
+    change = AttributeChange(
+        event_id="bad-date", set={"segment": "smb", "renewal_date": "0001-01-05"}
+    )
+    await send(client, account, change, QUEUE)
+    await handle.signal("health", {"kind": "health", "components": {"usage": None}})
+    await send(client, account, HealthEvent(event_id="drop", score=30), QUEUE)
+
+    async def enrolled() -> bool:
+        status: AccountStatus = await handle.query(AccountWorkflow.status)
+        return "rescue" in status.enrollments
+
+    await eventually(enrolled, "rescue enrolls on the drop after the refusals")
+    status: AccountStatus = await handle.query(AccountWorkflow.status)
+    refused = {d.rule for d in status.why if d.kind == "skipped"}
+    expect(
+        {"account.attributes.renewal_date", "account.signals.health"} <= refused,
+        "both refusals are recorded",
+    )
+    return {"account_refuses_values": await settled(handle)}
+
+
 async def _not(check: Awaitable[bool]) -> bool:
     return not await check
 
@@ -538,6 +567,7 @@ JOURNEYS: dict[str, Callable[[WorkflowEnvironment], Awaitable[Histories]]] = {
     "onboarding_exact_end": onboarding_exact_end,
     "ladder_exact_rearm_stop": ladder_exact_rearm_stop,
     "renewal_catch_up": renewal_catch_up,
+    "account_refuses_values": account_refuses_values,
 }
 
 
