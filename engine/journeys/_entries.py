@@ -181,7 +181,7 @@ class EntryRules:
             return f"re-entry never (cycle {enrollment.cycle} ran)", False
         until = self._cooldown_end(entry.name)
         if until is not None and _clock.now() < until:
-            return f"in cooldown until {until.isoformat()}", True
+            return f"in cooldown until {until:%Y-%m-%d %H:%M} UTC", True
         return None, False
 
     def _cooldown_end(self, name: str) -> datetime | None:
