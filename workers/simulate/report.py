@@ -21,9 +21,6 @@ from pydantic import BaseModel
 from workers.simulate.recorder import RecordedAction
 from workers.simulate.runner import Result
 
-# Decisions the timeline shows from the actions' records instead (with subject and recipient),
-# or that repeat what the account already said.
-_HIDDEN = {"enrolled", "action"}
 _TIME_OF_DAY = re.compile(r"T\d{2}:\d{2}:\d{2}(\.\d+)?(\+00:00|Z)?")
 
 
@@ -75,9 +72,15 @@ def timeline(result: Result) -> list[Entry]:
     # the run's decision. The timeline shows it once, from the action's record, under the
     # rule the run's decision names.
     failed = Counter((a.workflow_id, _rule(a)) for a in result.actions if a.error is not None)
+    # Likewise an action: shown from its record, unless it has none (a start_playbook step
+    # asks the account by signal, with no activity to record it).
+    done = Counter((a.workflow_id, _rule(a)) for a in result.actions if a.error is None)
     for workflow_id, run in result.runs.items():
         for d in run.why:
-            if d.kind in _HIDDEN:
+            if d.kind == "action" and done[workflow_id, d.rule] > 0:
+                done[workflow_id, d.rule] -= 1
+                continue
+            if d.kind == "enrolled":
                 continue
             if d.kind == "action_failed" and failed[workflow_id, d.rule] > 0:
                 failed[workflow_id, d.rule] -= 1
