@@ -131,7 +131,8 @@ def test_a_bad_test_document_is_one_positioned_line(tmp_path: Path) -> None:
 
 
 def test_unknown_step_role_tier_and_template_are_refused_where_written(tmp_path: Path) -> None:
-    """A step, a role, a tier and a template no tested playbook has: REF_ lines, with hints."""
+    """A step, a role, a tier, a template and (in the timeline) a playbook the test does not
+    run: REF_ lines where each is written, with hints."""
     books = copy_of_playbooks(tmp_path)
     test = books / "tests" / "churn-prevention.yaml"
     edit(test, "{day: 10, task: csm, title: root-cause}", "{day: 10, task: cms}")
@@ -141,6 +142,11 @@ def test_unknown_step_role_tier_and_template_are_refused_where_written(tmp_path:
         test,
         "{day: 10, email: churn-outreach, to: customer}",
         "{day: 10, email: onboarding-welcome}",
+    )
+    edit(
+        test,
+        "ack: maria@example.com, playbook: churn-prevention",
+        "ack: maria@example.com, playbook: churn-prevenion",
     )
     result = playbook("validate", str(books))
     assert result.returncode == 1
@@ -160,7 +166,12 @@ def test_unknown_step_role_tier_and_template_are_refused_where_written(tmp_path:
     assert any(
         "email: 'onboarding-welcome' is not a template the playbooks send" in x for x in lines
     )
-    assert len(lines) == 4
+    assert any(
+        "timeline[2].playbook: 'churn-prevenion' is not a tested playbook"
+        " (did you mean 'churn-prevention'?) [REF_PLAYBOOK]" in x
+        for x in lines
+    )
+    assert len(lines) == 5
 
 
 def test_junit_xml_names_each_test_and_its_failures(tmp_path: Path) -> None:
