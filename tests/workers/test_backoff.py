@@ -25,7 +25,7 @@ def test_settings_from_the_environment() -> None:
     assert Settings.from_env(env).retry == RetrySettings(initial=0.5, maximum=30)
     with pytest.raises(ValueError, match=r"^PLAYBOOK_RETRY_MAX_INTERVAL: .*'soon'$"):
         RetrySettings.from_env({"PLAYBOOK_RETRY_MAX_INTERVAL": "soon"})
-    with pytest.raises(ValueError, match="PLAYBOOK_RETRY_INITIAL: .*greater than 0"):
+    with pytest.raises(ValueError, match=r"PLAYBOOK_RETRY_INITIAL: .*greater than 0"):
         RetrySettings.from_env({"PLAYBOOK_RETRY_INITIAL": "0"})
     with pytest.raises(ValueError, match="is longer than PLAYBOOK_RETRY_MAX_INTERVAL"):
         RetrySettings.from_env({"PLAYBOOK_RETRY_INITIAL": "90"})
