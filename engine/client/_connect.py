@@ -162,6 +162,40 @@ def _read(path: Path | None, field: str) -> bytes | None:
     raise SettingsError(f"{path}: {problem} (given by {flag(field)} or {env_var(field)})")
 
 
+def quiet_core_logs() -> None:
+    """Make the SDK's default runtime forward its Rust core's logs to Python logging, errors
+    only (``temporalio.core``). By default the core prints coloured WARN lines straight to
+    stderr, dozens a second while the server is away (a retried call, a worker's polls), into
+    the user's terminal and into files a command's output is redirected to; each command says
+    what went wrong in its own one line instead. Once per process, before the first client."""
+    global _QUIETED
+    if _QUIETED:
+        return
+    import logging
+
+    from temporalio.runtime import (
+        LogForwardingConfig,
+        LoggingConfig,
+        Runtime,
+        TelemetryConfig,
+        TelemetryFilter,
+    )
+
+    runtime = Runtime(
+        telemetry=TelemetryConfig(
+            logging=LoggingConfig(
+                filter=TelemetryFilter(core_level="ERROR", other_level="ERROR"),
+                forwarding=LogForwardingConfig(logger=logging.getLogger("temporalio.core")),
+            )
+        )
+    )
+    Runtime.set_default(runtime, error_if_already_set=False)
+    _QUIETED = True
+
+
+_QUIETED = False
+
+
 async def connect(settings: TemporalSettings) -> Client:
     """A client for ``settings``, checked against the namespace.
 
@@ -174,6 +208,7 @@ async def connect(settings: TemporalSettings) -> Client:
 
     from engine.client._converter import DATA_CONVERTER
 
+    quiet_core_logs()
     tls = settings.tls_config()
     api_key = settings.api_key.get_secret_value() if settings.api_key else None
     try:

@@ -474,14 +474,34 @@ def event_messages(
     return messages
 
 
+class IngestCut(OperateError):
+    """Temporal stopped answering partway through an ingest: what was sent, and where it
+    stopped. Every row's messages carry ids derived from the row, so sending the file again
+    is safe: the accounts ignore what they already have."""
+
+    def __init__(self, sent: int, first_unsent: Row, reason: str) -> None:
+        self.sent = sent
+        self.first_unsent = first_unsent
+        self.reason = reason
+        super().__init__(reason)
+
+
 async def ingest(
     settings: TemporalSettings, rows: list[Row], progress: Callable[[], None] | None = None
 ) -> int:
-    """Send every row's messages in file order; the number of rows sent."""
+    """Send every row's messages in file order; the number of rows sent.
+
+    Raises :class:`IngestCut` when Temporal goes away midway (rows before the cut are sent).
+    """
     client = await connect(settings)
-    for row in rows:
-        for message in row.messages:
-            await send(client, row.account, message, settings.task_queue)
+    for sent, row in enumerate(rows):
+        try:
+            for message in row.messages:
+                await send(client, row.account, message, settings.task_queue)
+        except RPCError as error:
+            raise IngestCut(sent, row, error.message or error.status.name) from None
+        except RuntimeError as error:  # the SDK's transport errors ("Failed client connect")
+            raise IngestCut(sent, row, str(error).splitlines()[0]) from None
         if progress is not None:
             progress()
     return len(rows)
