@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -19,6 +20,9 @@ from playbook_cli._tasks import Database
 
 if TYPE_CHECKING:
     from workers.store import Task
+
+# EX_TEMPFAIL: a temporary failure; the same command can be run again.
+INGEST_CUT_EXIT = 75
 
 Account = Annotated[str, typer.Argument(help="The account id, e.g. acme.")]
 
@@ -84,8 +88,8 @@ def ingest(
     """Send accounts the rows of a JSONL or CSV file, in order; bad rows are reported by line."""
     from rich.progress import Progress
 
+    from engine.client._operate import IngestCut, read_rows
     from engine.client._operate import ingest as send_rows
-    from engine.client._operate import read_rows
 
     try:
         rows, errors = read_rows(file)
@@ -93,12 +97,28 @@ def ingest(
         _fail(str(exc))
     for error in errors:
         _err.print(error, markup=False)
+
+    async def send_all(progress: Callable[[], None] | None = None) -> int | IngestCut:
+        try:
+            return await send_rows(settings, rows, progress)
+        except IngestCut as cut:  # said below with the file's name, not as a bare reason
+            return cut
+
     if _err.is_terminal and rows:
         with Progress(console=_err, transient=True) as bar:
             task = bar.add_task(f"ingesting {file.name}", total=len(rows))
-            sent = _run(send_rows(settings, rows, lambda: bar.advance(task)))
+            sent = _run(send_all(lambda: bar.advance(task)))
     else:
-        sent = _run(send_rows(settings, rows))
+        sent = _run(send_all())
+    if isinstance(sent, IngestCut):
+        cut = sent
+        _fail(
+            f"Temporal stopped answering after {cut.sent} of {len(rows)} row(s) were sent;"
+            f" the first row not sent is {file}:{cut.first_unsent.line}"
+            f" (account {cut.first_unsent.account}): {cut.reason}. Running the same"
+            " ingest again is safe: rows already sent are recognised by their ids and ignored",
+            code=INGEST_CUT_EXIT,
+        )
     accounts = len({row.account for row in rows})
     print(f"sent {sent} row(s) to {accounts} account(s); {len(errors)} row(s) refused")
     if errors:

@@ -11,6 +11,7 @@ import asyncio
 import logging
 import signal
 import sys
+import threading
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -155,11 +156,11 @@ async def _dev(
     from workers.dev import QUEUE, running
 
     def mail(message: EmailMessage) -> None:
-        print(f"mail  to {message['To']}: {message['Subject']}", flush=True)
+        _say(f"mail  to {message['To']}: {message['Subject']}")
 
     def chat(post: dict[str, object]) -> None:
         text = str(post.get("text", "")).splitlines()
-        print(f"chat  {post.get('channel', '')}: {text[0] if text else ''}", flush=True)
+        _say(f"chat  {post.get('channel', '')}: {text[0] if text else ''}")
 
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -176,7 +177,7 @@ async def _dev(
         on_chat=chat,
     ) as stack:
         changed = await publish(stack.client, build_catalog(plans, health), QUEUE)
-        print(
+        _say(
             f"""playbook dev: {changed}
   Temporal        {stack.temporal_address} (namespace default, task queue {QUEUE})
   Temporal UI     {stack.ui_url or "off"}
@@ -185,11 +186,22 @@ async def _dev(
   task store      {stack.database_url}
   state           {directory}/ (a restart resumes; delete it to start over)
 Try: playbook event acme --score 35   then: playbook status acme
-Ctrl-C to stop.""",
-            flush=True,
+Ctrl-C to stop."""
         )
         await stop.wait()
-        print("stopping...", flush=True)
+        _say("stopping...")
+
+
+_PRINTING = threading.Lock()
+
+
+def _say(text: str) -> None:
+    """Print ``text`` as one piece: the mail catcher and the chat catcher call this from
+    their own threads, and print() writes the text and its newline separately, so two
+    threads printing at once glued their lines together."""
+    with _PRINTING:
+        sys.stdout.write(text + "\n")
+        sys.stdout.flush()
 
 
 @app.command(name="settings")

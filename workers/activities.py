@@ -28,8 +28,9 @@ from engine.journeys._messages import ActionReceipt, ActionRequest, CloseRequest
 from engine.language._plan import EmailNode, NotifyNode, TaskNode, TierPlan, WebhookNode
 from engine.language._template_context import PEOPLE, template_context
 from workers import history
+from workers.backoff import RetrySettings, with_delay
 from workers.directory import Directory, Person
-from workers.email import SmtpSettings, render, send_email
+from workers.email import Outgoing, SmtpSettings, render, send_emails
 from workers.log import action_log
 from workers.outbound import OutboundClient, OutboundSettings, notify_chat, post_webhook
 from workers.settings import Settings
@@ -57,12 +58,14 @@ class Actions:
         directory: Directory,
         smtp: SmtpSettings,
         outbound: OutboundSettings,
+        retry: RetrySettings | None = None,
         crash_after: str | None = None,
     ) -> None:
         self._store = store
         self._directory = directory
         self._smtp = smtp
         self._outbound = outbound
+        self._retry = retry or RetrySettings()
         self._http: OutboundClient | None = None
         self._crash_after = crash_after
 
@@ -78,6 +81,7 @@ class Actions:
             directory=Directory.load(settings.directory),
             smtp=settings.smtp,
             outbound=settings.outbound,
+            retry=settings.retry,
             # A fault switch for the exactly-once tests, deliberately not a documented setting.
             crash_after=os.environ.get(CRASH_AFTER) or None,
         )
@@ -109,11 +113,12 @@ class Actions:
             with _heartbeating():
                 detail = await handler(request)
         except ApplicationError as error:
-            log.warning("action failed", error=str(error), retrying=not error.non_retryable)
-            raise
+            if error.non_retryable:
+                log.warning("action failed", error=str(error), retrying=False)
+                raise
+            raise self._again(error, log) from None
         except Exception as error:
-            log.warning("action failed", error=f"{type(error).__name__}: {error}", retrying=True)
-            raise
+            raise self._again(error, log) from error
         log.info("action done", detail=detail)
         return ActionReceipt(idempotency_key=request.idempotency_key, detail=detail)
 
@@ -152,9 +157,9 @@ class Actions:
             for role in PEOPLE
             if (found := self._directory.resolve(role, request.account, request.owner))
         }
-        sent = []
         # One copy per recipient (``recipient`` in the template is that person), each under
         # its own key: a retry after a partial failure does not repeat the copies that went.
+        pending = []
         for person in to:
             key = f"{request.idempotency_key}/{person.email}"
             if await self._ledger(key) is None:
@@ -170,16 +175,16 @@ class Actions:
                     enrolled_at=request.enrolled_at,
                 )
                 rendered = render(request.template, context)
-                message_id = await send_email(
-                    self._smtp,
-                    to=[person.email],
-                    cc=cc,
-                    rendered=rendered,
-                    idempotency_key=key,
-                )
-                await self._record(key, "email", message_id, request)
-            sent.append(person.email)
-        return f"emailed {', '.join(sent)}" + (f" (cc {', '.join(cc)})" if cc else "")
+                pending.append(Outgoing(key, [person.email], cc, rendered))
+
+        async def sent(outgoing: Outgoing, message_id: str) -> None:
+            # Recorded before the next message and before QUIT: the window in which a crash
+            # sends a copy again is the server's own answer time plus this write.
+            await self._record(outgoing.idempotency_key, "email", message_id, request)
+
+        await send_emails(self._smtp, pending, sent=sent)
+        sent_to = [person.email for person in to]
+        return f"emailed {', '.join(sent_to)}" + (f" (cc {', '.join(cc)})" if cc else "")
 
     # Tasks --------------------------------------------------------------------------------
 
@@ -274,6 +279,21 @@ class Actions:
         return result.detail
 
     # Helpers ------------------------------------------------------------------------------
+
+    def _again(self, error: Exception, log: Any) -> ApplicationError:
+        """The error to retry ``error`` with: no attempt limit (the journey's policy), the
+        pause from the settings, and a log line that says when the next try comes."""
+        attempt = activity.info().attempt if activity.in_activity() else 1
+        retry = with_delay(error, self._retry.delay(attempt))
+        assert retry.next_retry_delay is not None
+        shown = error if isinstance(error, ApplicationError) else f"{type(error).__name__}: {error}"
+        log.warning(
+            "action failed",
+            error=str(shown),
+            retrying=True,
+            next_try_in=retry.next_retry_delay.total_seconds(),
+        )
+        return retry
 
     def _people(self, roles: list[str], request: ActionRequest) -> list[Person]:
         return people(self._directory, roles, request.account, request.owner)

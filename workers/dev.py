@@ -15,6 +15,7 @@ import email
 import email.policy
 import json
 import socket
+import subprocess
 import sys
 import threading
 from collections.abc import AsyncIterator, Callable, Iterator
@@ -26,11 +27,13 @@ from typing import Any
 
 from aiosmtpd.controller import Controller
 from pydantic import SecretStr
+from temporalio.api.workflowservice.v1 import GetSystemInfoRequest
 from temporalio.client import Client
+from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
 
 from engine.client._attributes import DEV_SERVER_ARGS
-from engine.client._connect import TemporalSettings
+from engine.client._connect import TemporalSettings, quiet_core_logs
 from engine.client._converter import DATA_CONVERTER
 from engine.language._errors import PlaybookError
 from workers.activities import Actions
@@ -160,21 +163,9 @@ async def running(
     ui = ui_port != 0
     if ui and ui_port is None:
         ui_port = free_port()
-    try:
-        env = await WorkflowEnvironment.start_local(
-            data_converter=DATA_CONVERTER,
-            port=temporal_port,
-            dev_server_existing_path=str(Path(sys.executable).parent / "temporal"),
-            dev_server_extra_args=[
-                *DEV_SERVER_ARGS,
-                "--db-filename",
-                str(directory / "temporal.db"),
-            ],
-            ui=ui,
-            ui_port=ui_port or None,
-        )
-    except (RuntimeError, OSError) as error:
-        raise StackError(f"the Temporal dev server did not start: {error}") from None
+    quiet_core_logs()
+    server = await _dev_server(directory, temporal_port or free_port(), ui_port if ui else None)
+    env = WorkflowEnvironment.from_client(server.client)
     address = env.client.service_client.config.target_host
     stack = Stack(
         env=env,
@@ -210,7 +201,79 @@ async def running(
                 await actions.aclose()
     finally:
         smtp.stop()
-        await env.shutdown()
+        server.stop()
+
+
+@dataclass
+class _DevServer:
+    """The Temporal dev server process and a client of it."""
+
+    process: subprocess.Popen[bytes]
+    client: Client
+
+    def stop(self) -> None:
+        """Stop the server (after the worker: a worker left without its server retries its
+        polls with a warning each until its shutdown gives up)."""
+        _stop(self.process)
+
+
+def _stop(process: subprocess.Popen[bytes]) -> None:
+    if process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+async def _dev_server(directory: Path, port: int, ui_port: int | None) -> _DevServer:
+    """Start ``temporal server start-dev`` in a session of its own and connect to it.
+
+    Its own session, so the terminal's Ctrl-C reaches only this process, which stops the
+    worker first and the server last. (The SDK's ``start_local`` starts the server in our
+    process group, where Ctrl-C stopped it first, and the worker then spent 20 s retrying.)
+    """
+    binary = Path(sys.executable).parent / "temporal"
+    ui = ["--ui-port", str(ui_port)] if ui_port else ["--headless"]
+    command = [
+        *(str(binary), "server", "start-dev", "--ip", "127.0.0.1", "--port", str(port)),
+        *("--namespace", "default", "--log-level", "error"),
+        *("--db-filename", str(directory / "temporal.db")),
+        *ui,
+        *DEV_SERVER_ARGS,
+    ]
+    log = (directory / "temporal.log").open("ab")
+    try:
+        process = subprocess.Popen(
+            command, stdout=log, stderr=log, stdin=subprocess.DEVNULL, start_new_session=True
+        )
+    except OSError as error:
+        raise StackError(f"the Temporal dev server did not start: {error}") from None
+    finally:
+        log.close()
+    deadline = asyncio.get_running_loop().time() + _SERVER_START_SECONDS
+    while True:
+        if process.poll() is not None:
+            raise StackError(
+                f"the Temporal dev server exited with {process.returncode}:"
+                f" see {directory / 'temporal.log'}"
+            )
+        try:
+            client = await Client.connect(f"127.0.0.1:{port}", data_converter=DATA_CONVERTER)
+            await client.workflow_service.get_system_info(GetSystemInfoRequest())
+            return _DevServer(process, client)
+        except (RuntimeError, RPCError):
+            if asyncio.get_running_loop().time() > deadline:
+                _stop(process)
+                raise StackError(
+                    f"the Temporal dev server did not answer in {_SERVER_START_SECONDS} s:"
+                    f" see {directory / 'temporal.log'}"
+                ) from None
+            await asyncio.sleep(0.2)
+
+
+_SERVER_START_SECONDS = 60
 
 
 @asynccontextmanager

@@ -10,27 +10,33 @@ Failures are sorted for Temporal's retry policy: a template that cannot render a
 that refuses for good (SMTP 5xx) are non-retryable, and the journey records them; a busy
 server (4xx), a refused connection or a timeout raise an error the activity retries with
 backoff.
+
+All or none: a step's email goes out only when the server accepts every recipient (to and
+cc). A refused address is a bad contact someone must fix; a copy that reached the CSM while
+the customer's bounced would look like a welcome that went out, so the step fails instead,
+naming the address, and nothing is sent.
 """
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import hashlib
-import logging
 import os
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from email.message import EmailMessage
 from email.utils import formatdate, parseaddr
 from typing import Any, Literal
 
 import aiosmtplib
+from aiosmtplib.email import flatten_message
 from jinja2 import Template, TemplateError
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
 from temporalio.exceptions import ApplicationError
 
 from engine.language._plan import TemplatePlan
 from engine.language._templates import environment
-
-log = logging.getLogger("playbook.email")
 
 IDEMPOTENCY_HEADER = "X-Playbook-Idempotency-Key"
 
@@ -164,6 +170,20 @@ def build_message(
     return message
 
 
+@dataclass(frozen=True)
+class Outgoing:
+    """One message to send: one ``to`` person's copy of a step's email, under its own key."""
+
+    idempotency_key: str
+    to: list[str]
+    cc: list[str]
+    rendered: RenderedEmail
+
+
+Sent = Callable[[Outgoing, str], Awaitable[None]]
+"""Called with each message and its Message-ID the moment the server accepted it."""
+
+
 async def send_email(
     settings: SmtpSettings,
     *,
@@ -173,27 +193,41 @@ async def send_email(
     rendered: RenderedEmail,
     idempotency_key: str,
 ) -> str:
-    """Send one rendered email; returns its Message-ID.
+    """Send one rendered email; returns its Message-ID (see :func:`send_emails`)."""
+    ids: list[str] = []
 
-    ``sender`` defaults to the configured From address. SMTP replies of 5xx raise a
-    non-retryable ``ApplicationError`` of type ``EmailRejected`` carrying the server's reply;
-    4xx replies (``EmailDeferred``), refused connections and timeouts (``SmtpUnavailable``)
-    raise retryable ones, so Temporal tries again with backoff.
+    async def sent(_: Outgoing, message_id: str) -> None:
+        ids.append(message_id)
+
+    outgoing = Outgoing(idempotency_key=idempotency_key, to=to, cc=cc, rendered=rendered)
+    await send_emails(settings, [outgoing], sent=sent, sender=sender)
+    return ids[0]
+
+
+async def send_emails(
+    settings: SmtpSettings,
+    messages: list[Outgoing],
+    *,
+    sent: Sent,
+    sender: str | None = None,
+) -> None:
+    """Send ``messages`` over one connection, all or none as far as the server can tell.
+
+    Every recipient of every message is offered (RCPT) before any message's content goes:
+    when the server refuses one, nothing is sent and the refusal is raised, a 5xx as a
+    non-retryable ``EmailRejected`` naming the address, a 4xx as a retryable
+    ``EmailDeferred``. ``sent`` is awaited the moment the server answers 250 to a message's
+    content, before the next message and before QUIT, so a record of it (the ledger) follows
+    the acceptance as closely as it can. Refused connections and timeouts raise a retryable
+    ``SmtpUnavailable``; STARTTLS or AUTH the server lacks a non-retryable ``SmtpNotSupported``.
     """
-    message = build_message(
-        sender=sender or settings.sender,
-        to=to,
-        cc=cc,
-        rendered=rendered,
-        idempotency_key=idempotency_key,
-    )
-    recipients = [*to, *cc]
+    if not messages:
+        return
+    sender = sender or settings.sender
     where = f"{settings.host}:{settings.effective_port}"
+    delivered: list[str] = []
     try:
-        refused, _ = await aiosmtplib.send(
-            message,
-            sender=parseaddr(sender or settings.sender)[1],
-            recipients=recipients,
+        client = aiosmtplib.SMTP(
             hostname=settings.host,
             port=settings.effective_port,
             username=settings.username,
@@ -202,11 +236,27 @@ async def send_email(
             start_tls=settings.security == "starttls",
             timeout=settings.timeout,
         )
-    except aiosmtplib.SMTPRecipientsRefused as error:
-        raise _refused(
-            min(r.code for r in error.recipients),
-            "; ".join(f"{r.recipient}: {r.code} {r.message}" for r in error.recipients),
-        ) from None
+        async with client:
+            session = _Session(client, parseaddr(sender)[1])
+            everyone = list(dict.fromkeys(a for m in messages for a in [*m.to, *m.cc]))
+            if len(messages) > 1:
+                # One offer of everyone first: a refusal of the last copy's person stops the
+                # first copy too (a 5xx for anyone fails the step with nothing sent).
+                await session.offer(everyone)
+            for outgoing in messages:
+                message = build_message(
+                    sender=sender,
+                    to=outgoing.to,
+                    cc=outgoing.cc,
+                    rendered=outgoing.rendered,
+                    idempotency_key=outgoing.idempotency_key,
+                )
+                await session.deliver(message, [*outgoing.to, *outgoing.cc])
+                delivered += outgoing.to
+                await sent(outgoing, str(message["Message-ID"]))
+    except _Refused as refused:
+        also = f" (already sent to {', '.join(delivered)})" if delivered else "; nothing was sent"
+        raise _refused(refused.code, refused.reply + also) from None
     except aiosmtplib.SMTPResponseException as error:
         raise _refused(error.code, f"{error.code} {error.message}") from None
     except aiosmtplib.SMTPException as error:
@@ -227,11 +277,70 @@ async def send_email(
             f"the SMTP server at {where} is unreachable: {_one_line(str(error))}",
             type="SmtpUnavailable",
         ) from None
-    for address, response in refused.items():
-        # Some recipients accepted: the message is sent and must not be sent again for the
-        # others, so the refusals are logged rather than retried.
-        log.warning("%s refused %s: %s %s", where, address, response.code, response.message)
-    return str(message["Message-ID"])
+
+
+class _Refused(Exception):
+    """Some recipients were refused at RCPT; the envelope was reset, nothing sent."""
+
+    def __init__(self, refusals: list[aiosmtplib.SMTPRecipientRefused]) -> None:
+        # Any 5xx is the answer: a retry would be refused again for that address.
+        self.code = max(r.code for r in refusals)
+        self.reply = "; ".join(f"{r.recipient}: {r.code} {r.message}" for r in refusals)
+
+
+class _Session:
+    """Mail transactions on one connection (aiosmtplib's sendmail sends when at least one
+    recipient is accepted; ours sends only when all are)."""
+
+    def __init__(self, client: aiosmtplib.SMTP, sender: str) -> None:
+        self._client = client
+        self._sender = sender
+
+    async def offer(self, recipients: list[str]) -> None:
+        """MAIL and RCPT for ``recipients``, then RSET: raises ``_Refused`` for a refusal."""
+        await self._envelope(recipients, self._options(recipients))
+        await self._client.rset()
+
+    async def deliver(self, message: EmailMessage, recipients: list[str]) -> None:
+        """One transaction: DATA only after every recipient was accepted."""
+        options = self._options(recipients)
+        utf8 = "SMTPUTF8" in options
+        cte = "8bit" if "BODY=8BITMIME" in options else "7bit"
+        await self._envelope(recipients, options)
+        try:
+            await self._client.data(flatten_message(message, utf8=utf8, cte_type=cte))
+        except aiosmtplib.SMTPResponseException:
+            await self._reset()
+            raise
+
+    async def _envelope(self, recipients: list[str], options: list[str]) -> None:
+        encoding = "utf-8" if "SMTPUTF8" in options else "ascii"
+        await self._client.mail(self._sender, options=options, encoding=encoding)
+        refusals = []
+        for recipient in recipients:
+            try:
+                await self._client.rcpt(recipient, encoding=encoding)
+            except aiosmtplib.SMTPRecipientRefused as refusal:
+                refusals.append(refusal)
+        if refusals:
+            await self._reset()
+            raise _Refused(refusals)
+
+    def _options(self, recipients: list[str]) -> list[str]:
+        options = []
+        if not all(a.isascii() for a in [self._sender, *recipients]):
+            if not self._client.supports_extension("smtputf8"):
+                raise aiosmtplib.SMTPNotSupported(
+                    "an address is not ASCII and the server does not support SMTPUTF8"
+                )
+            options.append("SMTPUTF8")
+        if self._client.supports_extension("8bitmime"):
+            options.append("BODY=8BITMIME")
+        return options
+
+    async def _reset(self) -> None:
+        with contextlib.suppress(aiosmtplib.SMTPException, OSError):
+            await self._client.rset()
 
 
 def _unsupported(error: aiosmtplib.SMTPException) -> bool:

@@ -20,6 +20,9 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
 
 from engine.client._connect import SettingsError, TemporalSettings
 from engine.client._connect import env_var as temporal_var
+from workers.backoff import INITIAL_VAR as RETRY_INITIAL_VAR
+from workers.backoff import MAXIMUM_VAR as RETRY_MAXIMUM_VAR
+from workers.backoff import RetrySettings
 from workers.email import SmtpSettings
 from workers.outbound import OutboundSettings
 from workers.outbound._settings import MIN_SECRET_LENGTH
@@ -67,6 +70,7 @@ class Settings(BaseModel):
     """YAML file of the people playbooks name (CSMs, managers, executives)."""
     smtp: SmtpSettings = Field(default_factory=SmtpSettings)
     outbound: OutboundSettings = Field(default_factory=OutboundSettings)
+    retry: RetrySettings = Field(default_factory=RetrySettings)
     api: ApiSettings = Field(default_factory=ApiSettings)
 
     @classmethod
@@ -84,6 +88,7 @@ class Settings(BaseModel):
         env = os.environ if environ is None else environ
         try:
             smtp = SmtpSettings.from_env(dict(env))
+            retry = RetrySettings.from_env(env)
         except ValueError as error:
             raise SettingsError(str(error)) from None
         database = database_url(env)
@@ -94,6 +99,7 @@ class Settings(BaseModel):
             directory=Path(directory) if directory else None,
             smtp=smtp,
             outbound=OutboundSettings.from_env(env),
+            retry=retry,
             api=_api(env),
         )
 
@@ -146,6 +152,8 @@ VARIABLES: tuple[tuple[str, str], ...] = (
     ("PLAYBOOK_SMTP_PASSWORD", "SMTP password (secret)"),
     ("PLAYBOOK_SMTP_FROM", "From address of emails"),
     ("PLAYBOOK_SMTP_TIMEOUT", "seconds per SMTP command"),
+    (RETRY_INITIAL_VAR, "seconds before the second try of a failed action (default 1)"),
+    (RETRY_MAXIMUM_VAR, "longest pause between tries of a failed action, seconds (default 60)"),
     ("PLAYBOOK_WEBHOOK_SECRET", "HMAC key that signs outbound webhooks (secret)"),
     ("PLAYBOOK_OUTBOUND_ALLOW", "private addresses webhooks may reach anyway"),
     ("PLAYBOOK_CHAT_WEBHOOKS", "chat incoming-webhook URL per channel (secret)"),

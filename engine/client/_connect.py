@@ -29,7 +29,6 @@ from engine.language._errors import PlaybookError
 # for a Temporal client it never makes.
 if TYPE_CHECKING:
     from temporalio.client import Client
-    from temporalio.runtime import Runtime
     from temporalio.service import TLSConfig
 
 ENV_PREFIX = "PLAYBOOK_TEMPORAL_"
@@ -164,6 +163,39 @@ def _read(path: Path | None, field: str) -> bytes | None:
     raise SettingsError(f"{path}: {problem} (given by {flag(field)} or {env_var(field)})")
 
 
+def quiet_core_logs() -> None:
+    """Make the SDK's default runtime forward its Rust core's logs to Python logging, errors
+    only (``temporalio.core``). By default the core prints coloured WARN lines straight to
+    stderr, dozens a second while the server is away (a retried call, a worker's polls), into
+    the user's terminal and into files a command's output is redirected to; each command says
+    what went wrong in its own one line instead. Once per process, before the first client."""
+    global _QUIETED
+    if _QUIETED:
+        return
+
+    from temporalio.runtime import (
+        LogForwardingConfig,
+        LoggingConfig,
+        Runtime,
+        TelemetryConfig,
+        TelemetryFilter,
+    )
+
+    runtime = Runtime(
+        telemetry=TelemetryConfig(
+            logging=LoggingConfig(
+                filter=TelemetryFilter(core_level="ERROR", other_level="ERROR"),
+                forwarding=LogForwardingConfig(logger=logging.getLogger("temporalio.core")),
+            )
+        )
+    )
+    Runtime.set_default(runtime, error_if_already_set=False)
+    _QUIETED = True
+
+
+_QUIETED = False
+
+
 async def connect(settings: TemporalSettings) -> Client:
     """A client for ``settings``, checked against the namespace.
 
@@ -176,6 +208,7 @@ async def connect(settings: TemporalSettings) -> Client:
 
     from engine.client._converter import DATA_CONVERTER
 
+    quiet_core_logs()
     tls = settings.tls_config()
     api_key = settings.api_key.get_secret_value() if settings.api_key else None
     try:
@@ -186,7 +219,6 @@ async def connect(settings: TemporalSettings) -> Client:
                 api_key=api_key,
                 tls=tls,
                 data_converter=DATA_CONVERTER,
-                runtime=_runtime(),
             ),
             CONNECT_TIMEOUT.total_seconds(),
         )
@@ -198,34 +230,6 @@ async def connect(settings: TemporalSettings) -> Client:
         raise _unreachable(settings, _reason(exc)) from None
     await _check_namespace(client, settings)
     return client
-
-
-def _runtime() -> Runtime:
-    """The SDK's runtime with its Rust core's log lines sent to Python logging (the logger
-    ``temporalio.core``) instead of printed, coloured, on stdout: in a command's output or
-    in a file it writes they are noise, and a worker's log handlers place them properly."""
-    global _RUNTIME
-    if _RUNTIME is None:
-        from temporalio.runtime import (
-            LogForwardingConfig,
-            LoggingConfig,
-            Runtime,
-            TelemetryConfig,
-            TelemetryFilter,
-        )
-
-        _RUNTIME = Runtime(
-            telemetry=TelemetryConfig(
-                logging=LoggingConfig(
-                    filter=TelemetryFilter(core_level="WARN", other_level="WARN"),
-                    forwarding=LogForwardingConfig(logger=logging.getLogger("temporalio.core")),
-                )
-            )
-        )
-    return _RUNTIME
-
-
-_RUNTIME: Runtime | None = None
 
 
 async def _check_namespace(client: Client, settings: TemporalSettings) -> None:

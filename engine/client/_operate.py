@@ -14,11 +14,12 @@ import json
 import math
 import re
 from collections.abc import Callable, Iterator
+from datetime import UTC
 from pathlib import Path
 from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
-from temporalio.client import Client
+from temporalio.client import Client, WorkflowExecutionDescription
 from temporalio.service import RPCError, RPCStatusCode
 
 from engine.client._connect import TemporalSettings, connect
@@ -46,10 +47,6 @@ MAX_ID = 200
 
 class OperateError(PlaybookError):
     """An operator's request that cannot be done; the message says why in one line."""
-
-
-class IngestCutOff(OperateError):
-    """Temporal stopped answering partway through an ingest; the message says where."""
 
 
 class UnknownAccount(OperateError):
@@ -155,6 +152,9 @@ class Overview(BaseModel):
 
     account: AccountStatus
     runs: dict[str, RunStatus]
+    retrying: dict[str, list[str]] = {}
+    """Per playbook, the actions that failed for a reason that may pass and wait for their
+    next try (an SMTP outage), in words: the journey is not stuck silently."""
 
 
 async def overview(target: Target, account_id: str) -> Overview:
@@ -168,15 +168,34 @@ async def overview(target: Target, account_id: str) -> Overview:
         if error.status == RPCStatusCode.NOT_FOUND:
             raise UnknownAccount(f"no account {account_id!r} in {_where(client)}") from None
         raise OperateError(f"{workflow_id}: {error.message}") from None
-    runs = {}
+    runs, retrying = {}, {}
     for name, enrollment in account.enrollments.items():
+        handle = client.get_workflow_handle(enrollment.workflow_id)
         try:
-            runs[name] = await client.get_workflow_handle(enrollment.workflow_id).query(
-                PlaybookRunWorkflow.status
-            )
+            runs[name] = await handle.query(PlaybookRunWorkflow.status)
+            if enrollment.running:
+                retrying[name] = _retrying(await handle.describe())
         except RPCError:
             continue  # a run past its retention: the account's record of it stands
-    return Overview(account=account, runs=runs)
+    return Overview(account=account, runs=runs, retrying={k: v for k, v in retrying.items() if v})
+
+
+def _retrying(description: WorkflowExecutionDescription) -> list[str]:
+    """The run's actions that failed at least once and wait for another try, in words."""
+    out = []
+    for pending in description.raw_description.pending_activities:
+        if pending.attempt < 2 or not pending.HasField("last_failure"):
+            continue
+        failure = pending.last_failure
+        info = failure.application_failure_info
+        kind = info.type if failure.HasField("application_failure_info") else ""
+        error = f"{kind}: {failure.message}" if kind else failure.message
+        line = f"failed {pending.attempt - 1} time(s), last: {error}"
+        if pending.HasField("next_attempt_schedule_time"):
+            at = pending.next_attempt_schedule_time.ToDatetime(tzinfo=UTC)
+            line += f"; next try {at:%H:%M:%S} UTC"
+        out.append(line)
+    return out
 
 
 def status_lines(view: Overview) -> list[str]:
@@ -204,6 +223,14 @@ def status_lines(view: Overview) -> list[str]:
                 if run.acknowledged_by:
                     line += f" (acknowledged by {run.acknowledged_by})"
         lines.append(line)
+        lines += [f"  an action is retrying: {text}" for text in view.retrying.get(name, [])]
+        if run is not None:
+            # A step that failed for good stays visible after the journey moved on.
+            lines += [
+                f"  FAILED {d.rule} at {d.at:%Y-%m-%d %H:%M}: {d.detail}"
+                for d in run.why
+                if d.kind == "action_failed"
+            ]
     if not view.account.enrollments:
         lines.append("no journeys yet")
     return lines
@@ -503,28 +530,34 @@ def _check_values(
         raise OperateError(problem)
 
 
+class IngestCut(OperateError):
+    """Temporal stopped answering partway through an ingest: what was sent, and where it
+    stopped. Every row's messages carry ids derived from the row, so sending the file again
+    is safe: the accounts ignore what they already have."""
+
+    def __init__(self, sent: int, first_unsent: Row, reason: str) -> None:
+        self.sent = sent
+        self.first_unsent = first_unsent
+        self.reason = reason
+        super().__init__(reason)
+
+
 async def ingest(
     settings: TemporalSettings, rows: list[Row], progress: Callable[[], None] | None = None
 ) -> int:
     """Send every row's messages in file order; the number of rows sent.
 
-    When Temporal stops answering partway, :class:`IngestCutOff` says how many rows went
-    and the first that did not: every row has an id (its own, or one from its content), so
-    sending the whole file again changes nothing for the rows that went.
+    Raises :class:`IngestCut` when Temporal goes away midway (rows before the cut are sent).
     """
     client = await connect(settings)
-    sent = 0
-    for row in rows:
+    for sent, row in enumerate(rows):
         try:
             for message in row.messages:
                 await send(client, row.account, message, settings.task_queue)
         except RPCError as error:
-            raise IngestCutOff(
-                f"Temporal stopped answering at line {row.line} ({error.message}): {sent}"
-                f" row(s) sent, {len(rows) - sent} not; run the same ingest again when it is"
-                " back (rows already sent are recognised by their ids and not applied twice)"
-            ) from None
-        sent += 1
+            raise IngestCut(sent, row, error.message or error.status.name) from None
+        except RuntimeError as error:  # the SDK's transport errors ("Failed client connect")
+            raise IngestCut(sent, row, str(error).splitlines()[0]) from None
         if progress is not None:
             progress()
-    return sent
+    return len(rows)

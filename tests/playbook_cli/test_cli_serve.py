@@ -7,10 +7,12 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
 import httpx
+import pytest
 
 PLAYBOOK = Path(sys.executable).parent / "playbook"
 ROOT = Path(__file__).parents[2]
@@ -118,6 +120,58 @@ def test_dev_runs_everything_until_ctrl_c(tmp_path: Path) -> None:
             dev.send_signal(signal.SIGINT)
             assert dev.wait(timeout=60) == 0
         assert dev.stdout.read().rstrip().endswith("stopped")
+
+
+def test_ctrl_c_at_a_terminal_stops_the_worker_then_the_server_quietly(tmp_path: Path) -> None:
+    """Ctrl-C at a terminal signals the whole foreground process group: the dev server is
+    not in it, so the worker stops first, then the server; exit 0 at once and not one line
+    from the SDK's core (before: the server died first, 20 s and ~160 WARN lines)."""
+    port = _free_port()
+    command = [str(PLAYBOOK), "dev", "--dir", str(tmp_path / "state"), "--port", str(port)]
+    command += ["--ui-port", "0", "--api-port", str(_free_port())]
+    # A session of its own, as a shell gives a job: killpg below is the terminal's Ctrl-C.
+    dev = subprocess.Popen(
+        command,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=_env(),
+        cwd=ROOT,
+        start_new_session=True,
+    )
+    try:
+        assert dev.stdout is not None
+        for line in dev.stdout:
+            if "Ctrl-C to stop" in line:
+                break
+        else:
+            raise AssertionError("playbook dev never came up")
+    finally:
+        os.killpg(dev.pid, signal.SIGINT)
+        out, err = dev.communicate(timeout=15)
+    assert dev.returncode == 0, err
+    assert out.splitlines()[-2:] == ["stopping...", "stopped"]
+    assert "WARN" not in err and "temporal_sdk_core" not in err, err
+    with socket.socket() as sock:  # the server is gone with it
+        assert sock.connect_ex(("127.0.0.1", port)) != 0
+
+
+def test_lines_from_the_catchers_threads_print_whole(capfd: pytest.CaptureFixture[str]) -> None:
+    """Mail and chat lines come from two threads; each line comes out whole."""
+    from playbook_cli._serve import _say
+
+    def talk(name: str) -> None:
+        for n in range(300):
+            _say(f"{name} line {n} " + "x" * 50)
+
+    threads = [threading.Thread(target=talk, args=(f"t{i}",)) for i in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    lines = capfd.readouterr().out.splitlines()
+    assert len(lines) == 1200
+    assert all(line.count(" line ") == 1 and line.endswith("x" * 50) for line in lines)
 
 
 def test_dev_port_in_use_is_one_line(tmp_path: Path) -> None:

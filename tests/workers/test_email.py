@@ -27,11 +27,13 @@ from engine.language._plan import TemplatePlan
 from engine.language._template_context import template_context
 from workers.email import (
     IDEMPOTENCY_HEADER,
+    Outgoing,
     RenderedEmail,
     SmtpSettings,
     message_id,
     render,
     send_email,
+    send_emails,
 )
 
 ROOT = Path(__file__).parents[2]
@@ -80,8 +82,10 @@ def free_port() -> int:
 
 
 @contextmanager
-def smtp_server(handler: Mailbox, **smtp_options: Any) -> Iterator[SmtpSettings]:
-    controller = Controller(handler, hostname="127.0.0.1", port=free_port(), **smtp_options)
+def smtp_server(
+    handler: Mailbox, port: int | None = None, **smtp_options: Any
+) -> Iterator[SmtpSettings]:
+    controller = Controller(handler, hostname="127.0.0.1", port=port or free_port(), **smtp_options)
     controller.start()
     try:
         yield SmtpSettings(host="127.0.0.1", port=controller.port, sender=SENDER, timeout=5)
@@ -187,14 +191,96 @@ async def test_every_recipient_refused_is_not_retried() -> None:
     assert CUSTOMER in error.message and "No such user" in error.message
 
 
-async def test_one_recipient_refused_still_sends_to_the_others() -> None:
-    """When some recipients are accepted the email is sent (and not retried for the rest)."""
+async def test_one_recipient_refused_sends_nothing() -> None:
+    """A 550 for the cc while the to is accepted fails the email, names the address and
+    sends nothing: no copy reaches the CSM of an email the customer never got."""
     mailbox = Mailbox(refuse={CSM: "550 5.1.1 No such user"})
-    with smtp_server(mailbox) as settings:
+    with smtp_server(mailbox) as settings, pytest.raises(ApplicationError) as caught:
         await send_email(
             settings, to=[CUSTOMER], cc=[CSM], rendered=render(plain(), {}), idempotency_key="k"
         )
-    assert mailbox.envelopes[0].rcpt_tos == [CUSTOMER]
+    error = caught.value
+    assert error.type == "EmailRejected" and error.non_retryable
+    assert f"{CSM}: 550 5.1.1 No such user" in error.message
+    assert "nothing was sent" in error.message
+    assert mailbox.envelopes == []
+
+
+async def test_a_busy_recipient_defers_the_whole_email() -> None:
+    """A 450 for one recipient while the other is accepted is retried, with nothing sent."""
+    mailbox = Mailbox(refuse={CSM: "450 4.2.1 Mailbox busy"})
+    with smtp_server(mailbox) as settings, pytest.raises(ApplicationError) as caught:
+        await send_email(
+            settings, to=[CUSTOMER], cc=[CSM], rendered=render(plain(), {}), idempotency_key="k"
+        )
+    assert caught.value.type == "EmailDeferred" and not caught.value.non_retryable
+    assert mailbox.envelopes == []
+
+
+async def test_a_permanent_refusal_wins_over_a_busy_one() -> None:
+    """450 for one address and 550 for another: the 550 fails the step (a retry would meet
+    it again), and both addresses are named."""
+    other = "lee@customer.example"
+    refuse = {CSM: "450 4.2.1 Mailbox busy", other: "550 5.1.1 No such user"}
+    mailbox = Mailbox(refuse=refuse)
+    with smtp_server(mailbox) as settings:
+        error = await failure(settings, to=[CUSTOMER, CSM, other])
+    assert error.type == "EmailRejected" and error.non_retryable
+    assert CSM in error.message and other in error.message
+
+
+def _copy(key: str, to: str) -> Outgoing:
+    return Outgoing(key, [to], [CSM], render(plain(), {}))
+
+
+async def test_a_refused_second_copy_stops_the_first() -> None:
+    """Copies to two people: the second person's 550 is found before either copy goes."""
+    mailbox = Mailbox(refuse={"lee@customer.example": "550 5.1.1 No such user"})
+    recorded: list[str] = []
+
+    async def sent(outgoing: Outgoing, _: str) -> None:
+        recorded.append(outgoing.idempotency_key)
+
+    copies = [_copy("k/dana", CUSTOMER), _copy("k/lee", "lee@customer.example")]
+    with smtp_server(mailbox) as settings, pytest.raises(ApplicationError) as caught:
+        await send_emails(settings, copies, sent=sent)
+    assert caught.value.type == "EmailRejected" and "nothing was sent" in caught.value.message
+    assert mailbox.envelopes == [] and recorded == []
+
+
+async def test_each_copy_is_recorded_as_soon_as_the_server_accepted_it() -> None:
+    """The record of a copy (the ledger, in the activity) is made after its 250 and before
+    the next copy's transaction and before QUIT: the duplicate window is no wider than the
+    server's answer."""
+    events: list[str] = []
+
+    class Watching(Mailbox):
+        async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
+            events.append(f"data {envelope.rcpt_tos[0]}")
+            return await super().handle_DATA(server, session, envelope)
+
+        async def handle_QUIT(self, server: SMTP, session: Session, envelope: Envelope) -> str:
+            events.append("quit")
+            return "221 Bye"
+
+    async def sent(outgoing: Outgoing, message_id: str) -> None:
+        assert message_id == message_id_of(outgoing.idempotency_key)
+        events.append(f"recorded {outgoing.idempotency_key}")
+
+    copies = [_copy("k/dana", CUSTOMER), _copy("k/lee", "lee@customer.example")]
+    with smtp_server(Watching()) as settings:
+        await send_emails(settings, copies, sent=sent)
+    assert events == [
+        f"data {CUSTOMER}",
+        "recorded k/dana",
+        "data lee@customer.example",
+        "recorded k/lee",
+        "quit",
+    ]
+
+
+def message_id_of(key: str) -> str:
+    return message_id(key, "acme-cs.example")
 
 
 async def test_temporary_refusal_is_retried() -> None:
