@@ -29,7 +29,7 @@ from engine.language._plan import EmailNode, NotifyNode, TaskNode, TierPlan, Web
 from engine.language._template_context import PEOPLE, template_context
 from workers import history
 from workers.directory import Directory, Person
-from workers.email import SmtpSettings, render, send_email
+from workers.email import SmtpSettings, render_off_loop, send_email
 from workers.log import action_log
 from workers.outbound import OutboundClient, OutboundSettings, notify_chat, post_webhook
 from workers.settings import Settings
@@ -169,7 +169,7 @@ class Actions:
                     now=_journey_now(),
                     enrolled_at=request.enrolled_at,
                 )
-                rendered = render(request.template, context)
+                rendered = await render_off_loop(request.template, context)
                 message_id = await send_email(
                     self._smtp,
                     to=[person.email],
