@@ -38,6 +38,7 @@ from workers.activities import (
 from workers.catalog import CatalogActivities
 from workers.directory import Directory, Person
 from workers.email import render_off_loop
+from workers.redaction import redact_url
 
 
 class RecordedAction(BaseModel):
@@ -202,8 +203,9 @@ class Recorder:
     def _webhook(self, request: ActionRequest, record: RecordedAction) -> str:
         node = request.node
         assert isinstance(node, WebhookNode)
-        record.recipients = [node.url]
-        record.summary = f"{node.method} {node.url}"
+        # A simulation's report is printed and shared: no password or token from the URL.
+        record.recipients = [redact_url(node.url)]
+        record.summary = f"{node.method} {record.recipients[0]}"
         return f"would call {record.summary}"
 
     def _people(self, roles: list[str], account: dict[str, Any], owner: str | None) -> list[Person]:
