@@ -134,7 +134,8 @@ async def test_a_costly_template_stops_at_its_bound_while_the_worker_serves_othe
             result = await waiting
             status = await heavy.query(PlaybookRunWorkflow.status)
         await actions.aclose()
-    assert slowest < 0.5, f"a query waited {slowest:.2f} s behind the render"
+    # Blocked behind the render, a query would wait the render's full 2 s (or forever).
+    assert slowest < 1.0, f"a query waited {slowest:.2f} s behind the render"
     failed = [d.detail for d in status.why if d.kind == "action_failed"]
     assert failed and "longer than 2 s" in failed[0], status.why
     assert isinstance(result, RunResult)
@@ -178,4 +179,4 @@ async def test_a_simulation_records_the_bound_without_blocking(tmp_path: Path) -
     finally:
         ticker.cancel()
     assert recorder.actions[0].error and "longer than 2 s" in recorder.actions[0].error
-    assert len(lags) > 10 and max(lags) < 0.5
+    assert len(lags) > 10 and max(lags) < 1.0

@@ -93,7 +93,7 @@ def test_long_renders_stop_at_the_deadline(source: str) -> None:
     began = time.monotonic()
     with pytest.raises(TemplateTooCostly, match=r"longer than 0\.3 s"):
         render(source, seconds=0.3)
-    assert time.monotonic() - began < 1.5
+    assert time.monotonic() - began < 3  # stopped, not run to its end (minutes to forever)
 
 
 def test_output_over_the_bound_stops_as_it_passes_it() -> None:
