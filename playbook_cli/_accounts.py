@@ -170,7 +170,9 @@ def _open_tasks(database: str | None, account: str) -> list[Task] | None:
         with open_store(url) as store:
             return store.list_tasks(account=account, status="active")
     except PlaybookError as exc:
-        _err.print(f"playbook: tasks not shown: {exc}", markup=False)
+        from workers.redaction import redact
+
+        _err.print(f"playbook: tasks not shown: {redact(str(exc))}", markup=False)
         return None
 
 

@@ -33,7 +33,10 @@ _err = Console(stderr=True, highlight=False, soft_wrap=True)
 
 
 def _fail(message: str, code: int = 1) -> NoReturn:
-    _err.print(f"playbook: {message}", markup=False)
+    from workers.redaction import redact
+
+    # Messages quote settings and URLs; a password or token must not reach the terminal.
+    _err.print(f"playbook: {redact(message)}", markup=False)
     raise typer.Exit(code)
 
 

@@ -9,7 +9,6 @@ a person can meet (locked, unreachable, gone) into one :class:`StoreUnavailable`
 from __future__ import annotations
 
 import contextlib
-import re
 import sqlite3
 import threading
 import time
@@ -20,6 +19,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from engine.language._errors import PlaybookError
+from workers.redaction import redact as redact_text
+from workers.redaction import redact_url, secrets_of
 
 if TYPE_CHECKING:
     import psycopg
@@ -37,8 +38,8 @@ class StoreUnavailable(StoreError):
 
 
 def redact(url: str) -> str:
-    """``url`` without its password, for messages and logs."""
-    return re.sub(r"(://[^:/@]*):[^@/]*@", r"\1:***@", url)
+    """``url`` without its password or secret parameters, for messages and logs."""
+    return redact_url(url)
 
 
 class Transaction(ABC):
@@ -161,6 +162,8 @@ class PostgresBackend(Backend):
     def __init__(self, url: str) -> None:
         self._url = url
         self.where = redact(url)
+        # The driver's own messages may quote the URL's parts ("invalid percent-encoded token").
+        self._secrets = secrets_of(url)
         self._lock = threading.Lock()
         self._connection: psycopg.Connection[Any] | None = None
 
@@ -177,7 +180,7 @@ class PostgresBackend(Backend):
             )
         except psycopg.Error as exc:
             raise StoreUnavailable(
-                f"cannot reach PostgreSQL at {self.where}: {_first_line(exc)}"
+                f"cannot reach PostgreSQL at {self.where}: {self._said(exc)}"
             ) from None
         return self._connection
 
@@ -197,13 +200,16 @@ class PostgresBackend(Backend):
                 # The server went away: drop the connection so the next call reconnects.
                 connection.close()
                 raise StoreUnavailable(
-                    f"lost PostgreSQL at {self.where}: {_first_line(exc)}"
+                    f"lost PostgreSQL at {self.where}: {self._said(exc)}"
                 ) from None
 
     def close(self) -> None:
         with self._lock:
             if self._connection is not None:
                 self._connection.close()
+
+    def _said(self, exc: Exception) -> str:
+        return redact_text(_first_line(exc), self._secrets)
 
 
 def _first_line(exc: Exception) -> str:

@@ -30,7 +30,7 @@ from engine.language._template_context import PEOPLE, template_context
 from workers import history
 from workers.backoff import RetrySettings, with_delay
 from workers.directory import Directory, Person
-from workers.email import Outgoing, SmtpSettings, render, send_emails
+from workers.email import Outgoing, SmtpSettings, render_off_loop, send_emails
 from workers.log import action_log
 from workers.outbound import OutboundClient, OutboundSettings, notify_chat, post_webhook
 from workers.settings import Settings
@@ -174,7 +174,7 @@ class Actions:
                     now=_journey_now(),
                     enrolled_at=request.enrolled_at,
                 )
-                rendered = render(request.template, context)
+                rendered = await render_off_loop(request.template, context)
                 pending.append(Outgoing(key, [person.email], cc, rendered))
 
         async def sent(outgoing: Outgoing, message_id: str) -> None:

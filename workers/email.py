@@ -6,6 +6,11 @@ receiver's point of view: the Message-ID is derived from the activity's idempote
 (workflow id, step id, visit), so a retry after a crash produces the same message, which
 mail systems and our own receipts recognise as a duplicate.
 
+Rendering runs in a thread, bounded in time and size (``engine.language._template_bounds``):
+a template that loops for minutes or builds gigabytes stops at its bound and fails its
+action for good, and the worker's event loop, which serves every other journey, never waits
+for it.
+
 Failures are sorted for Temporal's retry policy: a template that cannot render and a server
 that refuses for good (SMTP 5xx) are non-retryable, and the journey records them; a busy
 server (4xx), a refused connection or a timeout raise an error the activity retries with
@@ -19,6 +24,7 @@ naming the address, and nothing is sent.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import functools
 import hashlib
@@ -36,6 +42,7 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
 from temporalio.exceptions import ApplicationError
 
 from engine.language._plan import TemplatePlan
+from engine.language._template_bounds import RENDER_SECONDS, deadline, render_text
 from engine.language._templates import environment
 
 IDEMPOTENCY_HEADER = "X-Playbook-Idempotency-Key"
@@ -54,31 +61,48 @@ class RenderedEmail(BaseModel):
     html: str | None = None
 
 
-def render(template: TemplatePlan, context: dict[str, Any]) -> RenderedEmail:
+async def render_off_loop(
+    template: TemplatePlan, context: dict[str, Any], seconds: float = RENDER_SECONDS
+) -> RenderedEmail:
+    """:func:`render` in a worker thread, so the event loop goes on serving while it runs."""
+    return await asyncio.to_thread(render, template, context, seconds)
+
+
+def render(
+    template: TemplatePlan, context: dict[str, Any], seconds: float = RENDER_SECONDS
+) -> RenderedEmail:
     """Render the subject, text and HTML of ``template`` with ``context``.
 
     The HTML part is autoescaped, the subject and text are not (they are not HTML), and the
     subject is folded onto one line. Anything that goes wrong (a value the context lacks, a
-    sandbox refusal) raises a non-retryable ``ApplicationError`` of type ``TemplateError``:
+    sandbox refusal, a bound passed: more than ``seconds`` in all, a text or value over the
+    size bound) raises a non-retryable ``ApplicationError`` of type ``TemplateError``:
     rendering the same template with the same data again would fail the same way.
     """
     try:
-        subject = _compiled(template.subject, html=False).render(context)
-        text = _compiled(template.text, html=False).render(context)
-        html = (
-            _compiled(template.html, html=True).render(context)
-            if template.html is not None
-            else None
-        )
+        with deadline(seconds):
+            subject = render_text(_compiled(template.subject, html=False), context)
+            text = render_text(_compiled(template.text, html=False), context)
+            html = (
+                render_text(_compiled(template.html, html=True), context)
+                if template.html is not None
+                else None
+            )
     except (TemplateError, TypeError, ValueError, ArithmeticError, LookupError) as error:
-        # Undefined values and sandbox refusals (SecurityError) are TemplateErrors; the
-        # others come from data a template mishandles ({{ account.arr / 0 }}).
-        raise ApplicationError(
-            f"cannot render the email: {_one_line(str(error) or type(error).__name__)}",
-            type="TemplateError",
-            non_retryable=True,
-        ) from None
+        # Undefined values and sandbox refusals (SecurityError, TemplateTooCostly) are
+        # TemplateErrors; the others come from data a template mishandles ({{ account.arr / 0 }}).
+        raise _unrenderable(str(error) or type(error).__name__) from None
+    except RecursionError:
+        raise _unrenderable("a macro calls itself too deeply") from None
+    except MemoryError:
+        raise _unrenderable("it needs more memory than the worker has") from None
     return RenderedEmail(subject=" ".join(subject.split()), text=text, html=html)
+
+
+def _unrenderable(reason: str) -> ApplicationError:
+    return ApplicationError(
+        f"cannot render the email: {_one_line(reason)}", type="TemplateError", non_retryable=True
+    )
 
 
 @functools.lru_cache(maxsize=1_024)

@@ -1,17 +1,22 @@
 """Structured logs for the worker: readable on a terminal, one JSON object per line otherwise.
 
 Actions log through :func:`action_log`, which binds the workflow id, step, account and attempt,
-so a failed email or webhook can be traced to its journey from the log alone.
+so a failed email or webhook can be traced to its journey from the log alone. Every line,
+structlog's and the standard library's (uvicorn's access log included), passes through
+``workers.redaction`` first, and httpx's per-request lines (full URLs) are off.
 """
 
 from __future__ import annotations
 
 import logging
 import sys
+from collections.abc import Mapping, MutableMapping
 from typing import Any
 
 import structlog
 from temporalio import activity
+
+from workers.redaction import RedactingFilter, redact
 
 
 def configure(json: bool | None = None, level: int = logging.INFO) -> None:
@@ -26,6 +31,7 @@ def configure(json: bool | None = None, level: int = logging.INFO) -> None:
             structlog.processors.add_log_level,
             structlog.processors.TimeStamper(fmt="iso", utc=True),
             structlog.processors.format_exc_info,
+            _redacted,
             renderer,
         ],
         wrapper_class=structlog.make_filtering_bound_logger(level),
@@ -35,6 +41,18 @@ def configure(json: bool | None = None, level: int = logging.INFO) -> None:
     # The SDK logs every failed activity attempt with its traceback; action_log already says
     # each failure in one line with its journey, so only the SDK's errors get through.
     logging.getLogger("temporalio.activity").setLevel(logging.ERROR)
+    # httpx logs each request at INFO with its full URL: chat webhook paths, ?api_key=...
+    for name in ("httpx", "httpcore"):
+        logging.getLogger(name).setLevel(logging.WARNING)
+    # On the handlers, so records of every logger that propagates to the root are masked.
+    for handler in logging.getLogger().handlers:
+        if not any(isinstance(f, RedactingFilter) for f in handler.filters):
+            handler.addFilter(RedactingFilter())
+
+
+def _redacted(logger: Any, method: str, event: MutableMapping[str, Any]) -> Mapping[str, Any]:
+    """structlog processor: secrets out of every text value of the event."""
+    return {key: redact(v) if isinstance(v, str) else v for key, v in event.items()}
 
 
 def action_log(**bound: Any) -> Any:

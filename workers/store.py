@@ -221,6 +221,7 @@ def open_store(url: str | None = None) -> Store:
         path = DEFAULT_SQLITE_PATH if url is None else _sqlite_path(url)
         backend: Backend = SqliteBackend(path)
     elif url.startswith(("postgresql://", "postgres://")):
+        _check_password_encoded(url)
         backend = PostgresBackend(url)
     else:
         raise StoreUnavailable(
@@ -236,10 +237,24 @@ def open_store(url: str | None = None) -> Store:
     return store
 
 
+def _check_password_encoded(url: str) -> None:
+    """Refuse a password with a raw ``/`` or ``@``: the driver would end the password (or the
+    host) there, try to connect somewhere else, and quote a piece of it in its error."""
+    authority = url.partition("://")[2]
+    authority = authority.split("?", 1)[0].split("#", 1)[0]
+    userinfo = authority.rpartition("@")[0]
+    _, colon, password = userinfo.partition(":")
+    if colon and ("/" in password or "@" in password):
+        raise StoreUnavailable(
+            f"{redact(url)!r}: the password holds a raw '/' or '@'; percent-encode it"
+            " in the URL (/ is %2F, @ is %40)"
+        )
+
+
 def _sqlite_path(url: str) -> Path | Literal[":memory:"]:
     if not url.startswith("sqlite:///") or url == "sqlite:///":
         raise StoreUnavailable(
-            f"{url!r}: a SQLite URL is sqlite:///relative/path.db or sqlite:////absolute/path.db"
+            f"{redact(url)!r}: a SQLite URL is sqlite:///relative/path.db or sqlite:////absolute/path.db"
         )
     rest = url.removeprefix("sqlite:///")
     return ":memory:" if rest == ":memory:" else Path(rest)

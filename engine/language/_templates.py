@@ -3,8 +3,9 @@
 A template is rendered in an activity, weeks after it was published, for a customer. Every
 mistake that can be found earlier is found here, when the playbook set is validated: Jinja
 that does not parse, a variable the renderer does not provide (see
-:mod:`engine.language._template_context`), and any reach for an underscore attribute, which is how a
-template climbs out of the sandbox (``{{ ''.__class__ }}``). The renderer in
+:mod:`engine.language._template_context`), any reach for an underscore attribute, which is how a
+template climbs out of the sandbox (``{{ ''.__class__ }}``), and a cost over the render bounds
+(:mod:`engine.language._template_cost`). The renderer in
 ``workers/email.py`` builds its environment with :func:`environment`, so both sides read
 templates the same way.
 """
@@ -21,13 +22,14 @@ from jinja2.sandbox import (
     UNSAFE_FUNCTION_ATTRIBUTES,
     UNSAFE_GENERATOR_ATTRIBUTES,
     UNSAFE_METHOD_ATTRIBUTES,
-    ImmutableSandboxedEnvironment,
 )
 
 from engine.language._diagnose import Finding, suggest
 from engine.language._documents import EmailTemplate
 from engine.language._errors import Code
+from engine.language._template_bounds import BoundedEnvironment
 from engine.language._template_context import CLOSED_FIELDS, TEMPLATE_VARIABLES
+from engine.language._template_cost import check_cost
 
 PARTS = ("subject", "text", "html")
 
@@ -48,14 +50,15 @@ _STANDALONE = {
 }
 
 
-def environment(*, autoescape: bool) -> ImmutableSandboxedEnvironment:
+def environment(*, autoescape: bool) -> BoundedEnvironment:
     """The Jinja environment templates are checked and rendered with.
 
     Sandboxed and immutable (a template cannot call methods that change the data it is
-    given), undefined values raise rather than render as empty text, and block tags on a
-    line of their own leave no blank line behind, which matters in plain-text bodies.
+    given), bounded in time and size (:mod:`engine.language._template_bounds`), undefined
+    values raise rather than render as empty text, and block tags on a line of their own
+    leave no blank line behind, which matters in plain-text bodies.
     """
-    return ImmutableSandboxedEnvironment(
+    return BoundedEnvironment(
         undefined=StrictUndefined,
         autoescape=autoescape,
         trim_blocks=True,
@@ -102,7 +105,7 @@ def check_source(source: str, loc: tuple[str, ...]) -> list[Finding]:
                 loc, Code.TEMPLATE_SYNTAX, f"Jinja: {message}", offset=at(error.lineno, pattern)
             )
         ]
-    out: list[Finding] = []
+    out: list[Finding] = check_cost(ast, loc, at)
     for standalone in ast.find_all(tuple(_STANDALONE)):
         tag = _STANDALONE[type(standalone)]
         out.append(

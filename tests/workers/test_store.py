@@ -211,6 +211,27 @@ def test_bad_urls_are_one_line(url: str, message: str) -> None:
     assert "secret" not in str(raised.value)
 
 
+@pytest.mark.parametrize(
+    ("url", "message"),
+    [
+        ("postgresql://me@127.0.0.1:1/db?password=s3cr3tpw", "cannot reach PostgreSQL at"),
+        ("postgresql://me:s3cr3tpw@127.0.0.1:1/db?sslpassword=s3cr3tpw", "cannot reach"),
+        ("postgresql://me:s3cr/3tpw@127.0.0.1:1/db", "percent-encode it"),
+        ("postgresql://me:s3cr@3tpw@127.0.0.1:1/db", "percent-encode it"),
+        ("postgresql://me:s3cr%zz3tpw@127.0.0.1:1/db", "cannot reach PostgreSQL at"),
+        ("sqlite://me:s3cr3tpw@db.sqlite", "a SQLite URL"),
+        ("mysql://me:s3cr3tpw@db/x?password=s3cr3tpw", "not a database URL"),
+    ],
+)
+def test_no_store_error_shows_a_password(url: str, message: str) -> None:
+    """A password in the user info (raw '/' or '@' included, or one the driver quotes back as
+    an invalid token) or in the query never reaches the message."""
+    with pytest.raises(StoreUnavailable, match=message) as raised:
+        open_store(url)
+    assert "s3cr" not in str(raised.value) and "3tpw" not in str(raised.value)
+    assert "127.0.0.1:1" in str(raised.value) or "db" in str(raised.value)
+
+
 def test_sqlite_by_default_in_dot_playbook(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(tmp_path)
     with open_store(None) as store:

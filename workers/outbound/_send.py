@@ -30,6 +30,7 @@ from workers.outbound._signing import (
     canonical_json,
     sign,
 )
+from workers.redaction import redact_url
 
 RETRYABLE_4XX = frozenset({408, 425, 429})
 # A server may ask for a pause; a hostile or broken one should not park a journey for days.
@@ -66,8 +67,8 @@ def _parse_url(url: str, what: str) -> httpx.URL:
     try:
         parsed = httpx.URL(url)
     except httpx.InvalidURL as exc:
-        # Only up to the query: what follows often carries a token.
-        shown = url.split("?", 1)[0]
+        # Only up to the query (what follows often carries a token), and no password.
+        shown = redact_url(url).split("?", 1)[0]
         raise _fatal(f"{what}: {shown!r} is not a valid URL ({exc})", "WebhookInvalid") from None
     if parsed.scheme not in ("http", "https") or not parsed.host:
         raise _fatal(

@@ -5,8 +5,10 @@ activities carry the production names (``perform_action``, ``close_items``) and 
 ``workers.activities.Actions`` does up to the moment of sending: the same role resolution
 through the people directory, the same template context and rendering, the same failures
 (no recipient, a template that cannot render) that a journey then records and reacts to.
-They keep a record instead of sending. The catalog activities are served from the set being
-simulated, so no catalog workflow needs publishing and no query is made per account wake.
+They keep a record instead of sending. Rendering is bounded and runs in a thread, as the real
+one does, so a costly template fails its action in a simulation too. The catalog activities
+are served from the set being simulated, so no catalog workflow needs publishing and no query
+is made per account wake.
 """
 
 from __future__ import annotations
@@ -35,7 +37,8 @@ from workers.activities import (
 )
 from workers.catalog import CatalogActivities
 from workers.directory import Directory, Person
-from workers.email import render
+from workers.email import render_off_loop
+from workers.redaction import redact_url
 
 
 class RecordedAction(BaseModel):
@@ -101,12 +104,12 @@ class Recorder:
             tier=request.tier.id if request.tier is not None and request.node is None else None,
         )
         try:
-            detail = {
-                "email": self._email,
-                "task": self._task,
-                "chat": self._chat,
-                "webhook": self._webhook,
-            }[kind](request, record)
+            if kind == "email":  # renders off the event loop, as the real activity does
+                detail = await self._email(request, record)
+            else:
+                detail = {"task": self._task, "chat": self._chat, "webhook": self._webhook}[kind](
+                    request, record
+                )
         except Exception as error:
             record.error = str(error)
             self.actions.append(record)
@@ -137,7 +140,7 @@ class Recorder:
 
     # What each kind of action would do --------------------------------------------------------
 
-    def _email(self, request: ActionRequest, record: RecordedAction) -> str:
+    async def _email(self, request: ActionRequest, record: RecordedAction) -> str:
         if request.template is None:
             raise _fail(f"step {request.step} has no email template in its plan", "TemplateError")
         if isinstance(request.node, EmailNode):
@@ -157,7 +160,7 @@ class Recorder:
         }
         subjects = []
         for person in to:
-            rendered = render(
+            rendered = await render_off_loop(
                 request.template,
                 template_context(
                     account=account,
@@ -201,8 +204,9 @@ class Recorder:
     def _webhook(self, request: ActionRequest, record: RecordedAction) -> str:
         node = request.node
         assert isinstance(node, WebhookNode)
-        record.recipients = [node.url]
-        record.summary = f"{node.method} {node.url}"
+        # A simulation's report is printed and shared: no password or token from the URL.
+        record.recipients = [redact_url(node.url)]
+        record.summary = f"{node.method} {record.recipients[0]}"
         return f"would call {record.summary}"
 
     def _people(self, roles: list[str], account: dict[str, Any], owner: str | None) -> list[Person]:

@@ -149,3 +149,59 @@ def test_every_variable_is_documented() -> None:
     table = doc[doc.index("### Template variables") :]
     for name in TEMPLATE_VARIABLES:
         assert f"`{name}`" in table, name
+
+
+def test_costly_templates_are_refused_where_they_cost(tmp_path: Path) -> None:
+    """The issue's two examples fail validation, positioned at the loop and the constant."""
+    body = (
+        "subject: Hi\ntext: |\n  Hello\n"
+        "  {% for a in range(100000) %}{% for b in range(5000) %}{% endfor %}{% endfor %}\n"
+        "  {{ 'x' * 400000000 }}\n"
+    )
+    found = diagnose(tmp_path, body)
+    assert where(found) == [
+        (6, 6, "text", Code.TEMPLATE_COST),  # the nest turns 500,000,000 times
+        (6, 15, "text", Code.TEMPLATE_COST),  # range(100000) is over the cap
+        (7, 10, "text", Code.TEMPLATE_COST),  # 'x' * 400000000
+    ]
+    assert "500,000,000 times" in found[0].message
+    assert "400,000,000 characters" in found[2].message
+
+
+@pytest.mark.parametrize(
+    ("source", "offset"),
+    [
+        (
+            "{% for a in account.tags %}{% for b in account.tags %}\n"
+            "{% for c in account.tags %}{% endfor %}{% endfor %}{% endfor %}",
+            (2, 4),  # the loop that takes the count past the bound
+        ),
+        (
+            "{% for i in range(account.arr) %}{% for j in range(20) %}{% endfor %}{% endfor %}",
+            (1, 4),
+        ),
+        ("{{ 2 ** 100000000 }}", (1, 6)),
+        ("{{ account.name|center(400000000) }}", (1, 24)),
+        ("{{ 'x'.ljust(400_000_000) }}", (1, 14)),
+        ("{% for a in 'x' * 200000 %}{% endfor %}", (1, 4)),
+    ],
+)
+def test_costs_over_the_bounds_are_refused(source: str, offset: tuple[int, int]) -> None:
+    """Three loops over data, a data range in a loop, big powers and big widths: refused."""
+    found = check_source(source, ("text",))
+    assert [(f.code, f.offset) for f in found] == [(Code.TEMPLATE_COST, offset)]
+
+
+@pytest.mark.parametrize(
+    "source",
+    [
+        "{% for a in account.tags %}{% for b in account.tags %}{{ a ~ b }}{% endfor %}{% endfor %}",
+        "{% for i in range(10000) %}{{ i }}{% endfor %}",
+        "{% for i in range(100) %}{% for j in range(1000) %}{% endfor %}{% endfor %}",
+        "{{ '-' * 72 }} {{ 2 ** 64 }} {{ account.name|center(80) }}",
+        "{% for i in range(account.arr) %}{{ i }}{% endfor %}",
+    ],
+)
+def test_costs_within_the_bounds_pass(source: str) -> None:
+    """Two loops over data, a full range, rulers and padding stay within the bounds."""
+    assert check_source(source, ("text",)) == []
