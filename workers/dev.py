@@ -20,12 +20,16 @@ import threading
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager, contextmanager, suppress
 from dataclasses import dataclass, field
+from datetime import timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
 from aiosmtpd.controller import Controller
+from google.protobuf.duration_pb2 import Duration
 from pydantic import SecretStr
+from temporalio.api.namespace.v1 import NamespaceConfig
+from temporalio.api.workflowservice.v1 import UpdateNamespaceRequest
 from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 
@@ -43,6 +47,9 @@ from workers.worker import build_worker
 
 QUEUE = "playbooks"
 SENDER = "success@cs.example"
+RETENTION = timedelta(days=30)
+"""How long the dev server keeps closed journeys, set on its namespace at every start (its own
+default is a day): the store's decision log keeps their decisions after (README, Retention)."""
 
 
 class StackError(PlaybookError):
@@ -175,6 +182,7 @@ async def running(
         )
     except (RuntimeError, OSError) as error:
         raise StackError(f"the Temporal dev server did not start: {error}") from None
+    await _set_retention(env.client)
     address = env.client.service_client.config.target_host
     stack = Stack(
         env=env,
@@ -211,6 +219,17 @@ async def running(
     finally:
         smtp.stop()
         await env.shutdown()
+
+
+async def _set_retention(client: Client) -> None:
+    await client.workflow_service.update_namespace(
+        UpdateNamespaceRequest(
+            namespace=client.namespace,
+            config=NamespaceConfig(
+                workflow_execution_retention_ttl=Duration(seconds=int(RETENTION.total_seconds()))
+            ),
+        )
+    )
 
 
 @asynccontextmanager
