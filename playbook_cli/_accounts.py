@@ -19,6 +19,7 @@ from playbook_cli._base import By, _err, _fail, _login_name, _run, app, connecte
 from playbook_cli._tasks import Database
 
 if TYPE_CHECKING:
+    from engine.journeys._messages import DecisionRecord
     from workers.store import Task
 
 # EX_TEMPFAIL: a temporary failure; the same command can be run again.
@@ -180,13 +181,33 @@ def _open_tasks(database: str | None, account: str) -> list[Task] | None:
 @connected(task_queue=False)
 def why(
     account: Account,
+    database: Database = None,
     *,
     settings: TemporalSettings,
 ) -> None:
-    """Every decision about an account, oldest first: rule, playbook version, values seen."""
-    from engine.client._operate import overview, why_lines
+    """Every decision about an account, oldest first: rule, playbook version, values seen.
+    Read from the store's decision log and the live journeys, so it outlives retention."""
+    from engine.client._operate import account_why, why_lines
 
-    print("\n".join(why_lines(_run(overview(settings, account)))))
+    logged = _logged_decisions(database, account)
+    print("\n".join(why_lines(_run(account_why(settings, account, logged)))))
+
+
+def _logged_decisions(database: str | None, account: str) -> list[DecisionRecord]:
+    """The account's decisions in the store; none when there is no store here, or (said on
+    stderr) when it cannot be read: the live journeys still answer."""
+    from workers import history
+    from workers.store import DEFAULT_SQLITE_PATH, database_url, open_store
+
+    url = database or database_url(os.environ)
+    if url is None and not DEFAULT_SQLITE_PATH.exists():
+        return []
+    try:
+        with open_store(url) as store:
+            return history.decisions(store, account)
+    except PlaybookError as exc:
+        _err.print(f"playbook: the decision log not read: {exc}", markup=False)
+        return []
 
 
 @app.command()

@@ -22,6 +22,7 @@ from typing import Any
 import pytest
 import yaml
 from temporalio.api.operatorservice.v1 import ListSearchAttributesRequest
+from temporalio.api.workflowservice.v1 import DescribeNamespaceRequest
 from temporalio.testing import WorkflowEnvironment
 
 from engine.client._attributes import DEV_SERVER_ARGS
@@ -202,7 +203,8 @@ def _sh(script: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
 async def test_namespace_and_search_attribute_jobs_register_and_repeat(
     dev_env: WorkflowEnvironment,
 ) -> None:
-    """The compose jobs' scripts, with the temporal CLI, against the embedded dev server."""
+    """The compose jobs' scripts, with the temporal CLI, against the embedded dev server: the
+    namespace gets the retention the compose file sets, on creation and on every later run."""
     address = dev_env.client.service_client.config.target_host
     namespace = f"deploy-{uuid.uuid4().hex[:8]}"
     attributes = _services()["temporal-search-attributes"]["environment"]["SEARCH_ATTRIBUTES"]
@@ -213,11 +215,17 @@ async def test_namespace_and_search_attribute_jobs_register_and_repeat(
         "SEARCH_ATTRIBUTES": attributes,
         "TEMPORAL_HEALTH_CHECK_SLEEP_SECONDS": "1",
     }
-    for _ in range(2):  # a second `docker compose up` runs them again
+    for retention, hours in (("10d", 240), ("72h", 72)):  # a second `up` runs them again
+        env["NAMESPACE_RETENTION"] = retention
         created = await asyncio.to_thread(_sh, "create-namespace.sh", env)
         assert created.returncode == 0, created.stdout + created.stderr
         registered = await asyncio.to_thread(_sh, "register-search-attributes.sh", env)
         assert registered.returncode == 0, registered.stdout + registered.stderr
+        # The retention is the script's, whether it created the namespace or found it.
+        described = await dev_env.client.workflow_service.describe_namespace(
+            DescribeNamespaceRequest(namespace=namespace)
+        )
+        assert described.config.workflow_execution_retention_ttl.seconds == hours * 3600
 
     listed = await dev_env.client.operator_service.list_search_attributes(
         ListSearchAttributesRequest(namespace=namespace)

@@ -1,11 +1,13 @@
 """Where the dashboard's numbers come from: Temporal's visibility store and the engine's store.
 
-Live state is counted with visibility queries (``count_workflows`` per tier, segment,
+Live state (running workflows only: closed ones leave visibility at retention) is counted
+with visibility queries (``count_workflows`` per tier, segment,
 escalation tier and playbook; ``list_workflows`` only for the few accounts at risk or up for
 renewal, whose ids join ARR from the store): no workflow's history is read, so the cost grows
 with the number of tiers and playbooks, not of accounts. The published catalog (one query of
 one workflow) names the tiers, segments, ladder tiers and each playbook's stage; without a
-worker to answer it, the seeds' defaults are used. History comes from ``workers.history``.
+worker to answer it, the seeds' defaults are used. History (changes, journey outcomes,
+enrollments) comes from ``workers.history``.
 """
 
 from __future__ import annotations
@@ -48,9 +50,12 @@ async def report(client: Client, store: Store, period: Period, now: datetime) ->
     until = max(period.end, now) + timedelta(seconds=1)
     changes = await asyncio.to_thread(history.changes, store, until)
     journeys = await asyncio.to_thread(history.journeys, store, period.start, period.end)
+    # From the decision log, not visibility: a closed run leaves visibility at retention.
+    enrolled = await asyncio.to_thread(history.enrollments, store, period.start, period.end)
     segments = {c.new for c in changes if c.kind == "segment" and c.new}
-    extra = {j.playbook for j in journeys}
-    live = await gather_live(client, period, now, sorted(segments), sorted(extra))
+    extra = {j.playbook for j in journeys} | set(enrolled)
+    live = await gather_live(client, now, sorted(segments), sorted(extra))
+    live = live.model_copy(update={"enrolled": enrolled})
     return build_report(period, live, changes, journeys, now)
 
 
@@ -74,14 +79,13 @@ def _in(values: list[str]) -> str:
 
 async def gather_live(
     client: Client,
-    period: Period,
     now: datetime,
     segments: list[str],
     playbooks: list[str],
 ) -> Live:
     """Counts and short lists from visibility; raises ``OperateError`` naming the server."""
     try:
-        return await _gather(client, period, now, segments, playbooks)
+        return await _gather(client, now, segments, playbooks)
     except RPCError as error:
         where = f"{client.service_client.config.target_host} (namespace {client.namespace})"
         raise OperateError(
@@ -89,9 +93,7 @@ async def gather_live(
         ) from None
 
 
-async def _gather(
-    client: Client, period: Period, now: datetime, segments: list[str], playbooks: list[str]
-) -> Live:
+async def _gather(client: Client, now: datetime, segments: list[str], playbooks: list[str]) -> Live:
     catalog = await _catalog(client)
     tiers = [t.name for t in catalog.health.tiers] if catalog else list(DEFAULT_TIERS)
     known = list(catalog.health.segments) if catalog else []
@@ -124,10 +126,6 @@ async def _gather(
         queries[("escalated", tier)] = f"{RUNS} AND {sa.ESCALATION_TIER.name} = {_quoted(tier)}"
     for name in names:
         queries[("running", name)] = f"{RUNS} AND {sa.PLAYBOOK.name} = {_quoted(name)}"
-        queries[("enrolled", name)] = (
-            f"WorkflowType = 'PlaybookRun' AND {sa.PLAYBOOK.name} = {_quoted(name)}"
-            f" AND StartTime >= {_when(period.start)} AND StartTime < {_when(period.end)}"
-        )
     keys = list(queries)
     counts = dict(zip(keys, await asyncio.gather(*(count(queries[k]) for k in keys)), strict=True))
 
@@ -176,5 +174,4 @@ async def _gather(
         escalated={t: counts[("escalated", t)] for t in ladder},
         renewing=sorted(renewing, key=lambda r: (r.renewal_date, r.account_id)),
         running={n: counts[("running", n)] for n in names if counts[("running", n)]},
-        enrolled={n: counts[("enrolled", n)] for n in names if counts[("enrolled", n)]},
     )

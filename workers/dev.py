@@ -21,13 +21,16 @@ import threading
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager, contextmanager, suppress
 from dataclasses import dataclass, field
+from datetime import timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
 from aiosmtpd.controller import Controller
+from google.protobuf.duration_pb2 import Duration
 from pydantic import SecretStr
-from temporalio.api.workflowservice.v1 import GetSystemInfoRequest
+from temporalio.api.namespace.v1 import NamespaceConfig
+from temporalio.api.workflowservice.v1 import GetSystemInfoRequest, UpdateNamespaceRequest
 from temporalio.client import Client
 from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
@@ -46,6 +49,9 @@ from workers.worker import build_worker
 
 QUEUE = "playbooks"
 SENDER = "success@cs.example"
+RETENTION = timedelta(days=30)
+"""How long the dev server keeps closed journeys, set on its namespace at every start (its own
+default is a day): the store's decision log keeps their decisions after (README, Retention)."""
 
 
 class StackError(PlaybookError):
@@ -166,6 +172,7 @@ async def running(
     quiet_core_logs()
     server = await _dev_server(directory, temporal_port or free_port(), ui_port if ui else None)
     env = WorkflowEnvironment.from_client(server.client)
+    await _set_retention(env.client)
     address = env.client.service_client.config.target_host
     stack = Stack(
         env=env,
@@ -274,6 +281,17 @@ async def _dev_server(directory: Path, port: int, ui_port: int | None) -> _DevSe
 
 
 _SERVER_START_SECONDS = 60
+
+
+async def _set_retention(client: Client) -> None:
+    await client.workflow_service.update_namespace(
+        UpdateNamespaceRequest(
+            namespace=client.namespace,
+            config=NamespaceConfig(
+                workflow_execution_retention_ttl=Duration(seconds=int(RETENTION.total_seconds()))
+            ),
+        )
+    )
 
 
 @asynccontextmanager

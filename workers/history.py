@@ -1,5 +1,5 @@
 """Account history the dashboard needs and Temporal does not keep: ARR, segment and health
-tier changes, lifecycle events, and how each journey ended.
+tier changes, lifecycle events, how each journey ended, and every decision (the "why" log).
 
 Temporal's visibility store answers "how are things now" (counts by tier, escalations), but a
 closed workflow's history is deleted after the namespace's retention, and an account's
@@ -7,6 +7,8 @@ earlier ARR is not in any search attribute. Retention (GRR, NRR, churn), the hea
 and playbook effectiveness need that past, so the workflows write it here through the
 ``record_history`` activity: durable (an activity Temporal retries) and once (a unique key
 per change, the run's workflow id per journey), in the same database as the task store.
+The decision log is what ``playbook why`` reads, so an account's trace and the dashboard's
+enrollment counts stay the same after retention deletes the closed runs that made them.
 """
 
 from __future__ import annotations
@@ -15,7 +17,13 @@ import json
 from datetime import UTC, datetime
 from typing import Any
 
-from engine.journeys._messages import HistoryChange, HistoryRequest, JourneyRecord
+from engine.journeys._messages import (
+    Decision,
+    DecisionRecord,
+    HistoryChange,
+    HistoryRequest,
+    JourneyRecord,
+)
 from workers.store import Store
 
 
@@ -53,7 +61,68 @@ def record(store: Store, request: HistoryRequest) -> int:
                     json.dumps(journey.ack_seconds, sort_keys=True),
                 ),
             )
+        for record_ in request.decisions:
+            d = record_.decision
+            added += tx.count(
+                "INSERT INTO decisions (idempotency_key, account_id, workflow_id, seq, at, kind,"
+                " rule, playbook, version, hash, seen, detail)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+                " ON CONFLICT (idempotency_key) DO NOTHING",
+                (
+                    record_.key,
+                    record_.account_id,
+                    record_.workflow_id,
+                    d.seq,
+                    d.at,
+                    d.kind,
+                    d.rule,
+                    d.playbook,
+                    d.version,
+                    d.hash,
+                    json.dumps(d.seen, sort_keys=True, default=str),
+                    d.detail,
+                ),
+            )
     return added
+
+
+def decisions(store: Store, account_id: str) -> list[DecisionRecord]:
+    """Every decision about ``account_id`` (its own and its runs'), in the order recorded."""
+    with store.transaction() as tx:
+        rows = tx.run("SELECT * FROM decisions WHERE account_id = ? ORDER BY at, id", (account_id,))
+    return [
+        DecisionRecord(
+            key=row["idempotency_key"],
+            account_id=row["account_id"],
+            workflow_id=row["workflow_id"],
+            decision=Decision(
+                at=_utc(row["at"]),
+                kind=row["kind"],
+                rule=row["rule"],
+                playbook=row["playbook"],
+                version=row["version"],
+                hash=row["hash"],
+                seen=json.loads(row["seen"]),
+                detail=row["detail"],
+                seq=row["seq"],
+            ),
+        )
+        for row in rows
+    ]
+
+
+def enrollments(store: Store, since: datetime, until: datetime) -> dict[str, int]:
+    """Per playbook, the runs that began in ``[since, until)``: each run's own ``enrolled``
+    decision (the account records one too, under its own workflow id; not counted twice)."""
+    with store.transaction() as tx:
+        rows = tx.run(
+            "SELECT playbook, COUNT(DISTINCT workflow_id) AS runs FROM decisions"
+            " WHERE kind = 'enrolled' AND at >= ? AND at < ?"
+            " AND workflow_id <> ('account/' || account_id)"
+            " GROUP BY playbook ORDER BY playbook",
+            (since, until),
+        )
+    return {row["playbook"]: int(row["runs"]) for row in rows}
 
 
 def changes(store: Store, until: datetime) -> list[HistoryChange]:

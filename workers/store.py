@@ -1,5 +1,5 @@
 """The task inbox and the action ledger: the one place the engine keeps state outside Temporal
-(the dashboard's account history shares the database: ``workers.history``).
+(the dashboard's account history and the decision log share the database: ``workers.history``).
 
 Temporal holds journey state, but two things cannot live there. Tasks are read and changed by
 people (CSMs list their inbox by assignee across every account, acknowledge, complete), which
@@ -193,6 +193,26 @@ MIGRATIONS: list[list[str]] = [
             ack_seconds TEXT NOT NULL
         )""",
         "CREATE INDEX journey_outcomes_by_end ON journey_outcomes (ended_at)",
+    ],
+    # 3: the decision log, which outlives Temporal's retention (workers/history.py).
+    [
+        """CREATE TABLE decisions (
+            id {id},
+            idempotency_key TEXT NOT NULL UNIQUE,
+            account_id TEXT NOT NULL,
+            workflow_id TEXT NOT NULL,
+            seq INTEGER,
+            at {ts} NOT NULL,
+            kind TEXT NOT NULL,
+            rule TEXT NOT NULL,
+            playbook TEXT NOT NULL,
+            version INTEGER NOT NULL,
+            hash TEXT NOT NULL,
+            seen TEXT NOT NULL,
+            detail TEXT NOT NULL
+        )""",
+        "CREATE INDEX decisions_by_account ON decisions (account_id, at)",
+        "CREATE INDEX decisions_by_kind ON decisions (kind, at)",
     ],
 ]
 

@@ -13,8 +13,8 @@ import io
 import json
 import math
 import re
-from collections.abc import Callable, Iterator
-from datetime import UTC
+from collections.abc import Callable, Iterator, Sequence
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -31,6 +31,7 @@ from engine.journeys._messages import (
     AccountEvent,
     AttributeChange,
     Decision,
+    DecisionRecord,
     HealthEvent,
     RunStatus,
 )
@@ -236,18 +237,51 @@ def status_lines(view: Overview) -> list[str]:
     return lines
 
 
-def why_decisions(view: Overview) -> list[Decision]:
-    """The account's and its runs' decisions, oldest first (an enrollment once)."""
-    decisions: list[Decision] = list(view.account.why)
-    for run in view.runs.values():
-        decisions += [d for d in run.why if d.kind != "enrolled"]
-    decisions.sort(key=lambda d: d.at)
-    return decisions
+async def account_why(
+    target: Target, account_id: str, logged: Sequence[DecisionRecord] = ()
+) -> list[Decision]:
+    """The account's decisions: ``logged`` (the store's decision log) with what its live
+    workflows answer. An account whose workflow is gone (deleted) still has its log; one with
+    neither is unknown."""
+    try:
+        view: Overview | None = await overview(target, account_id)
+    except UnknownAccount:
+        if not logged:
+            raise
+        view = None
+    return why_decisions(view, logged)
 
 
-def why_lines(view: Overview) -> list[str]:
+def why_decisions(view: Overview | None, logged: Sequence[DecisionRecord] = ()) -> list[Decision]:
+    """The account's and its runs' decisions, oldest first (an enrollment once, from the
+    account): the logged ones and the live ones, each once, in an order that depends on the
+    decisions alone, so the trace reads the same before and after retention deletes a run."""
+    made: list[tuple[str, Decision]] = [(r.workflow_id, r.decision) for r in logged]
+    accounts = {account_workflow_id(r.account_id) for r in logged}
+    if view is not None:
+        account = account_workflow_id(view.account.account_id)
+        accounts.add(account)
+        made += [(account, d) for d in view.account.why]
+        for name, run in view.runs.items():
+            made += [(view.account.enrollments[name].workflow_id, d) for d in run.why]
+    seen: set[tuple[str, int, datetime]] = set()
+    kept: list[tuple[tuple[datetime, bool, str, int], Decision]] = []
+    for index, (workflow_id, d) in enumerate(made):
+        if d.kind == "enrolled" and workflow_id not in accounts:
+            continue  # the run's own record of its start: the account's says why
+        if d.seq is not None:  # None: a workflow from before the log, never logged
+            if (workflow_id, d.seq, d.at) in seen:
+                continue
+            seen.add((workflow_id, d.seq, d.at))
+        order = d.seq if d.seq is not None else index
+        kept.append(((d.at, workflow_id not in accounts, workflow_id, order), d))
+    kept.sort(key=lambda pair: pair[0])
+    return [d for _, d in kept]
+
+
+def why_lines(decisions: list[Decision]) -> list[str]:
     lines = []
-    for d in why_decisions(view):
+    for d in decisions:
         seen = json.dumps(d.seen, sort_keys=True, default=str) if d.seen else ""
         lines.append(
             "  ".join(

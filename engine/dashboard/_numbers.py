@@ -117,7 +117,8 @@ class Live(BaseModel):
     running: dict[str, int] = Field(default_factory=dict)
     """Running journeys per playbook."""
     enrolled: dict[str, int] = Field(default_factory=dict)
-    """Journeys per playbook started in the period."""
+    """Journeys per playbook started in the period: from the store's decision log, since a
+    closed run leaves visibility when retention deletes it."""
 
 
 class TierRow(BaseModel):

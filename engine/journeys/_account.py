@@ -176,6 +176,7 @@ class AccountWorkflow:
     @workflow.run
     async def run(self, state: AccountState) -> None:
         self._state = state
+        self._changes.start()
         for signal, error in self._refused:
             self._refuse(signal, error)
         # Carried over from the previous run, ahead of anything signalled since.
@@ -184,6 +185,7 @@ class AccountWorkflow:
         await self._refresh_catalog(force=state.catalog is None)
         self._upsert()
         self._entries.due(event=None)
+        self._changes.send()
         exact = self._exact = workflow.patched(EXACT_WAKES)
         while True:
             with contextlib.suppress(TimeoutError):
@@ -227,6 +229,7 @@ class AccountWorkflow:
                 await self._forward()
             await self._refresh_catalog()
             await self._enroll_due(self._entries.due(event=None))
+            self._changes.send()  # the decisions of these last steps too (sends nothing before)
             if self._time_to_continue() and len(self._inbox) <= _CARRY:
                 await workflow.wait_condition(workflow.all_handlers_finished)
                 # Changes on their way to the store must get there before this run ends.
@@ -466,6 +469,7 @@ class AccountWorkflow:
             enrolled_at=now,
             facts=self.facts(enrolled_at=now).for_run(windows),
             parent_workflow_id=workflow.info().workflow_id,
+            simulation=bool(state.catalog and state.catalog.simulation),
         )
         # Enrolled before a retry or replay got here: the deterministic id makes it idempotent.
         with contextlib.suppress(WorkflowAlreadyStartedError):
@@ -573,6 +577,10 @@ class AccountWorkflow:
         )
 
     def note(self, decision: Decision) -> None:
-        why = self.state.why
+        state = self.state
+        state.decisions_recorded += 1
+        decision = decision.model_copy(update={"seq": state.decisions_recorded})
+        self._changes.decide(decision)
+        why = state.why
         why.append(decision)
         del why[: max(0, len(why) - _WHY_KEPT)]

@@ -39,6 +39,8 @@ class AccountState(BaseModel):
     paused: Paused | None = None
     changes_recorded: int = 0
     """How many changes this account has sent to the store: the next change's key."""
+    decisions_recorded: int = 0
+    """How many decisions this account has made: the next one's number (its key in the store)."""
 
 
 class AccountStatus(BaseModel):

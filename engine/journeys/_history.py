@@ -1,15 +1,18 @@
-"""An account's changes on their way to the engine's store, for the dashboard.
+"""What journeys send to the engine's store: the account's changes for the dashboard, how each
+run ended, and every decision (the log ``playbook why`` reads after retention).
 
-Temporal keeps an account's state, not its past: ARR, segment and tier changes and lifecycle
-events are sent to the store (``workers/history.py``) by the ``record_history`` activity.
-The account notes changes while it handles a batch of events and sends them together in the
-background, so a slow or absent database never delays its reaction to the next event; it
-waits for them only before it continues as new.
+Temporal keeps a journey's state, not its past, and deletes a closed run's history after the
+namespace's retention: ARR, segment and tier changes, lifecycle events, journey outcomes and
+the why trace are sent to the store (``workers/history.py``) by the ``record_history``
+activity. Sends go in the background, so a slow or absent database never delays a reaction;
+an :class:`Outbox` coalesces them (a burst of decisions costs one activity, not one each),
+and its workflow waits for it before it returns or continues as new.
 """
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 
 from temporalio import workflow
@@ -18,11 +21,86 @@ from temporalio.exceptions import ActivityError
 with workflow.unsafe.imports_passed_through():
     from engine.journeys import _clock
     from engine.journeys._account_state import AccountState
-    from engine.journeys._messages import ChangeKind, Decision, HistoryChange, HistoryRequest
+    from engine.journeys._messages import (
+        ChangeKind,
+        Decision,
+        DecisionRecord,
+        HistoryChange,
+        HistoryRequest,
+        JourneyRecord,
+    )
     from engine.journeys._options import ACTION_RETRY, ACTION_TIMEOUT
 
 HISTORY_PATCH = "record-account-history"
 """Accounts that ran before the history existed replay without it (see :meth:`send`)."""
+DECISIONS_PATCH = "record-decisions"
+"""Workflows that ran before the decision log replay without it: read once, at the start of
+each run (an account's next run after an upgrade logs its decisions)."""
+UNLOGGED = "history_failed"
+"""A decision about the store itself is not sent to it (it would fail alike, again)."""
+
+
+def decision_record(account_id: str, decision: Decision) -> DecisionRecord:
+    """``decision`` as the store keeps it: keyed by this workflow, its chain and its number."""
+    info = workflow.info()
+    return DecisionRecord(
+        key=f"{info.workflow_id}/{info.first_execution_run_id}/why/{decision.seq}",
+        account_id=account_id,
+        workflow_id=info.workflow_id,
+        decision=decision,
+    )
+
+
+class Outbox:
+    """What one workflow has to send the store, sent coalesced: while one send is in flight,
+    what is noted meanwhile waits and goes together in the next."""
+
+    def __init__(self, failed: Callable[[HistoryRequest, str], None]) -> None:
+        self._failed = failed
+        self._changes: list[HistoryChange] = []
+        self._decisions: list[DecisionRecord] = []
+        self._journey: JourneyRecord | None = None
+        self._sender: asyncio.Task[None] | None = None
+
+    def add(
+        self,
+        changes: Sequence[HistoryChange] = (),
+        decisions: Sequence[DecisionRecord] = (),
+        journey: JourneyRecord | None = None,
+    ) -> None:
+        """Note something to send; :meth:`flush` sends it."""
+        self._changes += changes
+        self._decisions += decisions
+        self._journey = journey or self._journey
+
+    def flush(self) -> None:
+        """Send what is noted, unless a send is in flight (it takes this along next)."""
+        if self._sender is None and self._waiting():
+            self._sender = asyncio.create_task(self._drain())
+
+    def drop(self) -> None:
+        """Forget what is noted (a simulation keeps no history)."""
+        self._changes, self._decisions, self._journey = [], [], None
+
+    def idle(self) -> bool:
+        """Nothing noted and nothing in flight: the workflow may end."""
+        return self._sender is None and not self._waiting()
+
+    def _waiting(self) -> bool:
+        return bool(self._changes or self._decisions or self._journey)
+
+    async def _drain(self) -> None:
+        while self._waiting():
+            # Let the rest of this workflow task note its decisions first: one send for all.
+            await workflow.wait_condition(lambda: True)
+            request = HistoryRequest(
+                changes=self._changes, decisions=self._decisions, journey=self._journey
+            )
+            self.drop()
+            failed = await send_history(request)
+            if failed:
+                self._failed(request, failed)
+        self._sender = None
 
 
 class Account(Protocol):
@@ -35,12 +113,19 @@ class Account(Protocol):
 
 
 class ChangeLog:
-    """The changes one account workflow noted and has not sent yet, and those in flight."""
+    """The changes and decisions one account workflow noted and has not sent yet, and those
+    in flight."""
 
     def __init__(self, account: Account) -> None:
         self._account = account
         self._noted: list[HistoryChange] = []
         self._sending: list[asyncio.Task[None]] = []
+        self._outbox: Outbox | None = None
+
+    def start(self) -> None:
+        """At the start of a run: log decisions, coalesced (runs from before replay without)."""
+        if workflow.patched(DECISIONS_PATCH):
+            self._outbox = Outbox(self._not_sent)
 
     def note(self, kind: ChangeKind, old: Any, new: Any) -> None:
         """Note a change for the store; sent once the batch of events is handled."""
@@ -57,19 +142,31 @@ class ChangeLog:
             )
         )
 
+    def decide(self, decision: Decision) -> None:
+        """Note a decision for the store, in runs that log them; sent with the changes."""
+        if self._outbox is not None and decision.kind != UNLOGGED:
+            self._outbox.add(decisions=[decision_record(self._account.state.account_id, decision)])
+
     def send(self) -> None:
-        """Send the noted changes in the background.
+        """Send the noted changes (and decisions) in the background.
 
         Behind a patch: an account that ran before this existed replays its history without
         the activity (the patch is false for the rest of that run, so its changes are not
         recorded until it continues as new); new runs take the new path.
         """
+        catalog = self._account.state.catalog
+        if self._outbox is not None:
+            self._outbox.add(changes=self._noted)
+            self._noted = []
+            if catalog is not None and catalog.simulation:
+                self._outbox.drop()  # a simulation keeps no history
+            self._outbox.flush()
+            return
         if not self._noted:
             return
         changes, self._noted = self._noted, []
         if not workflow.patched(HISTORY_PATCH):
             return
-        catalog = self._account.state.catalog
         if catalog is not None and catalog.simulation:
             return  # a simulation keeps no dashboard history
         self._sending = [t for t in self._sending if not t.done()]
@@ -77,34 +174,48 @@ class ChangeLog:
 
     def delivered(self) -> bool:
         """Whether every send has finished (the run may continue as new)."""
+        if self._outbox is not None:
+            return self._outbox.idle()
         return all(t.done() for t in self._sending)
 
     async def _send(self, changes: list[HistoryChange]) -> None:
         failed = await send_history(HistoryRequest(changes=changes))
         if failed:
-            # The account goes on; the dashboard misses these changes, and why says so.
-            self._account.note(
-                Decision(
-                    at=_clock.now(),
-                    kind="history_failed",
-                    rule="account.history",
-                    playbook="",
-                    version=0,
-                    hash="",
-                    detail=f"{len(changes)} change(s) not recorded: {failed}",
-                )
+            self._not_sent(HistoryRequest(changes=changes), failed)
+
+    def _not_sent(self, request: HistoryRequest, failed: str) -> None:
+        # The account goes on; the dashboard misses these, and why says so.
+        lost = f"{len(request.changes)} change(s)"
+        if request.decisions:
+            lost += f" and {len(request.decisions)} decision(s)"
+        self._account.note(
+            Decision(
+                at=_clock.now(),
+                kind=UNLOGGED,
+                rule="account.history",
+                playbook="",
+                version=0,
+                hash="",
+                detail=f"{lost} not recorded: {failed}",
             )
+        )
 
 
 async def send_history(request: HistoryRequest) -> str | None:
-    """Send an account's changes or a run's outcome to the store (``record_history``); the
-    failure, in words, when it could not be sent after every retry."""
+    """Send what ``request`` carries to the store (``record_history``); the failure, in
+    words, when it could not be sent after every retry."""
+    what = []
+    if request.journey:
+        what.append("this journey's outcome")
+    if request.changes:
+        what.append("the account's changes")
+    if request.decisions:
+        what.append(f"{len(request.decisions)} decision(s)")
     try:
         await workflow.execute_activity(
             "record_history",
             request,
-            summary="history: the dashboard's record of "
-            + ("this journey's outcome" if request.journey else "the account's changes"),
+            summary="history: the store's record of " + " and ".join(what),
             result_type=int,
             start_to_close_timeout=ACTION_TIMEOUT,
             retry_policy=ACTION_RETRY,

@@ -30,6 +30,8 @@ class RunInput(_Message):
     facts: Facts
     parent_workflow_id: str | None = None
     """The account workflow to tell when the run ends, if any."""
+    simulation: bool = False
+    """Started by a simulation: nothing it does happened, so it sends nothing to the store."""
 
 
 Outcome = Literal["success", "failure", "neutral"]
@@ -80,6 +82,10 @@ class Decision(_Message):
     hash: str
     seen: dict[str, Any] = Field(default_factory=dict)
     detail: str = ""
+    seq: int | None = None
+    """Its number in the workflow that made it (an account's count goes on across
+    continue-as-new): with the workflow id, what tells a decision in the store from the same
+    one still in the workflow. None in workflows from before the decision log."""
 
 
 class RunStatus(_Message):
@@ -285,8 +291,21 @@ class JourneyRecord(_Message):
     """Per tier: seconds from engaging it to its first acknowledgement."""
 
 
+class DecisionRecord(_Message):
+    """One decision on its way to the store's decision log, which outlives the workflow."""
+
+    key: str
+    """Unique per decision (workflow id / first run id / why / seq): a retry records it once,
+    and a workflow id used again (an account deleted and begun anew) does not collide."""
+    account_id: str
+    workflow_id: str
+    """The account's or the run's workflow, the one that made the decision."""
+    decision: Decision
+
+
 class HistoryRequest(_Message):
-    """What ``record_history`` writes to the store: changes, a journey's end, or both."""
+    """What ``record_history`` writes to the store: changes, decisions, a journey's end."""
 
     changes: list[HistoryChange] = Field(default_factory=list)
     journey: JourneyRecord | None = None
+    decisions: list[DecisionRecord] = Field(default_factory=list)

@@ -25,7 +25,13 @@ with workflow.unsafe.imports_passed_through():
     from engine.journeys._catch_up import skipping_policy
     from engine.journeys._endings import Endings
     from engine.journeys._evaluate import evaluate
-    from engine.journeys._history import send_history
+    from engine.journeys._history import (
+        DECISIONS_PATCH,
+        UNLOGGED,
+        Outbox,
+        decision_record,
+        send_history,
+    )
     from engine.journeys._ladder import Ladder
     from engine.journeys._messages import (
         Acknowledgement,
@@ -90,6 +96,7 @@ class PlaybookRunWorkflow:
         self._ending: RunResult | None = None
         self._result: RunResult | None = None
         self._why: list[Decision] = []
+        self._log: Outbox | None = None  # the decision log, in runs that keep one
         self._step: str | None = None
         self._visits: dict[str, int] = {}
         self.anchors = 0
@@ -176,6 +183,8 @@ class PlaybookRunWorkflow:
             self._facts = input.facts
         self.exact_wakes = workflow.patched(EXACT_WAKES)
         self.exact_journeys = workflow.patched(EXACT_JOURNEYS)
+        if not input.simulation and workflow.patched(DECISIONS_PATCH):
+            self._log = Outbox(self._not_logged)
         plan = input.plan
         workflow.upsert_search_attributes(
             [
@@ -208,7 +217,10 @@ class PlaybookRunWorkflow:
             await self._close("run", result.reason)
         elif escalated:
             await self._close("ladder", f"journey ended: {result.reason}")
-        if workflow.patched(HISTORY_PATCH):
+        if self._log is not None:
+            self._log.add(journey=self._journey(result))  # with the last decisions
+            self._log.flush()
+        elif workflow.patched(HISTORY_PATCH):
             await self._record_outcome(result)
         if input.parent_workflow_id:
             # By workflow id, not run id: the account may have continued as new meanwhile.
@@ -219,6 +231,9 @@ class PlaybookRunWorkflow:
                 )
             except TemporalError as error:  # the account may be gone; the result stands
                 self.record("exit", "parent", detail=f"could not tell the account: {error}")
+        if self._log is not None:
+            # The decision log and the outcome must be in the store before the run closes.
+            await workflow.wait_condition(self._log.idle)
         return result
 
     async def _cancel(self, task: asyncio.Task[Any]) -> None:
@@ -234,8 +249,20 @@ class PlaybookRunWorkflow:
         await self.activity("close_items", request)
 
     async def _record_outcome(self, result: RunResult) -> None:
+        failed = await send_history(HistoryRequest(journey=self._journey(result)))
+        if failed:  # the run's result stands; the dashboard misses it
+            self.record("history_failed", "history", detail=failed)
+
+    def _not_logged(self, request: HistoryRequest, failed: str) -> None:
+        # The run goes on; the store misses these (the live trace still has them).
+        lost = [f"{len(request.decisions)} decision(s)"] + (
+            ["the outcome"] if request.journey else []
+        )
+        self.record(UNLOGGED, "history", detail=f"{' and '.join(lost)} not recorded: {failed}")
+
+    def _journey(self, result: RunResult) -> JourneyRecord:
         plan = self.input.plan
-        journey = JourneyRecord(
+        return JourneyRecord(
             workflow_id=workflow.info().workflow_id,
             account_id=self.input.account_id,
             playbook=plan.name,
@@ -249,9 +276,6 @@ class PlaybookRunWorkflow:
             highest_tier=self.ladder.highest_tier if plan.escalation else None,
             ack_seconds=dict(self.ladder.ack_seconds),
         )
-        failed = await send_history(HistoryRequest(journey=journey))
-        if failed:  # the run's result stands; the dashboard misses it
-            self.record("history_failed", "history", detail=failed)
 
     async def _walk(self) -> RunResult:
         plan = self.input.plan
@@ -405,18 +429,21 @@ class PlaybookRunWorkflow:
         self, kind: str, rule: str, seen: dict[str, Any] | None = None, detail: str = ""
     ) -> None:
         plan = self.input.plan
-        self._why.append(
-            Decision(
-                at=_clock.now(),
-                kind=kind,
-                rule=rule,
-                playbook=plan.name,
-                version=plan.version,
-                hash=plan.hash,
-                seen=seen or {},
-                detail=detail,
-            )
+        decision = Decision(
+            at=_clock.now(),
+            kind=kind,
+            rule=rule,
+            playbook=plan.name,
+            version=plan.version,
+            hash=plan.hash,
+            seen=seen or {},
+            detail=detail,
+            seq=len(self._why) + 1,
         )
+        self._why.append(decision)
+        if self._log is not None and kind != UNLOGGED:
+            self._log.add(decisions=[decision_record(self.input.account_id, decision)])
+            self._log.flush()
         self.describe()
 
     def describe(self) -> None:

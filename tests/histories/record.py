@@ -406,6 +406,17 @@ async def account_history(env: WorkflowEnvironment) -> Histories:
     }
 
 
+async def account_decisions(env: WorkflowEnvironment) -> Histories:
+    """The decision log (behind its patch): the account_history journey again, now with every
+    decision of the account and of its rescue run sent to record_history as it happens,
+    coalesced, and the run's outcome with its last decisions."""
+    histories = await account_history(env)
+    return {
+        "account_decisions": histories["account_history"],
+        "account_decisions_rescue": histories["account_history_rescue"],
+    }
+
+
 async def account_exact_wakes(env: WorkflowEnvironment) -> Histories:
     """Exact wake-ups (behind their patch), on the shipped playbooks: an account whose renewal
     is 110 days off; a 23-point drop in 3 days enters churn-prevention through its 14-day
@@ -563,6 +574,7 @@ JOURNEYS: dict[str, Callable[[WorkflowEnvironment], Awaitable[Histories]]] = {
     "account_enroll_exit": account_enroll_exit,
     "account_continue_as_new": account_continue_as_new,
     "account_history": account_history,
+    "account_decisions": account_decisions,
     "account_exact_wakes": account_exact_wakes,
     "onboarding_exact_end": onboarding_exact_end,
     "ladder_exact_rearm_stop": ladder_exact_rearm_stop,

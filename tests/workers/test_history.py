@@ -1,11 +1,17 @@
-"""The dashboard's history in the store: written once per key, read back in time order, on
-SQLite and on a real PostgreSQL."""
+"""The dashboard's history and the decision log in the store: written once per key, read back
+in time order, on SQLite and on a real PostgreSQL."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from engine.journeys._messages import HistoryChange, HistoryRequest, JourneyRecord
+from engine.journeys._messages import (
+    Decision,
+    DecisionRecord,
+    HistoryChange,
+    HistoryRequest,
+    JourneyRecord,
+)
 from workers import history
 from workers.store import Store
 
@@ -42,3 +48,54 @@ def test_changes_and_journeys_are_recorded_once(store: Store) -> None:
     assert history.changes(store, T0 + timedelta(days=1)) == [first]
     assert history.journeys(store, T0, T0 + timedelta(days=2)) == [journey]
     assert history.journeys(store, T0 + timedelta(days=2), T0 + timedelta(days=3)) == []
+
+
+def _decision(
+    workflow_id: str, seq: int, at: datetime, kind: str, **seen: object
+) -> DecisionRecord:
+    return DecisionRecord(
+        key=f"{workflow_id}/run-1/why/{seq}",
+        account_id="acme",
+        workflow_id=workflow_id,
+        decision=Decision(
+            at=at,
+            kind=kind,
+            rule="rescue.entry.when" if workflow_id.startswith("account/") else "entry",
+            playbook="rescue",
+            version=2,
+            hash="h1",
+            seen=dict(seen),
+            detail="cycle 1",
+            seq=seq,
+        ),
+    )
+
+
+def test_decisions_are_recorded_once_and_read_back_per_account(store: Store) -> None:
+    """Decisions keep every field (values seen included) through the store; a retried batch
+    adds nothing; an account reads its own and its runs' decisions, oldest first."""
+    run = "playbook/rescue/acme/1"
+    enrolled = _decision("account/acme", 1, T0, "enrolled", **{"health.tier": "critical"})
+    started = _decision(run, 1, T0 + timedelta(seconds=1), "enrolled")
+    action = _decision(run, 2, T0 + timedelta(minutes=5), "action", score=31.5, tags=["a"])
+    other = enrolled.model_copy(update={"key": "account/globex/run-9/why/1", "account_id": "gx"})
+    request = HistoryRequest(decisions=[action, started, enrolled, other])
+    assert history.record(store, request) == 4
+    assert history.record(store, request) == 0
+    assert history.decisions(store, "acme") == [enrolled, started, action]
+    assert history.decisions(store, "nobody") == []
+
+
+def test_enrollments_count_each_run_once_in_the_period(store: Store) -> None:
+    """The dashboard's enrolled: runs whose own enrollment falls in the period, not the
+    account's record of starting them, nor other kinds of decision."""
+    records = [
+        _decision("account/acme", 1, T0, "enrolled"),
+        _decision("playbook/rescue/acme/1", 1, T0, "enrolled"),
+        _decision("playbook/rescue/acme/1", 2, T0, "action"),
+        _decision("playbook/rescue/acme/2", 1, T0 + timedelta(days=3), "enrolled"),
+    ]
+    history.record(store, HistoryRequest(decisions=records))
+    assert history.enrollments(store, T0, T0 + timedelta(days=1)) == {"rescue": 1}
+    assert history.enrollments(store, T0, T0 + timedelta(days=4)) == {"rescue": 2}
+    assert history.enrollments(store, T0 + timedelta(days=4), T0 + timedelta(days=5)) == {}

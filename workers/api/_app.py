@@ -28,12 +28,13 @@ from engine.client._connect import TemporalUnreachable, connect
 from engine.client._operate import (
     Overview,
     UnknownAccount,
+    account_why,
     event_messages,
     list_accounts,
     overview,
-    why_decisions,
 )
 from engine.client._start import check_account_id, send
+from engine.journeys._messages import DecisionRecord
 from engine.language._errors import PlaybookError
 from workers.api._auth import authorize
 from workers.api._models import (
@@ -245,8 +246,9 @@ def create_app(settings: Settings) -> FastAPI:
     @app.get("/v1/accounts/{account}/why", dependencies=authed, tags=["accounts"])
     async def get_why(account: Account) -> Why:
         """Every decision about the account, oldest first: rule, version, values seen."""
-        view = await _temporal_call(lambda client: overview(client, account))
-        return Why(account=account, decisions=why_decisions(view))
+        logged = await asyncio.to_thread(_logged, settings, account)
+        decisions = await _temporal_call(lambda client: account_why(client, account, logged))
+        return Why(account=account, decisions=decisions)
 
     @app.get("/v1/accounts", dependencies=authed, tags=["accounts"])
     async def get_accounts(
@@ -310,6 +312,18 @@ def create_app(settings: Settings) -> FastAPI:
 
 
 __all__ = ["create_app"]
+
+
+def _logged(settings: Settings, account: str) -> list[DecisionRecord]:
+    """The account's decisions in the store's decision log (they outlive retention)."""
+    from workers import history
+    from workers.store import DEFAULT_SQLITE_PATH, open_store
+
+    url = settings.store_url()
+    if url is None and not DEFAULT_SQLITE_PATH.exists():
+        return []  # no worker has written here: the live journeys are all there is
+    with open_store(url) as store:
+        return history.decisions(store, account)
 
 
 def _json_safe(value: Any) -> Any:
