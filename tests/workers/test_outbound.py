@@ -364,6 +364,14 @@ async def test_bad_urls_and_bodies_are_final() -> None:
         idempotency_key="k",
     )
     assert error.type == "WebhookInvalid"
+    assert "not sent: the body is not JSON: a number in it is NaN or infinity" in error.message
+    error = await refused(
+        settings=settings(),
+        url="https://example.com/x",
+        body={"deep": [{"x": float("-inf")}]},
+        idempotency_key="k",
+    )
+    assert error.type == "WebhookInvalid" and "NaN or infinity" in error.message
 
 
 # Chat ------------------------------------------------------------------------------------
