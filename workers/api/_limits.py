@@ -38,21 +38,19 @@ DEFAULT_REQUEST_SECONDS = 10.0
 """How long a client has to send a request's headers, and then again its body."""
 
 
-def problem(
-    status: int, detail: str, *, close: bool = False
-) -> tuple[int, list[tuple[bytes, bytes]], bytes]:
-    """A ``{"detail": ...}`` response as status, headers and body bytes."""
+def _problem(detail: str, *, close: bool = False) -> tuple[list[tuple[bytes, bytes]], bytes]:
+    """The headers and body of a ``{"detail": ...}`` answer."""
     body = json.dumps({"detail": detail}).encode()
     headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
     if close:
         # The client may still be sending; h11 then ends the connection after the answer.
         headers.append((b"connection", b"close"))
-    return status, headers, body
+    return headers, body
 
 
 async def _answer(send: Send, status: int, detail: str, *, close: bool = False) -> None:
-    code, headers, body = problem(status, detail, close=close)
-    await send({"type": "http.response.start", "status": code, "headers": headers})
+    headers, body = _problem(detail, close=close)
+    await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": body})
 
 
@@ -229,8 +227,7 @@ class _DeadlinedH11Protocol(H11Protocol):
             return
         if self.conn.trailing_data[0]:
             # Part of a request arrived: say why it ends (an idle connection is just closed).
-            _, headers, body = problem(
-                408,
+            headers, body = _problem(
                 f"the request headers did not arrive within {self.header_seconds:g} s",
                 close=True,
             )
