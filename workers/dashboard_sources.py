@@ -83,14 +83,27 @@ async def gather_live(
     segments: list[str],
     playbooks: list[str],
 ) -> Live:
-    """Counts and short lists from visibility; raises ``OperateError`` naming the server."""
+    """Counts and short lists from visibility; raises :class:`VisibilityFailed` naming the
+    server."""
     try:
         return await _gather(client, now, segments, playbooks)
     except RPCError as error:
         where = f"{client.service_client.config.target_host} (namespace {client.namespace})"
-        raise OperateError(
-            f"Temporal at {where} failed a visibility query: {error.message}"
-        ) from None
+        raise VisibilityFailed(where, error.status.name, error.message) from None
+
+
+class VisibilityFailed(OperateError):
+    """Temporal refused or failed a visibility query of the dashboard.
+
+    Its message (for the operator at the command line) quotes Temporal's answer; the API
+    keeps that answer in its log, since it can quote the visibility store's SQL.
+    """
+
+    def __init__(self, where: str, status_name: str, answer: str) -> None:
+        self.where = where
+        self.status_name = status_name
+        self.answer = answer
+        super().__init__(f"Temporal at {where} failed a visibility query: {answer}")
 
 
 async def _gather(client: Client, now: datetime, segments: list[str], playbooks: list[str]) -> Live:

@@ -26,11 +26,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import email.policy
 import functools
 import hashlib
 import os
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from email.headerregistry import BaseHeader, HeaderRegistry, UnstructuredHeader
 from email.message import EmailMessage
 from email.utils import formatdate, parseaddr
 from typing import Any, Literal
@@ -46,6 +48,31 @@ from engine.language._template_bounds import RENDER_SECONDS, deadline, render_te
 from engine.language._templates import environment
 
 IDEMPOTENCY_HEADER = "X-Playbook-Idempotency-Key"
+# RFC 5322's hard limit on a line, CRLF excluded.
+MAX_LINE = 998
+
+
+class _OneLine(UnstructuredHeader, BaseHeader):
+    """A header written on one line, never folded.
+
+    The default policy folds at 78 characters, and a key with no space to fold at is moved
+    whole onto a continuation line: ``X-Playbook-Idempotency-Key:\n <key>``. Parsers unfold
+    that to the key with a leading space, so a receiver comparing keys saw two different
+    ones. Keys are ASCII without spaces; anything else (or a line past RFC 5322's limit)
+    is folded as usual.
+    """
+
+    def fold(self, *, policy: email.policy.Policy) -> str:
+        value = str(self)
+        line = f"{self.name}: {value}"
+        if len(line) > MAX_LINE or not value.isascii() or not value.isprintable():
+            return super().fold(policy=policy)
+        return line + policy.linesep
+
+
+_HEADERS = HeaderRegistry()
+_HEADERS.map_to_type(IDEMPOTENCY_HEADER.lower(), _OneLine)
+_POLICY = email.policy.default.clone(header_factory=_HEADERS)
 
 _TEXT = environment(autoescape=False)
 _HTML = environment(autoescape=True)
@@ -179,7 +206,7 @@ def build_message(
     idempotency_key: str,
 ) -> EmailMessage:
     """The MIME message: text alone, or multipart/alternative with text and HTML."""
-    message = EmailMessage()
+    message = EmailMessage(policy=_POLICY)
     message["From"] = sender
     message["To"] = ", ".join(to)
     if cc:

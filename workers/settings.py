@@ -36,6 +36,7 @@ API_TOKENS_VAR = "PLAYBOOK_API_TOKENS"
 API_HMAC_VAR = "PLAYBOOK_API_HMAC_SECRET"
 API_HOST_VAR = "PLAYBOOK_API_HOST"
 API_PORT_VAR = "PLAYBOOK_API_PORT"
+API_TIMEOUT_VAR = "PLAYBOOK_API_REQUEST_TIMEOUT"
 # Bearer tokens are compared in full; shorter ones are guessable by brute force.
 MIN_TOKEN_LENGTH = 16
 
@@ -51,6 +52,8 @@ class ApiSettings(BaseModel):
     """Key for signed requests (``X-Playbook-Timestamp`` + ``X-Playbook-Signature``)."""
     host: str = "127.0.0.1"
     port: int = Field(8000, ge=1, le=65535)
+    request_timeout: float = Field(10.0, gt=0, le=300)
+    """Seconds a client has to send a request's headers, and again its body; then ``408``."""
 
     @property
     def open(self) -> bool:
@@ -125,11 +128,16 @@ def _api(env: Mapping[str, str]) -> ApiSettings:
         values["host"] = host
     if port := env.get(API_PORT_VAR):
         values["port"] = port
+    if timeout := env.get(API_TIMEOUT_VAR):
+        values["request_timeout"] = timeout
     try:
         return ApiSettings.model_validate(values)
     except ValidationError as error:
         first = error.errors(include_url=False)[0]
-        var = API_PORT_VAR if first["loc"] and first["loc"][0] == "port" else API_HOST_VAR
+        field = first["loc"][0] if first["loc"] else "host"
+        var = {"port": API_PORT_VAR, "request_timeout": API_TIMEOUT_VAR}.get(
+            str(field), API_HOST_VAR
+        )
         raise SettingsError(f"{var}: {first['msg']}") from None
 
 
@@ -166,6 +174,7 @@ VARIABLES: tuple[tuple[str, str], ...] = (
     (API_HMAC_VAR, "HMAC key the API verifies signed requests with (secret)"),
     (API_HOST_VAR, "address the API listens on (default 127.0.0.1)"),
     (API_PORT_VAR, "port the API listens on (default 8000)"),
+    (API_TIMEOUT_VAR, "seconds a client has to send a request's headers, then its body"),
 )
 
 _SECRET_WORDS = ("SECRET", "PASSWORD", "API_KEY", "TOKENS", "WEBHOOKS", "DEFAULT_WEBHOOK")

@@ -7,9 +7,10 @@ Branching steps hold nested step lists; the compiler flattens them into a graph.
 
 from __future__ import annotations
 
+import math
 from typing import Annotated, Any, Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
 from engine.language._base import Model, Slug
@@ -150,7 +151,21 @@ class WebhookStep(_Action):
     method: Literal["POST", "PUT", "PATCH"] = "POST"
     """The HTTP method."""
     body: dict[str, Any] = Field(default_factory=dict)
-    """Extra JSON fields sent with the account and journey details."""
+    """Extra JSON fields sent with the account and journey details (finite numbers only)."""
+
+    @field_validator("body")
+    @classmethod
+    def _finite(cls, body: dict[str, Any]) -> dict[str, Any]:
+        # YAML has .nan and .inf (and 1e999 reads as inf); JSON has neither. Let through, the
+        # plan's JSON encoding made them null and the receiver got a value nobody wrote.
+        where = _not_finite(body, "body")
+        if where is not None:
+            raise PydanticCustomError(
+                Code.FIELD_VALUE,
+                "{where} is {value}, which JSON cannot carry: write a finite number or text",
+                {"where": where[0], "value": where[1]},
+            )
+        return body
 
 
 class StartPlaybookStep(_Action):
@@ -211,3 +226,19 @@ ACTION_STEPS = (EmailStep, TaskStep, NotifyStep, WebhookStep, StartPlaybookStep)
 
 for _model in (WaitForStep, BranchStep):
     _model.model_rebuild()
+
+
+def _not_finite(value: Any, path: str) -> tuple[str, str] | None:
+    """The path and YAML spelling of the first NaN or infinity in ``value``, or None."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return path, ".nan" if math.isnan(value) else ("-.inf" if value < 0 else ".inf")
+    items: Any = ()
+    if isinstance(value, dict):
+        items = value.items()
+    elif isinstance(value, list):
+        items = enumerate(value)
+    for key, item in items:
+        found = _not_finite(item, f"{path}[{key}]" if isinstance(key, int) else f"{path}.{key}")
+        if found is not None:
+            return found
+    return None

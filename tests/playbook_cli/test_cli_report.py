@@ -16,6 +16,9 @@ PLAYBOOK = Path(sys.executable).parent / "playbook"
     [
         (["--period", "soon"], "playbook: period 'soon': write 30d, 90d or START..END"),
         (["--period", "2026-02-30..2026-03-01"], "'2026-02-30' is not a date (YYYY-MM-DD)"),
+        (["--period", "0001-01-01..9999-12-31"], "'0001-01-01' is not a date (YYYY-MM-DD)"),
+        (["--period", "2026-03-01..2026-02-01"], "the end must come after the start"),
+        (["--period", "99999d"], "period '99999d': from 1d to 3660d"),
         (["--database", "mysql://x"], "'mysql://x' is not a database URL this engine knows"),
         (
             ["--address", "127.0.0.1:1"],

@@ -226,3 +226,15 @@ def test_settings_shows_values_and_masks_secrets() -> None:
     bad = playbook("settings", env=_env(PLAYBOOK_SMTP_PORT="seventy"))
     assert bad.returncode == 1
     assert bad.stderr.startswith("playbook: PLAYBOOK_SMTP_PORT:")
+
+
+@pytest.mark.parametrize("value", ["0", "-1", "soon", "301", "nan"])
+def test_bad_request_timeout_names_the_variable(value: str) -> None:
+    """PLAYBOOK_API_REQUEST_TIMEOUT takes seconds above 0 and up to 300; anything else is one
+    line naming it."""
+    bad = playbook("settings", env=_env(PLAYBOOK_API_REQUEST_TIMEOUT=value))
+    assert bad.returncode == 1
+    assert bad.stderr.startswith("playbook: PLAYBOOK_API_REQUEST_TIMEOUT:"), bad.stderr
+    assert len(bad.stderr.strip().splitlines()) == 1
+    good = playbook("settings", env=_env(PLAYBOOK_API_REQUEST_TIMEOUT="2.5"))
+    assert good.returncode == 0 and "2.5" in good.stdout

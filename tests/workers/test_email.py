@@ -151,6 +151,30 @@ async def test_shipped_template_arrives_rendered_with_both_parts(welcome: Templa
     assert mailbox.envelopes[0].rcpt_tos == [CUSTOMER, CSM]
 
 
+@pytest.mark.parametrize(
+    "key",
+    [
+        "playbook/onboarding-enterprise/acct-3f9c2a71/1/welcome-email/1/customer",
+        "playbook/renewal/" + "a" * 200 + "/3/ninety-days-out/2",
+        "k",
+    ],
+)
+async def test_idempotency_key_arrives_on_one_line_exactly(key: str) -> None:
+    """The key header is written unfolded, so every parser reads exactly the key: a long key
+    used to be moved to a continuation line and read back with a leading space."""
+    mailbox = Mailbox()
+    with smtp_server(mailbox) as settings:
+        await send_email(
+            settings, to=[CUSTOMER], cc=[], rendered=render(plain(), {}), idempotency_key=key
+        )
+    raw = mailbox.envelopes[0].content
+    assert isinstance(raw, bytes)
+    assert f"\r\n{IDEMPOTENCY_HEADER}: {key}\r\n".encode() in raw
+    for policy in (email.policy.default, email.policy.compat32):
+        assert email.message_from_bytes(raw, policy=policy)[IDEMPOTENCY_HEADER] == key
+    assert max(len(line) for line in raw.split(b"\r\n")) <= 998
+
+
 async def test_text_only_template_sends_one_part() -> None:
     """Without an HTML body the message is a single text/plain part."""
     mailbox = Mailbox()

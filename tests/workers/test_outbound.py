@@ -178,6 +178,17 @@ async def test_allowed_loopback_receives_a_body_whose_signature_verifies(server:
     assert not verify_signature(SECRET, timestamp, seen.body, signature, now=int(timestamp) + 301)
 
 
+async def test_long_idempotency_keys_arrive_exactly(server: Server) -> None:
+    """A webhook's Idempotency-Key is sent on one line as given, however long: the receiver
+    reads exactly the key, with no leading space from a folded header."""
+    key = "playbook/renewal/" + "a" * 200 + "/3/ninety-days-out/2"
+    await post_webhook(
+        settings("127.0.0.1"), url=server.url("/hooks/k"), body={}, idempotency_key=key
+    )
+    [seen] = server.requests
+    assert seen.headers["idempotency-key"] == key
+
+
 async def test_metadata_address_refused_at_once_even_with_loopback_allowed() -> None:
     started = time.monotonic()
     error = await refused(
@@ -368,6 +379,14 @@ async def test_bad_urls_and_bodies_are_final() -> None:
         idempotency_key="k",
     )
     assert error.type == "WebhookInvalid"
+    assert "not sent: the body is not JSON: a number in it is NaN or infinity" in error.message
+    error = await refused(
+        settings=settings(),
+        url="https://example.com/x",
+        body={"deep": [{"x": float("-inf")}]},
+        idempotency_key="k",
+    )
+    assert error.type == "WebhookInvalid" and "NaN or infinity" in error.message
 
 
 # Chat ------------------------------------------------------------------------------------

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
+import logging
 import math
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
@@ -20,7 +21,6 @@ from fastapi import Depends, FastAPI, Header, Path, Query, Request, status
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from temporalio.client import Client
 from temporalio.service import RPCError
 
@@ -37,6 +37,7 @@ from engine.client._start import check_account_id, send
 from engine.journeys._messages import DecisionRecord
 from engine.language._errors import PlaybookError
 from workers.api._auth import authorize
+from workers.api._limits import DEFAULT_REQUEST_SECONDS, MAX_BODY_BYTES, ReadBody
 from workers.api._models import (
     Accepted,
     AccountList,
@@ -48,6 +49,7 @@ from workers.api._models import (
 from workers.settings import Settings
 
 T = TypeVar("T")
+_log = logging.getLogger("playbook.api")
 # At module level: routes are read with their annotations as strings, resolved here.
 Account = Annotated[
     str, Path(description="The account id.", max_length=200, pattern=r"^[^\s/\x00-\x1f\x7f]+$")
@@ -73,10 +75,6 @@ def _content_id(account: str, event: EventIn, index: int, day: str, key: str | N
     return "api-" + hashlib.sha256(canonical.encode()).hexdigest()[:24]
 
 
-MAX_BODY_BYTES = 1024 * 1024
-"""A batch of 1,000 events fits easily; anything bigger is refused before it is read."""
-
-
 class _Temporal:
     """One client for the process, connected on first use; reconnects after a failure."""
 
@@ -95,50 +93,11 @@ class _Temporal:
         self._client = None
 
 
-class _LimitBody:
-    """Refuses bodies over ``MAX_BODY_BYTES`` with 413, whether or not they declare a length."""
+def create_app(settings: Settings, *, request_seconds: float = DEFAULT_REQUEST_SECONDS) -> FastAPI:
+    """The API for ``settings``; ``playbook api`` serves it with uvicorn.
 
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send_: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send_)
-            return
-        declared = dict(scope["headers"]).get(b"content-length")
-        if declared is not None and declared.isdigit() and int(declared) > MAX_BODY_BYTES:
-            await _too_large(scope, receive, send_)
-            return
-        seen = 0
-
-        async def counted() -> Message:
-            nonlocal seen
-            message = await receive()
-            seen += len(message.get("body", b""))
-            if seen > MAX_BODY_BYTES:
-                raise _TooLarge
-            return message
-
-        try:
-            await self.app(scope, counted, send_)
-        except _TooLarge:
-            await _too_large(scope, receive, send_)
-
-
-class _TooLarge(Exception):
-    pass
-
-
-async def _too_large(scope: Scope, receive: Receive, send_: Send) -> None:
-    response = JSONResponse(
-        {"detail": f"body over {MAX_BODY_BYTES} bytes: send at most 1,000 events per batch"},
-        status.HTTP_413_CONTENT_TOO_LARGE,
-    )
-    await response(scope, receive, send_)
-
-
-def create_app(settings: Settings) -> FastAPI:
-    """The API for ``settings``; ``playbook api`` serves it with uvicorn."""
+    ``request_seconds`` bounds how long a client may take to send a request's body.
+    """
     temporal = _Temporal(settings)
 
     app = FastAPI(
@@ -154,7 +113,7 @@ def create_app(settings: Settings) -> FastAPI:
         ),
         responses={401: {"model": Problem}, 503: {"model": Problem}},
     )
-    app.add_middleware(_LimitBody)
+    app.add_middleware(ReadBody, seconds=request_seconds)
 
     async def caller(request: Request) -> None:
         await authorize(request, settings.api)
@@ -165,9 +124,16 @@ def create_app(settings: Settings) -> FastAPI:
         except RPCError as error:
             # The connection may be what failed: connect afresh next time.
             temporal.forget()
-            raise TemporalUnreachable(
-                f"Temporal at {settings.temporal.where()} failed the call: {error.message}"
-            ) from None
+            raise _failed("the call", error.status.name, error.message) from None
+
+    def _failed(what: str, status_name: str, answer: str) -> TemporalUnreachable:
+        # Temporal's answer can quote its visibility store's SQL and the query we built:
+        # the operator reads it in the log, the client gets the status and where to look.
+        where = settings.temporal.where()
+        _log.warning("Temporal at %s failed %s: %s %s", where, what, status_name, answer)
+        return TemporalUnreachable(
+            f"Temporal at {where} failed {what} ({status_name}); the API's log has its answer"
+        )
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(_: Request, error: RequestValidationError) -> JSONResponse:
@@ -252,13 +218,25 @@ def create_app(settings: Settings) -> FastAPI:
 
     @app.get("/v1/accounts", dependencies=authed, tags=["accounts"])
     async def get_accounts(
-        tier: Annotated[str | None, Query(description="Health tier, e.g. critical.")] = None,
-        segment: str | None = None,
-        owner: Annotated[str | None, Query(description="The CSM's email.")] = None,
-        playbook: Annotated[str | None, Query(description="With a running journey.")] = None,
-        escalation: Annotated[str | None, Query(description="At this escalation tier.")] = None,
+        tier: Annotated[
+            str | None, Query(description="Health tier, e.g. critical.", max_length=200)
+        ] = None,
+        segment: Annotated[
+            str | None, Query(description="Segment, e.g. enterprise.", max_length=200)
+        ] = None,
+        owner: Annotated[str | None, Query(description="The CSM's email.", max_length=200)] = None,
+        playbook: Annotated[
+            str | None, Query(description="With a running journey.", max_length=200)
+        ] = None,
+        escalation: Annotated[
+            str | None, Query(description="At this escalation tier.", max_length=200)
+        ] = None,
     ) -> AccountList:
-        """Accounts matching the filters, from Temporal's visibility store (no scan)."""
+        """Accounts matching the filters, from Temporal's visibility store (no scan).
+
+        A filter is plain text of at most 200 characters: a control character (NUL, newline)
+        is 400, a longer value 422; an empty one filters nothing.
+        """
         filters: dict[str, Any] = {
             "tier": tier,
             "segment": segment,
@@ -271,14 +249,21 @@ def create_app(settings: Settings) -> FastAPI:
 
     @app.get("/dashboard", dependencies=authed, tags=["dashboard"], response_class=HTMLResponse)
     async def get_dashboard(
-        period: Annotated[str, Query(description="30d, 90d or START..END.")] = "90d",
+        period: Annotated[
+            str,
+            Query(
+                description="1d to 3660d, or START..END (YYYY-MM-DD or UTC times, at most "
+                "3,660 days apart, between 1970 and 2999).",
+                max_length=100,
+            ),
+        ] = "90d",
     ) -> HTMLResponse:
         """The customer-success dashboard as a page: what `playbook report` prints."""
         from datetime import UTC, datetime
 
         from engine.dashboard._numbers import parse_period
         from workers.api._dashboard import render
-        from workers.dashboard_sources import report
+        from workers.dashboard_sources import VisibilityFailed, report
         from workers.store import open_store
 
         now = datetime.now(UTC)
@@ -286,6 +271,8 @@ def create_app(settings: Settings) -> FastAPI:
         store = await asyncio.to_thread(open_store, settings.store_url())
         try:
             built = await _temporal_call(lambda client: report(client, store, window, now))
+        except VisibilityFailed as error:
+            raise _failed("a visibility query", error.status_name, error.answer) from None
         finally:
             store.close()
         return HTMLResponse(render(built))
@@ -311,7 +298,7 @@ def create_app(settings: Settings) -> FastAPI:
     return app
 
 
-__all__ = ["create_app"]
+__all__ = ["MAX_BODY_BYTES", "create_app"]
 
 
 def _logged(settings: Settings, account: str) -> list[DecisionRecord]:

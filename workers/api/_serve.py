@@ -19,6 +19,7 @@ import uvicorn
 
 from engine.language._errors import PlaybookError
 from workers.api._app import create_app
+from workers.api._limits import deadline_protocol
 from workers.settings import API_HMAC_VAR, API_TOKENS_VAR, Settings
 
 
@@ -72,7 +73,14 @@ async def serve(
         )
     sock = bind(host, port)
     bound_port = sock.getsockname()[1]
-    config = uvicorn.Config(create_app(settings), log_config=None, lifespan="off")
+    seconds = settings.api.request_timeout
+    config = uvicorn.Config(
+        create_app(settings, request_seconds=seconds),
+        log_config=None,
+        lifespan="off",
+        # Our h11 protocol, whatever else is installed: it times out unfinished headers.
+        http=deadline_protocol(seconds),
+    )
     server = _Embedded(config)
     if stop is None:
         stop = asyncio.Event()

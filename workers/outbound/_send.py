@@ -224,7 +224,14 @@ async def post_webhook(
     try:
         content = canonical_json(body)
     except (TypeError, ValueError) as exc:
-        raise _fatal(f"{what}: the body is not JSON ({exc})", "WebhookInvalid") from None
+        # Never sent as null or as the non-JSON NaN: the receiver would act on what nobody
+        # wrote. Playbook validation refuses them first; this is the last line.
+        reason = (
+            "a number in it is NaN or infinity, which JSON cannot carry"
+            if "Out of range float" in str(exc)
+            else str(exc)
+        )
+        raise _fatal(f"{what} not sent: the body is not JSON: {reason}", "WebhookInvalid") from None
     timestamp = int(time.time())
     headers = {
         "Content-Type": "application/json",

@@ -12,14 +12,13 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import re
 import time
 from typing import Any
 
 TIMESTAMP_HEADER = "X-Playbook-Timestamp"
 SIGNATURE_HEADER = "X-Playbook-Signature"
 IDEMPOTENCY_HEADER = "Idempotency-Key"
-_TIMESTAMP_DIGITS = 12
-"""Unix seconds have 10 digits until the year 2286."""
 
 
 def canonical_json(body: Any) -> bytes:
@@ -52,17 +51,51 @@ def verify_signature(
     """Whether ``signature`` signs ``body`` at ``timestamp`` and the timestamp is recent.
 
     For receivers: pass the raw request body (not re-serialized JSON) and the two headers.
-    The comparison takes constant time, so response times do not leak the signature.
+    Total over whatever a client sends: a malformed timestamp or signature is ``False``, never
+    an exception. The comparison takes constant time, so response times do not leak the
+    signature.
     """
-    text = str(timestamp).strip()
-    # Total on any header a client sends: only ASCII digits (str.isdigit() takes "²", which
-    # int() refuses), short enough for int() (it refuses over 4,300 digits) and for a clock.
-    if not (0 < len(text) <= _TIMESTAMP_DIGITS and text.isascii() and text.isdigit()):
+    seconds = _seconds(timestamp)
+    expected = _digest(signature)
+    if seconds is None or expected is None:
         return False
-    if abs((time.time() if now is None else now) - int(text)) > tolerance_seconds:
+    if abs((time.time() if now is None else now) - seconds) > tolerance_seconds:
         return False
-    given = signature.strip()
-    if not given.isascii():  # compare_digest refuses non-ASCII text; it cannot match anyway
-        return False
-    raw = body.encode() if isinstance(body, str) else body
-    return hmac.compare_digest(sign(secret, int(text), raw).encode(), given.encode())
+    try:
+        raw = body.encode() if isinstance(body, str) else bytes(body)
+    except (UnicodeEncodeError, TypeError):
+        return False  # a lone surrogate: not bytes anyone could have signed
+    mac = hmac.new(_key(secret), str(seconds).encode() + b"." + raw, hashlib.sha256).digest()
+    return hmac.compare_digest(mac, expected)
+
+
+def _seconds(timestamp: object) -> int | None:
+    """Unix seconds from a header, or None for anything else.
+
+    ASCII digits only: ``str.isdigit`` also takes ``"¹²"`` and ``int()`` then fails; a bound
+    on the length, since ``int()`` refuses more than 4,300 digits by raising, and no clock
+    this side of the year 33658 needs more than 12. Signs, spaces inside, fractions: refused.
+    """
+    if isinstance(timestamp, bool):
+        return None
+    if isinstance(timestamp, int):
+        return timestamp if 0 <= timestamp < 10**_MAX_DIGITS else None
+    if not isinstance(timestamp, str):
+        return None
+    text = timestamp.strip(" \t")
+    if not _DIGITS.fullmatch(text):
+        return None
+    return int(text)
+
+
+def _digest(signature: object) -> bytes | None:
+    """The 32 bytes of ``sha256=<64 hex digits>``, or None for any other scheme or shape."""
+    if not isinstance(signature, str):
+        return None
+    found = _SIGNATURE.fullmatch(signature.strip(" \t"))
+    return bytes.fromhex(found.group(1)) if found else None
+
+
+_MAX_DIGITS = 12
+_DIGITS = re.compile(rf"[0-9]{{1,{_MAX_DIGITS}}}", re.ASCII)
+_SIGNATURE = re.compile(r"sha256=([0-9a-fA-F]{64})", re.ASCII)

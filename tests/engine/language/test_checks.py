@@ -134,3 +134,38 @@ def test_a_goal_held_for_a_window_compiles_to_seconds(tmp_path: Path) -> None:
     plan = check([tmp_path / "set"])[0].plan("probe")
     assert plan.goal is not None and plan.goal.for_seconds is None
     assert "for_seconds" not in plan.model_dump(mode="json")["goal"]
+
+
+@pytest.mark.parametrize(
+    ("value", "says"),
+    [
+        (".nan", "steps[0].body.deal.amount is .nan"),
+        (".inf", "steps[0].body.deal.amount is .inf"),
+        ("-.inf", "steps[0].body.deal.amount is -.inf"),
+        ("1e999", "steps[0].body.deal.amount is .inf"),
+        ("[1, .NaN]", "steps[0].body.deal.amount[1] is .nan"),
+    ],
+)
+def test_webhook_bodies_refuse_nan_and_infinity(tmp_path: Path, value: str, says: str) -> None:
+    """A NaN or infinity anywhere in a webhook body is FIELD_VALUE at the body, naming where
+    it is: JSON cannot carry it, and the plan's encoding used to send null instead."""
+    body = (
+        "steps:\n  - id: hook\n    type: webhook\n    url: https://crm.example.com/h\n"
+        f"    body: {{deal: {{amount: {value}, name: ok}}}}\n"
+    )
+    shutil.copytree(BASIC, tmp_path / "set")
+    (tmp_path / "set" / "probe.yaml").write_text(HEAD + body)
+    _, diagnostics = check([tmp_path / "set"])
+    assert [d.code for d in diagnostics] == [Code.FIELD_VALUE]
+    shown = str(diagnostics[0])
+    assert says.replace("steps[0].", "") in shown and "JSON cannot carry" in shown, shown
+    assert "probe.yaml:12:" in shown, shown
+
+
+def test_webhook_bodies_with_finite_numbers_pass(tmp_path: Path) -> None:
+    """Big, small, negative and nested finite numbers, text and nulls are a valid body."""
+    body = (
+        "steps:\n  - id: hook\n    type: webhook\n    url: https://crm.example.com/h\n"
+        "    body: {a: 1e300, b: -0.0, c: [1, 2.5, {d: null}], e: '.nan'}\n"
+    )
+    assert codes(tmp_path, body) == []
