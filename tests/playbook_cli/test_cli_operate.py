@@ -13,6 +13,8 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
 
+from temporalio.api.enums.v1 import EventType
+from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 
 from engine import load
@@ -29,7 +31,9 @@ Cli = Callable[..., Awaitable[subprocess.CompletedProcess[str]]]
 
 
 @asynccontextmanager
-async def engine(dev_env: WorkflowEnvironment) -> AsyncIterator[tuple[Cli, dict[str, str]]]:
+async def engine(
+    dev_env: WorkflowEnvironment,
+) -> AsyncIterator[tuple[Cli, dict[str, str], Client]]:
     """A namespace with the operate fixtures published and a worker; the CLI pointed at it."""
     client = await fresh_namespace(dev_env)
     await register(client, client.namespace)
@@ -55,7 +59,7 @@ async def engine(dev_env: WorkflowEnvironment) -> AsyncIterator[tuple[Cli, dict[
     book = load([OPERATE])
     async with build_worker(client, queue, Recorder().activities()):
         await publish(client, build_catalog(book.plans(), book.health_plan()), queue)  # type: ignore[arg-type]
-        yield playbook, env
+        yield playbook, env, client
 
 
 async def shown(playbook: Cli, account: str, words: str) -> str:
@@ -86,7 +90,7 @@ async def test_ack_says_what_it_acknowledged_or_why_there_was_nothing_to(
 ) -> None:
     """ack: no journey, a journey with no escalation, an unknown or idle playbook, then a real
     acknowledgement naming the tier, then the same again (already acknowledged by whom)."""
-    async with engine(dev_env) as (playbook, _):
+    async with engine(dev_env) as (playbook, _, _client):
         said(await playbook("event", "calm", "--score", "90"), "sent 1 message(s) to account/calm")
         await shown(playbook, "calm", "health 90")
         said(
@@ -126,7 +130,7 @@ async def test_ack_says_what_it_acknowledged_or_why_there_was_nothing_to(
 async def test_pause_and_resume_say_who_holds_the_account(dev_env: WorkflowEnvironment) -> None:
     """pause of a paused account names who paused it and since when (not the caller);
     resume of an account not paused says so; an unknown account is refused."""
-    async with engine(dev_env) as (playbook, _):
+    async with engine(dev_env) as (playbook, _, client):
         await playbook("event", "acme", "--score", "30")
         await shown(playbook, "acme", "watch v1 cycle 1: running")
         said(
@@ -145,6 +149,14 @@ async def test_pause_and_resume_say_who_holds_the_account(dev_env: WorkflowEnvir
         assert "watch v1 cycle 1: running, at step hold, waiting 60d, until" in status
         said(await playbook("resume", "acme", "--by", "rita"), "acme: resumed by rita")
         said(await playbook("resume", "acme", "--by", "rita"), "acme: nothing to do: not paused")
+        # The refused pause and resume left nothing in the account's history.
+        history = await client.get_workflow_handle("account/acme").fetch_history()
+        accepted = [
+            e
+            for e in history.events
+            if e.event_type == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_UPDATE_ACCEPTED
+        ]
+        assert len(accepted) == 2
         refused(await playbook("pause", "nobody", "--by", "maria"), "no account 'nobody'")
         refused(await playbook("resume", "nobody", "--by", "maria"), "no account 'nobody'")
 
@@ -155,7 +167,7 @@ async def test_exit_says_what_it_ended_and_status_says_who_ended_it_and_why(
     """exit of an unknown playbook is refused; of a published one never entered, or of an
     ended journey, says there was nothing to end; status shows the health components, and
     who ended the journey and why."""
-    async with engine(dev_env) as (playbook, _):
+    async with engine(dev_env) as (playbook, _, _client):
         await playbook("event", "acme", "--component", "usage=20", "--component", "engagement=30")
         await shown(playbook, "acme", "watch v1 cycle 1: running")
         refused(
@@ -193,7 +205,7 @@ async def test_accounts_refuses_unknown_names_and_heads_its_table_on_a_terminal(
     """A tier, segment, playbook or escalation tier the catalog lacks is refused with the
     names it has; a known one that matches nothing says so and exits 0; a terminal gets a
     header, a pipe only the tab-separated rows."""
-    async with engine(dev_env) as (playbook, env):
+    async with engine(dev_env) as (playbook, env, _client):
         await playbook("event", "acme", "--set", "segment=smb", "--score", "30")
         await shown(playbook, "acme", "watch v1 cycle 1: running")
         for flag, name, words in (
