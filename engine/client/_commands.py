@@ -129,6 +129,11 @@ async def _update(client: Client, workflow_id: str, name: str, arg: Any, verb: s
         cause = error.cause
         if isinstance(cause, ApplicationError) and cause.type == NOTHING_TO_DO:
             return Answer(done=False, text=f"nothing to {verb}: {cause.message}")
+        if isinstance(cause, ApplicationError) and "expected but not found" in cause.message:
+            raise OperateError(
+                f"{workflow_id}: the worker that runs it does not know {name!r} yet (an older"
+                " engine): nothing was done; upgrade the workers and run the command again"
+            ) from None
         raise OperateError(f"{workflow_id}: {cause or error}") from None
     except TimeoutError:
         raise OperateError(

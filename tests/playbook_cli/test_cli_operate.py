@@ -13,9 +13,11 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
 
+from temporalio import workflow
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
+from temporalio.worker import Worker
 
 from engine import load
 from engine.client._attributes import register
@@ -256,3 +258,43 @@ def _on_a_terminal(args: list[str], env: dict[str, str]) -> str:
         process.wait(timeout=60)
     os.close(controller)
     return b"".join(chunks).decode()
+
+
+@workflow.defn(name="Account", sandboxed=False)
+class _OlderAccount:
+    """An account workflow as an engine from before the updates ran it: signals only."""
+
+    @workflow.run
+    async def run(self) -> None:
+        await workflow.wait_condition(lambda: False)
+
+    @workflow.signal(name="pause")
+    def pause(self, request: dict[str, str]) -> None:
+        pass
+
+
+async def test_a_worker_without_the_update_is_one_line_and_nothing_done(
+    dev_env: WorkflowEnvironment,
+) -> None:
+    """An account run by an older worker (no pause_account update): one line saying nothing
+    was done and what to do, exit 1."""
+    client = await fresh_namespace(dev_env)
+    queue = f"q-{uuid.uuid4().hex[:8]}"
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith("PLAYBOOK_")},
+        "PLAYBOOK_TEMPORAL_ADDRESS": dev_env.client.service_client.config.target_host,
+        "PLAYBOOK_TEMPORAL_NAMESPACE": client.namespace,
+    }
+    async with Worker(client, task_queue=queue, workflows=[_OlderAccount]):
+        handle = await client.start_workflow("Account", id="account/acme", task_queue=queue)
+        result = await asyncio.to_thread(
+            subprocess.run,
+            [str(PLAYBOOK), "pause", "acme", "--by", "maria"],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            env=env,
+            check=False,
+        )
+        await handle.terminate()
+    refused(result, "does not know 'pause_account' yet (an older engine): nothing was done")
