@@ -12,13 +12,16 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
+from rich.table import Table
+from rich.text import Text
 
 from engine.client._connect import TemporalSettings
 from engine.language._errors import PlaybookError
-from playbook_cli._base import By, _err, _fail, _login_name, _run, app, connected
+from playbook_cli._base import By, _err, _fail, _login_name, _out, _run, app, connected
 from playbook_cli._tasks import Database
 
 if TYPE_CHECKING:
+    from engine.client._commands import Answer
     from engine.journeys._messages import DecisionRecord
     from workers.store import Task
 
@@ -137,7 +140,8 @@ def status(
 ) -> None:
     """An account's health, attributes and journeys (step, escalation tier, who acknowledged)
     and its open tasks."""
-    from engine.client._operate import overview, status_lines
+    from engine.client._operate import overview
+    from engine.client._status import status_lines
 
     view = _run(overview(settings, account))
     tasks = _open_tasks(database, account)
@@ -242,22 +246,27 @@ def accounts(
     if as_json:
         print(json.dumps([a.model_dump() for a in found], indent=2))
         return
-    for a in found:
-        score = "-" if a.score is None else f"{a.score:g}"
-        print(
-            "\t".join(
-                [
-                    a.account_id,
-                    score,
-                    a.tier or "-",
-                    a.trend or "-",
-                    a.segment or "-",
-                    a.owner or "-",
-                ]
-            )
+    rows = [
+        (
+            a.account_id,
+            "-" if a.score is None else f"{a.score:g}",
+            a.tier or "-",
+            a.trend or "-",
+            a.segment or "-",
+            a.owner or "-",
         )
+        for a in found
+    ]
     if not found:
         _err.print("no accounts match", markup=False)
+    elif _out.is_terminal:
+        table = Table("account", "score", "tier", "trend", "segment", "owner")
+        for row in rows:
+            table.add_row(*(Text(cell) for cell in row))  # no markup in names
+        _out.print(table)
+    else:  # pipes get tab-separated rows and nothing else, for cut and awk
+        for row in rows:
+            print("\t".join(row))
 
 
 @app.command()
@@ -271,13 +280,11 @@ def ack(
     *,
     settings: TemporalSettings,
 ) -> None:
-    """Acknowledge an account's escalations (all, or one playbook's): the ladder stops."""
-    from engine.client._operate import signal_account
-    from engine.journeys._messages import PlaybookAck
+    """Acknowledge an account's engaged escalations (all, or one playbook's): the ladder
+    stops climbing. Says what it acknowledged, or why there was nothing to."""
+    from engine.client._commands import acknowledge
 
-    who = by or _login_name()
-    _run(signal_account(settings, account, "acknowledge", PlaybookAck(by=who, playbook=playbook)))
-    print(f"acknowledged {playbook or 'every escalation'} of {account} as {who}")
+    _say(account, _run(acknowledge(settings, account, by or _login_name(), playbook)))
 
 
 @app.command(name="exit")
@@ -285,6 +292,7 @@ def ack(
 def exit_(
     account: Account,
     playbook: Annotated[str, typer.Argument(help="The playbook whose journey ends.")],
+    by: By = None,
     reason: Annotated[
         str, typer.Option("--reason", help="Why, for the decision trace and closed tasks.")
     ] = "ended by an operator",
@@ -292,12 +300,10 @@ def exit_(
     settings: TemporalSettings,
 ) -> None:
     """End an account's running journey of PLAYBOOK now; its open tasks close with the reason."""
-    from engine.client._operate import signal_account
-    from engine.journeys._messages import PlaybookExit
+    from engine.client._commands import end_journey
 
-    message = PlaybookExit(playbook=playbook, reason=reason)
-    _run(signal_account(settings, account, "exit_playbook", message))
-    print(f"asked {account} to end {playbook}: {reason}")
+    who = by or _login_name()
+    _say(account, [_run(end_journey(settings, account, playbook, reason, who))])
 
 
 @app.command()
@@ -313,12 +319,9 @@ def pause(
 ) -> None:
     """Hold an account: its journeys take no action and do not escalate, none starts, until
     `playbook resume`. Health and attributes keep updating."""
-    from engine.client._operate import signal_account
-    from engine.journeys._messages import PauseRequest
+    from engine.client._commands import pause as hold
 
-    who = by or _login_name()
-    _run(signal_account(settings, account, "pause", PauseRequest(by=who, reason=reason)))
-    print(f"paused {account} as {who}")
+    _say(account, [_run(hold(settings, account, by or _login_name(), reason))])
 
 
 @app.command()
@@ -330,9 +333,12 @@ def resume(
     settings: TemporalSettings,
 ) -> None:
     """Let a paused account go on: what fell due during the pause happens now, in order."""
-    from engine.client._operate import signal_account
-    from engine.journeys._messages import ResumeRequest
+    from engine.client._commands import resume as release
 
-    who = by or _login_name()
-    _run(signal_account(settings, account, "resume", ResumeRequest(by=who)))
-    print(f"resumed {account} as {who}")
+    _say(account, [_run(release(settings, account, by or _login_name()))])
+
+
+def _say(account: str, answers: list[Answer]) -> None:
+    """One line per journey or account the command reached: what it did, or why nothing."""
+    for answer in answers:
+        print(f"{account}: {answer.text}")

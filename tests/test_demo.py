@@ -32,7 +32,9 @@ def test_demo_drives_the_journeys_and_reports_them(tmp_path: Path) -> None:
         assert "churn-prevention v1 cycle 1: running, at step" in out
         assert "escalation tier executive" in out
         hooli = out[out.index("account hooli") :]
-        assert "churn-prevention v1 cycle 1: ended (success)" in hooli
+        ended = next(line for line in hooli.splitlines() if line.startswith("churn-prevention"))
+        assert ended.startswith("churn-prevention v1 cycle 1: ended "), ended
+        assert ", goal: " in ended and ended.endswith(" (success)"), ended
         escalations = out[out.index("== escalations") : out.index("== emails")]
         assert "acme      churn-prevention  escalated (escalation.tiers.executive)" in escalations
         assert "hooli     churn-prevention  escalated (escalation.tiers.csm)" in escalations

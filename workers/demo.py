@@ -24,8 +24,9 @@ from typing import Any
 from temporalio.client import Client
 
 from engine import load
-from engine.client._operate import Overview, overview, status_lines, why_decisions
+from engine.client._operate import Overview, overview, why_decisions
 from engine.client._start import publish, send
+from engine.client._status import status_lines
 from engine.journeys._catalog import build_catalog
 from engine.journeys._messages import AccountEvent, AttributeChange, HealthEvent
 from workers.dev import QUEUE, Stack, free_port, running

@@ -23,6 +23,7 @@ from temporalio.client import Client, WorkflowExecutionDescription
 from temporalio.service import RPCError, RPCStatusCode
 
 from engine.client._connect import TemporalSettings, connect
+from engine.client._names import Kind, check
 from engine.client._start import AccountIdRefused, account_workflow_id, check_account_id, send
 from engine.journeys import _values
 from engine.journeys._account import AccountWorkflow
@@ -158,8 +159,8 @@ class Overview(BaseModel):
     next try (an SMTP outage), in words: the journey is not stuck silently."""
 
 
-async def overview(target: Target, account_id: str) -> Overview:
-    client = await _client(target)
+async def account_status(client: Client, account_id: str) -> AccountStatus:
+    """The account workflow's status query; one line when there is no such account."""
     workflow_id = account_workflow_id(account_id)
     try:
         account: AccountStatus = await client.get_workflow_handle(workflow_id).query(
@@ -169,6 +170,12 @@ async def overview(target: Target, account_id: str) -> Overview:
         if error.status == RPCStatusCode.NOT_FOUND:
             raise UnknownAccount(f"no account {account_id!r} in {_where(client)}") from None
         raise OperateError(f"{workflow_id}: {error.message}") from None
+    return account
+
+
+async def overview(target: Target, account_id: str) -> Overview:
+    client = await _client(target)
+    account = await account_status(client, account_id)
     runs, retrying = {}, {}
     for name, enrollment in account.enrollments.items():
         handle = client.get_workflow_handle(enrollment.workflow_id)
@@ -197,44 +204,6 @@ def _retrying(description: WorkflowExecutionDescription) -> list[str]:
             line += f"; next try {at:%H:%M:%S} UTC"
         out.append(line)
     return out
-
-
-def status_lines(view: Overview) -> list[str]:
-    health = view.account.health
-    score = "no score yet" if health.score is None else f"{health.score:g}"
-    lines = [
-        f"account {view.account.account_id}: health {score}"
-        + (f" ({health.tier}, {health.trend})" if health.tier else "")
-    ]
-    paused = view.account.paused
-    if paused is not None:
-        since = paused.at.strftime("%Y-%m-%d %H:%M")
-        why = f": {paused.reason}" if paused.reason else ""
-        lines.append(f"  PAUSED by {paused.by} since {since}{why} (playbook resume to go on)")
-    for key, value in sorted(view.account.attributes.items()):
-        lines.append(f"  {key}: {value}")
-    for name, enrollment in sorted(view.account.enrollments.items()):
-        run = view.runs.get(name)
-        state = "running" if enrollment.running else f"ended ({enrollment.outcome or 'unknown'})"
-        line = f"{name} v{enrollment.version} cycle {enrollment.cycle}: {state}"
-        if run is not None and enrollment.running:
-            line += f", at step {run.step or '-'}"
-            if run.escalation_tier:
-                line += f", escalation tier {run.escalation_tier}"
-                if run.acknowledged_by:
-                    line += f" (acknowledged by {run.acknowledged_by})"
-        lines.append(line)
-        lines += [f"  an action is retrying: {text}" for text in view.retrying.get(name, [])]
-        if run is not None:
-            # A step that failed for good stays visible after the journey moved on.
-            lines += [
-                f"  FAILED {d.rule} at {d.at:%Y-%m-%d %H:%M}: {d.detail}"
-                for d in run.why
-                if d.kind == "action_failed"
-            ]
-    if not view.account.enrollments:
-        lines.append("no journeys yet")
-    return lines
 
 
 async def account_why(
@@ -362,6 +331,17 @@ async def list_accounts(
                 owner=attributes.get(sa.OWNER),
             )
         )
+    if not found:
+        # Nothing matched: a name the catalog does not have is a mistake, not an answer. Only
+        # then, so accounts that carry a name the catalog lacks (a retired playbook, a segment
+        # the health model does not weigh) are still found.
+        given: dict[Kind, str | None] = {
+            "tier": tier,
+            "segment": segment,
+            "playbook": playbook,
+            "escalation tier": escalation,
+        }
+        await check(client, given)
     return sorted(found, key=lambda a: a.account_id)
 
 

@@ -45,6 +45,7 @@ with workflow.unsafe.imports_passed_through():
         RunInput,
         StartPlaybook,
         StopRequest,
+        nothing_to_do,
     )
     from engine.journeys._run import PlaybookRunWorkflow
     from engine.language._facts import Facts, Health, Sample, midnight
@@ -158,6 +159,42 @@ class AccountWorkflow:
     async def exit_playbook(self, request: PlaybookExit) -> None:
         for name in self._running(request.playbook):
             await self._child(name).signal("stop", StopRequest(reason=request.reason))
+
+    # Pause and resume as updates: they answer what they did, and refuse (before anything
+    # is recorded) what would change nothing. Queued like the signals, in turn with events.
+
+    @workflow.update(name="pause_account")
+    def pause_account(self, request: PauseRequest) -> str:
+        self._inbox.append(request)
+        return f"paused by {request.by}" + (f": {request.reason}" if request.reason else "")
+
+    @pause_account.validator
+    def _can_pause(self, request: PauseRequest) -> None:
+        held = self._held()
+        if isinstance(held, Paused):
+            why = f": {held.reason}" if held.reason else ""
+            raise nothing_to_do(
+                f"already paused by {held.by} since {held.at:%Y-%m-%d %H:%M} UTC{why}"
+            )
+        if held is not None:
+            raise nothing_to_do(f"already being paused by {held.by}")
+
+    @workflow.update(name="resume_account")
+    def resume_account(self, request: ResumeRequest) -> str:
+        self._inbox.append(request)
+        return f"resumed by {request.by}"
+
+    @resume_account.validator
+    def _can_resume(self, request: ResumeRequest) -> None:
+        if self._held() is None:
+            raise nothing_to_do("not paused")
+
+    def _held(self) -> Paused | PauseRequest | None:
+        """Who holds the account once the pause and resume requests queued are handled."""
+        for item in reversed(self._inbox):
+            if isinstance(item, PauseRequest | ResumeRequest):
+                return item if isinstance(item, PauseRequest) else None
+        return self._state.paused if self._state else None
 
     @workflow.query(name="status")
     def status(self) -> AccountStatus:
@@ -496,8 +533,15 @@ class AccountWorkflow:
         enrollment = self.state.enrollments.get(ended.playbook)
         if enrollment is None or enrollment.cycle != ended.cycle:
             return
+        result = ended.result
         self.state.enrollments[ended.playbook] = enrollment.model_copy(
-            update={"running": False, "ended_at": _clock.now(), "outcome": ended.result.outcome}
+            update={
+                "running": False,
+                "ended_at": _clock.now(),
+                "outcome": result.outcome,
+                "ended_by": result.ended_by,
+                "reason": result.reason,
+            }
         )
 
     # Forwarding ---------------------------------------------------------------------------

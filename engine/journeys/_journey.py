@@ -62,6 +62,9 @@ class Journey(Protocol):
     waiting: str | None
     """What the current step waits for, in words (the run's current details)."""
 
+    wait_ends: datetime | None
+    """When that wait ends at the latest, when it has a date (the run's status shows it)."""
+
     def describe(self) -> None:
         """Bring the run's current details in the Temporal UI up to date."""
         ...

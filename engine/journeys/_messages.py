@@ -11,6 +11,7 @@ from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
+from temporalio.exceptions import ApplicationError
 
 from engine.language._facts import Facts
 from engine.language._plan import Node, Plan, TemplatePlan, TierPlan
@@ -65,6 +66,8 @@ class StopRequest(_Message):
     """Ask a run to end now (an operator, or a playbook with higher priority)."""
 
     reason: str
+    by: str | None = None
+    """Who asked, when a person did (``playbook exit --by``): the run's reason names them."""
 
 
 class Decision(_Message):
@@ -101,6 +104,12 @@ class RunStatus(_Message):
     result: RunResult | None
     why: list[Decision]
     paused: bool = False
+    waiting: str | None = None
+    """What the current step waits for, in words, while it waits."""
+    wait_ends: datetime | None = None
+    """When the current wait ends at the latest (its timer or timeout), if it has a date."""
+    sla_until: datetime | None = None
+    """When the engaged escalation tier's acknowledgement SLA runs out, while it runs."""
 
 
 class ActionRequest(_Message):
@@ -249,6 +258,11 @@ class Enrollment(_Message):
     started_at: datetime
     ended_at: datetime | None = None
     outcome: str | None = None
+    ended_by: EndedBy | None = None
+    """What ended the run (goal, exit, end, completed, stopped, failed); None while it runs
+    and for enrollments that ended before it was kept."""
+    reason: str | None = None
+    """Why it ended, in words, as the run's result says."""
     windows: dict[str, int] | None = None
     """The history its run reads (``engine.language._plan.history_windows``): what the account sends
     it. None for enrollments from before it was kept: they get all of it."""
@@ -309,3 +323,14 @@ class HistoryRequest(_Message):
     changes: list[HistoryChange] = Field(default_factory=list)
     journey: JourneyRecord | None = None
     decisions: list[DecisionRecord] = Field(default_factory=list)
+
+
+NOTHING_TO_DO = "NothingToDo"
+"""The ``type`` of the error an operator's command (a workflow update) is refused with when it
+would change nothing; its message says why ("no escalation is engaged"). A refused update
+leaves no trace in the workflow's history."""
+
+
+def nothing_to_do(message: str) -> ApplicationError:
+    """The refusal of a command that would change nothing, raised by an update's validator."""
+    return ApplicationError(message, type=NOTHING_TO_DO, non_retryable=True)

@@ -50,6 +50,7 @@ with workflow.unsafe.imports_passed_through():
         RunStatus,
         StartPlaybook,
         StopRequest,
+        nothing_to_do,
     )
     from engine.journeys._options import ACTION_HEARTBEAT, ACTION_RETRY, ACTION_TIMEOUT
     from engine.journeys._timing import sleep_at_most
@@ -107,6 +108,7 @@ class PlaybookRunWorkflow:
         self._endings = Endings()
         self._passed: datetime | None = None  # the date the walk is late for, if any
         self.waiting: str | None = None  # what the current step waits for, in words
+        self.wait_ends: datetime | None = None  # when that wait ends at the latest
 
     # Signals and queries ----------------------------------------------------------------
 
@@ -138,10 +140,11 @@ class PlaybookRunWorkflow:
     def stop(self, request: StopRequest) -> None:
         """End the run now, closing what it opened."""
         if self._ending is None:
+            reason = request.reason + (f" (by {request.by})" if request.by else "")
             self._ending = RunResult(
-                outcome="neutral", ended_by="stopped", reason=request.reason, step=self._step
+                outcome="neutral", ended_by="stopped", reason=reason, step=self._step
             )
-            self.record("exit", "stop", detail=request.reason)
+            self.record("exit", "stop", detail=reason)
 
     @workflow.signal(name="pause")
     def pause(self, request: PauseRequest) -> None:
@@ -156,6 +159,51 @@ class PlaybookRunWorkflow:
         if self.paused:
             self.paused = False
             self.record("resumed", "account.resume", detail=f"by {request.by}")
+
+    # Operators' commands as updates: unlike the signals above (kept for the account and
+    # what was sent before), they answer what they did, and their validators refuse a
+    # command that would change nothing before anything is recorded.
+
+    @workflow.update(name="acknowledge_escalation")
+    def acknowledge_escalation(self, ack: Acknowledgement) -> str:
+        """Acknowledge the engaged escalation tier; says which."""
+        tier = self.ladder.tier
+        self.ladder.acknowledge(ack)
+        return f"acknowledged {self.input.plan.name}'s escalation tier {tier} as {ack.by}"
+
+    @acknowledge_escalation.validator
+    def _can_acknowledge(self, ack: Acknowledgement) -> None:
+        self._refuse_if_ended()
+        if self.ladder.tier is None:
+            raise nothing_to_do(f"{self._name} has no escalation engaged")
+        if self.ladder.acknowledged_by is not None:
+            raise nothing_to_do(
+                f"{self._name}'s escalation tier {self.ladder.tier} is already acknowledged"
+                f" by {self.ladder.acknowledged_by}"
+            )
+
+    @workflow.update(name="exit_journey")
+    def exit_journey(self, request: StopRequest) -> str:
+        """End the run now, as the ``stop`` signal does; says what it ended."""
+        self.stop(request)
+        ending = self._ending.reason if self._ending else request.reason
+        return f"ended {self._name} (cycle {self.input.cycle}): {ending}"
+
+    @exit_journey.validator
+    def _can_exit(self, request: StopRequest) -> None:
+        self._refuse_if_ended()
+
+    def _refuse_if_ended(self) -> None:
+        ending = self._ending or self._result
+        if ending is not None:
+            raise nothing_to_do(
+                f"{self._name} (cycle {self.input.cycle}) is already ending:"
+                f" {ending.ended_by}, {ending.reason}"
+            )
+
+    @property
+    def _name(self) -> str:
+        return self.input.plan.name if self._input else "the journey"
 
     @workflow.query(name="status")
     def status(self) -> RunStatus:
@@ -172,6 +220,9 @@ class PlaybookRunWorkflow:
             result=self._result,
             why=self._why,
             paused=self.paused,
+            waiting=self.waiting,
+            wait_ends=self.wait_ends if self.waiting else None,
+            sla_until=self.ladder.sla_until,
         )
 
     # The run ----------------------------------------------------------------------------
@@ -313,7 +364,7 @@ class PlaybookRunWorkflow:
         if isinstance(node, WaitNode):
             self._passed = None
             if node.seconds is not None:
-                until = _clock.now() + timedelta(seconds=node.seconds)
+                until = self.wait_ends = _clock.now() + timedelta(seconds=node.seconds)
                 self.waiting = (
                     f"waiting {_summaries.duration(node.seconds)}, until {_summaries.moment(until)}"
                 )

@@ -24,7 +24,7 @@ with workflow.unsafe.imports_passed_through():
 
 async def wait_for(run: Journey, condition: ConditionPlan, timeout: int, node_id: str) -> bool:
     """Until ``condition`` holds (True) or ``timeout`` seconds pass (False), recording which."""
-    deadline = _clock.now() + timedelta(seconds=timeout)
+    deadline = run.wait_ends = _clock.now() + timedelta(seconds=timeout)
     run.waiting = f"waiting for its condition, gives up {_summaries.moment(deadline)}"
     run.describe()
     while True:
@@ -89,7 +89,7 @@ async def wait_until(run: Journey, at: DateAt, node_id: str) -> datetime | None:
     # wait, and a step already passed never runs again because the walk only goes on.
     moved = False
     while True:
-        target = _target(run, at)
+        target = run.wait_ends = _target(run, at)
         anchors = run.anchors
         run.waiting = (
             f"waiting until {_summaries.moment(target)}"

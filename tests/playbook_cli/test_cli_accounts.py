@@ -75,15 +75,21 @@ async def test_event_status_and_why(dev_env: WorkflowEnvironment) -> None:
         assert '"health.tier": "critical"' in enrolled[0]
 
         acked = await playbook("ack", account, "--by", "maria")
-        assert acked.returncode == 0 and "as maria" in acked.stdout, acked.stderr
-        ended = await playbook("exit", account, "rescue", "--reason", "handled by phone")
+        assert acked.returncode == 0, acked.stderr
+        assert (
+            acked.stdout == f"{account}: nothing to acknowledge: rescue has no escalation engaged\n"
+        )
+        ended = await playbook(
+            "exit", account, "rescue", "--by", "maria", "--reason", "handled by phone"
+        )
         assert ended.returncode == 0, ended.stderr
+        assert ended.stdout == f"{account}: ended rescue (cycle 1): handled by phone (by maria)\n"
         for _ in range(100):
             shown = await playbook("status", account)
-            if "rescue v1 cycle 1: ended (neutral)" in shown.stdout:
+            if "rescue v1 cycle 1: ended " in shown.stdout:
                 break
             await asyncio.sleep(0.1)
-        assert "rescue v1 cycle 1: ended (neutral)" in shown.stdout
+        assert "stopped: handled by phone (by maria) (neutral)" in shown.stdout
         why = await playbook("why", account)
         assert "handled by phone" in why.stdout
 

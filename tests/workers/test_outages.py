@@ -21,8 +21,9 @@ from temporalio.testing import WorkflowEnvironment
 
 from engine import load
 from engine.client._attributes import register
-from engine.client._operate import overview, status_lines, why_lines
+from engine.client._operate import overview, why_decisions, why_lines
 from engine.client._start import publish, send
+from engine.client._status import status_lines
 from engine.journeys._catalog import build_catalog
 from engine.journeys._messages import AccountEvent, AttributeChange
 from tests.support import eventually, fresh_namespace
@@ -151,7 +152,7 @@ async def test_an_smtp_outage_longer_than_the_old_limit_ends_in_one_email_each(
     assert len({m["Message-ID"] for m in mailbox.messages()}) == len(accounts)
     assert all(envelope.rcpt_tos[1] == "sam@cs.example" for envelope in mailbox.envelopes)
     assert not any("FAILED" in line or "retrying" in line for line in status_lines(view))
-    assert any("emailed dana@" in line for line in why_lines(view))
+    assert any("emailed dana@" in line for line in why_lines(why_decisions(view)))
 
 
 async def test_a_refused_recipient_fails_the_step_and_shows_in_status_and_why(
@@ -170,6 +171,6 @@ async def test_a_refused_recipient_fails_the_step_and_shows_in_status_and_why(
     status = "\n".join(status_lines(view))
     assert "FAILED steps.hello" in status
     assert "dana@gone.example: 550 5.1.1 No such user; nothing was sent" in status
-    why = "\n".join(why_lines(view))
+    why = "\n".join(why_lines(why_decisions(view)))
     assert "action_failed  steps.hello" in why and "emailed" not in why
     assert "task #" in why  # the next step ran
