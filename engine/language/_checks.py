@@ -84,7 +84,16 @@ def check_playbook(book: Playbook, ctx: Context) -> list[Finding]:
     for loc, step in steps:
         if isinstance(step, GotoStep) and step.step not in ids:
             out.append(_unknown(loc, "step", Code.REF_STEP, "step", step.step, ids))
-        if isinstance(step, StartPlaybookStep) and step.playbook not in ctx.playbooks:
+        if isinstance(step, StartPlaybookStep) and step.playbook == book.name:
+            # The run that would be started is this one, still running: it could never enroll.
+            out.append(
+                Finding(
+                    (*loc, "playbook"),
+                    Code.REF_PLAYBOOK,
+                    "a playbook cannot start itself; to repeat steps, use a goto",
+                )
+            )
+        elif isinstance(step, StartPlaybookStep) and step.playbook not in ctx.playbooks:
             out.append(
                 _unknown(
                     loc, "playbook", Code.REF_PLAYBOOK, "playbook", step.playbook, ctx.playbooks

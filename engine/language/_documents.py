@@ -20,7 +20,10 @@ from engine.language._steps import Step
 
 Stage = Literal["onboard", "adopt", "value", "expand", "renew", "advocate", "retain"]
 EventName = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_.-]*$", max_length=64)]
-Version = Annotated[int, Field(ge=1)]
+MAX_VERSION = 2_147_483_647
+Version = Annotated[int, Field(ge=1, le=MAX_VERSION)]
+"""1 to 2**31-1: runs record it in the PlaybookVersion search attribute and the task store's
+INTEGER column, and neither holds more."""
 
 
 class Entry(Model):
