@@ -66,7 +66,10 @@ def api(
     port: Annotated[
         int | None,
         typer.Option(
-            "--port", help="Port to listen on (default 8000) [env: PLAYBOOK_API_PORT].", min=0
+            "--port",
+            help="Port to listen on (default 8000) [env: PLAYBOOK_API_PORT].",
+            min=0,
+            max=65535,
         ),
     ] = None,
     *,
@@ -96,15 +99,25 @@ def api(
 def dev(
     playbooks: Annotated[
         list[Path] | None,
-        typer.Argument(help="Playbooks to publish at start (default: playbooks).", metavar="PATH"),
+        typer.Argument(
+            help="Playbooks to publish at start (default: playbooks).",
+            metavar="PATH",
+            readable=False,
+        ),
     ] = None,
     directory: Annotated[
         Path,
         typer.Option("--dir", help="Where the dev server and the task store keep their state."),
     ] = Path(".playbook"),
-    port: Annotated[int, typer.Option("--port", help="Temporal dev server port.")] = 7233,
-    ui_port: Annotated[int, typer.Option("--ui-port", help="Temporal UI port (0: no UI).")] = 8233,
-    api_port: Annotated[int, typer.Option("--api-port", help="HTTP API port.")] = 8000,
+    port: Annotated[
+        int, typer.Option("--port", help="Temporal dev server port.", min=0, max=65535)
+    ] = 7233,
+    ui_port: Annotated[
+        int, typer.Option("--ui-port", help="Temporal UI port (0: no UI).", min=0, max=65535)
+    ] = 8233,
+    api_port: Annotated[
+        int, typer.Option("--api-port", help="HTTP API port.", min=0, max=65535)
+    ] = 8000,
     people: Annotated[
         Path | None,
         typer.Option(
