@@ -91,9 +91,15 @@ class CatalogIndex(BaseModel):
 
 
 def build_catalog(plans: list[Plan], health: HealthModelPlan) -> Catalog:
-    """A catalog of ``plans``; its hash changes when any plan or the health model does."""
+    """A catalog of ``plans``; its hash changes when any plan or the health model does.
+
+    Like a plan's hash, it leaves out where the files were read from (each plan's and the
+    health model's ``source``): the same set published from another directory, or by a
+    relative path instead of an absolute one, is the same catalog.
+    """
     draft = Catalog(hash="", health=health, plans={p.name: p for p in plans})
-    return draft.model_copy(update={"hash": content_hash(draft)})
+    where = {"health": {"source"}, "plans": {"__all__": {"source"}}}
+    return draft.model_copy(update={"hash": content_hash(draft, exclude=where)})
 
 
 class IndexRequest(BaseModel):
