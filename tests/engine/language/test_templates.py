@@ -149,3 +149,25 @@ def test_every_variable_is_documented() -> None:
     table = doc[doc.index("### Template variables") :]
     for name in TEMPLATE_VARIABLES:
         assert f"`{name}`" in table, name
+
+
+@pytest.mark.parametrize(
+    "source",
+    [
+        "{{ " + "(" * 2000 + "1" + ")" * 2000 + " }}",
+        "{% if true %}" * 400 + "x" + "{% endif %}" * 400,
+        "{{ 1" + " + 1" * 20_000 + " }}",
+        "{{ [" * 1000 + "]" * 1000 + " }}",
+    ],
+)
+def test_templates_too_deep_to_compile_are_one_problem(source: str) -> None:
+    """Nesting or operator chains that exhaust Jinja's recursion: one TEMPLATE_SYNTAX, no crash."""
+    [finding] = check_source(source, ("text",))
+    assert finding.code is Code.TEMPLATE_SYNTAX
+    assert "nests too deeply" in finding.message
+
+
+def test_moderate_nesting_still_compiles() -> None:
+    """Thirty levels of brackets and blocks are an ordinary template."""
+    source = "{% if true %}" * 30 + "{{ " + "(" * 30 + "1" + ")" * 30 + " }}" + "{% endif %}" * 30
+    assert check_source(source, ("text",)) == []
