@@ -61,7 +61,8 @@ def _checked(paths: list[Path]) -> PlaybookSet:
 @app.command()
 def validate(
     paths: Annotated[
-        list[Path], typer.Argument(help="Playbook files or directories.", show_default=False)
+        list[Path],
+        typer.Argument(help="Playbook files or directories.", show_default=False, readable=False),
     ],
 ) -> None:
     """Check playbooks, health models and email templates; print every problem found."""
@@ -72,7 +73,7 @@ def validate(
 
 @app.command(name="compile")
 def compile_(
-    file: Annotated[Path, typer.Argument(help="A playbook or health model file.")],
+    file: Annotated[Path, typer.Argument(help="A playbook or health model file.", readable=False)],
     as_json: Annotated[bool, typer.Option("--json", help="Print the whole plan as JSON.")] = False,
 ) -> None:
     """Compile one playbook (or health model) and print its plan, version and hash."""
@@ -129,21 +130,36 @@ def schema(
     check_only: Annotated[
         bool, typer.Option("--check", help="Exit 1 if the files differ from the models.")
     ] = False,
-    directory: Annotated[Path, typer.Option("--dir", help="Where the schemas live.")] = Path(
-        "schemas"
-    ),
+    directory: Annotated[
+        Path, typer.Option("--dir", help="Where the schemas live.", file_okay=False)
+    ] = Path("schemas"),
 ) -> None:
     """Write the JSON Schemas editors use, or check that the committed ones are current."""
-    if directory.exists() and not directory.is_dir():
-        _fail(f"--dir {directory}: not a directory")
     if check_only:
         stale = drifted(directory)
         if stale:
             _fail(f"schemas out of date: {', '.join(map(str, stale))}; run `playbook schema`")
         print(f"schemas in {directory} are current")
         return
-    for path in write(directory):
+    try:
+        written = write(directory)
+    except OSError as exc:
+        _fail(f"cannot write schemas to {directory}: {exc.strerror or exc}")
+    for path in written:
         print(f"wrote {path}")
+
+
+MAX_WAIT = 3600.0
+
+
+def _wait_seconds(value: float) -> float:
+    # Checked here, not by a FloatRange: nan passes every comparison a range makes, and
+    # inf or 1e300 seconds overflow the timedelta the wait becomes.
+    if not (math.isfinite(value) and 0 < value <= MAX_WAIT):
+        raise typer.BadParameter(
+            f"must be more than 0 and at most {MAX_WAIT:g} seconds, not {value:g}"
+        )
+    return value
 
 
 @app.command()
@@ -151,7 +167,11 @@ def schema(
 def publish(
     paths: Annotated[
         list[Path],
-        typer.Argument(help="Playbook directories or files: the whole set.", show_default=False),
+        typer.Argument(
+            help="Playbook directories or files: the whole set.",
+            show_default=False,
+            readable=False,
+        ),
     ],
     *,
     settings: TemporalSettings,
@@ -159,8 +179,10 @@ def publish(
         float,
         typer.Option(
             "--wait",
-            help="Seconds to wait for a worker to take the publish.",
+            help="Seconds to wait for a worker to take the publish"
+            f" (more than 0, at most {MAX_WAIT:g}).",
             metavar="SECONDS",
+            callback=_wait_seconds,
         ),
     ] = 30.0,
 ) -> None:
@@ -169,8 +191,6 @@ def publish(
     Running journeys keep the plan they started with. Publishing the same set again changes
     nothing.
     """
-    if not (math.isfinite(wait) and 0 < wait <= 86_400):
-        _fail(f"--wait must be more than 0 seconds and at most a day, not {wait:g}")
     result = _checked(paths)
     health = result.health_plan()
     # An empty catalog would retire every playbook at once; that is never what a publish

@@ -100,14 +100,18 @@ def api(
 def dev(
     playbooks: Annotated[
         list[Path] | None,
-        typer.Argument(help="Playbooks to publish at start (default: playbooks).", metavar="PATH"),
+        typer.Argument(
+            help="Playbooks to publish at start (default: playbooks).",
+            metavar="PATH",
+            readable=False,
+        ),
     ] = None,
     directory: Annotated[
         Path,
         typer.Option("--dir", help="Where the dev server and the task store keep their state."),
     ] = Path(".playbook"),
     port: Annotated[
-        int, typer.Option("--port", help="Temporal dev server port.", min=1, max=65535)
+        int, typer.Option("--port", help="Temporal dev server port.", min=0, max=65535)
     ] = 7233,
     ui_port: Annotated[
         int, typer.Option("--ui-port", help="Temporal UI port (0: no UI).", min=0, max=65535)

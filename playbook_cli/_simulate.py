@@ -25,7 +25,11 @@ if TYPE_CHECKING:
 
 Playbooks = Annotated[
     list[Path] | None,
-    typer.Argument(help="Playbook files or directories (default: playbooks).", show_default=False),
+    typer.Argument(
+        help="Playbook files or directories (default: playbooks).",
+        show_default=False,
+        readable=False,
+    ),
 ]
 Days = Annotated[
     int | None,
@@ -131,6 +135,7 @@ def simulate(
             "--compare",
             help="Run two versions (files or directories) and print where they differ.",
             metavar="OLD NEW",
+            readable=False,
         ),
     ] = None,
     as_json: AsJson = False,
@@ -255,7 +260,12 @@ def backtest(
     *,
     playbooks: Annotated[
         list[Path] | None,
-        typer.Option("--playbooks", help="Playbook set (default: playbooks).", metavar="PATH"),
+        typer.Option(
+            "--playbooks",
+            help="Playbook set (default: playbooks).",
+            metavar="PATH",
+            readable=False,
+        ),
     ] = None,
     outcomes: Annotated[
         Path | None,

@@ -91,17 +91,15 @@ class CatalogIndex(BaseModel):
 
 
 def build_catalog(plans: list[Plan], health: HealthModelPlan) -> Catalog:
-    """A catalog of ``plans``; its hash changes when any plan or the health model does."""
+    """A catalog of ``plans``; its hash changes when any plan or the health model does.
+
+    Like a plan's hash, it leaves out where the files were read from (each plan's and the
+    health model's ``source``): the same set published from another directory, or by a
+    relative path instead of an absolute one, is the same catalog.
+    """
     draft = Catalog(hash="", health=health, plans={p.name: p for p in plans})
-    # Where the files were read from is not what they mean: the same set published from two
-    # checkouts is the same catalog (each plan's own hash already leaves its source out).
-    meaning = draft.model_copy(
-        update={
-            "health": health.model_copy(update={"source": None}),
-            "plans": {p.name: p.model_copy(update={"source": None}) for p in plans},
-        }
-    )
-    return draft.model_copy(update={"hash": content_hash(meaning)})
+    where = {"health": {"source"}, "plans": {"__all__": {"source"}}}
+    return draft.model_copy(update={"hash": content_hash(draft, exclude=where)})
 
 
 class IndexRequest(BaseModel):

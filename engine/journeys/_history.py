@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable, Sequence
+from datetime import timedelta
 from typing import Any, Protocol
 
 from temporalio import workflow
@@ -29,8 +30,9 @@ with workflow.unsafe.imports_passed_through():
         HistoryRequest,
         JourneyRecord,
     )
-    from engine.journeys._options import ACTION_RETRY, ACTION_TIMEOUT
+    from engine.journeys._options import ACTION_RETRY
 
+HISTORY_TIMEOUT = timedelta(seconds=10)
 HISTORY_PATCH = "record-account-history"
 """Accounts that ran before the history existed replay without it (see :meth:`send`)."""
 DECISIONS_PATCH = "record-decisions"
@@ -217,7 +219,9 @@ async def send_history(request: HistoryRequest) -> str | None:
             request,
             summary="history: the store's record of " + " and ".join(what),
             result_type=int,
-            start_to_close_timeout=ACTION_TIMEOUT,
+            # One idempotent write: when the worker dies during it, the next try should come
+            # in seconds, not after an action's five minutes (a run waits for its decisions).
+            start_to_close_timeout=HISTORY_TIMEOUT,
             retry_policy=ACTION_RETRY,
         )
     except ActivityError as error:

@@ -4,6 +4,10 @@ The CEL library parses an expression and lists the variables and functions it us
 enough to refuse, at validation time, a syntax error, a name the engine never provides, or a
 function CEL does not have. Member names after ``health.`` and ``account.`` are checked against
 the same catalogue the structured conditions use, so ``health.scroe`` fails before it ships.
+
+Length and nesting are bounded before the library sees an expression: its parser gives up
+past 96 levels with a message in Rust's words, and a long enough chain of operators crashes
+the process (a segmentation fault, not an exception) in the parser or the evaluator.
 """
 
 from __future__ import annotations
@@ -67,13 +71,16 @@ _BOUND = re.compile(r"\.\s*(?:all|exists|exists_one|map|filter)\s*\(\s*([A-Za-z_
 _STRING = re.compile(r"\"(?:[^\"\\]|\\.)*\"|'(?:[^'\\]|\\.)*'")
 _POSITION = re.compile(r"<input>:(\d+):(\d+)")
 _MEMBER = re.compile(r"\b(health|account)\.([A-Za-z_]\w*)(?:\.([A-Za-z_][\w-]*))?")
+MAX_LENGTH = 2_000
+MAX_NESTING = 32
+_OPEN, _CLOSE = "([{", ")]}"
 
 
 @dataclass(frozen=True)
 class CelProblem:
     """A problem in an expression; ``line``/``column`` are 1-based within the expression."""
 
-    kind: str  # "syntax", "name", "function" or "member"
+    kind: str  # "syntax", "name", "function", "member" or "limit"
     message: str
     line: int
     column: int
@@ -82,6 +89,9 @@ class CelProblem:
 
 def check_expression(expression: str) -> list[CelProblem]:
     """Parse ``expression`` and report syntax errors and names the engine does not provide."""
+    too_complex = _too_complex(expression)
+    if too_complex:
+        return [too_complex]
     try:
         program = cel.compile(expression)
     except (ValueError, RuntimeError) as exc:
@@ -100,6 +110,35 @@ def check_expression(expression: str) -> list[CelProblem]:
                 CelProblem("function", f"unknown function {name!r}", line, column, name)
             )
     return problems
+
+
+def _too_complex(expression: str) -> CelProblem | None:
+    """An expression longer or more deeply nested than a condition needs, or None."""
+    if len(expression) > MAX_LENGTH:
+        return CelProblem(
+            "limit",
+            f"CEL expression is {len(expression):,} characters long; at most {MAX_LENGTH:,}"
+            " (split it into an all/any of conditions)",
+            1,
+            1,
+        )
+    blanked = _STRING.sub(lambda m: " " * len(m.group()), expression)
+    depth = 0
+    for offset, char in enumerate(blanked):
+        if char in _OPEN:
+            depth += 1
+            if depth > MAX_NESTING:
+                line = blanked.count("\n", 0, offset) + 1
+                column = offset - (blanked.rfind("\n", 0, offset) + 1) + 1
+                return CelProblem(
+                    "limit",
+                    f"CEL expression nested over {MAX_NESTING} brackets deep",
+                    line,
+                    column,
+                )
+        elif char in _CLOSE:
+            depth = max(depth - 1, 0)
+    return None
 
 
 def members(expression: str) -> list[tuple[str, str, str | None, int, int]]:

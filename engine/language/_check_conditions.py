@@ -140,7 +140,9 @@ def _field_problem(name: str, loc: Loc, ctx: Context, allowed: str | None) -> Fi
 def _cel(expression: str, loc: Loc, ctx: Context) -> list[Finding]:
     out: list[Finding] = []
     for problem in check_expression(expression):
-        code = Code.CEL_SYNTAX if problem.kind == "syntax" else Code.CEL_NAME
+        code = {"syntax": Code.CEL_SYNTAX, "limit": Code.CEL_TOO_COMPLEX}.get(
+            problem.kind, Code.CEL_NAME
+        )
         hint = suggest(problem.name, CEL_VARIABLES) if problem.kind == "name" else None
         out.append(Finding(loc, code, problem.message, hint, offset=(problem.line, problem.column)))
     if out:

@@ -85,14 +85,12 @@ def check_playbook(book: Playbook, ctx: Context) -> list[Finding]:
         if isinstance(step, GotoStep) and step.step not in ids:
             out.append(_unknown(loc, "step", Code.REF_STEP, "step", step.step, ids))
         if isinstance(step, StartPlaybookStep) and step.playbook == book.name:
-            # A run cannot enroll its account in what it is running: the account refuses
-            # (already running), so the step could only ever fail.
+            # The run that would be started is this one, still running: it could never enroll.
             out.append(
                 Finding(
                     (*loc, "playbook"),
                     Code.REF_PLAYBOOK,
-                    f"a playbook cannot start itself ({book.name!r}); to run again, end it"
-                    " and let its entry and reentry enroll the account",
+                    "a playbook cannot start itself; to repeat steps, use a goto",
                 )
             )
         elif isinstance(step, StartPlaybookStep) and step.playbook not in ctx.playbooks:

@@ -22,8 +22,10 @@ from engine.language._tests import PlaybookTest
 
 Stage = Literal["onboard", "adopt", "value", "expand", "renew", "advocate", "retain"]
 EventName = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_.-]*$", max_length=64)]
-Version = Annotated[int, Field(ge=1, le=2_147_483_647)]
-"""1 to 2,147,483,647: it is a search attribute and part of every run's input."""
+MAX_VERSION = 2_147_483_647
+Version = Annotated[int, Field(ge=1, le=MAX_VERSION)]
+"""1 to 2**31-1: runs record it in the PlaybookVersion search attribute and the task store's
+INTEGER column, and neither holds more."""
 
 
 class Entry(Model):

@@ -2,7 +2,9 @@
 
 Both stay strings in the language model, so the JSON Schema can show the same pattern an
 editor checks, and become seconds in the compiled plan. Months and years are refused: they
-have no fixed length, and a renewal step that drifts by three days is a bug report.
+have no fixed length, and a renewal step that drifts by three days is a bug report. Both are
+bounded by 20 years: a timer or a date further out overflows the date arithmetic of the
+workflow, which would then fail every task of every run instead of failing validation.
 """
 
 from __future__ import annotations
@@ -23,8 +25,12 @@ ANCHORS = ("enrolled", "start_date", "renewal_date")
 DATE_OFFSET_PATTERN = rf"^\s*(?:{'|'.join(ANCHORS)})\s*(?:[+-]\s*{_PART}(?:{_PART})*)?\s*$"
 _DURATION = re.compile(DURATION_PATTERN)
 _PARTS = re.compile(r"([0-9]+)([wdhms])")
-_OFFSET = re.compile(r"^\s*([a-z_]+)\s*(?:([+-])\s*(\S+))?\s*$")
-_MAX_SECONDS = 20 * 365 * 86_400
+_OFFSET = re.compile(r"\s*([a-z_]+)\s*(?:([+-])\s*(\S+))?\s*")
+MAX_YEARS = 20
+MAX_SECONDS = MAX_YEARS * 365 * 86_400
+# A part with more digits than this is over 20 years in any unit; int() of thousands of
+# digits is refused (ValueError) or slow, so such parts are never converted.
+_MAX_DIGITS = 12
 
 
 def duration_seconds(text: str) -> int:
@@ -32,8 +38,15 @@ def duration_seconds(text: str) -> int:
     return sum(int(n) * _UNIT_SECONDS[u] for n, u in _PARTS.findall(text))
 
 
+def _too_long(text: str) -> bool:
+    parts = _PARTS.findall(text)
+    return any(len(n.lstrip("0")) > _MAX_DIGITS for n, _ in parts) or (
+        duration_seconds(text) > MAX_SECONDS
+    )
+
+
 def _check_duration(text: str) -> str:
-    # fullmatch: a pattern's $ also matches before a final newline, and "3d\n" is no duration.
+    # fullmatch, not match: the pattern's $ would accept a final newline ("3d\n").
     if not _DURATION.fullmatch(text):
         hint = ""
         if re.fullmatch(r"[0-9]+\s*(mo|months?|y|years?)", text.strip()):
@@ -44,13 +57,21 @@ def _check_duration(text: str) -> str:
             Code.DURATION_INVALID,
             "'{text}' is not a duration: use a number and a unit w, d, h, m or s, as in 3d,"
             " 12h or 1d12h" + hint,
-            {"text": text},
+            {"text": _shorter(text)},
         )
-    if duration_seconds(text) > _MAX_SECONDS:
+    if _too_long(text):
         raise PydanticCustomError(
-            Code.DURATION_INVALID, "'{text}' is longer than 20 years", {"text": text}
+            Code.DURATION_INVALID,
+            "'{text}' is longer than {years} years; a duration may be at most {days}d",
+            {"text": _shorter(text), "years": MAX_YEARS, "days": MAX_SECONDS // 86_400},
         )
     return text
+
+
+def _shorter(text: str) -> str:
+    """``text`` as a one-line message can repeat it: control characters escaped, cut short."""
+    text = "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+    return text if len(text) <= 40 else text[:37] + "..."
 
 
 Duration = Annotated[
@@ -73,7 +94,7 @@ class DateOffset:
 
 def parse_date_offset(text: str) -> DateOffset:
     """Split a date offset string already checked by :data:`DateOffsetText`."""
-    match = _OFFSET.match(text)
+    match = _OFFSET.fullmatch(text)
     assert match, text
     anchor, sign, amount = match.groups()
     seconds = duration_seconds(amount) if amount else 0
@@ -81,14 +102,14 @@ def parse_date_offset(text: str) -> DateOffset:
 
 
 def _check_date_offset(text: str) -> str:
-    match = _OFFSET.match(text)
+    match = _OFFSET.fullmatch(text)
     words = text.split()
     if not match and len(words) == 2 and words[0] in ANCHORS:
         raise PydanticCustomError(
             Code.DATE_OFFSET_INVALID,
             "'{text}' is not a date offset: put + or - between the anchor and the duration,"
             " as in {anchor} - {amount}",
-            {"text": text, "anchor": words[0], "amount": words[1]},
+            {"text": _shorter(text), "anchor": words[0], "amount": _shorter(words[1])},
         )
     if not match or match.group(1) not in ANCHORS:
         anchor = match.group(1) if match else (words[0] if words else text)
@@ -96,22 +117,26 @@ def _check_date_offset(text: str) -> str:
             Code.DATE_OFFSET_INVALID,
             "'{text}' is not a date offset: write ANCHOR, ANCHOR + DURATION or"
             " ANCHOR - DURATION, where ANCHOR is one of {anchors}" + _suggest(anchor),
-            {"text": text, "anchors": ", ".join(ANCHORS)},
+            {"text": _shorter(text), "anchors": ", ".join(ANCHORS)},
         )
     _, sign, amount = match.groups()
     if sign and not (amount and _DURATION.fullmatch(amount)):
         raise PydanticCustomError(
             Code.DATE_OFFSET_INVALID,
             "'{text}': '{amount}' after the sign is not a duration (use 3d, 12h, 1w)",
-            {"text": text, "amount": amount or ""},
+            {"text": _shorter(text), "amount": _shorter(amount or "")},
         )
-    if amount and duration_seconds(amount) > _MAX_SECONDS:
-        # A date this far off overflows the calendar (enrolled + 9999999d): the run could
-        # never take its first step.
+    if amount and _too_long(amount):
         raise PydanticCustomError(
             Code.DATE_OFFSET_INVALID,
-            "'{text}': an offset of more than 20 years",
-            {"text": text},
+            "'{text}' reaches more than {years} years from {anchor}; an offset may be at most"
+            " {days}d",
+            {
+                "text": _shorter(text),
+                "years": MAX_YEARS,
+                "anchor": match.group(1),
+                "days": MAX_SECONDS // 86_400,
+            },
         )
     return text
 

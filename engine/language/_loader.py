@@ -4,10 +4,16 @@ A *set* is the documents under the paths a user names. References resolve within
 widened by the directory of each file named on its own, so ``playbook validate
 playbooks/renewal.yaml`` still finds the templates and health model beside it; problems are
 reported only for the files asked about. One bad file never hides the problems of another.
+
+Only regular files are read, and at most :data:`MAX_FILE_BYTES` of them: a named pipe would
+block the reader forever and ``/dev/zero`` behind a ``.yaml`` symlink would fill memory, so
+both are refused with one line (``FILE_NOT_REGULAR``), as is a symlink loop
+(``FILE_UNREADABLE``).
 """
 
 from __future__ import annotations
 
+import errno
 import os
 import stat
 from collections.abc import Iterable, Sequence
@@ -128,7 +134,14 @@ def _discover(args: list[str]) -> tuple[list[Source], list[Diagnostic]]:
     context_dirs: list[Path] = []
     for arg in args:
         path = Path(arg)
-        if path.is_dir():
+        try:
+            mode = path.stat().st_mode
+        except OSError as exc:
+            # A regular file that cannot be read is reported when it is read, not here.
+            why = "no such file or directory" if exc.errno == errno.ENOENT else _why(exc)
+            diagnostics.append(_file_problem(arg, Code.FILE_UNREADABLE, why, 0))
+            continue
+        if stat.S_ISDIR(mode):
             files = list(_yaml_files(path))
             for file in files:
                 sources.setdefault(_key(file), Source(str(file), True)).requested = True
@@ -138,15 +151,10 @@ def _discover(args: list[str]) -> tuple[list[Source], list[Diagnostic]]:
                         arg, Code.NO_PLAYBOOKS, "no playbook files (*.yaml, *.yml) here", 0
                     )
                 )
-        elif path.is_file() or path.is_symlink() or path.exists():
-            # A file, or something named like one that _read will refuse in one line (a
-            # FIFO, a device, a symlink loop): never a crash, never a hang.
+        else:
+            # Anything else is read as a file; _read refuses what is not a regular one.
             sources.setdefault(_key(path), Source(arg, True)).requested = True
             context_dirs.append(path.parent)
-        else:
-            diagnostics.append(
-                _file_problem(arg, Code.FILE_UNREADABLE, "no such file or directory", 0)
-            )
     for directory in dict.fromkeys(context_dirs):
         for file in _yaml_files(directory, depth=_CONTEXT_DEPTH):
             sources.setdefault(_key(file), Source(str(file), False))
@@ -154,12 +162,17 @@ def _discover(args: list[str]) -> tuple[list[Source], list[Diagnostic]]:
 
 
 def _key(path: Path) -> Path:
-    """The file behind ``path``, so one named twice is read once; a symlink loop (which
-    resolve() refuses) keys on its own name."""
+    """The resolved path, or the absolute one when it does not resolve (a symlink loop)."""
     try:
         return path.resolve()
-    except (OSError, RuntimeError):
+    except (OSError, RuntimeError):  # RuntimeError: Python 3.11's word for a symlink loop
         return path.absolute()
+
+
+def _why(exc: OSError) -> str:
+    if exc.errno == errno.ELOOP:
+        return "cannot read: a symlink loop (too many levels of symbolic links)"
+    return f"cannot read: {exc.strerror or exc}"
 
 
 def _yaml_files(directory: Path, depth: int | None = None) -> Iterable[Path]:
@@ -223,42 +236,10 @@ def _parse(source: Source) -> None:
 
 
 def _read(source: Source) -> str | None:
-    path = Path(source.path)
     try:
-        info = path.stat()
-        if not stat.S_ISREG(info.st_mode):
-            kind = "a FIFO" if stat.S_ISFIFO(info.st_mode) else "a device or other special file"
-            source.diagnostics.append(
-                _file_problem(
-                    source.path, Code.FILE_UNREADABLE, f"not a regular file ({kind}); not read"
-                )
-            )
-            return None
-        size = info.st_size
-        if size > MAX_FILE_BYTES:
-            source.diagnostics.append(
-                _file_problem(
-                    source.path,
-                    Code.FILE_TOO_LARGE,
-                    f"file is {size:,} bytes; a playbook file may hold at most {MAX_FILE_BYTES:,}",
-                )
-            )
-            return None
-        with path.open("rb") as handle:  # at most the limit, whatever stat said
-            raw = handle.read(MAX_FILE_BYTES + 1)
-        if len(raw) > MAX_FILE_BYTES:
-            source.diagnostics.append(
-                _file_problem(
-                    source.path,
-                    Code.FILE_TOO_LARGE,
-                    f"file is over {MAX_FILE_BYTES:,} bytes; a playbook file may hold no more",
-                )
-            )
-            return None
-    except OSError as exc:
-        source.diagnostics.append(
-            _file_problem(source.path, Code.FILE_UNREADABLE, f"cannot read: {exc.strerror or exc}")
-        )
+        raw = _read_bytes(source.path)
+    except _NotReadable as problem:
+        source.diagnostics.append(_file_problem(source.path, problem.code, problem.message))
         return None
     # The first byte that is not text: a NUL, or one that is not UTF-8, whichever comes first.
     bad = raw.find(b"\x00")
@@ -282,6 +263,56 @@ def _read(source: Source) -> str | None:
         )
         return None
     return text
+
+
+class _NotReadable(Exception):
+    def __init__(self, code: Code, message: str) -> None:
+        self.code, self.message = code, message
+
+
+_KINDS = (
+    (stat.S_ISFIFO, "a named pipe"),
+    (stat.S_ISCHR, "a character device"),
+    (stat.S_ISBLK, "a block device"),
+    (stat.S_ISSOCK, "a socket"),
+    (stat.S_ISDIR, "a directory"),
+)
+
+
+def _read_bytes(path: str) -> bytes:
+    """The bytes of the regular file at ``path``, never more than the size limit allows.
+
+    Opened without blocking, so a named pipe is refused rather than waited on, and judged by
+    the open file itself, not by a name that could change in between. The size is checked
+    before and while reading: a file may grow, and some report a size of 0.
+    """
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+    except OSError as exc:
+        raise _NotReadable(Code.FILE_UNREADABLE, _why(exc)) from None
+    with os.fdopen(fd, "rb") as file:
+        try:
+            info = os.fstat(fd)
+            if not stat.S_ISREG(info.st_mode):
+                kind = next((k for test, k in _KINDS if test(info.st_mode)), "not a file")
+                raise _NotReadable(
+                    Code.FILE_NOT_REGULAR,
+                    f"{kind}, not a regular file; playbooks are read from plain files only",
+                )
+            raw = file.read(MAX_FILE_BYTES + 1)
+        except OSError as exc:
+            raise _NotReadable(Code.FILE_UNREADABLE, _why(exc)) from None
+    if info.st_size > MAX_FILE_BYTES:
+        raise _NotReadable(
+            Code.FILE_TOO_LARGE,
+            f"file is {info.st_size:,} bytes; a playbook file may hold at most {MAX_FILE_BYTES:,}",
+        )
+    if len(raw) > MAX_FILE_BYTES:
+        raise _NotReadable(
+            Code.FILE_TOO_LARGE,
+            f"file holds over {MAX_FILE_BYTES:,} bytes, the most a playbook file may hold",
+        )
+    return raw
 
 
 def _context(valid: list[Source]) -> Context:

@@ -324,8 +324,9 @@ def history_windows(plan: Plan) -> dict[str, int]:
     return windows
 
 
-def content_hash(model: BaseModel) -> str:
-    """A stable hash of a plan's meaning: canonical JSON without ``hash`` and ``source``."""
-    data = model.model_dump(mode="json", exclude={"hash", "source"})
+def content_hash(model: BaseModel, exclude: dict[str, Any] | None = None) -> str:
+    """A stable hash of a plan's meaning: canonical JSON without ``hash`` and ``source``
+    (and without what ``exclude`` names inside nested models, in pydantic's form)."""
+    data = model.model_dump(mode="json", exclude={"hash": True, "source": True, **(exclude or {})})
     canonical = json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
     return "sha256:" + hashlib.sha256(canonical.encode()).hexdigest()

@@ -13,7 +13,7 @@ templates the same way.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 from jinja2 import StrictUndefined, TemplateSyntaxError, meta, nodes
 from jinja2.sandbox import (
@@ -93,6 +93,8 @@ def check_source(source: str, loc: tuple[str, ...]) -> list[Finding]:
     try:
         ast = _ENV.parse(source)
         _ENV.compile(ast)  # unknown filters and tests surface only when compiling
+    except RecursionError:
+        return [_too_deep(loc)]
     except TemplateSyntaxError as error:
         message = (error.message or "invalid template").splitlines()[0].rstrip(".")
         unknown = re.match(r"No (filter|test) named '([^']+)'", message)
@@ -105,6 +107,29 @@ def check_source(source: str, loc: tuple[str, ...]) -> list[Finding]:
                 loc, Code.TEMPLATE_SYNTAX, f"Jinja: {message}", offset=at(error.lineno, pattern)
             )
         ]
+    try:
+        return _problems(ast, loc, at)
+    except RecursionError:  # the checks walk the tree as deep as it nests
+        return [_too_deep(loc)]
+
+
+def _too_deep(loc: tuple[str, ...]) -> Finding:
+    # Jinja parses, compiles and walks templates recursively: thousands of nested brackets
+    # or blocks, or a very long chain of operators, exhaust Python's stack. The renderer
+    # would fail the same way, weeks later, so the template is refused now.
+    return Finding(
+        loc,
+        Code.TEMPLATE_SYNTAX,
+        "Jinja: the template nests too deeply to compile (brackets, blocks or a long chain"
+        " of operators); simplify it",
+        offset=(1, 1),
+    )
+
+
+def _problems(
+    ast: nodes.Template, loc: tuple[str, ...], at: Callable[[int, str | None], tuple[int, int]]
+) -> list[Finding]:
+    """What a template that compiles may still get wrong: cost, tags, names and attributes."""
     out: list[Finding] = check_cost(ast, loc, at)
     for standalone in ast.find_all(tuple(_STANDALONE)):
         tag = _STANDALONE[type(standalone)]

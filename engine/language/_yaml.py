@@ -6,6 +6,10 @@ and value by its path. It also fixes what YAML 1.1 gets wrong for people who wri
 hand: only ``true``/``false`` are booleans (``no``, ``on``, ``yes`` stay text, the "Norway
 problem"), mapping keys are always text, duplicate keys are errors rather than silently
 overwritten, and dates stay text until a model asks for a date.
+
+It also bounds what a playbook can hold, so that nothing it accepts breaks later: whole
+numbers fit in 64 bits (what Temporal, PostgreSQL and JSON readers elsewhere can store),
+other numbers are finite, and nesting stops at 64 levels even where the parser would recurse.
 """
 
 from __future__ import annotations
@@ -31,6 +35,11 @@ _TAGS = frozenset(_STD + kind for kind in ("str", "int", "float", "bool", "null"
 """The only explicit tags accepted; ``!!python/object`` and friends are refused."""
 _MAX_NODES = 200_000
 _MAX_DEPTH = 64
+MAX_INT = 2**63 - 1
+MIN_INT = -(2**63)
+# More digits than this cannot fit in 64 bits whatever they are; checked before int(), which
+# refuses (ValueError) past 4,300 digits and is slow long before that.
+_MAX_DIGITS = 25
 
 # YAML 1.2 core schema, applied to plain (unquoted) scalars only.
 _NULL = re.compile(r"^(?:~|null|Null|NULL|)$")
@@ -59,6 +68,20 @@ class _PureLoader(Reader, Scanner, Parser, Composer, _Resolver):
         Parser.__init__(self)
         Composer.__init__(self)
         _Resolver.__init__(self)
+        self._depth = 0
+
+    def compose_node(self, parent: Node | None, index: Any) -> Node | None:
+        # PyYAML's composer recurses once per level: a 2 kB line of "- - - ..." would end in
+        # RecursionError. Stop where the builder would (libyaml stops itself at 1,000 levels
+        # and its failure brings the file here).
+        self._depth += 1
+        try:
+            if self._depth > _MAX_DEPTH + 1:
+                mark = self.peek_event().start_mark  # type: ignore[no-untyped-call]
+                raise _too_deep(mark.line + 1, mark.column + 1)
+            return super().compose_node(parent, index)
+        finally:
+            self._depth -= 1
 
 
 # libyaml parses several times faster, so valid files go through it. Its error messages are
@@ -118,16 +141,8 @@ def load(text: str) -> tuple[Any, Positions]:
     Raises :class:`YamlProblem` for syntax errors, duplicate keys, unsupported tags and
     documents too large or too deeply nested to be a playbook.
     """
-    _check_flow_depth(text)
     try:
         node = _compose(_FastLoader, text)
-    except RecursionError:  # nesting in block style, deeper than the parser's stack
-        raise YamlProblem(
-            Code.YAML_TOO_COMPLEX,
-            f"nested over {_MAX_DEPTH} levels deep; a playbook is far shallower",
-            1,
-            1,
-        ) from None
     except yaml.YAMLError:
         try:
             node = _compose(_PureLoader, text)
@@ -141,31 +156,6 @@ def load(text: str) -> tuple[Any, Positions]:
     data = _Builder(positions).build(node, (), 0)
     _measure_blocks(text, positions)
     return data, positions
-
-
-def _check_flow_depth(text: str) -> None:
-    """Refuse ``[[[[...`` nested past the limit before the parser recurses into it (a 2 kB
-    file of brackets took the parser past Python's stack). Quotes are skipped roughly: a
-    bracket inside a quoted string only ever makes the count higher, never hides depth."""
-    depth, line, quote = 0, 1, ""
-    for char in text:
-        if char == "\n":
-            line += 1
-        elif quote:
-            quote = "" if char == quote else quote
-        elif char in "\"'":
-            quote = char
-        elif char in "[{":
-            depth += 1
-            if depth > _MAX_DEPTH:
-                raise YamlProblem(
-                    Code.YAML_TOO_COMPLEX,
-                    f"nested over {_MAX_DEPTH} levels deep; a playbook is far shallower",
-                    line,
-                    1,
-                )
-        elif char in "]}":
-            depth = max(depth - 1, 0)
 
 
 def _measure_blocks(text: str, positions: Positions) -> None:
@@ -259,6 +249,16 @@ _TOKENS = {
 }
 
 
+def _too_deep(line: int, column: int) -> YamlProblem:
+    # No field path: at this depth it would be longer than the line it explains.
+    return YamlProblem(
+        Code.YAML_TOO_COMPLEX,
+        f"nested over {_MAX_DEPTH} levels deep; a playbook is far shallower",
+        line,
+        column,
+    )
+
+
 def _words(problem: str) -> str:
     for token, words in _TOKENS.items():
         problem = problem.replace(token, words)
@@ -288,13 +288,7 @@ class _Builder:
                 loc[:1],
             )
         if depth > _MAX_DEPTH:
-            raise YamlProblem(
-                Code.YAML_TOO_COMPLEX,
-                f"nested over {_MAX_DEPTH} levels deep; a playbook is far shallower",
-                line,
-                column,
-                loc,
-            )
+            raise _too_deep(line, column)
         if id(node) in self.active:
             # The node's position is its anchor; the alias sits at the key that holds it.
             kline, kcol = self.positions.keys.get(loc, (line, column))
@@ -354,17 +348,15 @@ def _scalar(node: ScalarNode, line: int, column: int, loc: Loc) -> Any:
     value: str = node.value
     tag = node.tag
     if tag == _PLAIN:
-        if _INT.match(value) or _OCT.match(value) or _HEX.match(value):
-            return _bounded_int(value, line, column, loc)
-        return _plain(value)
+        return _plain(value, line, column, loc)
     kind = tag[len(_STD) :]
     if kind == "str":
         return value
     try:
         if kind == "int":
-            return _bounded_int(value, line, column, loc)
+            return _int(value.strip(), line, column, loc)
         if kind == "float":
-            return float(value)
+            return _finite(float(value), value, line, column, loc)
         if kind == "bool" and value in _BOOL:
             return _BOOL[value]
         if kind == "null":
@@ -374,46 +366,54 @@ def _scalar(node: ScalarNode, line: int, column: int, loc: Loc) -> Any:
     raise YamlProblem(Code.YAML_TAG, f"{value!r} is not a valid !!{kind}", line, column, loc)
 
 
-def _plain(value: str) -> Any:
+def _plain(value: str, line: int, column: int, loc: Loc) -> Any:
     if _NULL.match(value):
         return None
     if value in _BOOL:
         return _BOOL[value]
     if _INT.match(value) or _OCT.match(value) or _HEX.match(value):
-        return _int(value)
+        return _int(value, line, column, loc)
     if _FLOAT.match(value):
-        return float(value)
-    if _INF.match(value):
-        return -math.inf if value.startswith("-") else math.inf
-    if _NAN.match(value):
-        return math.nan
+        return _finite(float(value), value, line, column, loc)
+    if _INF.match(value) or _NAN.match(value):
+        return _finite(math.nan, value, line, column, loc)
     return value
 
 
-_INT_DIGITS = 24
-_INT_MIN, _INT_MAX = -(2**63), 2**63 - 1
-
-
-def _bounded_int(value: str, line: int, column: int, loc: Loc) -> int:
-    """A whole number that fits in 64 bits, as Temporal and every store need it."""
-    if len(value) <= _INT_DIGITS:
-        number = _int(value)
-        if _INT_MIN <= number <= _INT_MAX:
+def _int(value: str, line: int, column: int, loc: Loc) -> int:
+    """A whole number in 64-bit range; YAML 1.2 ``0o`` and ``0x`` forms included."""
+    sign = value[:1] if value[:1] in ("+", "-") else ""
+    digits = value[len(sign) :]
+    base = 8 if digits.startswith("0o") else 16 if digits.startswith("0x") else 10
+    digits = digits[2:] if base != 10 else digits
+    if len(digits.lstrip("0")) <= _MAX_DIGITS:
+        number = int(digits, base) * (-1 if sign == "-" else 1)
+        if MIN_INT <= number <= MAX_INT:
             return number
-    shown = value if len(value) <= 24 else f"{value[:12]}... ({len(value):,} characters)"
     raise YamlProblem(
-        Code.FIELD_VALUE,
-        f"{shown} is too large a number: whole numbers fit in 64 bits"
-        f" ({_INT_MIN:,} to {_INT_MAX:,})",
+        Code.NUMBER_OUT_OF_RANGE,
+        f"{_shown(value)} is out of range: a whole number must lie between {MIN_INT} and {MAX_INT}",
         line,
         column,
         loc,
     )
 
 
-def _int(value: str) -> int:
-    if value.startswith("0o"):
-        return int(value[2:], 8)
-    if value.startswith("0x"):
-        return int(value[2:], 16)
-    return int(value)
+def _finite(number: float, text: str, line: int, column: int, loc: Loc) -> float:
+    """``number`` unless it is infinite or NaN, which no comparison, JSON or store keeps."""
+    if math.isfinite(number):
+        return number
+    raise YamlProblem(
+        Code.NUMBER_OUT_OF_RANGE,
+        f"{_shown(text)} is not a finite number: write one between -1.7e308 and 1.7e308"
+        " (.inf and .nan are refused)",
+        line,
+        column,
+        loc,
+    )
+
+
+def _shown(text: str) -> str:
+    if len(text) <= 30:
+        return text
+    return f"a {sum(c.isdigit() for c in text):,}-digit number ({text[:12]}...)"

@@ -129,6 +129,8 @@ def _settled(r: Report) -> bool:
         and r.at_risk.escalated.get("manager") == 1
         and r.at_risk.resolved == 1
         and r.onboarding.journeys_ended == 1
+        # Enrollments come from the decision log, which the accounts write in the background.
+        and r.onboarding.onboarded == 1
         and "rescue" in playbooks
         and playbooks["rescue"].completed == 2
         and r.at_risk.interventions == 1

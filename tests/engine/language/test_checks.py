@@ -147,8 +147,9 @@ def test_a_goal_held_for_a_window_compiles_to_seconds(tmp_path: Path) -> None:
     ],
 )
 def test_webhook_bodies_refuse_nan_and_infinity(tmp_path: Path, value: str, says: str) -> None:
-    """A NaN or infinity anywhere in a webhook body is FIELD_VALUE at the body, naming where
-    it is: JSON cannot carry it, and the plan's encoding used to send null instead."""
+    """A NaN or infinity anywhere in a webhook body is refused where it is written (the YAML
+    reader refuses non-finite numbers in any document, NUMBER_OUT_OF_RANGE): JSON cannot
+    carry it, and the plan's encoding used to send null instead."""
     body = (
         "steps:\n  - id: hook\n    type: webhook\n    url: https://crm.example.com/h\n"
         f"    body: {{deal: {{amount: {value}, name: ok}}}}\n"
@@ -156,10 +157,9 @@ def test_webhook_bodies_refuse_nan_and_infinity(tmp_path: Path, value: str, says
     shutil.copytree(BASIC, tmp_path / "set")
     (tmp_path / "set" / "probe.yaml").write_text(HEAD + body)
     _, diagnostics = check([tmp_path / "set"])
-    assert [d.code for d in diagnostics] == [Code.FIELD_VALUE]
+    assert [d.code for d in diagnostics] == [Code.NUMBER_OUT_OF_RANGE]
     shown = str(diagnostics[0])
-    assert says.replace("steps[0].", "") in shown and "JSON cannot carry" in shown, shown
-    assert "probe.yaml:12:" in shown, shown
+    assert "probe.yaml:12:" in shown and "steps[0].body.deal.amount" in shown, shown
 
 
 def test_webhook_bodies_with_finite_numbers_pass(tmp_path: Path) -> None:
