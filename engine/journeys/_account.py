@@ -134,15 +134,21 @@ class AccountWorkflow:
 
     def _refuse(self, signal: str, error: Exception) -> None:
         reason = " ".join(str(error).split())[:200]
+        detail = f"the {signal} signal's value could not be read: {reason}"
+        self._not_applied(f"account.signals.{signal}", detail)
+
+    def _not_applied(self, rule: str, detail: str, seen: dict[str, Any] | None = None) -> None:
+        """Record, as the account's own decision, something it received and left out."""
         self.note(
             Decision(
                 at=_clock.now(),
                 kind="skipped",
-                rule=f"account.signals.{signal}",
+                rule=rule,
                 playbook="",
                 version=0,
                 hash="",
-                detail=f"not applied: the {signal} signal's value could not be read: {reason}",
+                detail=f"not applied: {detail}",
+                seen=seen or {},
             )
         )
 
@@ -331,18 +337,7 @@ class AccountWorkflow:
         is left out and recorded, so one bad value never stops the account."""
         kept, refused = _values.usable(item.set, self.state.attributes)
         for key, reason in refused:
-            self.note(
-                Decision(
-                    at=_clock.now(),
-                    kind="skipped",
-                    rule=f"account.attributes.{key}",
-                    playbook="",
-                    version=0,
-                    hash="",
-                    detail=f"not applied: {reason}",
-                    seen={"event_id": item.event_id},
-                )
-            )
+            self._not_applied(f"account.attributes.{key}", reason, {"event_id": item.event_id})
         return kept
 
     def _sample(self, field: str, value: float, now: datetime) -> None:
