@@ -8,22 +8,35 @@ test sees every side effect with its time and idempotency key.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
+import httpx
 from google.protobuf.duration_pb2 import Duration
 from temporalio import activity
 from temporalio.api.workflowservice.v1 import RegisterNamespaceRequest
 from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 
+from engine import load
+from engine.client._attributes import register
+from engine.client._connect import TemporalSettings
 from engine.client._converter import DATA_CONVERTER
+from engine.client._start import publish
+from engine.journeys._catalog import build_catalog
 from engine.journeys._messages import ActionReceipt, ActionRequest, CloseRequest, HistoryRequest
 from workers import history
+from workers.api import serve
+from workers.settings import ApiSettings, Settings
 from workers.store import Store
+from workers.worker import build_worker
+
+JOURNEYS = Path(__file__).parent / "fixtures" / "journeys"
 
 
 @dataclass
@@ -96,3 +109,54 @@ async def fresh_namespace(env: WorkflowEnvironment) -> Client:
 async def ignore_history(request: HistoryRequest) -> int:
     """A stand-in for ``record_history`` in tests that build their own activity list."""
     return 0
+
+
+@dataclass
+class ServedApi:
+    """The HTTP API served by uvicorn on loopback, and what it talks to."""
+
+    url: str
+    client: Client
+    queue: str
+    address: str
+    http: httpx.AsyncClient
+
+    @property
+    def port(self) -> int:
+        return int(self.url.rsplit(":", 1)[1])
+
+    def account(self) -> str:
+        return f"acct-{uuid.uuid4().hex[:8]}"
+
+
+@contextlib.asynccontextmanager
+async def serving_api(
+    env: WorkflowEnvironment,
+    api: ApiSettings,
+    activities: list[Callable[..., Any]],
+    playbooks: Path = JOURNEYS,
+) -> AsyncIterator[ServedApi]:
+    """A fresh namespace with ``playbooks`` published, a worker running ``activities``, and
+    the API in front of them, served until the block ends."""
+    client = await fresh_namespace(env)
+    await register(client, client.namespace)
+    queue = f"q-{uuid.uuid4().hex[:8]}"
+    address = env.client.service_client.config.target_host
+    settings = Settings(
+        temporal=TemporalSettings(address=address, namespace=client.namespace, task_queue=queue),
+        api=api,
+    )
+    book = load([playbooks])
+    stop = asyncio.Event()
+    ready: asyncio.Future[str] = asyncio.get_running_loop().create_future()
+    async with build_worker(client, queue, activities):
+        await publish(client, build_catalog(book.plans(), book.health_plan()), queue)  # type: ignore[arg-type]
+        server = asyncio.create_task(serve(settings, port=0, stop=stop, on_ready=ready.set_result))
+        url = await ready
+        served = ServedApi(url, client, queue, address, httpx.AsyncClient(base_url=url, timeout=30))
+        try:
+            yield served
+        finally:
+            await served.http.aclose()
+            stop.set()
+            await server

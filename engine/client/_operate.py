@@ -94,6 +94,12 @@ def pairs(items: list[str], what: str) -> dict[str, str]:
     return out
 
 
+def _attribute(key: str, text: str) -> Any:
+    """A ``--set`` or CSV value: a segment or an owner stays text (an owner id of 1042 is a
+    name, not a number); other values as ``parse_value`` reads them."""
+    return text if key in _values.NAME_ATTRIBUTES else parse_value(text)
+
+
 def build_events(
     *,
     score: float | None,
@@ -106,7 +112,7 @@ def build_events(
     messages: list[HealthEvent | AttributeChange | AccountEvent] = []
     try:
         if attributes:
-            values = {k: parse_value(v) for k, v in pairs(attributes, "--set").items()}
+            values = {k: _attribute(k, v) for k, v in pairs(attributes, "--set").items()}
             messages.append(AttributeChange(event_id=_suffix(event_id, "set"), set=values))
         if score is not None or components:
             numbers: dict[str, float] = {}
@@ -467,7 +473,7 @@ def _row(line: int, record: dict[str, Any]) -> Row:
     if event_id is None:
         canonical = json.dumps(record, sort_keys=True, default=str)
         event_id = "row-" + hashlib.sha256(canonical.encode()).hexdigest()[:20]
-    values = {k: parse_value(v) if isinstance(v, str) else v for k, v in attributes.items()}
+    values = {k: _attribute(k, v) if isinstance(v, str) else v for k, v in attributes.items()}
     numbers = {}
     for name, value in components.items():
         number = parse_value(value) if isinstance(value, str) else value

@@ -56,6 +56,9 @@ _LOCAL = timedelta(seconds=10)
 # every day) and tells its running journeys of a change at once (before: one after the
 # other, a round trip each); runs started before replay the old way.
 EXACT_WAKES = "exact-wakes"
+NAME_VALUES = "name-attribute-values"
+"""A segment or owner that is not text is left out (engine.journeys._values); accounts that
+took a number as one before replay as they ran."""
 _CATALOG_TTL = timedelta(minutes=5)
 _HISTORY_DAYS = 400
 _HISTORY_SAMPLES = 400
@@ -335,7 +338,8 @@ class AccountWorkflow:
     def _usable(self, item: AttributeChange) -> dict[str, Any]:
         """The changes the account can take (engine.journeys._values); each one it cannot
         is left out and recorded, so one bad value never stops the account."""
-        kept, refused = _values.usable(item.set, self.state.attributes)
+        names = workflow.patched(NAME_VALUES)
+        kept, refused = _values.usable(item.set, self.state.attributes, names=names)
         for key, reason in refused:
             self._not_applied(f"account.attributes.{key}", reason, {"event_id": item.event_id})
         return kept

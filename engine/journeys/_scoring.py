@@ -12,9 +12,12 @@ from engine.language._facts import Sample
 from engine.language._plan import HealthModelPlan
 
 
-def weights_for(model: HealthModelPlan, segment: str | None) -> dict[str, float]:
-    """The segment's weights (fractions); the default set, or equal weights, otherwise."""
-    if segment in model.weights:
+def weights_for(model: HealthModelPlan, segment: object) -> dict[str, float]:
+    """The segment's weights (fractions); the default set, or equal weights, otherwise.
+
+    ``segment`` is whatever the account holds: an account that took a list or a mapping as
+    its segment (before the edge refused them) scores by the default weights, never fails."""
+    if isinstance(segment, str) and segment in model.weights:
         return model.weights[segment]
     if "default" in model.weights:
         return model.weights["default"]

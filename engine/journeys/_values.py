@@ -24,6 +24,10 @@ DATE_MAX = date(2199, 12, 31)
 (playbooks add and subtract up to 20 years)."""
 DATE_ATTRIBUTES = ("renewal_date", "start_date")
 """Attributes the journeys do calendar arithmetic on; each must be a date in range."""
+NAME_ATTRIBUTES = ("segment", "owner")
+"""Attributes the engine reads as names (weights and entries by segment, the owner's inbox;
+both are search attributes): each must be text or null, at most MAX_NAME characters."""
+MAX_NAME = 200
 MAX_KEY = 64
 MAX_TEXT = 4_096
 """Characters in one text value."""
@@ -53,10 +57,17 @@ def key_problem(key: Any) -> str | None:
     return None
 
 
-def value_problem(key: str, value: Any) -> str | None:
-    """Why the attribute ``key`` cannot take ``value``, or None."""
+def value_problem(key: str, value: Any, *, names: bool = True) -> str | None:
+    """Why the attribute ``key`` cannot take ``value``, or None.
+
+    ``names=False`` is the rule before NAME_ATTRIBUTES were checked, for accounts whose
+    history took a number as a segment or owner (engine.journeys._account replays them)."""
     if key in DATE_ATTRIBUTES and value is not None:
         return _date_problem(value)
+    if names and key in NAME_ATTRIBUTES and value is not None:
+        if not isinstance(value, str):
+            return f"{_short(value)} is not text (a {key} is a name)"
+        return text_problem(f"the {key}", value, MAX_NAME)
     return _json_problem(value, 0)
 
 
@@ -80,7 +91,7 @@ def text_problem(what: str, text: str, limit: int) -> str | None:
 
 
 def usable(
-    changes: dict[str, Any], current: dict[str, Any]
+    changes: dict[str, Any], current: dict[str, Any], *, names: bool = True
 ) -> tuple[dict[str, Any], list[tuple[str, str]]]:
     """The changes an account can take, and each one it cannot with the reason.
 
@@ -90,7 +101,7 @@ def usable(
     kept: dict[str, Any] = {}
     refused: list[tuple[str, str]] = []
     for key, value in changes.items():
-        problem = key_problem(key) or value_problem(key, value)
+        problem = key_problem(key) or value_problem(key, value, names=names)
         if problem is None:
             kept[key] = value
         else:
@@ -153,6 +164,11 @@ def _json_problem(value: Any, depth: int) -> str | None:
                 return problem
         return None
     return f"a {type(value).__name__} is not a JSON value"
+
+
+def _short(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."
 
 
 def _control(text: str) -> bool:

@@ -8,26 +8,19 @@ import socket
 import subprocess
 import sys
 import time
-import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import httpx
 import pytest
 from pydantic import SecretStr
-from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 
-from engine import load
-from engine.client._attributes import register
 from engine.client._connect import TemporalSettings
-from engine.client._start import publish
-from engine.journeys._catalog import build_catalog
-from tests.support import Recorder, fresh_namespace
+from tests.support import Recorder, ServedApi, serving_api
 from workers.api import ApiRefused, serve
 from workers.outbound import SIGNATURE_HEADER, TIMESTAMP_HEADER, sign
 from workers.settings import ApiSettings, Settings
-from workers.worker import build_worker
 
 JOURNEYS = Path(__file__).parents[1] / "fixtures" / "journeys"
 PLAYBOOK = Path(sys.executable).parent / "playbook"
@@ -35,50 +28,18 @@ TOKEN = "t0k3n-" + "x" * 20
 SECRET = "s3cret-" + "y" * 20
 
 
-class Api:
-    """A served API and what it talks to."""
-
-    def __init__(self, url: str, client: Client, queue: str, address: str) -> None:
-        self.url = url
-        self.client = client
-        self.queue = queue
-        self.address = address
-        self.http = httpx.AsyncClient(base_url=url, timeout=10)
-
-    def account(self) -> str:
-        return f"acct-{uuid.uuid4().hex[:8]}"
-
-
 @pytest.fixture
-async def api(dev_env: WorkflowEnvironment) -> AsyncIterator[Api]:
-    client = await fresh_namespace(dev_env)
-    await register(client, client.namespace)
-    queue = f"q-{uuid.uuid4().hex[:8]}"
-    address = dev_env.client.service_client.config.target_host
-    settings = Settings(
-        temporal=TemporalSettings(address=address, namespace=client.namespace, task_queue=queue),
-        api=ApiSettings(tokens=(SecretStr(TOKEN),), hmac_secret=SecretStr(SECRET)),
-    )
-    book = load([JOURNEYS])
-    stop = asyncio.Event()
-    ready: asyncio.Future[str] = asyncio.get_running_loop().create_future()
-    async with build_worker(client, queue, Recorder().activities()):
-        await publish(client, build_catalog(book.plans(), book.health_plan()), queue)  # type: ignore[arg-type]
-        server = asyncio.create_task(serve(settings, port=0, stop=stop, on_ready=ready.set_result))
-        served = Api(await ready, client, queue, address)
-        try:
-            yield served
-        finally:
-            await served.http.aclose()
-            stop.set()
-            await server
+async def api(dev_env: WorkflowEnvironment) -> AsyncIterator[ServedApi]:
+    settings = ApiSettings(tokens=(SecretStr(TOKEN),), hmac_secret=SecretStr(SECRET))
+    async with serving_api(dev_env, settings, Recorder().activities()) as served:
+        yield served
 
 
 def _bearer(token: str = TOKEN) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
 
 
-async def test_credentials_are_required(api: Api) -> None:
+async def test_credentials_are_required(api: ServedApi) -> None:
     """No credentials, a wrong token or a bad signature is a 401 naming what to send;
     health checks and the OpenAPI document need none."""
     account = api.account()
@@ -131,7 +92,7 @@ async def test_credentials_are_required(api: Api) -> None:
     assert "/v1/events" in document["paths"]
 
 
-async def test_bad_payloads_are_422_never_500(api: Api) -> None:
+async def test_bad_payloads_are_422_never_500(api: ServedApi) -> None:
     """Out-of-range scores, unknown fields, empty events, non-JSON, bad account ids and
     oversized batches are refused with 422 (413 for a body over the limit)."""
     account = api.account()
@@ -168,7 +129,7 @@ async def test_bad_payloads_are_422_never_500(api: Api) -> None:
     assert unknown.status_code == 404 and account in unknown.json()["detail"]
 
 
-async def test_accepted_event_shows_in_status_within_a_second(api: Api) -> None:
+async def test_accepted_event_shows_in_status_within_a_second(api: ServedApi) -> None:
     """A 202 from the API, then `playbook status` shows the score; the time from the 202 to
     the account showing it is printed, and must be under a second."""
     account = api.account()
@@ -205,7 +166,7 @@ async def test_accepted_event_shows_in_status_within_a_second(api: Api) -> None:
     assert f"account {account}: health 30 (critical" in status.stdout
 
 
-async def test_signed_batch_is_idempotent_and_why_explains(api: Api) -> None:
+async def test_signed_batch_is_idempotent_and_why_explains(api: ServedApi) -> None:
     """An HMAC-signed batch for two accounts is accepted; sending it again changes nothing;
     `why` over the API names the rule and the values it saw."""
     first, second = api.account(), api.account()
@@ -281,7 +242,7 @@ async def test_open_api_refuses_to_listen_beyond_loopback() -> None:
         await serve(Settings(), host="0.0.0.0", port=0, stop=asyncio.Event())
 
 
-async def test_values_an_account_cannot_use_are_refused_with_a_422(api: Api) -> None:
+async def test_values_an_account_cannot_use_are_refused_with_a_422(api: ServedApi) -> None:
     """A renewal date in the year 1, a set of 100 kB, a NUL in an attribute, a long key, a
     control character in an account id: one-line 422s (or 404 for the path); nothing sent."""
     account = api.account()
@@ -306,7 +267,7 @@ async def test_values_an_account_cannot_use_are_refused_with_a_422(api: Api) -> 
     assert status_of_ok.status_code == 404  # all refused before any was sent
 
 
-async def test_a_retried_request_gets_the_same_event_ids(api: Api) -> None:
+async def test_a_retried_request_gets_the_same_event_ids(api: ServedApi) -> None:
     """Events without ids get ids from their content, place and day: the same request again
     (a client's retry after a 503) has the same ids, so the account ignores the repeat; a
     different Idempotency-Key or different content gives new ones."""

@@ -19,16 +19,11 @@ from pydantic import SecretStr
 from temporalio.api.operatorservice.v1 import DeleteNamespaceRequest
 from temporalio.testing import WorkflowEnvironment
 
-from engine import load
-from engine.client._attributes import register
 from engine.client._connect import TemporalSettings
-from engine.client._start import publish
-from engine.journeys._catalog import build_catalog
-from tests.support import Recorder, fresh_namespace
+from tests.support import Recorder, ServedApi, fresh_namespace, serving_api
 from workers.api import MAX_BODY_BYTES, serve
 from workers.outbound import SIGNATURE_HEADER, TIMESTAMP_HEADER, sign
 from workers.settings import ApiSettings, Settings
-from workers.worker import build_worker
 
 JOURNEYS = Path(__file__).parents[1] / "fixtures" / "journeys"
 TOKEN = "t0k3n-" + "x" * 20
@@ -38,44 +33,13 @@ BEARER = {"Authorization": f"Bearer {TOKEN}"}
 REQUEST_SECONDS = 1.0
 
 
-class Served:
-    def __init__(self, url: str, namespace: str) -> None:
-        self.url = url
-        self.namespace = namespace
-        self.port = int(url.rsplit(":", 1)[1])
-        self.http = httpx.AsyncClient(base_url=url, timeout=30)
-
-
 @pytest.fixture
-async def served(dev_env: WorkflowEnvironment) -> AsyncIterator[Served]:
-    client = await fresh_namespace(dev_env)
-    await register(client, client.namespace)
-    queue = f"q-{uuid.uuid4().hex[:8]}"
-    settings = Settings(
-        temporal=TemporalSettings(
-            address=dev_env.client.service_client.config.target_host,
-            namespace=client.namespace,
-            task_queue=queue,
-        ),
-        api=ApiSettings(
-            tokens=(SecretStr(TOKEN),),
-            hmac_secret=SecretStr(SECRET),
-            request_timeout=REQUEST_SECONDS,
-        ),
+async def served(dev_env: WorkflowEnvironment) -> AsyncIterator[ServedApi]:
+    settings = ApiSettings(
+        tokens=(SecretStr(TOKEN),), hmac_secret=SecretStr(SECRET), request_timeout=REQUEST_SECONDS
     )
-    book = load([JOURNEYS])
-    stop = asyncio.Event()
-    ready: asyncio.Future[str] = asyncio.get_running_loop().create_future()
-    async with build_worker(client, queue, Recorder().activities()):
-        await publish(client, build_catalog(book.plans(), book.health_plan()), queue)  # type: ignore[arg-type]
-        server = asyncio.create_task(serve(settings, port=0, stop=stop, on_ready=ready.set_result))
-        api = Served(await ready, client.namespace)
-        try:
-            yield api
-        finally:
-            await api.http.aclose()
-            stop.set()
-            await server
+    async with serving_api(dev_env, settings, Recorder().activities()) as api:
+        yield api
 
 
 NOW = int(time.time())
@@ -98,7 +62,7 @@ MALFORMED = [
 
 @pytest.mark.parametrize(("timestamp", "signature"), MALFORMED)
 async def test_malformed_signature_headers_are_401(
-    served: Served, timestamp: bytes, signature: bytes
+    served: ServedApi, timestamp: bytes, signature: bytes
 ) -> None:
     """Without a token, any malformed timestamp or signature is a 401 naming how to sign,
     never a 500 (superscript or 5,000 digits used to crash verify_signature)."""
@@ -115,7 +79,7 @@ async def test_malformed_signature_headers_are_401(
     assert "bad signature" in response.json()["detail"]
 
 
-async def test_a_good_signature_still_passes(served: Served) -> None:
+async def test_a_good_signature_still_passes(served: ServedApi) -> None:
     """The same request signed correctly is accepted: the refusals above are the headers."""
     now = int(time.time())
     response = await served.http.post(
@@ -143,7 +107,7 @@ async def test_a_good_signature_still_passes(served: Served) -> None:
     ],
 )
 async def test_dashboard_refuses_bad_periods_in_one_line(
-    served: Served, period: str, says: str
+    served: ServedApi, period: str, says: str
 ) -> None:
     """Unbounded, reversed or garbled periods are a 422 with one line, not a 500."""
     response = await served.http.get("/dashboard", params={"period": period}, headers=BEARER)
@@ -152,7 +116,7 @@ async def test_dashboard_refuses_bad_periods_in_one_line(
     assert says in detail and "\n" not in detail
 
 
-async def test_dashboard_serves_a_bounded_period(served: Served) -> None:
+async def test_dashboard_serves_a_bounded_period(served: ServedApi) -> None:
     """The widest period allowed still renders the page."""
     response = await served.http.get(
         "/dashboard", params={"period": "2017-01-01..2026-12-31"}, headers=BEARER
@@ -163,7 +127,9 @@ async def test_dashboard_serves_a_bounded_period(served: Served) -> None:
 
 @pytest.mark.parametrize("value", ["crit\x00ical", "a\nb", "tab\there", "\x1b[31m", "x\x7f"])
 @pytest.mark.parametrize("name", ["tier", "segment", "owner", "playbook", "escalation"])
-async def test_control_characters_in_filters_are_400(served: Served, name: str, value: str) -> None:
+async def test_control_characters_in_filters_are_400(
+    served: ServedApi, name: str, value: str
+) -> None:
     """A NUL or other control character in a filter is a 400 naming the parameter; nothing
     reaches Temporal, so no SQL error can come back."""
     response = await served.http.get("/v1/accounts", params={name: value}, headers=BEARER)
@@ -173,13 +139,13 @@ async def test_control_characters_in_filters_are_400(served: Served, name: str, 
     assert "sql" not in detail.lower()
 
 
-async def test_control_characters_in_the_period_are_400(served: Served) -> None:
+async def test_control_characters_in_the_period_are_400(served: ServedApi) -> None:
     """The dashboard's period is a query parameter too."""
     response = await served.http.get("/dashboard", params={"period": "30d\x00"}, headers=BEARER)
     assert response.status_code == 400
 
 
-async def test_filters_are_bounded_and_plain_ones_work(served: Served) -> None:
+async def test_filters_are_bounded_and_plain_ones_work(served: ServedApi) -> None:
     """A filter over 200 characters is 422; quotes, backslashes and non-ASCII text are
     plain values that match nothing (an owner: names the catalog defines, such as segments,
     are checked against it and refused when unknown)."""
@@ -243,7 +209,7 @@ async def _stream(total: int) -> AsyncIterator[bytes]:
 
 
 @pytest.mark.parametrize("size", [MAX_BODY_BYTES + 1, 10 * MAX_BODY_BYTES])
-async def test_chunked_bodies_over_the_limit_are_413(served: Served, size: int) -> None:
+async def test_chunked_bodies_over_the_limit_are_413(served: ServedApi, size: int) -> None:
     """A body sent chunked (no Content-Length) over 1 MiB is 413, like a declared one."""
     response = await served.http.post(
         "/v1/accounts/acme/events",
@@ -255,7 +221,7 @@ async def test_chunked_bodies_over_the_limit_are_413(served: Served, size: int) 
     assert f"body over {MAX_BODY_BYTES} bytes" in response.json()["detail"]
 
 
-async def test_chunked_bodies_within_the_limit_are_read(served: Served) -> None:
+async def test_chunked_bodies_within_the_limit_are_read(served: ServedApi) -> None:
     """A chunked body under the limit reaches the route whole: a valid event is 202."""
 
     async def small() -> AsyncIterator[bytes]:
@@ -301,7 +267,7 @@ async def _exchange(port: int, parts: list[bytes], pause: float = 0.0) -> tuple[
         writer.close()
 
 
-async def test_half_sent_headers_are_closed_with_408(served: Served) -> None:
+async def test_half_sent_headers_are_closed_with_408(served: ServedApi) -> None:
     """A client that sends half its headers and stops gets 408 and a closed connection
     within the request timeout (it used to hold the connection for ever)."""
     answer, took = await _exchange(served.port, [b"POST /v1/events HTTP/1.1\r\nHost: x\r\n"])
@@ -310,7 +276,7 @@ async def test_half_sent_headers_are_closed_with_408(served: Served) -> None:
     assert took < REQUEST_SECONDS + 1.5
 
 
-async def test_trickled_headers_do_not_extend_the_deadline(served: Served) -> None:
+async def test_trickled_headers_do_not_extend_the_deadline(served: ServedApi) -> None:
     """Headers sent a few bytes at a time, each within the timeout, are still cut off: the
     deadline runs from the first byte, not the last."""
     trickle = [b"GET /healthz HTTP/1.1\r\n"] + [f"X-{i}: y\r\n".encode() for i in range(40)]
@@ -319,7 +285,7 @@ async def test_trickled_headers_do_not_extend_the_deadline(served: Served) -> No
     assert took < REQUEST_SECONDS * 5 + 1.5
 
 
-async def test_half_sent_bodies_are_closed_with_408(served: Served) -> None:
+async def test_half_sent_bodies_are_closed_with_408(served: ServedApi) -> None:
     """Complete headers promising 100 bytes, then 10 of them: 408 and a closed connection."""
     head = (
         b"POST /v1/accounts/acme/events HTTP/1.1\r\nHost: x\r\n"
@@ -332,7 +298,7 @@ async def test_half_sent_bodies_are_closed_with_408(served: Served) -> None:
     assert took < REQUEST_SECONDS + 1.5
 
 
-async def test_half_sent_chunked_bodies_are_closed_with_408(served: Served) -> None:
+async def test_half_sent_chunked_bodies_are_closed_with_408(served: ServedApi) -> None:
     """The same for a chunked body whose last chunk never comes."""
     head = (
         b"POST /v1/accounts/acme/events HTTP/1.1\r\nHost: x\r\n"
@@ -343,14 +309,14 @@ async def test_half_sent_chunked_bodies_are_closed_with_408(served: Served) -> N
     assert answer.startswith(b"HTTP/1.1 408 "), answer
 
 
-async def test_a_silent_connection_is_closed(served: Served) -> None:
+async def test_a_silent_connection_is_closed(served: ServedApi) -> None:
     """A connection that sends nothing is closed without an answer, within the timeout."""
     answer, took = await _exchange(served.port, [])
     assert answer == b""
     assert took < REQUEST_SECONDS + 1.5
 
 
-async def test_keep_alive_requests_each_get_the_deadline(served: Served) -> None:
+async def test_keep_alive_requests_each_get_the_deadline(served: ServedApi) -> None:
     """After a full request and its answer, the next request on the same connection has a
     fresh deadline: prompt requests are answered however long the connection lives, a stalled
     one is cut off."""
@@ -378,7 +344,7 @@ ST = Path(sys.executable).parent / "st"
 @pytest.mark.timeout(400)
 @pytest.mark.parametrize("authorized", [True, False], ids=["bearer", "anonymous"])
 async def test_no_generated_request_gets_a_5xx(
-    served: Served, tmp_path: Path, authorized: bool
+    served: ServedApi, tmp_path: Path, authorized: bool
 ) -> None:
     """schemathesis generates requests from the served OpenAPI document (valid and invalid:
     bodies, paths, query strings, NULs included) and sends them to the real API backed by

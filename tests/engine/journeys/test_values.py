@@ -65,6 +65,32 @@ async def test_an_unusable_renewal_date_is_refused_and_the_account_goes_on(
         assert refusal.seen == {"event_id": "e1"}
 
 
+@pytest.mark.parametrize("segment", [{"tier": "gold"}, ["smb"], 7])
+async def test_a_segment_that_is_not_a_name_is_refused_and_readings_are_scored(
+    skipping_env: WorkflowEnvironment, segment: object
+) -> None:
+    """A mapping or list as the segment made every workflow task fail (the segment's
+    weights are looked up by it): it is left out, why says so, and a reading of components
+    alone is scored by the default weights."""
+    client = skipping_env.client
+    queue = f"q-{uuid.uuid4().hex[:8]}"
+    account = f"acme-{queue[-6:]}"
+    shipped = load([PLAYBOOKS])
+    async with build_worker(client, queue, Recorder().activities()):
+        await publish(client, build_catalog(shipped.plans(), shipped.health_plan()), queue)  # type: ignore[arg-type]
+        await send(client, account, AttributeChange(event_id="e1", set={"segment": segment}), queue)
+        await send(client, account, HealthEvent(event_id="e2", components={"usage": 50}), queue)
+
+        async def scored() -> AccountStatus | None:
+            found = await status(client, account)
+            return found if found.health.score is not None else None
+
+        found = await eventually(scored, "the reading after the bad segment is scored")
+        assert "segment" not in found.attributes
+        refusal = next(d for d in found.why if d.rule == "account.attributes.segment")
+        assert "is not text (a segment is a name)" in refusal.detail
+
+
 async def test_attributes_stop_at_the_account_limit_and_later_events_apply(
     skipping_env: WorkflowEnvironment,
 ) -> None:
@@ -141,4 +167,13 @@ def test_the_rules_for_values_refuse_what_froze_accounts() -> None:
     assert _values.key_problem("k" * 65) is not None
     assert _values.key_problem("bad\nkey") is not None
     assert _values.set_problem({"blob": "x" * 4_000}) is None
+    assert (
+        _values.value_problem("segment", {"a": 1}) == "{'a': 1} is not text (a segment is a name)"
+    )
+    assert _values.value_problem("owner", 1042) is not None
+    assert _values.value_problem("owner", 1042, names=False) is None  # the rule before
+    assert _values.value_problem("segment", "s" * 201) is not None
+    assert _values.value_problem("segment", "") is not None
+    assert _values.value_problem("segment", None) is None  # null clears it
+    assert _values.value_problem("owner", "jane@example.com") is None
     assert _values.set_problem({f"k{i}": "x" * 4_000 for i in range(20)}) is not None
