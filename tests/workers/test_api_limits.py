@@ -60,7 +60,10 @@ MALFORMED = [
 ]
 
 
-@pytest.mark.parametrize(("timestamp", "signature"), MALFORMED)
+# Numbered ids: the values hold the time, and parallel test workers must collect the same names.
+@pytest.mark.parametrize(
+    ("timestamp", "signature"), MALFORMED, ids=[f"case{i}" for i in range(len(MALFORMED))]
+)
 async def test_malformed_signature_headers_are_401(
     served: ServedApi, timestamp: bytes, signature: bytes
 ) -> None:
