@@ -49,13 +49,16 @@ with workflow.unsafe.imports_passed_through():
     )
     from engine.journeys._run import PlaybookRunWorkflow
     from engine.language._facts import Facts, Health, Sample, midnight
-    from engine.language._plan import Plan, history_windows
+    from engine.language._plan import ALL_HEALTH, Plan, health_reads, history_windows
 
 _LOCAL = timedelta(seconds=10)
 # workflow.patched id: the account sleeps until a time-based rule can change (before: it woke
 # every day) and tells its running journeys of a change at once (before: one after the
 # other, a round trip each); runs started before replay the old way.
 EXACT_WAKES = "exact-wakes"
+FORWARD_READS = "forward-what-runs-read"
+"""The account sends a journey new facts only when something it reads changed (health values
+its plan reads, its history windows, any attribute); runs enrolled before get every change."""
 NAME_VALUES = "name-attribute-values"
 """A segment or owner that is not text is left out (engine.journeys._values); accounts that
 took a number as one before replay as they ran."""
@@ -73,6 +76,7 @@ _YIELD = timedelta(milliseconds=1)
 # At most this many unhandled signals travel into the next run; during a bigger burst the run
 # keeps working until the backlog is below it, so the carried state stays small.
 _CARRY = 100
+_ABSENT = object()
 _TRACKED: tuple[ChangeKind, ...] = ("arr", "segment")
 """Attributes whose changes the dashboard needs (with tier changes and lifecycle events)."""
 
@@ -303,6 +307,8 @@ class AccountWorkflow:
             for kind in _TRACKED:
                 if kind in changes and changes[kind] != state.attributes.get(kind):
                     self._changes.note(kind, state.attributes.get(kind), changes[kind])
+            if any(state.attributes.get(k, _ABSENT) != v for k, v in changes.items()):
+                state.attributes_changed += 1
             state.attributes.update(changes)
         else:
             # A reading no health model can score (NaN, out of range) is left out; the
@@ -498,6 +504,7 @@ class AccountWorkflow:
         workflow_id = f"playbook/{entry.name}/{state.account_id}/{cycle}"
         now = _clock.now()
         windows = history_windows(plan)
+        reads = health_reads(plan) if workflow.patched(FORWARD_READS) else None
         run_input = RunInput(
             plan=plan,
             account_id=state.account_id,
@@ -525,7 +532,12 @@ class AccountWorkflow:
             workflow_id=workflow_id,
             started_at=now,
             windows=windows,
+            reads=reads,
         )
+        if reads is not None:
+            enrollment = state.enrollments[entry.name]
+            sent = self._what_runs_read(enrollment)
+            state.enrollments[entry.name] = enrollment.model_copy(update={"sent": sent})
         self.record("enrolled", entry, rule, seen, f"{workflow_id} v{plan.version}", plan)
 
     def _finish(self, ended: RunEnded) -> None:
@@ -548,11 +560,19 @@ class AccountWorkflow:
     async def _forward(self) -> None:
         facts = self.facts()
         # Each journey gets only the readings its plan measures changes over: the whole
-        # history is most of an update's size, and most journeys read none of it.
-        updates = [
-            (self._child(name), facts.for_run(self.state.enrollments[name].windows))
-            for name in self._running(None)
-        ]
+        # history is most of an update's size, and most journeys read none of it. And only
+        # when something it reads changed: a daily reading an onboarding journey never
+        # looks at costs it no workflow task.
+        updates = []
+        for name in self._running(None):
+            enrollment = self.state.enrollments[name]
+            if enrollment.reads is not None:
+                now_read = self._what_runs_read(enrollment)
+                if now_read == enrollment.sent:
+                    continue
+                sent = {"sent": now_read}
+                self.state.enrollments[name] = enrollment.model_copy(update=sent)
+            updates.append((self._child(name), facts.for_run(enrollment.windows)))
         if not self._exact:
             for child, update in updates:
                 await child.signal("update", update)
@@ -562,6 +582,23 @@ class AccountWorkflow:
             *(child.signal("update", update) for child, update in updates),
             return_exceptions=True,
         )
+
+    def _what_runs_read(self, enrollment: Enrollment) -> list[Any]:
+        """What ``enrollment``'s run reads of the account, as JSON values (it is kept in the
+        state and compared after continue-as-new): the count of attribute changes, the
+        health values its plan reads, and the last reading of each field it measures
+        changes over."""
+        state = self.state
+        reads = enrollment.reads or []
+        if ALL_HEALTH in reads:
+            health: list[Any] = [state.health.model_dump(mode="json")]
+        else:
+            health = [state.health.value(path) for path in reads]
+        history = []
+        for field in sorted(enrollment.windows or {}):
+            samples = state.history.get(field)
+            history.append([field, samples[-1].at, samples[-1].value] if samples else [field])
+        return [state.attributes_changed, health, history]
 
     async def _forward_event(self, name: str) -> None:
         for playbook in self._running(None):

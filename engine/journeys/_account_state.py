@@ -41,6 +41,9 @@ class AccountState(BaseModel):
     """How many changes this account has sent to the store: the next change's key."""
     decisions_recorded: int = 0
     """How many decisions this account has made: the next one's number (its key in the store)."""
+    attributes_changed: int = 0
+    """How many attribute changes altered the account: journeys read every attribute (their
+    actions carry them), so a new count is news to each of them."""
 
 
 class AccountStatus(BaseModel):

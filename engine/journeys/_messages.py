@@ -266,6 +266,12 @@ class Enrollment(_Message):
     windows: dict[str, int] | None = None
     """The history its run reads (``engine.language._plan.history_windows``): what the account sends
     it. None for enrollments from before it was kept: they get all of it."""
+    reads: list[str] | None = None
+    """The health values its run reads (``engine.language._plan.health_reads``). None for
+    enrollments from before it was kept: every change wakes them."""
+    sent: list[Any] | None = None
+    """What the run last got of what it reads (``AccountWorkflow._what_runs_read``): the
+    account sends new facts only when this differs."""
 
 
 ChangeKind = Literal["arr", "segment", "tier", "lifecycle"]

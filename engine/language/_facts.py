@@ -32,6 +32,13 @@ class Health(BaseModel):
     trend: str | None = None
     components: dict[str, float] = Field(default_factory=dict)
 
+    def value(self, field: str) -> Any:
+        """The value at ``health.NAME`` or ``health.components.NAME``; None when unknown."""
+        rest = field.removeprefix("health.")
+        if rest.startswith("components."):
+            return self.components.get(rest.removeprefix("components."))
+        return getattr(self, rest, None) if rest in ("score", "tier", "trend") else None
+
 
 class Facts(BaseModel):
     """Everything a condition may read, frozen at ``now``."""
@@ -84,9 +91,7 @@ class Facts(BaseModel):
             return self.days_since(_date_attribute(self.account.get("start_date")))
         root, _, rest = field.partition(".")
         if root == "health":
-            if rest.startswith("components."):
-                return self.health.components.get(rest.removeprefix("components."))
-            return getattr(self.health, rest, None)
+            return self.health.value(field)
         if root == "account":
             if rest.startswith("attributes."):
                 found = (self.account.get("attributes") or {}).get(rest.removeprefix("attributes."))

@@ -324,6 +324,49 @@ def history_windows(plan: Plan) -> dict[str, int]:
     return windows
 
 
+ALL_HEALTH = "health"
+"""In ``health_reads``: the run reads the whole health (a template, a CEL expression, a chat
+line), so every change of it matters."""
+
+
+def health_reads(plan: Plan) -> list[str]:
+    """The health values a run of ``plan`` reads (``health.score``, ``health.tier``,
+    ``health.components.usage``...; ``[ALL_HEALTH]`` for all of it), so the account wakes the
+    run only when one of them changes (engine.journeys._account). The entry rule is the
+    account's to evaluate, so it is left out.
+
+    Over-reading is safe and under-reading is not: any text of the plan that mentions
+    ``health`` (a template, a title, a CEL expression) and any chat message (its line shows
+    the score and tier) count as reading all of it.
+    """
+    reads: set[str] = set()
+
+    def visit(value: Any) -> None:
+        if isinstance(value, ComparePlan | ChangePlan):
+            if value.field.startswith("health."):
+                reads.add(value.field)
+        elif isinstance(value, NotifyNode) or (isinstance(value, TierPlan) and "chat" in value.via):
+            reads.add(ALL_HEALTH)
+            visit(value.model_dump(mode="json"))
+        elif isinstance(value, BaseModel):
+            for name in type(value).model_fields:
+                visit(getattr(value, name))
+        elif isinstance(value, list | tuple):
+            for item in value:
+                visit(item)
+        elif isinstance(value, dict):
+            for key, item in value.items():
+                visit(key)
+                visit(item)
+        elif isinstance(value, str) and "health" in value.lower():
+            reads.add(ALL_HEALTH)
+
+    for name in Plan.model_fields:
+        if name not in ("entry", "name", "hash", "description", "source", "owner", "stage"):
+            visit(getattr(plan, name))
+    return [ALL_HEALTH] if ALL_HEALTH in reads else sorted(reads)
+
+
 def content_hash(model: BaseModel, exclude: dict[str, Any] | None = None) -> str:
     """A stable hash of a plan's meaning: canonical JSON without ``hash`` and ``source``
     (and without what ``exclude`` names inside nested models, in pydantic's form)."""

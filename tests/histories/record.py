@@ -563,6 +563,41 @@ async def account_refuses_values(env: WorkflowEnvironment) -> Histories:
     return {"account_refuses_values": await settled(handle)}
 
 
+async def account_forwards_reads(env: WorkflowEnvironment) -> Histories:
+    """Journeys woken only by what they read (behind its patch), with tests/fixtures/forwarding:
+    onboard reads no health, watch the tier; readings in one tier wake neither, an owner
+    change both, a new tier watch (whose goal ends it). A segment that is not a name is left
+    out (behind its patch)."""
+    client = env.client
+    account = "initech"
+    handle = client.get_workflow_handle(account_workflow_id(account))
+    await publish(client, catalog_of(load_relative(FIXTURES, "forwarding")), QUEUE)
+    await send(client, account, AccountEvent(event_id="signed", name="contract.signed"), QUEUE)
+
+    async def status() -> AccountStatus:
+        found: AccountStatus = await handle.query(AccountWorkflow.status)
+        return found
+
+    async def enrolled() -> bool:
+        return {"onboard", "watch"} <= set((await status()).enrollments)
+
+    await eventually(enrolled, "both journeys enroll")
+    for event_id, score in (("r1", 50), ("r2", 52)):
+        await send(client, account, HealthEvent(event_id=event_id, score=score), QUEUE)
+    change = AttributeChange(event_id="o1", set={"owner": "jo", "segment": {"not": "a name"}})
+    await send(client, account, change, QUEUE)
+    await send(client, account, HealthEvent(event_id="r3", score=90), QUEUE)
+
+    async def watched() -> bool:
+        return (await status()).enrollments["watch"].ended_by == "goal"
+
+    await eventually(watched, "watch reaches its goal on the new tier")
+    found = await status()
+    expect(found.attributes.get("owner") == "jo", "the owner is applied")
+    expect("segment" not in found.attributes, "the segment is left out")
+    return {"account_forwards_reads": await settled(handle)}
+
+
 async def _not(check: Awaitable[bool]) -> bool:
     return not await check
 
@@ -580,6 +615,7 @@ JOURNEYS: dict[str, Callable[[WorkflowEnvironment], Awaitable[Histories]]] = {
     "ladder_exact_rearm_stop": ladder_exact_rearm_stop,
     "renewal_catch_up": renewal_catch_up,
     "account_refuses_values": account_refuses_values,
+    "account_forwards_reads": account_forwards_reads,
 }
 
 
