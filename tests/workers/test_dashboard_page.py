@@ -449,6 +449,16 @@ async def test_a_cs_leader_logs_in_and_walks_from_the_dashboard_to_a_run_in_the_
                 assert await page.locator('ol.timeline li[data-kind="escalated"]').count() >= 1
                 await page.screenshot(path=artifacts / "account-page.png", full_page=True)
 
+                # The search box: a prefix lists accounts, an exact id opens the account.
+                await page.fill('input[name="q"]', "gam")
+                await page.click("nav button[type=submit]")
+                await _sees(page, "Accounts beginning 'gam'")
+                await page.click('a[href="/accounts/gamma"]')
+                await page.wait_for_url(f"{base}/accounts/gamma")
+                await page.fill('input[name="q"]', "beta")
+                await page.click("nav button[type=submit]")
+                await page.wait_for_url(f"{base}/accounts/beta")
+
                 run_link = await journey.locator("a.ui").get_attribute("href")
                 assert run_link is not None and run_link.endswith("/history")
                 await page.goto(run_link)
