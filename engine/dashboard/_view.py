@@ -81,6 +81,10 @@ def _vs(now: float | None, then: float | None, shown: Callable[[float | None], s
     return f"{shown(then)} ({(now - then) * 100:+.1f} pts)"
 
 
+def _multiple(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.2f}x"
+
+
 def _retention(report: Report) -> Section:
     r, t, p = report.retention, report.targets, report.previous
     before = na("no history before this period") if p is None else None
@@ -117,10 +121,10 @@ def _retention(report: Report) -> Section:
             key="retention.dilation",
             cells=[
                 "Dilation rate (cohort ARR at end / at start)",
-                "n/a" if r.dilation is None else f"{r.dilation:.2f}x",
+                _multiple(r.dilation),
                 "",
                 "",
-                before or ("n/a" if p.dilation is None else f"{p.dilation:.2f}x"),  # type: ignore[union-attr]
+                before or _multiple(p.dilation if p else None),
             ],
         ),
         Row(
@@ -130,7 +134,7 @@ def _retention(report: Report) -> Section:
                 money(r.expansion),
                 "",
                 "",
-                before or money(p.expansion),  # type: ignore[union-attr]
+                before or money(p.expansion if p else 0.0),
             ],
         ),
         Row(
