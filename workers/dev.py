@@ -43,7 +43,7 @@ from workers.activities import Actions
 from workers.directory import Directory
 from workers.email import SmtpSettings
 from workers.outbound import OutboundSettings
-from workers.settings import Settings
+from workers.settings import ApiSettings, Settings
 from workers.store import open_store
 from workers.worker import build_worker
 
@@ -298,10 +298,15 @@ async def _set_retention(client: Client) -> None:
 async def _api(stack: Stack, settings: Settings, port: int) -> AsyncIterator[None]:
     from workers.api import serve
 
+    api = settings.api
+    if stack.ui_url and api.temporal_ui == ApiSettings().temporal_ui:
+        # Not configured: the account page links to this stack's own UI, wherever it runs.
+        api = api.model_copy(update={"temporal_ui": stack.ui_url})
     served = settings.model_copy(
         update={
             "temporal": TemporalSettings(address=stack.temporal_address, task_queue=QUEUE),
             "database_url": SecretStr(stack.database_url),
+            "api": api,
         }
     )
     stop = asyncio.Event()

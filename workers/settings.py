@@ -12,6 +12,7 @@ each value came from, secrets masked. The README's Configuration section lists t
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -20,6 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
 
 from engine.client._connect import SettingsError, TemporalSettings
 from engine.client._connect import env_var as temporal_var
+from engine.dashboard._settings import DashboardSettings
 from workers.backoff import INITIAL_VAR as RETRY_INITIAL_VAR
 from workers.backoff import MAXIMUM_VAR as RETRY_MAXIMUM_VAR
 from workers.backoff import RetrySettings
@@ -37,6 +39,11 @@ API_HMAC_VAR = "PLAYBOOK_API_HMAC_SECRET"
 API_HOST_VAR = "PLAYBOOK_API_HOST"
 API_PORT_VAR = "PLAYBOOK_API_PORT"
 API_TIMEOUT_VAR = "PLAYBOOK_API_REQUEST_TIMEOUT"
+API_READ_TOKENS_VAR = "PLAYBOOK_API_READ_TOKENS"
+API_SESSION_VAR = "PLAYBOOK_API_SESSION_SECRET"
+TEMPORAL_UI_VAR = "PLAYBOOK_TEMPORAL_UI_URL"
+TARGETS_VAR = "PLAYBOOK_DASHBOARD_TARGETS"
+CHURN_RISK_VAR = "PLAYBOOK_DASHBOARD_CHURN_RISK"
 # Bearer tokens are compared in full; shorter ones are guessable by brute force.
 MIN_TOKEN_LENGTH = 16
 
@@ -48,6 +55,12 @@ class ApiSettings(BaseModel):
 
     tokens: tuple[SecretStr, ...] = ()
     """Bearer tokens (``Authorization: Bearer TOKEN``), comma-separated in the variable."""
+    read_tokens: tuple[SecretStr, ...] = ()
+    """Tokens that may read (pages, ``GET``) but not send events: ``403`` on a write."""
+    session_secret: SecretStr | None = None
+    """Key that signs the pages' login cookie; derived from the tokens when unset."""
+    temporal_ui: str = "http://localhost:8233"
+    """Base address of the Temporal Web UI, for the account page's links."""
     hmac_secret: SecretStr | None = None
     """Key for signed requests (``X-Playbook-Timestamp`` + ``X-Playbook-Signature``)."""
     host: str = "127.0.0.1"
@@ -58,7 +71,7 @@ class ApiSettings(BaseModel):
     @property
     def open(self) -> bool:
         """No credentials configured: the API serves anyone, so only on loopback."""
-        return not self.tokens and self.hmac_secret is None
+        return not self.tokens and not self.read_tokens and self.hmac_secret is None
 
 
 class Settings(BaseModel):
@@ -75,6 +88,7 @@ class Settings(BaseModel):
     outbound: OutboundSettings = Field(default_factory=OutboundSettings)
     retry: RetrySettings = Field(default_factory=RetrySettings)
     api: ApiSettings = Field(default_factory=ApiSettings)
+    dashboard: DashboardSettings = Field(default_factory=DashboardSettings)
 
     @classmethod
     def from_env(
@@ -104,6 +118,7 @@ class Settings(BaseModel):
             outbound=OutboundSettings.from_env(env),
             retry=retry,
             api=_api(env),
+            dashboard=dashboard_settings(env),
         )
 
     def store_url(self) -> str | None:
@@ -120,6 +135,24 @@ def _api(env: Mapping[str, str]) -> ApiSettings:
                 "(`openssl rand -hex 32` makes a good one)"
             )
         values["tokens"] = tuple(SecretStr(token) for token in parsed)
+    if tokens := env.get(API_READ_TOKENS_VAR):
+        parsed = [token.strip() for token in tokens.split(",") if token.strip()]
+        if any(len(token) < MIN_TOKEN_LENGTH for token in parsed):
+            raise SettingsError(
+                f"{API_READ_TOKENS_VAR}: each token needs at least {MIN_TOKEN_LENGTH} characters"
+                " (`openssl rand -hex 32` makes a good one)"
+            )
+        values["read_tokens"] = tuple(SecretStr(token) for token in parsed)
+    if secret := env.get(API_SESSION_VAR):
+        if len(secret) < MIN_SECRET_LENGTH:
+            raise SettingsError(
+                f"{API_SESSION_VAR}: at least {MIN_SECRET_LENGTH} characters, please"
+            )
+        values["session_secret"] = SecretStr(secret)
+    if ui := env.get(TEMPORAL_UI_VAR):
+        if not re.fullmatch(r"https?://[^\s\"'<>]+", ui.strip()):
+            raise SettingsError(f"{TEMPORAL_UI_VAR}: an http:// or https:// address, please")
+        values["temporal_ui"] = ui.strip().rstrip("/")
     if secret := env.get(API_HMAC_VAR):
         if len(secret) < MIN_SECRET_LENGTH:
             raise SettingsError(f"{API_HMAC_VAR}: at least {MIN_SECRET_LENGTH} characters, please")
@@ -138,6 +171,29 @@ def _api(env: Mapping[str, str]) -> ApiSettings:
         var = {"port": API_PORT_VAR, "request_timeout": API_TIMEOUT_VAR}.get(
             str(field), API_HOST_VAR
         )
+        raise SettingsError(f"{var}: {first['msg']}") from None
+
+
+def dashboard_settings(env: Mapping[str, str]) -> DashboardSettings:
+    """The dashboard's targets and churn risks from ``PLAYBOOK_DASHBOARD_*``; one line if bad."""
+    values: dict[str, dict[str, float]] = {}
+    for var, field in ((TARGETS_VAR, "targets"), (CHURN_RISK_VAR, "churn_risk")):
+        text = env.get(var)
+        if not text:
+            continue
+        parsed: dict[str, float] = {}
+        for item in text.split(","):
+            name, sep, number = item.partition("=")
+            try:
+                parsed[name.strip()] = float(number) if sep else float("nan")
+            except ValueError:
+                parsed[name.strip()] = float("nan")
+        values[field] = parsed
+    try:
+        return DashboardSettings.model_validate(values)
+    except ValidationError as error:
+        first = error.errors(include_url=False)[0]
+        var = TARGETS_VAR if first["loc"][0] == "targets" else CHURN_RISK_VAR
         raise SettingsError(f"{var}: {first['msg']}") from None
 
 
@@ -175,6 +231,11 @@ VARIABLES: tuple[tuple[str, str], ...] = (
     (API_HOST_VAR, "address the API listens on (default 127.0.0.1)"),
     (API_PORT_VAR, "port the API listens on (default 8000)"),
     (API_TIMEOUT_VAR, "seconds a client has to send a request's headers, then its body"),
+    (API_READ_TOKENS_VAR, "read-only tokens: pages and GET, never writes (secret)"),
+    (API_SESSION_VAR, "key that signs the pages' login cookie (secret; default from the tokens)"),
+    (TEMPORAL_UI_VAR, "Temporal Web UI address the account page links to"),
+    (TARGETS_VAR, "dashboard targets, e.g. grr=0.92,nrr=1.10"),
+    (CHURN_RISK_VAR, "churn risk per health tier for the renewal forecast"),
 )
 
 _SECRET_WORDS = ("SECRET", "PASSWORD", "API_KEY", "TOKENS", "WEBHOOKS", "DEFAULT_WEBHOOK")

@@ -19,6 +19,28 @@ from datetime import UTC, datetime, time, timedelta
 
 from pydantic import BaseModel, Field
 
+from engine.dashboard._forecast import (
+    Coverage,
+    Forecast,
+    Pipeline,
+    Satisfaction,
+    coverage,
+    forecast,
+    pipeline,
+    satisfaction,
+)
+from engine.dashboard._retention import (
+    CHURN_EVENT,  # noqa: F401 (the dashboard's event names, read from here)
+    SIGNED_EVENT,
+    NewCustomers,
+    Retention,
+    Window,
+    new_customer_retention,
+    previous,
+    retention,
+    starting_values,
+)
+from engine.dashboard._settings import DashboardSettings
 from engine.journeys._messages import HistoryChange, JourneyRecord
 from engine.language._errors import PlaybookError
 
@@ -26,28 +48,21 @@ AT_RISK_TIERS = ("at-risk", "critical")
 """Tiers that count as at risk (seed 001: "At-Risk (40-59)", "Critical (<40)")."""
 DEFAULT_TIERS = ("healthy", "good", "at-risk", "critical")
 DEFAULT_LADDER = ("csm", "manager", "executive")
-CHURN_EVENT = "contract.cancelled"
 RENEWED_EVENT = "renewal.signed"
 EXPANDED_EVENT = "expansion.closed-won"
-SIGNED_EVENT = "contract.signed"
 ONBOARDED_EVENT = "onboarding.completed"
 RENEWAL_WINDOW = timedelta(days=90)
 RECENT = timedelta(days=180)
 """How far back a renewal.signed or an expansion counts for an upcoming renewal."""
-
-TARGETS = {"grr": 0.95, "nrr": 1.10, "time_to_value_days": 14.0, "onboarding_completion": 0.90}
-"""The seeds' targets: GRR 95%+, NRR 110%+, time to value under 14 days, onboarding 90%+."""
 
 
 class PeriodError(PlaybookError):
     """A period that cannot be read; the message says how to write one."""
 
 
-class Period(BaseModel):
-    """The reporting window ``[start, end)``."""
+class Period(Window):
+    """The reporting window ``[start, end)``, with how to name it."""
 
-    start: datetime
-    end: datetime
     label: str
 
 
@@ -152,10 +167,21 @@ class Live(BaseModel):
     enrolled: dict[str, int] = Field(default_factory=dict)
     """Journeys per playbook started in the period: from the store's decision log, since a
     closed run leaves visibility when retention deletes it."""
+    bands: dict[str, str] = Field(default_factory=dict)
+    """Each tier's score band from the health model, e.g. ``80-100``."""
+    intervened: list[str] = Field(default_factory=list)
+    """Accounts with a running journey of a retain-stage playbook."""
+    retain_playbooks: bool = True
+    """Whether any published playbook has ``stage: retain`` (else coverage is n/a)."""
+    expanding: int | None = None
+    """Running journeys of expand-stage playbooks; None when no playbook has that stage."""
+    components: list[str] = Field(default_factory=list)
+    """The health model's components (NPS and CSAT are reported when it has them)."""
 
 
 class TierRow(BaseModel):
     tier: str
+    band: str = ""
     count: int
     share: float
     at_start: int | None
@@ -198,6 +224,7 @@ class AtRisk(BaseModel):
     """Accounts that moved from an at-risk tier to a better one during the period."""
     listed: list[AccountRow]
     escalations: list[Escalation]
+    coverage: Coverage | None = None
 
 
 class Renewals(BaseModel):
@@ -208,19 +235,7 @@ class Renewals(BaseModel):
     with_expansion: int
     arr: float
     listed: list[RenewalRow]
-
-
-class Retention(BaseModel):
-    starting_accounts: int
-    starting_arr: float
-    churned_accounts: int
-    churned_arr: float
-    contraction: float
-    expansion: float
-    new_arr: float
-    grr: float | None
-    nrr: float | None
-    logo_churn: float | None
+    forecast: Forecast | None = None
 
 
 class Onboarding(BaseModel):
@@ -229,6 +244,7 @@ class Onboarding(BaseModel):
     journeys_ended: int
     reached_goal: int
     completion_rate: float | None
+    new_customers: NewCustomers | None = None
 
 
 class PlaybookRow(BaseModel):
@@ -253,7 +269,11 @@ class Report(BaseModel):
     retention: Retention
     onboarding: Onboarding
     playbooks: list[PlaybookRow]
-    targets: dict[str, float] = Field(default_factory=lambda: dict(TARGETS))
+    previous: Retention | None = None
+    """Retention of the period of the same length just before; None before history."""
+    pipeline: Pipeline | None = None
+    satisfaction: Satisfaction | None = None
+    targets: dict[str, float] = Field(default_factory=lambda: DashboardSettings().targets)
 
 
 def build_report(
@@ -262,18 +282,26 @@ def build_report(
     changes: list[HistoryChange],
     journeys: list[JourneyRecord],
     now: datetime,
+    settings: DashboardSettings | None = None,
 ) -> Report:
     """The dashboard for ``period``; ``changes`` are every recorded change before its end,
     ``journeys`` the runs that ended in it."""
+    settings = settings or DashboardSettings()
+    onboarding = _onboarding(period, changes, journeys)
+    onboarding.new_customers = new_customer_retention(period, changes)
     return Report(
         generated_at=now,
         period=period,
         health=_health(period, live, changes),
         at_risk=_at_risk(period, live, changes),
-        renewals=_renewals(live, changes, now),
+        renewals=_renewals(live, changes, now, settings.churn_risk),
         retention=retention(period, changes),
-        onboarding=_onboarding(period, changes, journeys),
+        previous=previous(period, changes),
+        onboarding=onboarding,
         playbooks=_playbooks(live, journeys),
+        pipeline=pipeline(live.expanding),
+        satisfaction=satisfaction(live.components),
+        targets=dict(settings.targets),
     )
 
 
@@ -299,12 +327,14 @@ def _arr(value: str | None) -> float:
 
 def _health(period: Period, live: Live, changes: list[HistoryChange]) -> Health:
     at_start: dict[str, int] = defaultdict(int)
-    for tier in latest(changes, "tier", period.start).values():
+    # Customers from before history began count in the tier they were first recorded in.
+    for tier in starting_values(changes, "tier", period)[0].values():
         if tier is not None:
             at_start[tier] += 1
     rows = [
         TierRow(
             tier=tier,
+            band=live.bands.get(tier, ""),
             count=count,
             share=_share(count, live.accounts),
             at_start=at_start.get(tier, 0),
@@ -352,10 +382,15 @@ def _at_risk(period: Period, live: Live, changes: list[HistoryChange]) -> AtRisk
         resolved=len(resolved),
         listed=listed,
         escalations=live.escalations,
+        coverage=coverage(
+            [row.account_id for row in listed], set(live.intervened), live.retain_playbooks
+        ),
     )
 
 
-def _renewals(live: Live, changes: list[HistoryChange], now: datetime) -> Renewals:
+def _renewals(
+    live: Live, changes: list[HistoryChange], now: datetime, churn_risk: dict[str, float]
+) -> Renewals:
     arr_now = latest(changes, "arr", now + timedelta(seconds=1))
     recent = [c for c in changes if now - RECENT <= c.at]
     renewed = {c.account_id for c in recent if c.kind == "lifecycle" and c.new == RENEWED_EVENT}
@@ -376,65 +411,20 @@ def _renewals(live: Live, changes: list[HistoryChange], now: datetime) -> Renewa
         )
         for r in live.renewing
     ]
+    ahead = forecast(
+        [(r.account_id, r.tier, r.arr, r.confirmed, r.expansion) for r in listed], churn_risk
+    )
+    at_risk = sum(1 for r in listed if r.tier in AT_RISK_TIERS)
+    ahead.at_risk_share = at_risk / len(listed) if listed else None
     return Renewals(
         days=RENEWAL_WINDOW.days,
         count=len(listed),
         confirmed=sum(1 for r in listed if r.confirmed),
-        at_risk=sum(1 for r in listed if r.tier in AT_RISK_TIERS),
+        at_risk=at_risk,
         with_expansion=sum(1 for r in listed if r.expansion),
         arr=sum(r.arr for r in listed),
         listed=listed,
-    )
-
-
-def retention(period: Period, changes: list[HistoryChange]) -> Retention:
-    """GRR, NRR, logo churn and expansion of the accounts that had ARR when the period began.
-
-    Per account of that cohort: churned (a ``contract.cancelled`` event in the period) loses
-    its starting ARR; otherwise its ARR at the end against its ARR at the start is expansion
-    (up) or contraction (down). Accounts that got their first ARR during the period are new
-    business: reported, but outside GRR and NRR, as the seeds' formulas say.
-    """
-    cancelled_before = {
-        c.account_id
-        for c in changes
-        if c.kind == "lifecycle" and c.new == CHURN_EVENT and c.at < period.start
-    }
-    churned = {
-        c.account_id
-        for c in changes
-        if c.kind == "lifecycle" and c.new == CHURN_EVENT and period.start <= c.at < period.end
-    }
-    start_arr = {
-        a: _arr(v)
-        for a, v in latest(changes, "arr", period.start).items()
-        if _arr(v) > 0 and a not in cancelled_before
-    }
-    end_arr = latest(changes, "arr", period.end)
-    expansion = contraction = churned_arr = 0.0
-    for account, starting in start_arr.items():
-        if account in churned:
-            churned_arr += starting
-            continue
-        delta = _arr(end_arr.get(account)) - starting
-        expansion += max(delta, 0.0)
-        contraction += max(-delta, 0.0)
-    new_arr = sum(
-        _arr(v) for a, v in end_arr.items() if a not in start_arr and a not in cancelled_before
-    )
-    total = sum(start_arr.values())
-    lost = sum(1 for a in start_arr if a in churned)
-    return Retention(
-        starting_accounts=len(start_arr),
-        starting_arr=total,
-        churned_accounts=lost,
-        churned_arr=churned_arr,
-        contraction=contraction,
-        expansion=expansion,
-        new_arr=new_arr,
-        grr=(total - churned_arr - contraction) / total if total else None,
-        nrr=(total + expansion - churned_arr - contraction) / total if total else None,
-        logo_churn=lost / len(start_arr) if start_arr else None,
+        forecast=ahead,
     )
 
 

@@ -8,14 +8,20 @@ carries as ``data-key`` for tests and scripts.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from pydantic import BaseModel, Field
 
-from engine.dashboard._numbers import Report
+from engine.dashboard._forecast import forecast, pipeline, satisfaction
+from engine.dashboard._numbers import AtRisk, Renewals, Report
+from engine.dashboard._retention import NewCustomers
 
 
 class Row(BaseModel):
     key: str
     cells: list[str]
+    account: str | None = None
+    """The account the row is about: the page links its first cell to the account's page."""
 
 
 class Section(BaseModel):
@@ -55,66 +61,144 @@ def _check(value: float | None, target: float, above: bool) -> str:
     return "met" if (value >= target if above else value < target) else "missed"
 
 
+def na(reason: str) -> str:
+    """A figure the engine has no data for: said, with why, never a number made up."""
+    return f"n/a: {reason}"
+
+
+def _target(name: str, value: float) -> str:
+    if name == "time_to_value_days":
+        return f"< {value:g} days"
+    return f"{value * 100:g}%+"
+
+
+def _vs(now: float | None, then: float | None, shown: Callable[[float | None], str]) -> str:
+    """The previous period's value and the change, e.g. ``90.0% (+5.0 pts)``."""
+    if then is None:
+        return "n/a"
+    if now is None:
+        return shown(then)
+    return f"{shown(then)} ({(now - then) * 100:+.1f} pts)"
+
+
+def _multiple(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.2f}x"
+
+
+def _retention(report: Report) -> Section:
+    r, t, p = report.retention, report.targets, report.previous
+    before = na("no history before this period") if p is None else None
+
+    def prev(now: float | None, attr: str) -> str:
+        return before or _vs(now, getattr(p, attr), pct)
+
+    rows = [
+        Row(
+            key="retention.grr",
+            cells=[
+                "Gross revenue retention (GRR)",
+                pct(r.grr),
+                _target("grr", t["grr"]),
+                _check(r.grr, t["grr"], True),
+                prev(r.grr, "grr"),
+            ],
+        ),
+        Row(
+            key="retention.nrr",
+            cells=[
+                "Net revenue retention (NRR)",
+                pct(r.nrr),
+                _target("nrr", t["nrr"]),
+                _check(r.nrr, t["nrr"], True),
+                prev(r.nrr, "nrr"),
+            ],
+        ),
+        Row(
+            key="retention.logo_churn",
+            cells=["Logo churn rate", pct(r.logo_churn), "", "", prev(r.logo_churn, "logo_churn")],
+        ),
+        Row(
+            key="retention.dilation",
+            cells=[
+                "Dilation rate (cohort ARR at end / at start)",
+                _multiple(r.dilation),
+                "",
+                "",
+                before or _multiple(p.dilation if p else None),
+            ],
+        ),
+        Row(
+            key="retention.expansion",
+            cells=[
+                "Expansion revenue",
+                money(r.expansion),
+                "",
+                "",
+                before or money(p.expansion if p else 0.0),
+            ],
+        ),
+        Row(
+            key="retention.expansion_share",
+            cells=["Expansion, share of ARR at the end", pct(r.expansion_share)],
+        ),
+        Row(key="retention.churned_arr", cells=["Churned ARR", money(r.churned_arr)]),
+        Row(key="retention.contraction", cells=["Contraction", money(r.contraction)]),
+        Row(
+            key="retention.starting",
+            cells=[
+                "Starting book ARR (accounts)",
+                f"{money(r.starting_arr)} ({r.starting_accounts})",
+            ],
+        ),
+        Row(
+            key="retention.new_arr", cells=["New business ARR (contract.signed)", money(r.new_arr)]
+        ),
+        Row(key="retention.ending", cells=["ARR at the end", money(r.ending_arr)]),
+    ]
+    if r.as_of_accounts and r.history_starts is not None:
+        rows.append(
+            Row(
+                key="retention.as_of",
+                cells=[
+                    "Starting book as of first record",
+                    f"{r.as_of_accounts} account(s): history starts"
+                    f" {r.history_starts:%Y-%m-%d %H:%M} UTC; accounts first recorded in the"
+                    " period without contract.signed were customers before it, counted at"
+                    " their first recorded ARR",
+                ],
+            )
+        )
+    return Section(
+        key="retention",
+        title="Retention",
+        headers=["metric", "value", "target", "", "previous period"],
+        rows=rows,
+        bars=[
+            ("starting", r.starting_arr),
+            ("expansion", r.expansion),
+            ("contraction", r.contraction),
+            ("churned", r.churned_arr),
+            ("new", r.new_arr),
+        ],
+    )
+
+
 def sections(report: Report) -> list[Section]:
     """The dashboard, section by section, in the order seed 001's dashboard reads."""
-    r, t = report.retention, report.targets
-    out = [
-        Section(
-            key="retention",
-            title="Retention",
-            headers=["metric", "value", "target", ""],
-            rows=[
-                Row(
-                    key="retention.grr",
-                    cells=[
-                        "Gross revenue retention (GRR)",
-                        pct(r.grr),
-                        "95%+",
-                        _check(r.grr, t["grr"], True),
-                    ],
-                ),
-                Row(
-                    key="retention.nrr",
-                    cells=[
-                        "Net revenue retention (NRR)",
-                        pct(r.nrr),
-                        "110%+",
-                        _check(r.nrr, t["nrr"], True),
-                    ],
-                ),
-                Row(key="retention.logo_churn", cells=["Logo churn rate", pct(r.logo_churn)]),
-                Row(key="retention.expansion", cells=["Expansion revenue", money(r.expansion)]),
-                Row(key="retention.churned_arr", cells=["Churned ARR", money(r.churned_arr)]),
-                Row(key="retention.contraction", cells=["Contraction", money(r.contraction)]),
-                Row(
-                    key="retention.starting",
-                    cells=[
-                        "Starting ARR (accounts)",
-                        f"{money(r.starting_arr)} ({r.starting_accounts})",
-                    ],
-                ),
-                Row(key="retention.new_arr", cells=["New business ARR", money(r.new_arr)]),
-            ],
-            bars=[
-                ("starting", r.starting_arr),
-                ("expansion", r.expansion),
-                ("contraction", r.contraction),
-                ("churned", r.churned_arr),
-                ("new", r.new_arr),
-            ],
-        )
-    ]
+    t = report.targets
+    out = [_retention(report)]
     h = report.health
     out.append(
         Section(
             key="health",
             title=f"Health distribution ({h.accounts} accounts)",
-            headers=["tier", "accounts", "share", "at period start", "change"],
+            headers=["tier", "score band", "accounts", "share", "at period start", "change"],
             rows=[
                 Row(
                     key=f"health.{row.tier}",
                     cells=[
                         row.tier,
+                        row.band or "-",
                         str(row.count),
                         pct(row.share),
                         str(row.at_start),
@@ -123,7 +207,7 @@ def sections(report: Report) -> list[Section]:
                 )
                 for row in h.tiers
             ]
-            + ([Row(key="health.unscored", cells=["no score yet", str(h.unscored)])]),
+            + ([Row(key="health.unscored", cells=["no score yet", "", str(h.unscored)])]),
             bars=[(row.tier, float(row.count)) for row in h.tiers],
         )
     )
@@ -162,6 +246,7 @@ def sections(report: Report) -> list[Section]:
                     Row(key=f"at_risk.escalated.{tier}", cells=[f"Escalated to {tier}", str(n)])
                     for tier, n in a.escalated.items()
                 ),
+                Row(key="at_risk.coverage", cells=["Intervention coverage", _coverage(a)]),
                 Row(
                     key="at_risk.resolved",
                     cells=["Resolved this period (back to a better tier)", str(a.resolved)],
@@ -176,7 +261,9 @@ def sections(report: Report) -> list[Section]:
             headers=["account", "tier", "ARR"],
             rows=[
                 Row(
-                    key=f"account.{x.account_id}", cells=[x.account_id, x.tier or "-", money(x.arr)]
+                    key=f"account.{x.account_id}",
+                    cells=[x.account_id, x.tier or "-", money(x.arr)],
+                    account=x.account_id,
                 )
                 for x in a.listed
             ],
@@ -191,12 +278,14 @@ def sections(report: Report) -> list[Section]:
                 Row(
                     key=f"escalation.{e.account_id}.{e.playbook}",
                     cells=[e.account_id, e.playbook, e.tier],
+                    account=e.account_id,
                 )
                 for e in a.escalations
             ],
         )
     )
     n = report.renewals
+    f = n.forecast or forecast([], {})
     out.append(
         Section(
             key="renewals",
@@ -205,11 +294,26 @@ def sections(report: Report) -> list[Section]:
             rows=[
                 Row(key="renewals.count", cells=["Accounts up for renewal", str(n.count)]),
                 Row(
-                    key="renewals.confirmed", cells=["Confirmed (renewal.signed)", str(n.confirmed)]
+                    key="renewals.confirmed",
+                    cells=[
+                        "Confirmed (renewal.signed)",
+                        f"{n.confirmed} ({pct(f.confirmed_share)})",
+                    ],
                 ),
-                Row(key="renewals.at_risk", cells=["At risk", str(n.at_risk)]),
-                Row(key="renewals.with_expansion", cells=["With expansion", str(n.with_expansion)]),
+                Row(
+                    key="renewals.at_risk",
+                    cells=["At risk", f"{n.at_risk} ({pct(f.at_risk_share)})"],
+                ),
+                Row(
+                    key="renewals.with_expansion",
+                    cells=["With expansion", f"{n.with_expansion} ({pct(f.expansion_share)})"],
+                ),
                 Row(key="renewals.arr", cells=["ARR up for renewal", money(n.arr)]),
+                Row(key="renewals.expected", cells=["Expected revenue", _expected(n)]),
+                Row(
+                    key="renewals.expected_expansion",
+                    cells=["Expected expansion", na(f.expected_expansion_reason)],
+                ),
             ],
         )
     )
@@ -229,12 +333,14 @@ def sections(report: Report) -> list[Section]:
                         "yes" if x.confirmed else "no",
                         "yes" if x.expansion else "no",
                     ],
+                    account=x.account_id,
                 )
                 for x in n.listed
             ],
         )
     )
     o = report.onboarding
+    nc = o.new_customers or NewCustomers(signed=0, retained=0, rate=None)
     ttv = None if o.median_days_to_value is None else f"{o.median_days_to_value:.1f} days"
     out.append(
         Section(
@@ -248,7 +354,7 @@ def sections(report: Report) -> list[Section]:
                     cells=[
                         "Median time to first value",
                         ttv or "n/a",
-                        "< 14 days",
+                        _target("time_to_value_days", t["time_to_value_days"]),
                         _check(o.median_days_to_value, t["time_to_value_days"], False),
                     ],
                 ),
@@ -257,13 +363,29 @@ def sections(report: Report) -> list[Section]:
                     cells=[
                         f"Completion rate ({o.reached_goal} of {o.journeys_ended} journeys)",
                         pct(o.completion_rate),
-                        "90%+",
+                        _target("onboarding_completion", t["onboarding_completion"]),
                         _check(o.completion_rate, t["onboarding_completion"], True),
                     ],
+                ),
+                Row(
+                    key="onboarding.new_customer_retention",
+                    cells=[
+                        f"90-day retention of new customers ({nc.retained} of {nc.signed})",
+                        pct(nc.rate)
+                        if nc.rate is not None
+                        else na("no contract.signed 90 to 180 days before the period's end"),
+                        _target("new_customer_retention", t["new_customer_retention"]),
+                        _check(nc.rate, t["new_customer_retention"], True),
+                    ],
+                ),
+                Row(
+                    key="onboarding.nps",
+                    cells=["Onboarding NPS", na("no survey responses are recorded")],
                 ),
             ],
         )
     )
+    out += _outlook(report)
     out.append(
         Section(
             key="playbooks",
@@ -296,6 +418,64 @@ def sections(report: Report) -> list[Section]:
         )
     )
     return out
+
+
+def _coverage(a: AtRisk) -> str:
+    c = a.coverage
+    if c is None or c.rate is None:
+        return na(c.reason if c else "not computed")
+    return f"{c.covered} of {a.accounts} at-risk accounts have a retain play ({pct(c.rate)})"
+
+
+def _expected(n: Renewals) -> str:
+    f = n.forecast
+    if f is None or not n.count:
+        return na("no renewals in the window") if n.count == 0 else "n/a"
+    if f.expected_revenue is None:
+        return na(f"no health tier with a churn risk for {', '.join(f.unweighed[:5])}")
+    return money(f.expected_revenue)
+
+
+def _outlook(report: Report) -> list[Section]:
+    """Expansion pipeline and customer satisfaction: what data exists, and why not the rest."""
+    p = report.pipeline or pipeline(None)
+    r = report.retention
+    s = report.satisfaction or satisfaction([])
+    return [
+        Section(
+            key="pipeline",
+            title="Expansion pipeline",
+            headers=["metric", "value"],
+            rows=[
+                Row(
+                    key="pipeline.opportunities",
+                    cells=[
+                        "Expansion opportunities (running expand plays)",
+                        str(p.opportunities) if p.opportunities is not None else na(p.reason),
+                    ],
+                ),
+                Row(key="pipeline.value", cells=["Pipeline value", na(p.value_reason)]),
+                Row(
+                    key="pipeline.average",
+                    cells=[
+                        f"Average expansion size ({r.expanded_accounts} accounts this period)",
+                        money(r.average_expansion)
+                        if r.average_expansion is not None
+                        else na("no account of the starting book expanded"),
+                    ],
+                ),
+            ],
+        ),
+        Section(
+            key="satisfaction",
+            title="Customer satisfaction",
+            headers=["metric", "value"],
+            rows=[
+                Row(key="satisfaction.nps", cells=["NPS", na(s.reason)]),
+                Row(key="satisfaction.csat", cells=["CSAT", na(s.reason)]),
+            ],
+        ),
+    ]
 
 
 def title(report: Report) -> str:

@@ -219,6 +219,7 @@ class AccountWorkflow:
             enrollments=state.enrollments,
             why=state.why,
             paused=state.paused,
+            score_history=state.history.get("health.score", []),
         )
 
     # The life loop ------------------------------------------------------------------------

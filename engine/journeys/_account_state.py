@@ -55,3 +55,6 @@ class AccountStatus(BaseModel):
     enrollments: dict[str, Enrollment]
     why: list[Decision]
     paused: Paused | None = None
+    score_history: list[Sample] = Field(default_factory=list)
+    """The health score's recent readings, oldest first (up to 400 over 400 days): the
+    account page's chart. A query's answer only, so no history of a running account changes."""

@@ -1,10 +1,13 @@
 """The dashboard on a known book driven through the real workflows (dev server, a worker, the
 store), read three ways: the report, `playbook report --json`, and the page `playbook api`
-serves, loaded in headless Chromium (a screenshot is kept in .artifacts/)."""
+serves, loaded in headless Chromium (a screenshot is kept in .artifacts/); then the walk a CS
+leader takes behind the login, from the dashboard to an account's page and on to the
+Temporal UI."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import shutil
 import subprocess
@@ -16,6 +19,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from playwright.async_api import Error as PlaywrightError
+from playwright.async_api import Page, async_playwright
 from pydantic import BaseModel, SecretStr
 from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
@@ -28,10 +33,14 @@ from engine.client._start import publish, send
 from engine.dashboard._numbers import Period, Report
 from engine.journeys._catalog import build_catalog
 from engine.journeys._messages import AccountEvent, AttributeChange, HealthEvent, PlaybookAck
-from tests.support import Recorder, eventually, fresh_namespace
+from tests.support import eventually, fresh_namespace
+from workers.activities import Actions
 from workers.api import serve
 from workers.dashboard_sources import report
-from workers.settings import Settings
+from workers.directory import Directory
+from workers.email import SmtpSettings
+from workers.outbound import OutboundSettings
+from workers.settings import ApiSettings, Settings
 from workers.store import Store, open_store
 from workers.worker import build_worker
 
@@ -147,7 +156,11 @@ async def book(dev_env: WorkflowEnvironment, tmp_path_factory: pytest.TempPathFa
     database = f"sqlite:///{tmp_path_factory.mktemp('dashboard') / 'playbook.db'}"
     loaded = load([BOOK])
     with open_store(database) as store:
-        async with build_worker(client, queue, Recorder(store=store).activities()):
+        # The real actions: the rescue's tasks land in the store, for the account page.
+        actions = Actions(
+            store=store, directory=Directory(), smtp=SmtpSettings(), outbound=OutboundSettings()
+        )
+        async with build_worker(client, queue, actions.activities()):
             await publish(client, build_catalog(loaded.plans(), loaded.health_plan()), queue)  # type: ignore[arg-type]
             period = await _drive(client, queue, store)
 
@@ -308,14 +321,18 @@ async def test_the_page_shows_the_numbers_in_a_real_browser(
         assert rows["retention.grr"][:4] == [
             "Gross revenue retention (GRR)",
             "85.7%",
-            "95%+",
+            "92%+",
             "missed",
         ]
         assert rows["retention.nrr"][1] == "100.0%"
         assert rows["retention.logo_churn"][1] == "20.0%"
         assert rows["retention.expansion"][1] == "$30,000"
-        assert rows["health.healthy"] == ["healthy", "3", "50.0%", "2", "+1"]
-        assert rows["health.critical"] == ["critical", "1", "16.7%", "0", "+1"]
+        assert rows["health.healthy"] == ["healthy", "80-100", "3", "50.0%", "2", "+1"]
+        assert rows["health.critical"] == ["critical", "0-39", "1", "16.7%", "0", "+1"]
+        # beta is at risk and has its rescue running; gamma's ended with its cancellation.
+        assert rows["at_risk.coverage"][1] == "1 of 2 at-risk accounts have a retain play (50.0%)"
+        assert rows["pipeline.opportunities"][1] == "n/a: no playbook has stage: expand"
+        assert rows["satisfaction.nps"][1].startswith("n/a: the health model reads nps as")
         assert rows["at_risk.arr"][1] == "$40,000"
         assert rows["at_risk.escalated.manager"][1] == "1"
         assert rows["at_risk.resolved"][1] == "1"
@@ -352,3 +369,103 @@ async def test_the_page_shows_the_numbers_in_a_real_browser(
     printed = json.loads(cli.stdout)
     assert printed["retention"]["grr"] == pytest.approx(180_000 / 210_000)
     assert printed["at_risk"]["escalated"]["manager"] == 1
+
+
+WRITE_TOKEN = "write-token-0123456789abcdef"
+READ_TOKEN = "read-only-token-0123456789ab"
+
+
+async def _sees(page: Page, text: str) -> None:
+    """Until the page (any of its frames) shows ``text``: the Temporal UI renders late."""
+    shown = ""
+    for _ in range(100):
+        texts = []
+        for frame in page.frames:
+            with contextlib.suppress(PlaywrightError):  # a frame navigating away
+                texts.append(await frame.inner_text("body"))
+        shown = " ".join(" ".join(texts).split())
+        if text in shown:
+            return
+        await page.wait_for_timeout(200)
+    raise AssertionError(f"the page never showed {text!r}; it shows: {shown[-1500:]}")
+
+
+async def test_a_cs_leader_logs_in_and_walks_from_the_dashboard_to_a_run_in_the_temporal_ui(
+    book: Book, dev_env: WorkflowEnvironment, dev_ui_port: int
+) -> None:
+    """With tokens set, in headless Chromium: a page without a cookie goes to the login, a
+    wrong token is refused, a read-only token logs in (HttpOnly, SameSite=Strict cookie);
+    the dashboard's escalation row leads to beta's page, which shows its rescue journey at
+    the manager, its open tasks (the call and the manager's save plan), its decision log,
+    and a link that opens the run in the Temporal UI."""
+    settings = Settings(
+        temporal=TemporalSettings(
+            address=dev_env.client.service_client.config.target_host,
+            namespace=book.client.namespace,
+            task_queue=book.queue,
+        ),
+        database_url=SecretStr(book.database),
+        api=ApiSettings(
+            tokens=(SecretStr(WRITE_TOKEN),),
+            read_tokens=(SecretStr(READ_TOKEN),),
+            temporal_ui=f"http://127.0.0.1:{dev_ui_port}",
+        ),
+    )
+    stop = asyncio.Event()
+    ready: asyncio.Future[str] = asyncio.get_running_loop().create_future()
+    server = asyncio.create_task(serve(settings, port=0, stop=stop, on_ready=ready.set_result))
+    artifacts = ROOT / ".artifacts"
+    artifacts.mkdir(exist_ok=True)
+    try:
+        base = await ready
+        dashboard = f"{base}/dashboard?period={_period_arg(book.period)}"
+        async with async_playwright() as playwright:
+            browser = await playwright.chromium.launch(
+                executable_path=_chromium(), args=["--no-sandbox", "--disable-gpu"]
+            )
+            try:
+                page = await browser.new_page(viewport={"width": 1400, "height": 2000})
+                await page.goto(dashboard)
+                assert page.url.startswith(f"{base}/login?next=/dashboard"), page.url
+                await page.fill("#token", "not-a-token-we-know-at-all")
+                await page.click("button[type=submit]")
+                await _sees(page, "That token is not accepted.")
+                assert "/login" in page.url
+                await page.fill("#token", READ_TOKEN)
+                await page.click("button[type=submit]")
+                await page.wait_for_url(dashboard)
+                (cookie,) = await page.context.cookies()
+                assert (cookie["httpOnly"], cookie["sameSite"]) == (True, "Strict")
+                await _sees(page, "Gross revenue retention (GRR)")
+
+                await page.click('tr[data-key="escalation.beta.rescue"] a')
+                await page.wait_for_url(f"{base}/accounts/beta")
+                journey = page.locator('tr[data-key="journey.rescue"]')
+                assert "manager" in await journey.inner_text()
+                tasks = await page.locator("#tasks").inner_text()
+                assert "Open (" in tasks and "Call the customer" in tasks
+                assert "Manager save plan" in tasks
+                assert await page.locator("ol.timeline li").count() >= 2
+                assert await page.locator('ol.timeline li[data-kind="escalated"]').count() >= 1
+                await page.screenshot(path=artifacts / "account-page.png", full_page=True)
+
+                # The search box: a prefix lists accounts, an exact id opens the account.
+                await page.fill('input[name="q"]', "gam")
+                await page.click("nav button[type=submit]")
+                await _sees(page, "Accounts beginning 'gam'")
+                await page.click('a[href="/accounts/gamma"]')
+                await page.wait_for_url(f"{base}/accounts/gamma")
+                await page.fill('input[name="q"]', "beta")
+                await page.click("nav button[type=submit]")
+                await page.wait_for_url(f"{base}/accounts/beta")
+
+                run_link = await journey.locator("a.ui").get_attribute("href")
+                assert run_link is not None and run_link.endswith("/history")
+                await page.goto(run_link)
+                await _sees(page, "playbook/rescue/beta/1")
+                await page.screenshot(path=artifacts / "account-run-in-temporal-ui.png")
+            finally:
+                await browser.close()
+    finally:
+        stop.set()
+        await server

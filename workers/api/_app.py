@@ -20,7 +20,7 @@ from typing import Annotated, Any, TypeVar
 from fastapi import Depends, FastAPI, Header, Path, Query, Request, status
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse
+from fastapi.responses import JSONResponse, RedirectResponse
 from temporalio.client import Client
 from temporalio.service import RPCError
 
@@ -46,6 +46,7 @@ from workers.api._models import (
     Problem,
     Why,
 )
+from workers.api._pages import add_pages
 from workers.settings import Settings
 
 T = TypeVar("T")
@@ -247,35 +248,7 @@ def create_app(settings: Settings, *, request_seconds: float = DEFAULT_REQUEST_S
         found = await _temporal_call(lambda client: list_accounts(client, **filters))
         return AccountList(accounts=found)
 
-    @app.get("/dashboard", dependencies=authed, tags=["dashboard"], response_class=HTMLResponse)
-    async def get_dashboard(
-        period: Annotated[
-            str,
-            Query(
-                description="1d to 3660d, or START..END (YYYY-MM-DD or UTC times, at most "
-                "3,660 days apart, between 1970 and 2999).",
-                max_length=100,
-            ),
-        ] = "90d",
-    ) -> HTMLResponse:
-        """The customer-success dashboard as a page: what `playbook report` prints."""
-        from datetime import UTC, datetime
-
-        from engine.dashboard._numbers import parse_period
-        from workers.api._dashboard import render
-        from workers.dashboard_sources import VisibilityFailed, report
-        from workers.store import open_store
-
-        now = datetime.now(UTC)
-        window = parse_period(period, now)
-        store = await asyncio.to_thread(open_store, settings.store_url())
-        try:
-            built = await _temporal_call(lambda client: report(client, store, window, now))
-        except VisibilityFailed as error:
-            raise _failed("a visibility query", error.status_name, error.answer) from None
-        finally:
-            store.close()
-        return HTMLResponse(render(built))
+    add_pages(app, settings, _temporal_call, _failed)
 
     @app.get("/", include_in_schema=False)
     async def root() -> RedirectResponse:

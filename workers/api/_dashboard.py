@@ -1,17 +1,20 @@
 """The dashboard as a web page: server-rendered HTML with inline SVG bar charts.
 
-No JavaScript, no build step, nothing fetched from elsewhere (the page must work on a laptop
-without network): one request computes the :class:`~engine.dashboard._numbers.Report` and
-renders the same sections ``playbook report`` prints. Rows carry ``data-key`` so tests and
-scripts can read a number without parsing layout.
+Account ids link to the account's page. No JavaScript, no build step, nothing fetched from
+elsewhere (the page must work on a laptop without network): one request computes the
+:class:`~engine.dashboard._numbers.Report` and renders the same sections ``playbook report``
+prints. Rows carry ``data-key`` so tests and scripts can read a number without parsing layout.
 """
 
 from __future__ import annotations
+
+from urllib.parse import quote
 
 from jinja2 import Environment
 
 from engine.dashboard._numbers import Report
 from engine.dashboard._view import Section, sections, title
+from workers.api._page_style import STYLE, header
 
 _PAGE = """<!doctype html>
 <html lang="en">
@@ -19,23 +22,10 @@ _PAGE = """<!doctype html>
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>{{ heading }}</title>
-<style>
-body { font: 14px/1.4 system-ui, sans-serif; margin: 24px; color: #1d2733; background: #f6f7f9; }
-h1 { font-size: 20px; margin: 0 0 4px; }
-.meta { color: #5b6673; margin-bottom: 16px; }
-.grid { display: grid; grid-template-columns: repeat(auto-fill, minmax(380px, 1fr)); gap: 16px; }
-section.wide { grid-column: span 2; }
-section { overflow-x: auto; background: #fff; border: 1px solid #dde1e6; border-radius: 6px;
-          padding: 12px 16px; }
-h2 { font-size: 15px; margin: 0 0 8px; }
-table { border-collapse: collapse; width: 100%; }
-th, td { text-align: left; padding: 3px 6px; border-bottom: 1px solid #eef0f3; }
-td.met { color: #17803d; } td.missed { color: #b42318; }
-.none { color: #8a94a0; }
-form { margin-bottom: 16px; }
-</style>
+<style>{{ style | safe }}</style>
 </head>
 <body>
+{{ top | safe }}
 <h1>{{ heading }}</h1>
 <div class="meta">generated {{ generated }} UTC from Temporal visibility and the engine's store
 &middot; <a href="?period=30d">30 days</a> &middot; <a href="?period=90d">90 days</a>
@@ -51,7 +41,10 @@ form { margin-bottom: 16px; }
 <tbody>
 {% for row in s.rows %}<tr data-key="{{ row.key }}">
 {% for cell in row.cells -%}
-<td{% if cell in ('met', 'missed') %} class="{{ cell }}"{% endif %}>{{ cell }}</td>
+<td{% if cell in ('met', 'missed') %} class="{{ cell }}"{% endif %}>
+{%- if loop.first and row.account -%}
+<a href="/accounts/{{ row.account | urlencode_id }}">{{ cell }}</a>
+{%- else %}{{ cell }}{% endif %}</td>
 {%- endfor %}
 </tr>
 {% endfor %}</tbody>
@@ -99,12 +92,16 @@ def _chart(section: Section) -> str:
     return "".join(parts)
 
 
-_TEMPLATE = Environment(autoescape=True).from_string(_PAGE)
+_ENV = Environment(autoescape=True)
+_ENV.filters["urlencode_id"] = lambda text: quote(text, safe="")
+_TEMPLATE = _ENV.from_string(_PAGE)
 
 
-def render(report: Report) -> str:
-    """The whole page for ``report``."""
+def render(report: Report, csrf: str | None = None) -> str:
+    """The whole page for ``report``; ``csrf`` when a login session shows it."""
     return _TEMPLATE.render(
+        style=STYLE,
+        top=header(csrf),
         heading=title(report),
         generated=report.generated_at.strftime("%Y-%m-%d %H:%M:%S"),
         sections=sections(report),
