@@ -81,14 +81,34 @@ def pipeline(expanding: int | None) -> Pipeline:
     return Pipeline(opportunities=expanding)
 
 
+class Measure(BaseModel):
+    """The average of a satisfaction component's latest reading over the accounts that have
+    one (0-100, as the health model reads it), and over new customers' alone."""
+
+    average: float | None
+    accounts: int
+    onboarding_average: float | None = None
+    """Over accounts that signed a contract in the 90 days before the period's end."""
+    onboarding_accounts: int = 0
+
+
 class Satisfaction(BaseModel):
     """NPS and CSAT: the engine receives them only as health components, if at all."""
 
     components: list[str]
     reason: str
+    nps: Measure | None = None
+    csat: Measure | None = None
 
 
-def satisfaction(components: list[str]) -> Satisfaction:
+def satisfaction(
+    components: list[str],
+    latest: dict[str, dict[str, str | None]] | None = None,
+    new_customers: set[str] | frozenset[str] = frozenset(),
+) -> Satisfaction:
+    """The satisfaction figures from the health model's NPS and CSAT components: ``latest``
+    holds each account's last reading of each (``nps``, ``csat``, as the store records
+    them), ``new_customers`` the accounts that signed in the last 90 days."""
     found = [c for c in components if any(w in c.lower() for w in ("nps", "csat", "satisf"))]
     if not found:
         return Satisfaction(
@@ -96,8 +116,30 @@ def satisfaction(components: list[str]) -> Satisfaction:
             reason="the health model has no NPS or CSAT component, and no survey responses"
             " are recorded",
         )
+    latest = latest or {}
     return Satisfaction(
         components=found,
-        reason=f"the health model reads {', '.join(found)} as 0-100 components; each account's"
-        " reading is on its page, but no survey responses are recorded to compute a score",
+        reason=f"no account has a reading of {', '.join(found)} yet (the health model reads"
+        " them as 0-100 components; survey responses themselves are not recorded)",
+        nps=_measure(latest.get("nps", {}), new_customers),
+        csat=_measure(latest.get("csat", {}), new_customers),
     )
+
+
+def _measure(values: dict[str, str | None], new_customers: set[str] | frozenset[str]) -> Measure:
+    numbers = {a: float(v) for a, v in values.items() if v is not None and _number(v)}
+    new = [v for a, v in numbers.items() if a in new_customers]
+    return Measure(
+        average=sum(numbers.values()) / len(numbers) if numbers else None,
+        accounts=len(numbers),
+        onboarding_average=sum(new) / len(new) if new else None,
+        onboarding_accounts=len(new),
+    )
+
+
+def _number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True

@@ -300,7 +300,17 @@ def build_report(
         onboarding=onboarding,
         playbooks=_playbooks(live, journeys),
         pipeline=pipeline(live.expanding),
-        satisfaction=satisfaction(live.components),
+        satisfaction=satisfaction(
+            live.components,
+            {kind: latest(changes, kind, period.end) for kind in ("nps", "csat")},
+            {
+                c.account_id
+                for c in changes
+                if c.kind == "lifecycle"
+                and c.new == SIGNED_EVENT
+                and period.end - timedelta(days=90) <= c.at < period.end
+            },
+        ),
         targets=dict(settings.targets),
     )
 

@@ -12,7 +12,7 @@ from collections.abc import Callable
 
 from pydantic import BaseModel, Field
 
-from engine.dashboard._forecast import forecast, pipeline, satisfaction
+from engine.dashboard._forecast import Measure, forecast, pipeline, satisfaction
 from engine.dashboard._numbers import AtRisk, Renewals, Report
 from engine.dashboard._retention import NewCustomers
 
@@ -380,7 +380,7 @@ def sections(report: Report) -> list[Section]:
                 ),
                 Row(
                     key="onboarding.nps",
-                    cells=["Onboarding NPS", na("no survey responses are recorded")],
+                    cells=["Onboarding NPS component", _onboarding_nps(report)],
                 ),
             ],
         )
@@ -436,6 +436,29 @@ def _expected(n: Renewals) -> str:
     return money(f.expected_revenue)
 
 
+def _measured(measure: Measure | None, reason: str) -> str:
+    """An average component reading and over how many accounts, or n/a and why."""
+    if measure is None or measure.average is None:
+        return na(reason)
+    return f"{measure.average:.1f} of 100 (latest reading of {_accounts(measure.accounts)})"
+
+
+def _accounts(count: int) -> str:
+    return f"{count} account{'' if count == 1 else 's'}"
+
+
+def _onboarding_nps(report: Report) -> str:
+    s = report.satisfaction
+    if s is None or s.nps is None:
+        return na(s.reason if s else "the health model has no NPS component")
+    if s.nps.onboarding_average is None:
+        return na("no account that signed in the last 90 days has an NPS reading")
+    return (
+        f"{s.nps.onboarding_average:.1f} of 100"
+        f" (latest reading of {_accounts(s.nps.onboarding_accounts)} signed in the last 90 days)"
+    )
+
+
 def _outlook(report: Report) -> list[Section]:
     """Expansion pipeline and customer satisfaction: what data exists, and why not the rest."""
     p = report.pipeline or pipeline(None)
@@ -471,8 +494,8 @@ def _outlook(report: Report) -> list[Section]:
             title="Customer satisfaction",
             headers=["metric", "value"],
             rows=[
-                Row(key="satisfaction.nps", cells=["NPS", na(s.reason)]),
-                Row(key="satisfaction.csat", cells=["CSAT", na(s.reason)]),
+                Row(key="satisfaction.nps", cells=["NPS component", _measured(s.nps, s.reason)]),
+                Row(key="satisfaction.csat", cells=["CSAT component", _measured(s.csat, s.reason)]),
             ],
         ),
     ]

@@ -59,6 +59,9 @@ EXACT_WAKES = "exact-wakes"
 FORWARD_READS = "forward-what-runs-read"
 """The account sends a journey new facts only when something it reads changed (health values
 its plan reads, its history windows, any attribute); runs enrolled before get every change."""
+SATISFACTION = "record-satisfaction"
+"""Readings of an NPS or CSAT health component go to the store, for the dashboard's
+satisfaction figures; accounts that ran before did not send them."""
 NAME_VALUES = "name-attribute-values"
 """A segment or owner that is not text is left out (engine.journeys._values); accounts that
 took a number as one before replay as they ran."""
@@ -77,6 +80,19 @@ _YIELD = timedelta(milliseconds=1)
 # keeps working until the backlog is below it, so the carried state stays small.
 _CARRY = 100
 _ABSENT = object()
+
+
+def satisfaction_kind(component: str) -> ChangeKind | None:
+    """The satisfaction measure a health component stands for (``nps``, ``csat``), if any:
+    by its name, as the dashboard reads it (engine.dashboard._forecast)."""
+    name = component.lower()
+    if "nps" in name:
+        return "nps"
+    if "csat" in name or "satisf" in name:
+        return "csat"
+    return None
+
+
 _TRACKED: tuple[ChangeKind, ...] = ("arr", "segment")
 """Attributes whose changes the dashboard needs (with tier changes and lifecycle events)."""
 
@@ -317,6 +333,11 @@ class AccountWorkflow:
             components = {
                 k: v for k, v in item.components.items() if math.isfinite(v) and 0 <= v <= 100
             }
+            for name, value in components.items():
+                measure = satisfaction_kind(name)
+                was = state.components.get(name)
+                if measure is not None and value != was and workflow.patched(SATISFACTION):
+                    self._changes.note(measure, was, value)
             state.components.update(components)
             for name, value in components.items():
                 self._sample(f"health.components.{name}", value, now)

@@ -274,7 +274,7 @@ class Enrollment(_Message):
     account sends new facts only when this differs."""
 
 
-ChangeKind = Literal["arr", "segment", "tier", "lifecycle"]
+ChangeKind = Literal["arr", "segment", "tier", "lifecycle", "nps", "csat"]
 
 
 class HistoryChange(_Message):

@@ -586,6 +586,7 @@ async def account_forwards_reads(env: WorkflowEnvironment) -> Histories:
         await send(client, account, HealthEvent(event_id=event_id, score=score), QUEUE)
     change = AttributeChange(event_id="o1", set={"owner": "jo", "segment": {"not": "a name"}})
     await send(client, account, change, QUEUE)
+    await send(client, account, HealthEvent(event_id="n1", components={"nps": 60.0}), QUEUE)
     await send(client, account, HealthEvent(event_id="r3", score=90), QUEUE)
 
     async def watched() -> bool:

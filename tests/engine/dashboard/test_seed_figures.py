@@ -160,3 +160,42 @@ def test_figures_without_data_say_n_a_and_why_never_a_number() -> None:
         "onboarding.nps",
     ):
         assert rows[key].startswith("n/a: ") and len(rows[key]) > len("n/a: ") + 10, key
+
+
+def test_nps_and_csat_are_the_average_latest_readings_of_their_components() -> None:
+    """Q3 with an nps and a csat component: acme's nps 40 then 70, beta's 50, newco (signed
+    2026-07-10, within 90 days of the end) 90: NPS (70+50+90)/3 = 70.0, onboarding NPS 90.0
+    (newco alone); CSAT 80 from beta; a reading after the period's end is not counted."""
+    readings: list[tuple[str, str, ChangeKind, str | None, str]] = [
+        ("acme", "2026-07-02", "nps", None, "40.0"),
+        ("acme", "2026-08-02", "nps", "40.0", "70.0"),
+        ("beta", "2026-08-03", "nps", None, "50"),
+        ("newco2", "2026-07-10", "lifecycle", None, "contract.signed"),
+        ("newco2", "2026-07-11", "nps", None, "90"),
+        ("beta", "2026-08-03", "csat", None, "80"),
+        ("beta", "2026-09-29", "csat", "80", "10"),  # after Q3's end
+    ]
+    book = BOOK + [
+        HistoryChange(
+            key=f"r{i}",
+            account_id=a,
+            at=datetime.fromisoformat(d).replace(tzinfo=UTC),
+            kind=k,
+            old=o,
+            new=n,
+        )
+        for i, (a, d, k, o, n) in enumerate(readings)
+    ]
+    live = Live(components=["usage", "nps", "csat"])
+    report = build_report(Q3, live, [c for c in book if c.at < Q3.end], [], NOW)
+    assert report.satisfaction is not None and report.satisfaction.nps is not None
+    assert (report.satisfaction.nps.average, report.satisfaction.nps.accounts) == (70.0, 3)
+    assert report.satisfaction.nps.onboarding_average == 90.0
+    rows = {row.key: row.cells[1] for section in sections(report) for row in section.rows}
+    assert rows["satisfaction.nps"] == "70.0 of 100 (latest reading of 3 accounts)"
+    assert rows["satisfaction.csat"] == "80.0 of 100 (latest reading of 1 account)"
+    assert rows["onboarding.nps"].startswith("90.0 of 100 (latest reading of 1 account signed")
+    # With the components but no readings yet: n/a, saying so.
+    bare = build_report(Q3, live, BOOK, [], NOW)
+    rows = {row.key: row.cells[1] for section in sections(bare) for row in section.rows}
+    assert rows["satisfaction.nps"].startswith("n/a: no account has a reading of nps, csat")
