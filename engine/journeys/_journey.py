@@ -57,6 +57,14 @@ class Journey(Protocol):
     @property
     def ladder(self) -> Observer: ...
 
+    @property
+    def events(self) -> list[str]:
+        """The lifecycle events this run received, in order."""
+        ...
+
+    events_taken: dict[str, int]
+    """Per wait_for step, how many of ``events`` it has looked past (the one that met it)."""
+
     def facts(self) -> Facts: ...
 
     waiting: str | None

@@ -54,7 +54,7 @@ with workflow.unsafe.imports_passed_through():
     )
     from engine.journeys._options import ACTION_HEARTBEAT, ACTION_RETRY, ACTION_TIMEOUT
     from engine.journeys._timing import sleep_at_most
-    from engine.journeys._waits import wait_for, wait_until, watch_calendar
+    from engine.journeys._waits import wait_for, wait_for_event, wait_until, watch_calendar
     from engine.language._facts import Facts
     from engine.language._plan import (
         BranchNode,
@@ -94,6 +94,7 @@ class PlaybookRunWorkflow:
         self._input: RunInput | None = None
         self._facts: Facts | None = None
         self._events: list[str] = []
+        self.events_taken: dict[str, int] = {}
         self._ending: RunResult | None = None
         self._result: RunResult | None = None
         self._why: list[Decision] = []
@@ -378,7 +379,11 @@ class PlaybookRunWorkflow:
             return node.next
         if isinstance(node, WaitForNode):
             self._passed = None
-            met = await wait_for(self, node.condition, node.timeout_seconds, node.id)
+            if node.event is not None:
+                met = await wait_for_event(self, node.event, node.timeout_seconds, node.id)
+            else:
+                assert node.condition is not None
+                met = await wait_for(self, node.condition, node.timeout_seconds, node.id)
             self.waiting = None
             return node.on_met if met else node.on_timeout
         if isinstance(node, BranchNode):
@@ -457,6 +462,10 @@ class PlaybookRunWorkflow:
         if not self.exact_wakes:
             return TICK if limit is None else min(limit, TICK)
         return sleep_at_most(limit, conditions, self.facts())
+
+    @property
+    def events(self) -> list[str]:
+        return self._events
 
     @property
     def latest_facts(self) -> Facts | None:

@@ -51,6 +51,43 @@ async def wait_for(run: Journey, condition: ConditionPlan, timeout: int, node_id
         stop_if_ending(run)
 
 
+async def wait_for_event(run: Journey, event: str, timeout: int, node_id: str) -> bool:
+    """Until the lifecycle event ``event`` arrives (True) or ``timeout`` seconds pass (False).
+
+    An event received since the run began counts, so a kickoff that happened before the
+    step was reached meets it at once; one that met this step before does not count again
+    when the step runs a second time (a loop).
+    """
+    deadline = run.wait_ends = _clock.now() + timedelta(seconds=timeout)
+    run.waiting = f"waiting for the event {event}, gives up {_summaries.moment(deadline)}"
+    run.describe()
+    taken = run.events_taken.get(node_id, 0)
+
+    def arrived() -> int | None:
+        for index in range(taken, len(run.events)):
+            if run.events[index] == event:
+                return index
+        return None
+
+    remaining = deadline - _clock.now()
+    if arrived() is None and remaining > timedelta(0):
+        with contextlib.suppress(TimeoutError):
+            await workflow.wait_condition(
+                lambda: arrived() is not None,
+                timeout=remaining,
+                timeout_summary=_summaries.wait_for(node_id, deadline),
+            )
+        stop_if_ending(run)
+    index = arrived()
+    seen = {"event": event}
+    if index is None:
+        run.record("wait_timeout", f"steps.{node_id}", seen)
+        return False
+    run.events_taken[node_id] = index + 1
+    run.record("wait_met", f"steps.{node_id}", seen)
+    return True
+
+
 async def watch_calendar(run: Journey) -> None:
     """Re-read the goal, the exit and the ladder's conditions when the calendar turns one
     (``days_since_enrollment >= 90``), not only when new facts arrive."""

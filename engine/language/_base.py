@@ -16,6 +16,8 @@ SLUG_PATTERN = r"^[a-z0-9][a-z0-9_-]*$"
 SLUG = re.compile(SLUG_PATTERN)
 
 Slug = Annotated[str, Field(pattern=SLUG_PATTERN, max_length=64)]
+EventName = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_.-]*$", max_length=64)]
+"""A lifecycle event's name, e.g. contract.signed."""
 """A lowercase name: letters, digits, ``-`` and ``_``, starting with a letter or digit."""
 
 Scalar = str | bool | int | float

@@ -253,7 +253,7 @@ def _conditions(book: Playbook, steps: list[Walked]) -> Iterator[Walked]:
     for loc, step in steps:
         if step.if_:
             yield (*loc, "if"), step.if_
-        if isinstance(step, WaitForStep | BranchStep):
+        if isinstance(step, WaitForStep | BranchStep) and step.condition is not None:
             yield (*loc, "condition"), step.condition
     if book.escalation:
         if book.escalation.when:

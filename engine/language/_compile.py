@@ -184,7 +184,8 @@ def compile_playbook(
             if isinstance(step, WaitForStep):
                 nodes[step.id] = WaitForNode(
                     **common,
-                    condition=compile_condition(step.condition),
+                    condition=_maybe(step.condition),
+                    event=step.event,
                     timeout_seconds=duration_seconds(step.timeout),
                     on_met=visit(step.on_met, nxt) if step.on_met else nxt,
                     on_timeout=visit(step.on_timeout, nxt) if step.on_timeout else nxt,

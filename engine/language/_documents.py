@@ -13,7 +13,7 @@ from typing import Annotated, Literal
 from pydantic import Field, model_validator
 from pydantic_core import PydanticCustomError
 
-from engine.language._base import Model, Slug
+from engine.language._base import EventName, Model, Slug
 from engine.language._conditions import Condition
 from engine.language._durations import DateOffsetText, Duration
 from engine.language._errors import Code
@@ -21,7 +21,6 @@ from engine.language._steps import Step
 from engine.language._tests import PlaybookTest
 
 Stage = Literal["onboard", "adopt", "value", "expand", "renew", "advocate", "retain"]
-EventName = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_.-]*$", max_length=64)]
 MAX_VERSION = 2_147_483_647
 Version = Annotated[int, Field(ge=1, le=MAX_VERSION)]
 """1 to 2**31-1: runs record it in the PlaybookVersion search attribute and the task store's

@@ -114,10 +114,17 @@ class WaitNode(_Node):
 
 class WaitForNode(_Node):
     type: Literal["wait_for"] = "wait_for"
-    condition: ConditionPlan
+    condition: ConditionPlan | None = None
+    event: str | None = None
+    """A lifecycle event to wait for, instead of a condition."""
     timeout_seconds: int
     on_met: str | None
     on_timeout: str | None
+
+    @model_serializer(mode="wrap")
+    def _without_unset_event(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        # Plans from before events could be waited for keep their hash.
+        return _omit(handler(self), event=None)
 
 
 class BranchNode(_Node):

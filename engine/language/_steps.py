@@ -13,7 +13,7 @@ from typing import Annotated, Any, Literal
 from pydantic import Field, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
-from engine.language._base import Model, Slug
+from engine.language._base import EventName, Model, Slug
 from engine.language._conditions import Condition
 from engine.language._durations import DateOffsetText, Duration
 from engine.language._errors import Code
@@ -77,14 +77,25 @@ class WaitForStep(_Step):
 
     type: Literal["wait_for"]
     """The step type, wait_for."""
-    condition: Condition
+    condition: Condition | None = None
     """What to wait for; it is checked at once and again on every change to the account."""
+    event: EventName | None = None
+    """Or a lifecycle event to wait for (kickoff.done): one that arrived since the journey
+    began (since this step was last met, when it runs again) counts."""
     timeout: Duration
     """How long to wait before giving up."""
     on_met: list[Step] = Field(default_factory=list)
     """Steps to run when the condition holds in time; then the playbook goes on."""
     on_timeout: list[Step] = Field(default_factory=list)
     """Steps to run when the timeout passes first; then the playbook goes on."""
+
+    @model_validator(mode="after")
+    def _condition_or_event(self) -> WaitForStep:
+        if (self.condition is None) == (self.event is None):
+            raise PydanticCustomError(
+                Code.FIELD_CONFLICT, "a wait_for step needs exactly one of 'condition' and 'event'"
+            )
+        return self
 
 
 class BranchStep(_Step):

@@ -18,14 +18,13 @@ from typing import Annotated, Any, Literal
 from pydantic import Field, model_validator
 from pydantic_core import PydanticCustomError
 
-from engine.language._base import Model, Slug
+from engine.language._base import EventName, Model, Slug
 from engine.language._errors import Code
 
 DateText = Annotated[str, Field(pattern=r"^\d{4}-\d{2}-\d{2}$")]
 """A date as ISO text: 2027-01-04."""
 Day = Annotated[int, Field(ge=0, le=3660)]
 """Days after the account's start (day 0), at most ten years."""
-EventName = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_.-]*$", max_length=64)]
 Number = Annotated[float | int, Field(allow_inf_nan=False, ge=-1e12, le=1e12)]
 
 
