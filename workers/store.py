@@ -214,6 +214,29 @@ MIGRATIONS: list[list[str]] = [
         "CREATE INDEX decisions_by_account ON decisions (account_id, at)",
         "CREATE INDEX decisions_by_kind ON decisions (kind, at)",
     ],
+    # 4: NPS and CSAT component readings join the changes. SQLite cannot alter a CHECK, so the
+    # table is rebuilt (same rows in the same order; ids are generated anew, nothing refers
+    # to them).
+    [
+        """CREATE TABLE account_changes_4 (
+            id {id},
+            idempotency_key TEXT NOT NULL UNIQUE,
+            account_id TEXT NOT NULL,
+            at {ts} NOT NULL,
+            kind TEXT NOT NULL
+                CHECK (kind IN ('arr', 'segment', 'tier', 'lifecycle', 'nps', 'csat')),
+            old_value TEXT,
+            new_value TEXT
+        )""",
+        """INSERT INTO account_changes_4
+            (idempotency_key, account_id, at, kind, old_value, new_value)
+            SELECT idempotency_key, account_id, at, kind, old_value, new_value
+            FROM account_changes ORDER BY id""",
+        "DROP TABLE account_changes",
+        "ALTER TABLE account_changes_4 RENAME TO account_changes",
+        "CREATE INDEX account_changes_by_time ON account_changes (kind, at)",
+        "CREATE INDEX account_changes_by_account ON account_changes (account_id, kind, at)",
+    ],
 ]
 
 _COLUMNS = (

@@ -332,7 +332,7 @@ async def test_the_page_shows_the_numbers_in_a_real_browser(
         # beta is at risk and has its rescue running; gamma's ended with its cancellation.
         assert rows["at_risk.coverage"][1] == "1 of 2 at-risk accounts have a retain play (50.0%)"
         assert rows["pipeline.opportunities"][1] == "n/a: no playbook has stage: expand"
-        assert rows["satisfaction.nps"][1].startswith("n/a: the health model reads nps as")
+        assert rows["satisfaction.nps"][1].startswith("n/a: no account has a reading of nps")
         assert rows["at_risk.arr"][1] == "$40,000"
         assert rows["at_risk.escalated.manager"][1] == "1"
         assert rows["at_risk.resolved"][1] == "1"

@@ -5,6 +5,9 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+import pytest
+
+import workers.store as store_module
 from engine.journeys._messages import (
     Decision,
     DecisionRecord,
@@ -13,7 +16,7 @@ from engine.journeys._messages import (
     JourneyRecord,
 )
 from workers import history
-from workers.store import Store
+from workers.store import MIGRATIONS, Store, open_store
 
 T0 = datetime(2026, 4, 1, 9, tzinfo=UTC)
 
@@ -99,3 +102,32 @@ def test_enrollments_count_each_run_once_in_the_period(store: Store) -> None:
     assert history.enrollments(store, T0, T0 + timedelta(days=1)) == {"rescue": 1}
     assert history.enrollments(store, T0, T0 + timedelta(days=4)) == {"rescue": 2}
     assert history.enrollments(store, T0 + timedelta(days=4), T0 + timedelta(days=5)) == {}
+
+
+def test_satisfaction_readings_are_stored_and_read_back(store: Store) -> None:
+    """An NPS and a CSAT component reading (change kinds nps, csat) round-trip the store."""
+    nps = HistoryChange(key="account/acme/7", account_id="acme", at=T0, kind="nps", new="62.5")
+    csat = HistoryChange(
+        key="account/acme/8", account_id="acme", at=T0, kind="csat", old="70.0", new="80.0"
+    )
+    assert history.record(store, HistoryRequest(changes=[nps, csat])) == 2
+    assert history.changes(store, T0 + timedelta(days=1)) == [nps, csat]
+
+
+def test_a_store_from_before_satisfaction_keeps_its_changes_and_takes_readings(
+    store_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Migration 4 rebuilds account_changes to allow nps and csat: a database at version 3
+    keeps its rows (in order) and then takes a reading."""
+    arr, tier = _change(1, T0, "100000"), _change(2, T0 + timedelta(hours=1), "120000")
+    with monkeypatch.context() as patched:
+        patched.setattr(store_module, "MIGRATIONS", MIGRATIONS[:3])
+        with open_store(store_url) as old:
+            assert old.schema_version() == 3
+            history.record(old, HistoryRequest(changes=[arr, tier]))
+    with open_store(store_url) as new:
+        assert new.schema_version() == len(MIGRATIONS) >= 4
+        nps = HistoryChange(key="account/acme/3", account_id="acme", at=T0, kind="nps", new="60")
+        assert history.record(new, HistoryRequest(changes=[nps])) == 1
+        assert history.record(new, HistoryRequest(changes=[arr])) == 0  # keys kept
+        assert history.changes(new, T0 + timedelta(days=1)) == [arr, nps, tier]
