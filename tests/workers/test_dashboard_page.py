@@ -77,12 +77,12 @@ async def _drive(client: Client, queue: str, store: Store) -> Period:
         return AttributeChange(set=values)
 
     await to("acme", at(segment="enterprise", arr=100_000, renewal_date=_days(30)))
-    await to("acme", HealthEvent(score=90))
+    await to("acme", HealthEvent(score=90, components={"nps": 80}))
     await to("beta", at(segment="mid-market", arr=50_000, renewal_date=_days(60)))
     await to("beta", HealthEvent(score=70))
     await to("gamma", at(segment="smb", arr=20_000), HealthEvent(score=50))
     await to("delta", at(segment="enterprise", arr=30_000, renewal_date=_days(200)))
-    await to("delta", HealthEvent(score=85))
+    await to("delta", HealthEvent(score=85, components={"nps": 60}))
     await to("echo", at(segment="smb", arr=10_000), HealthEvent(score=45))
 
     # Five ARR and five tier changes; gamma's and echo's rescue engaged their CSM.
@@ -332,7 +332,7 @@ async def test_the_page_shows_the_numbers_in_a_real_browser(
         # beta is at risk and has its rescue running; gamma's ended with its cancellation.
         assert rows["at_risk.coverage"][1] == "1 of 2 at-risk accounts have a retain play (50.0%)"
         assert rows["pipeline.opportunities"][1] == "n/a: no playbook has stage: expand"
-        assert rows["satisfaction.nps"][1].startswith("n/a: no account has a reading of nps")
+        assert rows["satisfaction.nps"][1] == "70.0 of 100 (latest reading of 2 accounts)"
         assert rows["at_risk.arr"][1] == "$40,000"
         assert rows["at_risk.escalated.manager"][1] == "1"
         assert rows["at_risk.resolved"][1] == "1"
