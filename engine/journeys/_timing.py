@@ -94,7 +94,7 @@ def _moments(condition: ConditionPlan, facts: Facts) -> tuple[set[datetime], dat
     if isinstance(condition, ChangePlan):
         return _window_moves(condition, facts), None
     assert isinstance(condition, CelPlan)
-    if set(program(condition.expression).variables()) & _DAY_COUNTS.keys():
+    if set(program(condition.expression).variables()) & (_DAY_COUNTS.keys() | {"today"}):
         return set(), _midnight(facts.now) + _DAY
     return set(), None
 

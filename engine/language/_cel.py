@@ -23,6 +23,7 @@ CEL_VARIABLES = (
     "days_since_enrollment",
     "days_to_renewal",
     "days_since_start",
+    "today",
 )
 _FUNCTIONS = frozenset(
     [

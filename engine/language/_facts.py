@@ -116,6 +116,9 @@ class Facts(BaseModel):
             "days_since_enrollment": self.value("days_since_enrollment"),
             "days_to_renewal": self.value("days_to_renewal"),
             "days_since_start": self.value("days_since_start"),
+            # Today's date at the workflow's clock (UTC), as ISO text like the dates in
+            # ``account``, so ``account.attributes.trial_end < today`` compares them.
+            "today": self.now.date().isoformat(),
         }
 
 

@@ -129,3 +129,17 @@ def test_cel_reading_a_day_count_wakes_every_midnight() -> None:
         {"kind": "cel", "expression": "days_to_renewal < 30 || health.score < 20"}
     )
     assert next_change(condition, FACTS) == datetime(2026, 6, 2, tzinfo=UTC)
+
+
+def test_today_in_cel_is_the_journeys_date_and_turns_at_midnight() -> None:
+    """``today`` is the clock's date as ISO text: a trial that ends 2026-06-03 has not ended
+    on 06-01, has on 06-03; the expression is looked at again each midnight."""
+    condition = CONDITION.validate_python(
+        {"kind": "cel", "expression": "account.attributes.trial_end <= today"}
+    )
+    facts = FACTS.model_copy(update={"account": {"attributes": {"trial_end": "2026-06-03"}}})
+    verdict = evaluate(condition, facts)
+    assert (verdict.result, verdict.seen["today"]) == (False, "2026-06-01")
+    assert next_change(condition, facts) == datetime(2026, 6, 2, tzinfo=UTC)
+    later = facts.model_copy(update={"now": datetime(2026, 6, 3, 0, 0, tzinfo=UTC)})
+    assert evaluate(condition, later).result is True

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from engine import load
+from engine.language._errors import ValidationFailed
 from engine.language._plan import ALL_HEALTH, health_reads
 
 HEALTH = (Path(__file__).parents[2] / "fixtures" / "forwarding" / "health.yaml").read_text()
@@ -82,3 +83,15 @@ def test_the_entry_rule_is_the_accounts_not_the_runs(tmp_path: Path) -> None:
     (tmp_path / "p.yaml").write_text(text + body)
     [plan] = load([tmp_path]).plans()
     assert health_reads(plan) == []
+
+
+def test_today_is_a_cel_variable_and_a_misspelling_is_refused(tmp_path: Path) -> None:
+    """`today` validates; `todya` is a CEL_NAME with the hint."""
+    goal = "goal: {when: {cel: 'account.attributes.trial_end <= today'}}\n"
+    ok = goal + "steps:\n  - {id: w, type: wait, for: 3d}\n"
+    assert reads(tmp_path, ok) == []
+    bad = ok.replace("<= today", "<= todya")
+    with pytest.raises(ValidationFailed) as refused:
+        reads(tmp_path, bad)
+    assert "todya" in str(refused.value) and "CEL_NAME" in str(refused.value)
+    assert "today" in str(refused.value).replace("todya", "")  # the hint
