@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Callable
 from typing import Annotated, Any, Literal
 
 from pydantic import (
@@ -307,27 +308,37 @@ class HealthModelPlan(_Plan):
     source: str | None = None
 
 
+def _walk(value: Any, visit: Callable[[Any], bool]) -> None:
+    """Call ``visit`` on ``value`` and everything inside it (models, lists, mapping keys and
+    values), not descending where ``visit`` returns True (it handled that part)."""
+    if visit(value):
+        return
+    if isinstance(value, BaseModel):
+        for name in type(value).model_fields:
+            _walk(getattr(value, name), visit)
+    elif isinstance(value, list | tuple):
+        for item in value:
+            _walk(item, visit)
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            _walk(key, visit)
+            _walk(item, visit)
+
+
 def history_windows(plan: Plan) -> dict[str, int]:
     """For each field whose change a run of ``plan`` measures, the longest window it looks
     back over: the only history a run reads (its entry rule is the account's to evaluate)."""
     windows: dict[str, int] = {}
 
-    def visit(value: Any) -> None:
+    def visit(value: Any) -> bool:
         if isinstance(value, ChangePlan):
             windows[value.field] = max(windows.get(value.field, 0), value.window_seconds)
-        elif isinstance(value, BaseModel):
-            for name in type(value).model_fields:
-                visit(getattr(value, name))
-        elif isinstance(value, list | tuple):
-            for item in value:
-                visit(item)
-        elif isinstance(value, dict):
-            for item in value.values():
-                visit(item)
+            return True
+        return False
 
     for name in Plan.model_fields:
         if name not in ("entry", "templates"):
-            visit(getattr(plan, name))
+            _walk(getattr(plan, name), visit)
     return windows
 
 
@@ -348,29 +359,21 @@ def health_reads(plan: Plan) -> list[str]:
     """
     reads: set[str] = set()
 
-    def visit(value: Any) -> None:
+    def visit(value: Any) -> bool:
         if isinstance(value, ComparePlan | ChangePlan):
             if value.field.startswith("health."):
                 reads.add(value.field)
-        elif isinstance(value, NotifyNode) or (isinstance(value, TierPlan) and "chat" in value.via):
+            return True
+        chat = isinstance(value, NotifyNode) or (
+            isinstance(value, TierPlan) and "chat" in value.via
+        )
+        if chat or (isinstance(value, str) and "health" in value.lower()):
             reads.add(ALL_HEALTH)
-            visit(value.model_dump(mode="json"))
-        elif isinstance(value, BaseModel):
-            for name in type(value).model_fields:
-                visit(getattr(value, name))
-        elif isinstance(value, list | tuple):
-            for item in value:
-                visit(item)
-        elif isinstance(value, dict):
-            for key, item in value.items():
-                visit(key)
-                visit(item)
-        elif isinstance(value, str) and "health" in value.lower():
-            reads.add(ALL_HEALTH)
+        return False
 
     for name in Plan.model_fields:
         if name not in ("entry", "name", "hash", "description", "source", "owner", "stage"):
-            visit(getattr(plan, name))
+            _walk(getattr(plan, name), visit)
     return [ALL_HEALTH] if ALL_HEALTH in reads else sorted(reads)
 
 
