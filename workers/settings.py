@@ -37,6 +37,8 @@ API_HMAC_VAR = "PLAYBOOK_API_HMAC_SECRET"
 API_HOST_VAR = "PLAYBOOK_API_HOST"
 API_PORT_VAR = "PLAYBOOK_API_PORT"
 API_TIMEOUT_VAR = "PLAYBOOK_API_REQUEST_TIMEOUT"
+METRICS_HOST_VAR = "PLAYBOOK_METRICS_HOST"
+METRICS_PORT_VAR = "PLAYBOOK_METRICS_PORT"
 # Bearer tokens are compared in full; shorter ones are guessable by brute force.
 MIN_TOKEN_LENGTH = 16
 
@@ -61,6 +63,16 @@ class ApiSettings(BaseModel):
         return not self.tokens and self.hmac_secret is None
 
 
+class MetricsSettings(BaseModel):
+    """Where ``playbook worker`` serves /metrics, /healthz and /readyz (``workers/probe.py``)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    host: str = "127.0.0.1"
+    port: int | None = Field(None, ge=1, le=65535)
+    """None: no endpoint (several workers on one machine would share a port)."""
+
+
 class Settings(BaseModel):
     """Everything a worker or the API needs; see :meth:`from_env`."""
 
@@ -75,6 +87,7 @@ class Settings(BaseModel):
     outbound: OutboundSettings = Field(default_factory=OutboundSettings)
     retry: RetrySettings = Field(default_factory=RetrySettings)
     api: ApiSettings = Field(default_factory=ApiSettings)
+    metrics: MetricsSettings = Field(default_factory=MetricsSettings)
 
     @classmethod
     def from_env(
@@ -104,6 +117,7 @@ class Settings(BaseModel):
             outbound=OutboundSettings.from_env(env),
             retry=retry,
             api=_api(env),
+            metrics=_metrics(env),
         )
 
     def store_url(self) -> str | None:
@@ -141,6 +155,16 @@ def _api(env: Mapping[str, str]) -> ApiSettings:
         raise SettingsError(f"{var}: {first['msg']}") from None
 
 
+def _metrics(env: Mapping[str, str]) -> MetricsSettings:
+    values = {"host": env.get(METRICS_HOST_VAR) or None, "port": env.get(METRICS_PORT_VAR) or None}
+    try:
+        return MetricsSettings.model_validate({k: v for k, v in values.items() if v is not None})
+    except ValidationError as error:
+        first = error.errors(include_url=False)[0]
+        var = METRICS_PORT_VAR if first["loc"] == ("port",) else METRICS_HOST_VAR
+        raise SettingsError(f"{var}: {first['msg']}") from None
+
+
 # (variable, what it sets) for `playbook settings` and the README; secrets are masked there.
 VARIABLES: tuple[tuple[str, str], ...] = (
     (temporal_var("address"), "Temporal frontend host:port"),
@@ -175,6 +199,8 @@ VARIABLES: tuple[tuple[str, str], ...] = (
     (API_HOST_VAR, "address the API listens on (default 127.0.0.1)"),
     (API_PORT_VAR, "port the API listens on (default 8000)"),
     (API_TIMEOUT_VAR, "seconds a client has to send a request's headers, then its body"),
+    (METRICS_PORT_VAR, "port of the worker's /metrics, /healthz, /readyz (default: none)"),
+    (METRICS_HOST_VAR, "address of that endpoint (default 127.0.0.1)"),
 )
 
 _SECRET_WORDS = ("SECRET", "PASSWORD", "API_KEY", "TOKENS", "WEBHOOKS", "DEFAULT_WEBHOOK")
