@@ -1,6 +1,7 @@
 """The compose stack's database roles (deploy/postgres/roles.sql), run for real on PostgreSQL:
 Temporal and the engine each get a role that owns its own databases and nothing more, the job
-is safe to repeat (and sets the passwords again, so a new one rotates it), and the engine's store works as that role.
+is safe to repeat (it sets the passwords again, so a new one rotates it), and the engine's
+store works as its role.
 """
 
 from __future__ import annotations
