@@ -4,12 +4,33 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: test lint typecheck unit schema bench bench-simulation demo clean bytecode
+PIP    := $(BIN)/python -m pip --disable-pip-version-check
+LOCK   := requirements/lock.txt
+# The whole set (runtime, dev tools, embedded servers) for one Python and every platform;
+# the image's runtime.txt is the runtime part of the same resolution (-c the lock).
+COMPILE := $(BIN)/uv pip compile pyproject.toml --universal --python-version 3.11 \
+	--generate-hashes --custom-compile-command "make lock" --quiet
 
-$(STAMP): pyproject.toml
+.PHONY: test lint typecheck unit schema bench bench-simulation demo clean bytecode lock \
+	test-packages
+
+# Exactly the locked versions (checked by hash), then this project on top, editable and
+# without resolving anything again: pyproject.toml keeps the ranges, the lock what is installed.
+$(STAMP): pyproject.toml $(LOCK)
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[dev,servers]'
+	$(PIP) install --quiet --require-hashes -r $(LOCK)
+	$(PIP) install --quiet --no-deps -e .
 	touch $(STAMP)
+
+# After changing a dependency in pyproject.toml; versions already locked stay unless
+# LOCK_FLAGS=--upgrade (or --upgrade-package NAME).
+lock: $(STAMP)
+	$(COMPILE) --all-extras $(LOCK_FLAGS) -o $(LOCK)
+	$(COMPILE) -c $(LOCK) -o requirements/runtime.txt
+
+# postgresql and chromium for the tests: installed as root, else one line says what to install.
+test-packages:
+	sh scripts/test-packages.sh
 
 test: lint typecheck unit
 
@@ -36,7 +57,7 @@ typecheck: $(STAMP)
 # module fixture (the corpus runs all its cases at once) is built once. Most tests wait on
 # Temporal, so two processes take about two thirds of the time of one on two cores.
 TEST_WORKERS ?= 2
-unit: $(STAMP) bytecode
+unit: $(STAMP) bytecode test-packages
 	$(BIN)/pytest -n $(TEST_WORKERS) --dist loadfile
 
 # The whole engine on the embedded dev server, driven through demo accounts (under 2 minutes).

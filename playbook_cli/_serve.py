@@ -78,9 +78,11 @@ def api(
 ) -> None:
     """Serve the HTTP API: events in, account status and decisions out (OpenAPI at /docs)."""
     from workers.api import serve
+    from workers.metrics import serve_sdk_metrics
 
     full = _full(settings)
     _logging()
+    serve_sdk_metrics()  # before the API's client: the SDK's runtime serves them (/metrics)
 
     def ready(url: str) -> None:
         _log.info(

@@ -56,26 +56,44 @@ async def _serve(settings: TemporalSettings, register_attributes: bool) -> None:
     from engine.client._connect import connect
     from workers.activities import Actions
     from workers.directory import DirectoryError
+    from workers.metrics import serve_sdk_metrics
+    from workers.probe import bind
+    from workers.settings import METRICS_PORT_VAR, Settings
     from workers.worker import build_worker
 
     try:
         # Before connecting: a bad SMTP, store or directory setting is the first thing to say.
-        actions = Actions.from_environment()
+        full = Settings.from_env(temporal=settings)
+        actions = Actions.from_settings(full)
     except (PlaybookError, DirectoryError, ValueError) as error:
         raise _Failed(str(error)) from None
+    probe = None
     try:
+        if full.metrics.port is not None:
+            try:
+                sock = bind(full.metrics.host, full.metrics.port)
+            except OSError as error:
+                where = f"{full.metrics.host}:{full.metrics.port}"
+                raise _Failed(
+                    f"cannot serve metrics on {where} ({METRICS_PORT_VAR}): {error.strerror}"
+                ) from None
+            probe = (sock, serve_sdk_metrics())  # before the client: the runtime takes it
         client = await connect(settings)
         if register_attributes:
             await _register(client, settings)
         worker = build_worker(
             client, settings.task_queue, actions.activities(), graceful_shutdown_timeout=_GRACE
         )
-        await _work(worker, settings)
+        await _work(worker, settings, probe)
     finally:
+        if probe is not None:
+            probe[0].close()
         await actions.aclose()
 
 
-async def _work(worker: Any, settings: TemporalSettings) -> None:
+async def _work(worker: Any, settings: TemporalSettings, probe: Any = None) -> None:
+    from workers.metrics import METRICS
+    from workers.probe import probe_app, serve_probe
     from workers.worker import WORKFLOWS
 
     loop = asyncio.get_running_loop()
@@ -84,6 +102,13 @@ async def _work(worker: Any, settings: TemporalSettings) -> None:
         loop.add_signal_handler(signum, stop.set)
     running = asyncio.create_task(worker.run())
     stopping = asyncio.create_task(stop.wait())
+    probe_stop = asyncio.Event()
+    if probe is not None:
+        sock, sdk = probe
+        app = probe_app(worker.client, worker, METRICS, sdk)
+        serving = asyncio.create_task(serve_probe(app, sock, probe_stop))
+        host, port = sock.getsockname()[:2]
+        _log.info("metrics at http://%s:%s/metrics, health at /healthz and /readyz", host, port)
     _log.info(
         "serving task queue %s in %s: %s (Ctrl-C to stop)",
         settings.task_queue,
@@ -100,6 +125,9 @@ async def _work(worker: Any, settings: TemporalSettings) -> None:
     if not running.done():
         _log.info("stopping: in-flight activities get up to %ss", _GRACE.seconds)
         await worker.shutdown()
+    if probe is not None:
+        probe_stop.set()
+        await serving
     error = running.exception()
     if error is not None:
         cause = f": {error.__cause__}" if error.__cause__ else ""

@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import time
 from collections.abc import Awaitable, Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -24,7 +25,14 @@ from typing import Any
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from engine.journeys._messages import ActionReceipt, ActionRequest, CloseRequest, HistoryRequest
+from engine.journeys._messages import (
+    ActionReceipt,
+    ActionRequest,
+    CloseRequest,
+    DecisionRecord,
+    HistoryRequest,
+    JourneyRecord,
+)
 from engine.language._plan import EmailNode, NotifyNode, TaskNode, TierPlan, WebhookNode
 from engine.language._template_context import PEOPLE, template_context
 from workers import history
@@ -32,6 +40,7 @@ from workers.backoff import RetrySettings, with_delay
 from workers.directory import Directory, Person
 from workers.email import Outgoing, SmtpSettings, render_off_loop, send_emails
 from workers.log import action_log
+from workers.metrics import METRICS, EngineMetrics
 from workers.outbound import OutboundClient, OutboundSettings, notify_chat, post_webhook
 from workers.settings import Settings
 from workers.store import NewTask, Store, open_store
@@ -60,6 +69,7 @@ class Actions:
         outbound: OutboundSettings,
         retry: RetrySettings | None = None,
         crash_after: str | None = None,
+        metrics: EngineMetrics | None = None,
     ) -> None:
         self._store = store
         self._directory = directory
@@ -68,6 +78,7 @@ class Actions:
         self._retry = retry or RetrySettings()
         self._http: OutboundClient | None = None
         self._crash_after = crash_after
+        self._metrics = METRICS if metrics is None else metrics
 
     @classmethod
     def from_environment(cls) -> Actions:
@@ -109,16 +120,21 @@ class Actions:
             "chat": self._chat,
             "webhook": self._webhook,
         }[kind]
+        started = time.monotonic()
         try:
             with _heartbeating():
                 detail = await handler(request)
         except ApplicationError as error:
             if error.non_retryable:
+                self._count(kind, "failed", started)
                 log.warning("action failed", error=str(error), retrying=False)
                 raise
+            self._count(kind, "deferred", started)
             raise self._again(error, log) from None
         except Exception as error:
+            self._count(kind, "deferred", started)
             raise self._again(error, log) from error
+        self._count(kind, "sent", started)
         log.info("action done", detail=detail)
         return ActionReceipt(idempotency_key=request.idempotency_key, detail=detail)
 
@@ -128,6 +144,7 @@ class Actions:
         closed = await asyncio.to_thread(
             self._store.close_open, request.workflow_id, request.scope, request.reason
         )
+        self._metrics.tasks_closed.labels(request.scope).inc(closed)
         action_log(scope=request.scope).info("closed tasks", closed=closed, reason=request.reason)
         return ActionReceipt(
             idempotency_key=f"{request.workflow_id}/close/{request.scope}",
@@ -137,7 +154,10 @@ class Actions:
     @activity.defn(name="record_history")
     async def record_history(self, request: HistoryRequest) -> int:
         """Keep account changes and journey endings for the dashboard; once per key."""
-        return await asyncio.to_thread(history.record, self._store, request)
+        new: list[DecisionRecord | JourneyRecord] = []
+        added = await asyncio.to_thread(history.record, self._store, request, new)
+        self._metrics.recorded(new)
+        return added
 
     # Email --------------------------------------------------------------------------------
 
@@ -279,6 +299,10 @@ class Actions:
         return result.detail
 
     # Helpers ------------------------------------------------------------------------------
+
+    def _count(self, kind: str, outcome: str, started: float) -> None:
+        self._metrics.actions.labels(kind, outcome).inc()
+        self._metrics.action_seconds.labels(kind).observe(time.monotonic() - started)
 
     def _again(self, error: Exception, log: Any) -> ApplicationError:
         """The error to retry ``error`` with: no attempt limit (the journey's policy), the

@@ -27,10 +27,16 @@ from engine.journeys._messages import (
 from workers.store import Store
 
 
-def record(store: Store, request: HistoryRequest) -> int:
+def record(
+    store: Store,
+    request: HistoryRequest,
+    new: list[DecisionRecord | JourneyRecord] | None = None,
+) -> int:
     """Write what ``request`` carries; a change or journey already recorded is kept as it was.
-    Returns how many rows were new."""
+    Returns how many rows were new; ``new`` receives the decisions and the journey that were
+    (the metrics count them: a retried request counts once)."""
     added = 0
+    fresh: list[DecisionRecord | JourneyRecord] = []
     with store.transaction(write=True) as tx:
         for change in request.changes:
             added += tx.count(
@@ -41,7 +47,7 @@ def record(store: Store, request: HistoryRequest) -> int:
             )
         journey = request.journey
         if journey is not None:
-            added += tx.count(
+            inserted = tx.count(
                 "INSERT INTO journey_outcomes (workflow_id, account_id, playbook, version, stage,"
                 " cycle, enrolled_at, ended_at, outcome, ended_by, highest_tier, ack_seconds)"
                 " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
@@ -61,9 +67,12 @@ def record(store: Store, request: HistoryRequest) -> int:
                     json.dumps(journey.ack_seconds, sort_keys=True),
                 ),
             )
+            added += inserted
+            if inserted:
+                fresh.append(journey)
         for record_ in request.decisions:
             d = record_.decision
-            added += tx.count(
+            inserted = tx.count(
                 "INSERT INTO decisions (idempotency_key, account_id, workflow_id, seq, at, kind,"
                 " rule, playbook, version, hash, seen, detail)"
                 " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
@@ -83,6 +92,12 @@ def record(store: Store, request: HistoryRequest) -> int:
                     d.detail,
                 ),
             )
+            added += inserted
+            if inserted:
+                fresh.append(record_)
+    # Only once the transaction committed: a rolled-back write counts nothing.
+    if new is not None:
+        new.extend(fresh)
     return added
 
 

@@ -44,6 +44,8 @@ API_SESSION_VAR = "PLAYBOOK_API_SESSION_SECRET"
 TEMPORAL_UI_VAR = "PLAYBOOK_TEMPORAL_UI_URL"
 TARGETS_VAR = "PLAYBOOK_DASHBOARD_TARGETS"
 CHURN_RISK_VAR = "PLAYBOOK_DASHBOARD_CHURN_RISK"
+METRICS_HOST_VAR = "PLAYBOOK_METRICS_HOST"
+METRICS_PORT_VAR = "PLAYBOOK_METRICS_PORT"
 # Bearer tokens are compared in full; shorter ones are guessable by brute force.
 MIN_TOKEN_LENGTH = 16
 
@@ -74,6 +76,16 @@ class ApiSettings(BaseModel):
         return not self.tokens and not self.read_tokens and self.hmac_secret is None
 
 
+class MetricsSettings(BaseModel):
+    """Where ``playbook worker`` serves /metrics, /healthz and /readyz (``workers/probe.py``)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    host: str = "127.0.0.1"
+    port: int | None = Field(None, ge=1, le=65535)
+    """None: no endpoint (several workers on one machine would share a port)."""
+
+
 class Settings(BaseModel):
     """Everything a worker or the API needs; see :meth:`from_env`."""
 
@@ -89,6 +101,7 @@ class Settings(BaseModel):
     retry: RetrySettings = Field(default_factory=RetrySettings)
     api: ApiSettings = Field(default_factory=ApiSettings)
     dashboard: DashboardSettings = Field(default_factory=DashboardSettings)
+    metrics: MetricsSettings = Field(default_factory=MetricsSettings)
 
     @classmethod
     def from_env(
@@ -119,6 +132,7 @@ class Settings(BaseModel):
             retry=retry,
             api=_api(env),
             dashboard=dashboard_settings(env),
+            metrics=_metrics(env),
         )
 
     def store_url(self) -> str | None:
@@ -197,6 +211,16 @@ def dashboard_settings(env: Mapping[str, str]) -> DashboardSettings:
         raise SettingsError(f"{var}: {first['msg']}") from None
 
 
+def _metrics(env: Mapping[str, str]) -> MetricsSettings:
+    values = {"host": env.get(METRICS_HOST_VAR) or None, "port": env.get(METRICS_PORT_VAR) or None}
+    try:
+        return MetricsSettings.model_validate({k: v for k, v in values.items() if v is not None})
+    except ValidationError as error:
+        first = error.errors(include_url=False)[0]
+        var = METRICS_PORT_VAR if first["loc"] == ("port",) else METRICS_HOST_VAR
+        raise SettingsError(f"{var}: {first['msg']}") from None
+
+
 # (variable, what it sets) for `playbook settings` and the README; secrets are masked there.
 VARIABLES: tuple[tuple[str, str], ...] = (
     (temporal_var("address"), "Temporal frontend host:port"),
@@ -236,6 +260,8 @@ VARIABLES: tuple[tuple[str, str], ...] = (
     (TEMPORAL_UI_VAR, "Temporal Web UI address the account page links to"),
     (TARGETS_VAR, "dashboard targets, e.g. grr=0.92,nrr=1.10"),
     (CHURN_RISK_VAR, "churn risk per health tier for the renewal forecast"),
+    (METRICS_PORT_VAR, "port of the worker's /metrics, /healthz, /readyz (default: none)"),
+    (METRICS_HOST_VAR, "address of that endpoint (default 127.0.0.1)"),
 )
 
 _SECRET_WORDS = ("SECRET", "PASSWORD", "API_KEY", "TOKENS", "WEBHOOKS", "DEFAULT_WEBHOOK")

@@ -1,8 +1,10 @@
 #!/bin/sh
-# Creates and migrates Temporal's two databases (`temporal`, `temporal_visibility`) in the
-# compose file's PostgreSQL. Follows temporalio/samples-server compose/scripts/setup-postgres.sh.
-# Safe to run on every `docker compose up`: `create` ignores a database that exists,
-# `setup-schema -v 0.0` keeps a newer version, and `update-schema` applies only what is missing.
+# Migrates Temporal's two databases (`temporal`, `temporal_visibility`) in the compose file's
+# PostgreSQL, as the `temporal` role that owns them. Follows temporalio/samples-server
+# compose/scripts/setup-postgres.sh, less its `create` steps: the databases are made by
+# deploy/postgres/roles.sql (the role may not create databases). Safe to run on every
+# `docker compose up`: `setup-schema -v 0.0` keeps a newer version, and `update-schema`
+# applies only what is missing.
 set -eu
 
 : "${POSTGRES_SEEDS:?ERROR: POSTGRES_SEEDS environment variable is required}"
@@ -18,11 +20,9 @@ sql() {
         -p "${DB_PORT:-5432}" "$@"
 }
 
-sql --db temporal create
 sql --db temporal setup-schema -v 0.0
 sql --db temporal update-schema -d /etc/temporal/schema/postgresql/v12/temporal/versioned
 
-sql --db temporal_visibility create
 sql --db temporal_visibility setup-schema -v 0.0
 sql --db temporal_visibility update-schema -d /etc/temporal/schema/postgresql/v12/visibility/versioned
 

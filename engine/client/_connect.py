@@ -163,30 +163,41 @@ def _read(path: Path | None, field: str) -> bytes | None:
     raise SettingsError(f"{path}: {problem} (given by {flag(field)} or {env_var(field)})")
 
 
-def quiet_core_logs() -> None:
+def quiet_core_logs(prometheus: str | None = None) -> None:
     """Make the SDK's default runtime forward its Rust core's logs to Python logging, errors
     only (``temporalio.core``). By default the core prints coloured WARN lines straight to
     stderr, dozens a second while the server is away (a retried call, a worker's polls), into
     the user's terminal and into files a command's output is redirected to; each command says
-    what went wrong in its own one line instead. Once per process, before the first client."""
+    what went wrong in its own one line instead. Once per process, before the first client.
+
+    ``prometheus`` (``host:port``): the runtime also serves the SDK's metrics there, durations
+    in seconds as Prometheus names them (``workers.metrics`` shows them with the engine's).
+    Raises ``RuntimeError`` if the runtime was already made without it."""
     global _QUIETED
     if _QUIETED:
+        if prometheus is not None:
+            raise RuntimeError("the Temporal runtime was made before its metrics were asked for")
         return
 
     from temporalio.runtime import (
         LogForwardingConfig,
         LoggingConfig,
+        PrometheusConfig,
         Runtime,
         TelemetryConfig,
         TelemetryFilter,
     )
 
+    metrics = (
+        PrometheusConfig(bind_address=prometheus, durations_as_seconds=True) if prometheus else None
+    )
     runtime = Runtime(
         telemetry=TelemetryConfig(
             logging=LoggingConfig(
                 filter=TelemetryFilter(core_level="ERROR", other_level="ERROR"),
                 forwarding=LogForwardingConfig(logger=logging.getLogger("temporalio.core")),
-            )
+            ),
+            metrics=metrics,
         )
     )
     Runtime.set_default(runtime, error_if_already_set=False)

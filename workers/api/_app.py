@@ -20,7 +20,7 @@ from typing import Annotated, Any, TypeVar
 from fastapi import Depends, FastAPI, Header, Path, Query, Request, status
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, RedirectResponse
+from fastapi.responses import JSONResponse, RedirectResponse, Response
 from temporalio.client import Client
 from temporalio.service import RPCError
 
@@ -47,6 +47,7 @@ from workers.api._models import (
     Why,
 )
 from workers.api._pages import add_pages
+from workers.metrics import CONTENT_TYPE, METRICS, exposition, sdk_url
 from workers.settings import Settings
 
 T = TypeVar("T")
@@ -137,7 +138,9 @@ def create_app(settings: Settings, *, request_seconds: float = DEFAULT_REQUEST_S
         )
 
     @app.exception_handler(RequestValidationError)
-    async def _invalid(_: Request, error: RequestValidationError) -> JSONResponse:
+    async def _invalid(request: Request, error: RequestValidationError) -> JSONResponse:
+        if request.url.path.endswith("/events"):
+            METRICS.api_refused.inc()
         # FastAPI's own handler echoes the input, and a NaN in it cannot be rendered as
         # JSON: the client would get a 500 for its own bad payload.
         detail = _json_safe(jsonable_encoder(error.errors()))
@@ -161,7 +164,11 @@ def create_app(settings: Settings, *, request_seconds: float = DEFAULT_REQUEST_S
         ids, batches = [], []
         day = datetime.now(UTC).date().isoformat()
         for index, (account, event) in enumerate(events):
-            check_account_id(account)  # all refused before any is sent
+            try:
+                check_account_id(account)  # all refused before any is sent
+            except PlaybookError:
+                METRICS.api_refused.inc()
+                raise
             event_id = event.id or _content_id(account, event, index, day, key)
             ids.append(event_id)
             batches.append(
@@ -182,7 +189,12 @@ def create_app(settings: Settings, *, request_seconds: float = DEFAULT_REQUEST_S
                 for message in messages:
                     await send(client, account, message, settings.temporal.task_queue)
 
-        await _temporal_call(work)
+        try:
+            await _temporal_call(work)
+        except TemporalUnreachable:
+            METRICS.api_events.labels("failed").inc(len(events))
+            raise
+        METRICS.api_events.labels("accepted").inc(len(ids))
         return Accepted(accepted=len(ids), event_ids=ids)
 
     @app.post(
@@ -258,6 +270,11 @@ def create_app(settings: Settings, *, request_seconds: float = DEFAULT_REQUEST_S
     async def healthz() -> dict[str, str]:
         """Liveness: the process serves requests. Needs no credentials."""
         return {"status": "ok"}
+
+    @app.get("/metrics", include_in_schema=False)
+    async def metrics() -> Response:
+        """Prometheus metrics (docs/metrics.md): the API's counts and the Temporal SDK's."""
+        return Response(await exposition(METRICS.registry, sdk_url()), media_type=CONTENT_TYPE)
 
     @app.get("/readyz", tags=["health"], responses={503: {"model": Problem}})
     async def readyz() -> dict[str, str]:
