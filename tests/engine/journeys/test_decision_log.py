@@ -58,6 +58,13 @@ async def test_account_and_run_decisions_reach_the_store_once_with_the_outcome(
         await send(client, account, AttributeChange(set={"segment": "smb"}), queue)
         await send(client, account, HealthEvent(score=30), queue)
         await eventually(lambda: _has_run(client, run_id), "rescue enrolls on the drop")
+
+        async def called() -> bool:
+            return "call" in recorder.steps("rescue")
+
+        # The goal's reading after the first action has landed: one that comes while the
+        # action is in flight ends the run after it lands, and records the goal first.
+        await eventually(called, "rescue's first action is performed")
         await send(client, account, HealthEvent(score=96), queue)
         await eventually(ended, "rescue reaches its goal")
         status: AccountStatus = await handle.query(AccountWorkflow.status)
