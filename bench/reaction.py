@@ -8,9 +8,16 @@ store, an email over SMTP to a mail catcher on loopback). Measured from sending 
 (Python client, or ``POST`` to the HTTP API) to (a) the escalation activity starting and (b)
 the email arriving at the catcher.
 
-The baseline runs on the same server in the same process: a hand-written workflow that waits
-for a signal and then runs one activity, which (for the email figure) sends one email through
-the same SMTP catcher. Goal: engine p99 <= 1.25x the baseline's.
+Two baselines run on the same server in the same process, each activity sending one email
+through the same SMTP catcher (for the email figure):
+
+- bare: a hand-written workflow that waits for a signal and then runs one activity (one
+  workflow task, the single-task floor);
+- bare with child: the floor of the engine's own architecture, a parent at rest that a
+  signal-with-start wakes, whose task starts a child workflow, whose first task runs the
+  activity (two workflow tasks and a child start in a row, as an enrollment).
+
+Goal (issue 20): engine p50 and p99 <= 1.25x the bare-with-child baseline's.
 
     .venv/bin/python -m bench.reaction [--samples 200]
 """
@@ -45,8 +52,8 @@ from temporalio.worker import (
     Worker,
 )
 
-from bench._bare import BareReaction
-from bench._results import spread, write
+from bench._bare import BareAccount, BareJourney, BareReaction
+from bench._results import percentile, spread, write
 from engine import load
 from engine.client._attributes import DEV_SERVER_ARGS
 from engine.client._connect import TemporalSettings
@@ -173,6 +180,31 @@ async def _bare(client: Client, clock: _Clock, n: int) -> tuple[list[float], lis
     return starts, mails
 
 
+async def _bare_child(client: Client, clock: _Clock, n: int) -> tuple[list[float], list[float]]:
+    """Signal-with-start of a parent at rest -> its task starts a child -> the child's first
+    task runs the activity: the engine's shape with none of its work."""
+    starts, mails = [], []
+    for _ in range(n):
+        workflow_id = f"bare-account-{uuid.uuid4().hex}"
+        await client.start_workflow(
+            BareAccount.run, "bare_act", id=workflow_id, task_queue="bench-bare"
+        )
+        await asyncio.sleep(0.15)  # at rest in its wait, as an account would be
+        futures = clock.expect(workflow_id)
+        start = time.perf_counter()
+        await client.start_workflow(
+            BareAccount.run,
+            "bare_act",
+            id=workflow_id,
+            task_queue="bench-bare",
+            start_signal="go",
+        )
+        a, b = await _wait(futures, start)
+        starts.append(a)
+        mails.append(b)
+    return starts, mails
+
+
 async def _engine(
     client: Client,
     clock: _Clock,
@@ -203,11 +235,27 @@ async def _engine(
     return starts, mails
 
 
-def _row(name: str, samples: list[float], baseline: list[float]) -> str:
-    from bench._results import percentile
+def _ratios(samples: list[float], baseline: list[float]) -> str:
+    p50 = percentile(samples, 50) / percentile(baseline, 50)
+    return f"{p50:.2f}x / {percentile(samples, 99) / percentile(baseline, 99):.2f}x"
 
-    ratio = percentile(samples, 99) / percentile(baseline, 99)
-    return f"| {name} | {spread(samples)} | {ratio:.2f}x |"
+
+def _row(name: str, samples: list[float], bare: list[float], child: list[float]) -> str:
+    return f"| {name} | {spread(samples)} | {_ratios(samples, bare)} | {_ratios(samples, child)} |"
+
+
+def _verdict(rows: list[tuple[str, list[float], list[float]]]) -> str:
+    """Met or missed, per (name, engine, bare with child) row: p50 and p99 <= GOAL x."""
+    lines = []
+    for name, samples, child in rows:
+        p50 = percentile(samples, 50) / percentile(child, 50)
+        p99 = percentile(samples, 99) / percentile(child, 99)
+        verdict = "met" if max(p50, p99) <= GOAL else "**missed**"
+        lines.append(f"- {name}: p50 {p50:.2f}x, p99 {p99:.2f}x of bare with child: {verdict}")
+    return "\n".join(lines)
+
+
+GOAL = 1.25
 
 
 async def main(samples: int) -> None:
@@ -238,7 +286,7 @@ async def main(samples: int) -> None:
         bare_worker = Worker(
             client,
             task_queue="bench-bare",
-            workflows=[BareReaction],
+            workflows=[BareReaction, BareAccount, BareJourney],
             activities=[_bare_activity(clock, smtp_port)],
         )
         settings = Settings(
@@ -266,9 +314,11 @@ async def main(samples: int) -> None:
                     response.raise_for_status()
 
                 await _bare(client, clock, 5)  # warm every path up
+                await _bare_child(client, clock, 5)
                 await _engine(client, clock, 5, by_client)
                 await _engine(client, clock, 5, by_api)
                 bare_start, bare_mail = await _bare(client, clock, samples)
+                child_start, child_mail = await _bare_child(client, clock, samples)
                 client_start, client_mail = await _engine(client, clock, samples, by_client)
                 api_start, api_mail = await _engine(client, clock, samples, by_api)
         finally:
@@ -277,18 +327,34 @@ async def main(samples: int) -> None:
             await actions.aclose()
             await env.shutdown()
             smtp.stop()
+    starts = (bare_start, child_start)
+    mails = (bare_mail, child_mail)
     body = "\n".join(
         [
             f"{samples} samples per row, one at a time, each account at rest before its event.",
+            "Ratios are engine / baseline at p50 / p99; *bare* is one workflow task, *bare with",
+            "child* is signal-with-start -> parent task -> child start -> child's first task.",
             "",
-            "| path | latency | p99 vs baseline |",
-            "| --- | --- | --- |",
-            _row("baseline: signal -> activity starts", bare_start, bare_start),
-            _row("baseline: signal -> email arrives", bare_mail, bare_mail),
-            _row("engine, client: health drop -> escalation starts", client_start, bare_start),
-            _row("engine, client: health drop -> email arrives", client_mail, bare_mail),
-            _row("engine, HTTP API: POST -> escalation starts", api_start, bare_start),
-            _row("engine, HTTP API: POST -> email arrives", api_mail, bare_mail),
+            "| path | latency | vs bare (p50 / p99) | vs bare with child (p50 / p99) |",
+            "| --- | --- | --- | --- |",
+            _row("bare: signal -> activity starts", bare_start, *starts),
+            _row("bare: signal -> email arrives", bare_mail, *mails),
+            _row("bare with child: signal-with-start -> activity starts", child_start, *starts),
+            _row("bare with child: signal-with-start -> email arrives", child_mail, *mails),
+            _row("engine, client: health drop -> escalation starts", client_start, *starts),
+            _row("engine, client: health drop -> email arrives", client_mail, *mails),
+            _row("engine, HTTP API: POST -> escalation starts", api_start, *starts),
+            _row("engine, HTTP API: POST -> email arrives", api_mail, *mails),
+            "",
+            f"Goal: engine p50 and p99 <= {GOAL}x the bare-with-child baseline's.",
+            "",
+            _verdict(
+                [
+                    ("health drop -> escalation starts", client_start, child_start),
+                    ("health drop -> email arrives", client_mail, child_mail),
+                    ("HTTP API POST -> escalation starts", api_start, child_start),
+                ]
+            ),
         ]
     )
     print(body)

@@ -1,0 +1,28 @@
+"""A bare Temporal worker in a process of its own, so a benchmark reads its CPU alone.
+
+The engine's worker runs as ``playbook worker``; its baseline must run the same way (its own
+process, the same data converter, the SDK's defaults otherwise) for CPU-seconds to compare.
+
+    .venv/bin/python -m bench._bare_worker ADDRESS TASK_QUEUE
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+
+from temporalio.client import Client
+from temporalio.worker import Worker
+
+from bench._bare import BareWaiting
+from engine.client._converter import DATA_CONVERTER
+
+
+async def main(address: str, task_queue: str) -> None:
+    client = await Client.connect(address, data_converter=DATA_CONVERTER)
+    async with Worker(client, task_queue=task_queue, workflows=[BareWaiting]):
+        await asyncio.Event().wait()  # until the benchmark terminates the process
+
+
+if __name__ == "__main__":
+    asyncio.run(main(sys.argv[1], sys.argv[2]))
