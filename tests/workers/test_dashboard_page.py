@@ -7,9 +7,7 @@ Temporal UI."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
-import shutil
 import subprocess
 import sys
 import uuid
@@ -19,8 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from playwright.async_api import Error as PlaywrightError
-from playwright.async_api import Page, async_playwright
+from playwright.async_api import async_playwright
 from pydantic import BaseModel, SecretStr
 from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
@@ -33,6 +30,7 @@ from engine.client._start import publish, send
 from engine.dashboard._numbers import Period, Report
 from engine.journeys._catalog import build_catalog
 from engine.journeys._messages import AccountEvent, AttributeChange, HealthEvent, PlaybookAck
+from tests.browser import chromium, sees
 from tests.support import eventually, fresh_namespace
 from workers.activities import Actions
 from workers.api import serve
@@ -268,20 +266,9 @@ class _Rows(HTMLParser):
             self._key = None
 
 
-def _chromium() -> str:
-    found = shutil.which("chromium") or shutil.which("chromium-browser")
-    if found is None:
-        pytest.fail(
-            "chromium not found: the dashboard page is tested in a real browser; install"
-            " Debian's `chromium` package (apt-get install chromium), as .ci/run does",
-            pytrace=False,
-        )
-    return found
-
-
 def _browse(url: str, *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [_chromium(), "--headless=new", "--no-sandbox", "--disable-gpu", *args, url],
+        [chromium(), "--headless=new", "--no-sandbox", "--disable-gpu", *args, url],
         capture_output=True,
         text=True,
         timeout=90,
@@ -375,21 +362,6 @@ WRITE_TOKEN = "write-token-0123456789abcdef"
 READ_TOKEN = "read-only-token-0123456789ab"
 
 
-async def _sees(page: Page, text: str) -> None:
-    """Until the page (any of its frames) shows ``text``: the Temporal UI renders late."""
-    shown = ""
-    for _ in range(100):
-        texts = []
-        for frame in page.frames:
-            with contextlib.suppress(PlaywrightError):  # a frame navigating away
-                texts.append(await frame.inner_text("body"))
-        shown = " ".join(" ".join(texts).split())
-        if text in shown:
-            return
-        await page.wait_for_timeout(200)
-    raise AssertionError(f"the page never showed {text!r}; it shows: {shown[-1500:]}")
-
-
 async def test_a_cs_leader_logs_in_and_walks_from_the_dashboard_to_a_run_in_the_temporal_ui(
     book: Book, dev_env: WorkflowEnvironment, dev_ui_port: int
 ) -> None:
@@ -421,7 +393,7 @@ async def test_a_cs_leader_logs_in_and_walks_from_the_dashboard_to_a_run_in_the_
         dashboard = f"{base}/dashboard?period={_period_arg(book.period)}"
         async with async_playwright() as playwright:
             browser = await playwright.chromium.launch(
-                executable_path=_chromium(), args=["--no-sandbox", "--disable-gpu"]
+                executable_path=chromium(), args=["--no-sandbox", "--disable-gpu"]
             )
             try:
                 page = await browser.new_page(viewport={"width": 1400, "height": 2000})
@@ -429,14 +401,14 @@ async def test_a_cs_leader_logs_in_and_walks_from_the_dashboard_to_a_run_in_the_
                 assert page.url.startswith(f"{base}/login?next=/dashboard"), page.url
                 await page.fill("#token", "not-a-token-we-know-at-all")
                 await page.click("button[type=submit]")
-                await _sees(page, "That token is not accepted.")
+                await sees(page, "That token is not accepted.")
                 assert "/login" in page.url
                 await page.fill("#token", READ_TOKEN)
                 await page.click("button[type=submit]")
                 await page.wait_for_url(dashboard)
                 (cookie,) = await page.context.cookies()
                 assert (cookie["httpOnly"], cookie["sameSite"]) == (True, "Strict")
-                await _sees(page, "Gross revenue retention (GRR)")
+                await sees(page, "Gross revenue retention (GRR)")
 
                 await page.click('tr[data-key="escalation.beta.rescue"] a')
                 await page.wait_for_url(f"{base}/accounts/beta")
@@ -452,7 +424,7 @@ async def test_a_cs_leader_logs_in_and_walks_from_the_dashboard_to_a_run_in_the_
                 # The search box: a prefix lists accounts, an exact id opens the account.
                 await page.fill('input[name="q"]', "gam")
                 await page.click("nav button[type=submit]")
-                await _sees(page, "Accounts beginning 'gam'")
+                await sees(page, "Accounts beginning 'gam'")
                 await page.click('a[href="/accounts/gamma"]')
                 await page.wait_for_url(f"{base}/accounts/gamma")
                 await page.fill('input[name="q"]', "beta")
@@ -462,7 +434,7 @@ async def test_a_cs_leader_logs_in_and_walks_from_the_dashboard_to_a_run_in_the_
                 run_link = await journey.locator("a.ui").get_attribute("href")
                 assert run_link is not None and run_link.endswith("/history")
                 await page.goto(run_link)
-                await _sees(page, "playbook/rescue/beta/1")
+                await sees(page, "playbook/rescue/beta/1")
                 await page.screenshot(path=artifacts / "account-run-in-temporal-ui.png")
             finally:
                 await browser.close()

@@ -8,8 +8,6 @@ details. A screenshot of each page is kept in .artifacts/.
 
 from __future__ import annotations
 
-import contextlib
-import shutil
 import socket
 import sys
 import uuid
@@ -18,12 +16,12 @@ from pathlib import Path
 from urllib.parse import quote
 
 import pytest
-from playwright.async_api import Error as PlaywrightError
-from playwright.async_api import Page, async_playwright
+from playwright.async_api import async_playwright
 from temporalio.testing import WorkflowEnvironment
 
 from engine.client._attributes import DEV_SERVER_ARGS
 from engine.client._converter import DATA_CONVERTER
+from tests.browser import chromium, sees
 from tests.engine.journeys.test_operator_words import churning_account
 from tests.support import Recorder
 from workers.worker import build_worker
@@ -63,33 +61,6 @@ async def ui_env(tmp_path: Path) -> AsyncIterator[tuple[WorkflowEnvironment, int
         await env.shutdown()
 
 
-def _chromium() -> str:
-    found = shutil.which("chromium") or shutil.which("chromium-browser")
-    if found is None:
-        pytest.fail(
-            "chromium not found: the Temporal UI is read in a real browser; install Debian's"
-            " `chromium` package (apt-get install chromium), as .ci/run does",
-            pytrace=False,
-        )
-    return found
-
-
-async def _sees(page: Page, text: str) -> None:
-    """Until the page's visible text holds ``text``: the UI renders Markdown (summaries and
-    details) in frames of its own, and splits it across elements."""
-    shown = ""
-    for _ in range(100):
-        texts = []
-        for frame in page.frames:
-            with contextlib.suppress(PlaywrightError):  # a frame navigating away
-                texts.append(await frame.inner_text("body"))
-        shown = " ".join(" ".join(texts).split())
-        if text in shown:
-            return
-        await page.wait_for_timeout(200)
-    raise AssertionError(f"the page never showed {text!r}; it shows: {shown[-1500:]}")
-
-
 async def test_an_operator_reads_a_run_in_words_in_the_temporal_ui(
     ui_env: tuple[WorkflowEnvironment, int],
 ) -> None:
@@ -106,20 +77,20 @@ async def test_an_operator_reads_a_run_in_words_in_the_temporal_ui(
         base = f"http://127.0.0.1:{port}/namespaces/{client.namespace}/workflows"
         async with async_playwright() as playwright:
             browser = await playwright.chromium.launch(
-                executable_path=_chromium(), args=["--no-sandbox", "--disable-gpu"]
+                executable_path=chromium(), args=["--no-sandbox", "--disable-gpu"]
             )
             try:
                 page = await browser.new_page(viewport={"width": 1600, "height": 2400})
                 # The run's id has slashes (playbook/NAME/ACCOUNT/CYCLE): one path segment.
                 await page.goto(f"{base}/{quote(run.id, safe='')}/{run_id}/history")
-                await _sees(page, f"churn-prevention v1 for {account} (cycle 1)")
-                await _sees(page, "email customer, cc csm: churn-outreach")
-                await _sees(page, "ack SLA of tier csm: 2d")
+                await sees(page, f"churn-prevention v1 for {account} (cycle 1)")
+                await sees(page, "email customer, cc csm: churn-outreach")
+                await sees(page, "ack SLA of tier csm: 2d")
                 await page.screenshot(path=artifacts / "temporal-ui-run.png", full_page=True)
                 await page.get_by_role("tab", name="User Metadata").click()
-                await _sees(page, "Step: turnaround, waiting for its condition")
-                await _sees(page, "Escalation: tier csm engaged, ack SLA runs out")
-                await _sees(page, "Entered by entry.when, seeing")
+                await sees(page, "Step: turnaround, waiting for its condition")
+                await sees(page, "Escalation: tier csm engaged, ack SLA runs out")
+                await sees(page, "Entered by entry.when, seeing")
                 await page.screenshot(path=artifacts / "temporal-ui-metadata.png", full_page=True)
             finally:
                 await browser.close()
