@@ -39,17 +39,25 @@ _BOOK: list[tuple[str, str, ChangeKind, str | None, str]] = [
     ("brief", "2026-07-15", "lifecycle", None, "contract.cancelled"),
     ("beta", "2026-08-01", "arr", "45000", "55000"),
 ]
-BOOK = [
-    HistoryChange(
-        key=f"k{i}",
-        account_id=a,
-        at=datetime.fromisoformat(d).replace(tzinfo=UTC),
-        kind=k,
-        old=o,
-        new=n,
-    )
-    for i, (a, d, k, o, n) in enumerate(_BOOK)
-]
+Row = tuple[str, str, ChangeKind, str | None, str]
+
+
+def _changes(rows: list[Row], prefix: str) -> list[HistoryChange]:
+    """(account, day, kind, old, new) rows as the store's changes, keyed ``prefix + index``."""
+    return [
+        HistoryChange(
+            key=f"{prefix}{i}",
+            account_id=a,
+            at=datetime.fromisoformat(d).replace(tzinfo=UTC),
+            kind=k,
+            old=o,
+            new=n,
+        )
+        for i, (a, d, k, o, n) in enumerate(rows)
+    ]
+
+
+BOOK = _changes(_BOOK, "k")
 
 
 def test_customers_from_before_history_are_the_starting_book_not_new_business() -> None:
@@ -166,7 +174,7 @@ def test_nps_and_csat_are_the_average_latest_readings_of_their_components() -> N
     """Q3 with an nps and a csat component: acme's nps 40 then 70, beta's 50, newco (signed
     2026-07-10, within 90 days of the end) 90: NPS (70+50+90)/3 = 70.0, onboarding NPS 90.0
     (newco alone); CSAT 80 from beta; a reading after the period's end is not counted."""
-    readings: list[tuple[str, str, ChangeKind, str | None, str]] = [
+    readings: list[Row] = [
         ("acme", "2026-07-02", "nps", None, "40.0"),
         ("acme", "2026-08-02", "nps", "40.0", "70.0"),
         ("beta", "2026-08-03", "nps", None, "50"),
@@ -175,17 +183,7 @@ def test_nps_and_csat_are_the_average_latest_readings_of_their_components() -> N
         ("beta", "2026-08-03", "csat", None, "80"),
         ("beta", "2026-09-29", "csat", "80", "10"),  # after Q3's end
     ]
-    book = BOOK + [
-        HistoryChange(
-            key=f"r{i}",
-            account_id=a,
-            at=datetime.fromisoformat(d).replace(tzinfo=UTC),
-            kind=k,
-            old=o,
-            new=n,
-        )
-        for i, (a, d, k, o, n) in enumerate(readings)
-    ]
+    book = BOOK + _changes(readings, "r")
     live = Live(components=["usage", "nps", "csat"])
     report = build_report(Q3, live, [c for c in book if c.at < Q3.end], [], NOW)
     assert report.satisfaction is not None and report.satisfaction.nps is not None
