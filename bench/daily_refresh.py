@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import subprocess
 import sys
 import tempfile
@@ -39,15 +38,14 @@ from typing import Any
 from aiosmtpd.controller import Controller
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client
-from temporalio.testing import WorkflowEnvironment
 
 from bench._bare import BareWaiting
 from bench._cpu import child_named, cpu_seconds, until_idle
 from bench._profile import Recording, py_spy, summary
 from bench._results import write
+from bench._servers import dev_server
+from bench._servers import worker_env as engine_worker_env
 from engine import load
-from engine.client._attributes import DEV_SERVER_ARGS
-from engine.client._converter import DATA_CONVERTER
 from engine.client._start import publish, send
 from engine.journeys._catalog import build_catalog
 from engine.journeys._messages import AccountEvent, AttributeChange, HealthEvent
@@ -205,23 +203,10 @@ async def main(accounts: int, profile: bool, keep: Path | None = None) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         people = Path(tmp) / "people.yaml"
         people.write_text("people:\n  csm@refresh.example: {name: Casey}\n")
-        env = await WorkflowEnvironment.start_local(
-            data_converter=DATA_CONVERTER,
-            dev_server_existing_path=str(BIN / "temporal"),
-            dev_server_extra_args=[*DEV_SERVER_ARGS, "--db-filename", f"{tmp}/refresh.db"],
-            ui=False,
-        )
+        env = await dev_server(tmp, "refresh")
         client = env.client
         address = client.service_client.config.target_host
-        worker_env = {
-            **{k: v for k, v in os.environ.items() if not k.startswith("PLAYBOOK_")},
-            "PLAYBOOK_TEMPORAL_ADDRESS": address,
-            "PLAYBOOK_TEMPORAL_TASK_QUEUE": QUEUE,
-            "PLAYBOOK_DATABASE_URL": f"sqlite:///{tmp}/store.db",
-            "PLAYBOOK_SMTP_HOST": "127.0.0.1",
-            "PLAYBOOK_SMTP_PORT": str(smtp_port),
-            "PLAYBOOK_DIRECTORY": str(people),
-        }
+        worker_env = engine_worker_env(address, QUEUE, tmp, smtp_port, people)
         engine = _spawn([str(BIN / "playbook"), "worker"], worker_env)
         bare = _spawn([sys.executable, "-m", "bench._bare_worker", address, BARE_QUEUE], worker_env)
         server = child_named("temporal")

@@ -44,7 +44,6 @@ from aiosmtpd.controller import Controller
 from pydantic import SecretStr
 from temporalio import activity
 from temporalio.client import Client
-from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import (
     ActivityInboundInterceptor,
     ExecuteActivityInput,
@@ -54,10 +53,9 @@ from temporalio.worker import (
 
 from bench._bare import BareAccount, BareJourney, BareReaction
 from bench._results import percentile, spread, write
+from bench._servers import dev_server
 from engine import load
-from engine.client._attributes import DEV_SERVER_ARGS
 from engine.client._connect import TemporalSettings
-from engine.client._converter import DATA_CONVERTER
 from engine.client._start import publish, send
 from engine.journeys._catalog import build_catalog
 from engine.journeys._messages import AttributeChange, HealthEvent
@@ -267,12 +265,7 @@ async def main(samples: int) -> None:
     smtp = Controller(_Catcher(clock), hostname="127.0.0.1", port=smtp_port)
     smtp.start()
     with tempfile.TemporaryDirectory() as tmp:
-        env = await WorkflowEnvironment.start_local(
-            data_converter=DATA_CONVERTER,
-            dev_server_existing_path=str(BIN / "temporal"),
-            dev_server_extra_args=[*DEV_SERVER_ARGS, "--db-filename", f"{tmp}/bench.db"],
-            ui=False,
-        )
+        env = await dev_server(tmp, "bench")
         client = env.client
         actions = Actions(
             store=open_store(f"sqlite:///{tmp}/store.db"),

@@ -24,7 +24,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import email
-import os
 import subprocess
 import sys
 import tempfile
@@ -37,14 +36,13 @@ from typing import Any
 from aiosmtpd.controller import Controller
 from temporalio import activity
 from temporalio.client import Client
-from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
 from bench._bare import BareAccount, BareEnrollment, BareJourney
 from bench._results import percentile, spread, write
+from bench._servers import dev_server
+from bench._servers import worker_env as engine_worker_env
 from engine import load
-from engine.client._attributes import DEV_SERVER_ARGS
-from engine.client._converter import DATA_CONVERTER
 from engine.client._start import publish, send
 from engine.journeys._catalog import build_catalog
 from engine.journeys._messages import AccountEvent, AttributeChange, HealthEvent
@@ -222,22 +220,11 @@ async def main(accounts: int, samples: int) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         people = Path(tmp) / "people.yaml"
         people.write_text("people:\n  csm@scale.example: {name: Casey}\n")
-        env = await WorkflowEnvironment.start_local(
-            data_converter=DATA_CONVERTER,
-            dev_server_existing_path=str(BIN / "temporal"),
-            dev_server_extra_args=[*DEV_SERVER_ARGS, "--db-filename", f"{tmp}/scale.db"],
-            ui=False,
-        )
+        env = await dev_server(tmp, "scale")
         client = env.client
-        worker_env = {
-            **{k: v for k, v in os.environ.items() if not k.startswith("PLAYBOOK_")},
-            "PLAYBOOK_TEMPORAL_ADDRESS": client.service_client.config.target_host,
-            "PLAYBOOK_TEMPORAL_TASK_QUEUE": QUEUE,
-            "PLAYBOOK_DATABASE_URL": f"sqlite:///{tmp}/store.db",
-            "PLAYBOOK_SMTP_HOST": "127.0.0.1",
-            "PLAYBOOK_SMTP_PORT": str(smtp_port),
-            "PLAYBOOK_DIRECTORY": str(people),
-        }
+        worker_env = engine_worker_env(
+            client.service_client.config.target_host, QUEUE, tmp, smtp_port, people
+        )
         workers = _workers(1, worker_env)
         try:
             async with Worker(

