@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from pydantic import BaseModel
 
+from engine.language._fields import satisfaction_measure
+
 
 class Forecast(BaseModel):
     """The next 90 days' renewals, weighed by seed 001's churn risk per health tier."""
@@ -109,7 +111,7 @@ def satisfaction(
     """The satisfaction figures from the health model's NPS and CSAT components: ``latest``
     holds each account's last reading of each (``nps``, ``csat``, as the store records
     them), ``new_customers`` the accounts that signed in the last 90 days."""
-    found = [c for c in components if any(w in c.lower() for w in ("nps", "csat", "satisf"))]
+    found = [c for c in components if satisfaction_measure(c) is not None]
     if not found:
         return Satisfaction(
             components=[],

@@ -49,6 +49,7 @@ with workflow.unsafe.imports_passed_through():
     )
     from engine.journeys._run import PlaybookRunWorkflow
     from engine.language._facts import Facts, Health, Sample, midnight
+    from engine.language._fields import satisfaction_measure
     from engine.language._plan import ALL_HEALTH, Plan, health_reads, history_windows
 
 _LOCAL = timedelta(seconds=10)
@@ -80,19 +81,6 @@ _YIELD = timedelta(milliseconds=1)
 # keeps working until the backlog is below it, so the carried state stays small.
 _CARRY = 100
 _ABSENT = object()
-
-
-def satisfaction_kind(component: str) -> ChangeKind | None:
-    """The satisfaction measure a health component stands for (``nps``, ``csat``), if any:
-    by its name, as the dashboard reads it (engine.dashboard._forecast)."""
-    name = component.lower()
-    if "nps" in name:
-        return "nps"
-    if "csat" in name or "satisf" in name:
-        return "csat"
-    return None
-
-
 _TRACKED: tuple[ChangeKind, ...] = ("arr", "segment")
 """Attributes whose changes the dashboard needs (with tier changes and lifecycle events)."""
 
@@ -334,7 +322,7 @@ class AccountWorkflow:
                 k: v for k, v in item.components.items() if math.isfinite(v) and 0 <= v <= 100
             }
             for name, value in components.items():
-                measure = satisfaction_kind(name)
+                measure = satisfaction_measure(name)
                 was = state.components.get(name)
                 if measure is not None and value != was and workflow.patched(SATISFACTION):
                     self._changes.note(measure, was, value)

@@ -48,6 +48,18 @@ OPERATORS: dict[FieldKind, tuple[str, ...]] = {
 }
 
 
+def satisfaction_measure(component: str) -> Literal["nps", "csat"] | None:
+    """The satisfaction measure a health component stands for, by its name (``nps``,
+    ``NPS_score``; ``csat``, ``satisfaction``), or None: the account records its readings
+    and the dashboard averages them under that measure."""
+    name = component.lower()
+    if "nps" in name:
+        return "nps"
+    if "csat" in name or "satisf" in name:
+        return "csat"
+    return None
+
+
 def field_names(components: list[str]) -> list[str]:
     """Every field a comparison can name, for "did you mean" hints."""
     names = [f"health.{name}" for name in HEALTH_FIELDS]

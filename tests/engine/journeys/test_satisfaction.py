@@ -10,9 +10,9 @@ from temporalio.testing import WorkflowEnvironment
 
 from engine import load
 from engine.client._start import publish, send
-from engine.journeys._account import satisfaction_kind
 from engine.journeys._catalog import build_catalog
 from engine.journeys._messages import HealthEvent
+from engine.language._fields import satisfaction_measure
 from tests.support import Recorder, eventually
 from workers.worker import build_worker
 
@@ -20,13 +20,13 @@ PLAYBOOKS = Path(__file__).parents[2] / "fixtures" / "forwarding"
 
 
 def test_components_are_nps_or_csat_by_name() -> None:
-    assert [satisfaction_kind(n) for n in ("nps", "NPS_score", "csat", "satisfaction")] == [
+    assert [satisfaction_measure(n) for n in ("nps", "NPS_score", "csat", "satisfaction")] == [
         "nps",
         "nps",
         "csat",
         "csat",
     ]
-    assert satisfaction_kind("usage") is None
+    assert satisfaction_measure("usage") is None
 
 
 async def test_nps_readings_are_recorded_as_changes(skipping_env: WorkflowEnvironment) -> None:
