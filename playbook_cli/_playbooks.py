@@ -19,7 +19,14 @@ from rich.table import Table
 from engine.client._connect import TemporalSettings
 from engine.language._errors import Diagnostic
 from engine.language._loader import PlaybookSet, check
-from engine.language._plan import BranchNode, HealthModelPlan, Node, Plan, WaitForNode
+from engine.language._plan import (
+    ApprovalNode,
+    BranchNode,
+    HealthModelPlan,
+    Node,
+    Plan,
+    WaitForNode,
+)
 from engine.language._schema import drifted, write
 from playbook_cli._base import _err, _fail, _Failed, _out, _run, app, connected
 
@@ -122,6 +129,11 @@ def _successors(node: Node) -> str:
         return f"if -> {node.then or 'end'}, else -> {node.otherwise or 'end'}"
     if isinstance(node, WaitForNode):
         return f"met -> {node.on_met or 'end'}, timeout -> {node.on_timeout or 'end'}"
+    if isinstance(node, ApprovalNode):
+        return (
+            f"approve -> {node.on_approve or 'end'}, reject -> {node.on_reject or 'end'},"
+            f" timeout -> {node.on_timeout or 'end'}"
+        )
     return f"-> {node.next or 'end'}"
 
 

@@ -22,7 +22,8 @@ if TYPE_CHECKING:
     from workers.store import Store
 
 tasks_app = typer.Typer(
-    help="The task inbox: list, acknowledge and complete the tasks journeys open.",
+    help="The task inbox: list, acknowledge and complete the tasks journeys open, and answer"
+    " their approval requests.",
     add_completion=False,
     pretty_exceptions_enable=False,
     rich_markup_mode=None,
@@ -71,7 +72,8 @@ def tasks(
     """List open tasks (soonest due first), or acknowledge or complete one.
 
     `playbook tasks [--assignee WHO] [--account ID]` lists; `playbook tasks ack ID` and
-    `playbook tasks done ID` tell the task's journey, which stops escalating.
+    `playbook tasks done ID` tell the task's journey, which stops escalating;
+    `playbook tasks approve ID` and `reject ID` answer an approval request.
     """
     if ctx.invoked_subcommand is None:
         _list_tasks(assignee, account, all_, as_json, database)
@@ -117,6 +119,82 @@ def tasks_done(
     _act_on_task("done", task_id, by, database, settings)
 
 
+Note = Annotated[
+    str | None,
+    typer.Option("--note", help="Why, in your words (kept in the decision log).", metavar="TEXT"),
+]
+
+
+@tasks_app.command(name="approve")
+@connected(task_queue=False)
+def tasks_approve(
+    task_id: TaskId,
+    note: Note = None,
+    by: By = None,
+    database: Database = None,
+    *,
+    settings: TemporalSettings,
+) -> None:
+    """Approve an approval request; its journey takes the on_approve steps."""
+    _answer(task_id, True, note, by, database, settings)
+
+
+@tasks_app.command(name="reject")
+@connected(task_queue=False)
+def tasks_reject(
+    task_id: TaskId,
+    note: Note = None,
+    by: By = None,
+    database: Database = None,
+    *,
+    settings: TemporalSettings,
+) -> None:
+    """Reject an approval request; its journey takes the on_reject steps."""
+    _answer(task_id, False, note, by, database, settings)
+
+
+def _answer(
+    text: str,
+    approved: bool,
+    note: str | None,
+    by: str | None,
+    database: str | None,
+    settings: TemporalSettings,
+) -> None:
+    """Tell the journey, which decides; it then marks the task (so the store never says
+    approved while the journey took its timeout)."""
+    from engine.client._commands import answer_approval
+
+    task_id = _task_id(text)
+    if note is not None and not 1 <= len(note) <= 2000:
+        _fail("--note: give 1 to 2,000 characters")
+    with _open_store(database) as store:
+        try:
+            task = store.get(task_id)
+        except PlaybookError as exc:
+            _fail(str(exc))
+    if task.kind != "approval":
+        _fail(f"task {task_id} is not an approval request: use `playbook tasks done {task_id}`")
+    if task.status not in ("open", "acknowledged"):
+        how = f"{task.decision} by {task.completed_by}" if task.decision else task.status
+        reason = f" ({task.closed_reason})" if task.closed_reason else ""
+        _fail(f"task {task_id} is already {how}{reason}: nothing to answer")
+    answer = _run(
+        answer_approval(
+            settings,
+            task.workflow_id,
+            task.step,
+            task.idempotency_key,
+            approved,
+            by or _login_name(),
+            note,
+        )
+    )
+    if not answer.done:
+        _fail(answer.text)
+    print(f"task {task.id}: {answer.text} ({task.account_id}, {task.playbook})")
+
+
 def _open_store(database: str | None) -> Store:
     from workers.store import database_url, open_store
 
@@ -139,13 +217,13 @@ def _list_tasks(
     rows = [
         (
             str(task.id),
-            task.status,
+            task.decision or task.status,
             task.priority,
             task.due_at.strftime("%Y-%m-%d %H:%M") if task.due_at else "-",
             task.assignee or task.assignee_role,
             task.account_id,
             f"{task.playbook}/{task.step}",
-            task.title,
+            f"approval: {task.title}" if task.kind == "approval" else task.title,
         )
         for task in found
     ]

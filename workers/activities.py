@@ -28,12 +28,20 @@ from temporalio.exceptions import ApplicationError
 from engine.journeys._messages import (
     ActionReceipt,
     ActionRequest,
+    ApprovalSettlement,
     CloseRequest,
     DecisionRecord,
     HistoryRequest,
     JourneyRecord,
 )
-from engine.language._plan import EmailNode, NotifyNode, TaskNode, TierPlan, WebhookNode
+from engine.language._plan import (
+    ApprovalNode,
+    EmailNode,
+    NotifyNode,
+    TaskNode,
+    TierPlan,
+    WebhookNode,
+)
 from engine.language._template_context import PEOPLE, template_context
 from workers import history
 from workers.backoff import RetrySettings, with_delay
@@ -43,7 +51,7 @@ from workers.log import action_log
 from workers.metrics import METRICS, EngineMetrics
 from workers.outbound import OutboundClient, OutboundSettings, notify_chat, post_webhook
 from workers.settings import Settings
-from workers.store import NewTask, Store, open_store
+from workers.store import NewTask, Store, TaskKind, open_store
 
 CRASH_AFTER = "PLAYBOOK_CRASH_AFTER_SIDE_EFFECT"
 """Fault injection for the exactly-once tests: the worker exits at once after the side effect
@@ -98,7 +106,7 @@ class Actions:
         )
 
     def activities(self) -> list[Callable[..., Any]]:
-        return [self.perform_action, self.close_items, self.record_history]
+        return [self.perform_action, self.close_items, self.settle_approval, self.record_history]
 
     async def aclose(self) -> None:
         if self._http is not None:
@@ -149,6 +157,22 @@ class Actions:
         return ActionReceipt(
             idempotency_key=f"{request.workflow_id}/close/{request.scope}",
             detail=f"closed {closed} {request.scope} task(s): {request.reason}",
+        )
+
+    @activity.defn(name="settle_approval")
+    async def settle_approval(self, request: ApprovalSettlement) -> ActionReceipt:
+        """Mark an approval request's task with how its journey settled it."""
+        changed = await asyncio.to_thread(
+            self._store.settle_approval,
+            request.idempotency_key,
+            request.outcome,
+            request.by,
+            request.note,
+        )
+        return ActionReceipt(
+            idempotency_key=f"{request.idempotency_key}/settle",
+            detail=f"approval {request.step} {request.outcome}"
+            + ("" if changed else " (its task was already settled)"),
         )
 
     @activity.defn(name="record_history")
@@ -216,6 +240,14 @@ class Actions:
             title, description, priority = node.title, node.description, node.priority
             due: datetime | None = now + timedelta(seconds=node.due_seconds)
             scope = "run"
+            kind: TaskKind = "task"
+        elif isinstance(request.node, ApprovalNode):
+            asked = request.node
+            specs = [(asked.approver, request.idempotency_key)]
+            title, description, priority = asked.title, asked.description, asked.priority
+            # Due when the ladder engages (its sla), else when the request gives up.
+            due = now + timedelta(seconds=asked.sla_seconds or asked.timeout_seconds)
+            scope, kind = "run", "approval"
         else:
             tier = _tier(request)
             # One task per role the tier engages, each under its own key.
@@ -223,7 +255,7 @@ class Actions:
             title, description, priority = tier.title, None, "high"
             sla = tier.ack_sla_seconds
             due = now + timedelta(seconds=sla) if sla else None
-            scope = "ladder"
+            scope, kind = "ladder", "task"
         made = []
         for role, key in specs:
             people = self._directory.resolve(role, request.account, request.owner)
@@ -242,10 +274,12 @@ class Actions:
                     description=description,
                     priority=priority,
                     due_at=due,
+                    kind=kind,
                 ),
             )
             self._maybe_crash(request)
-            made.append(f"task #{task.id} for {task.assignee or role}")
+            what = "approval request" if kind == "approval" else "task"
+            made.append(f"{what} #{task.id} for {task.assignee or role}")
         return ", ".join(made)
 
     # Chat and webhooks --------------------------------------------------------------------
@@ -343,7 +377,7 @@ def _kind(request: ActionRequest) -> str:
     node = request.node
     if isinstance(node, EmailNode):
         return "email"
-    if isinstance(node, TaskNode):
+    if isinstance(node, TaskNode | ApprovalNode):
         return "task"
     if isinstance(node, NotifyNode):
         return "chat"

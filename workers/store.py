@@ -48,6 +48,7 @@ __all__ = [
     "StoreError",
     "StoreUnavailable",
     "Task",
+    "TaskKind",
     "TaskNotFound",
     "TaskScope",
     "TaskStateError",
@@ -66,6 +67,7 @@ DATABASE_URL_FALLBACK_ENV = "DATABASE_URL"
 
 TaskStatus = Literal["open", "acknowledged", "done", "closed"]
 TaskScope = Literal["run", "ladder"]
+TaskKind = Literal["task", "approval"]
 Priority = Literal["low", "normal", "high", "urgent"]
 
 ACTIVE: tuple[TaskStatus, ...] = ("open", "acknowledged")
@@ -102,6 +104,8 @@ class NewTask(BaseModel):
     description: str | None = None
     priority: Priority = "normal"
     due_at: AwareDatetime | None = None
+    kind: TaskKind = "task"
+    """``approval``: an approval step's request, answered by approving or rejecting it."""
 
 
 class Task(NewTask):
@@ -116,6 +120,9 @@ class Task(NewTask):
     completed_at: AwareDatetime | None = None
     closed_reason: str | None = None
     closed_at: AwareDatetime | None = None
+    decision: Literal["approved", "rejected"] | None = None
+    """An approval's answer, once its journey took it."""
+    decision_note: str | None = None
 
     @field_validator(
         "due_at", "created_at", "acknowledged_at", "completed_at", "closed_at", mode="after"
@@ -237,12 +244,20 @@ MIGRATIONS: list[list[str]] = [
         "CREATE INDEX account_changes_by_time ON account_changes (kind, at)",
         "CREATE INDEX account_changes_by_account ON account_changes (account_id, kind, at)",
     ],
+    # 5: approval steps ask through the inbox: a task's kind, and the answer it got.
+    [
+        "ALTER TABLE tasks ADD COLUMN kind TEXT NOT NULL DEFAULT 'task'"
+        " CHECK (kind IN ('task', 'approval'))",
+        "ALTER TABLE tasks ADD COLUMN decision TEXT CHECK (decision IN ('approved', 'rejected'))",
+        "ALTER TABLE tasks ADD COLUMN decision_note TEXT",
+    ],
 ]
 
 _COLUMNS = (
     "id, idempotency_key, account_id, workflow_id, playbook, step, scope, assignee_role,"
     " assignee, title, description, priority, due_at, status, created_at, acknowledged_by,"
-    " acknowledged_at, completed_by, completed_at, closed_reason, closed_at"
+    " acknowledged_at, completed_by, completed_at, closed_reason, closed_at, kind, decision,"
+    " decision_note"
 )
 
 
@@ -458,10 +473,15 @@ class Store:
                 "UPDATE tasks SET status = 'done', completed_by = ?, completed_at = ?,"
                 " acknowledged_by = COALESCE(acknowledged_by, ?),"
                 " acknowledged_at = COALESCE(acknowledged_at, ?)"
-                " WHERE id = ? AND status IN ('open', 'acknowledged')",
+                " WHERE id = ? AND status IN ('open', 'acknowledged') AND kind = 'task'",
                 (by, now, by, now, task_id),
             )
             task = self._get(tx, task_id)
+        if task.kind == "approval" and task.status != "done":
+            raise TaskStateError(
+                f"task {task_id} is an approval: answer it with `playbook tasks approve"
+                f" {task_id}` or `playbook tasks reject {task_id}`"
+            )
         if task.status == "closed":
             raise TaskStateError(f"task {task_id} is {_finished(task)}: it cannot be done")
         return task
@@ -483,6 +503,32 @@ class Store:
                 f"UPDATE tasks SET status = 'closed', closed_reason = ?, closed_at = ?"
                 f" WHERE {where}",
                 (reason, _now(), *params),
+            )
+
+    def settle_approval(
+        self,
+        key: str,
+        outcome: Literal["approved", "rejected", "timeout"],
+        by: str | None,
+        note: str | None,
+    ) -> int:
+        """Write how the approval request with ``key`` ended, as its journey decided: done
+        with the answer, or closed for want of one; returns how many tasks changed (0 when
+        it was already settled, so a retried activity is harmless)."""
+        now = _now()
+        where = " WHERE idempotency_key = ? AND kind = 'approval' AND status IN (?, ?)"
+        with self._backend.transaction(write=True) as tx:
+            if outcome == "timeout":
+                return tx.count(
+                    "UPDATE tasks SET status = 'closed', closed_reason = ?, closed_at = ?" + where,
+                    ("no answer in time", now, key, *ACTIVE),
+                )
+            return tx.count(
+                "UPDATE tasks SET status = 'done', decision = ?, decision_note = ?,"
+                " completed_by = ?, completed_at = ?,"
+                " acknowledged_by = COALESCE(acknowledged_by, ?),"
+                " acknowledged_at = COALESCE(acknowledged_at, ?)" + where,
+                (outcome, note, by, now, by, now, key, *ACTIVE),
             )
 
     @staticmethod
@@ -515,6 +561,8 @@ def _now() -> datetime:
 
 
 def _finished(task: Task) -> str:
+    if task.status == "done" and task.decision is not None:
+        return f"already {task.decision} (by {task.completed_by})"
     if task.status == "done":
         return f"already done (by {task.completed_by})"
     return f"closed ({task.closed_reason})"

@@ -34,6 +34,7 @@ from engine.journeys._account_state import AccountStatus
 from engine.journeys._messages import (
     NOTHING_TO_DO,
     Acknowledgement,
+    ApprovalAnswer,
     Enrollment,
     PauseRequest,
     ResumeRequest,
@@ -88,6 +89,24 @@ async def end_journey(
         return Answer(done=False, text=f"nothing to end: {_ended(playbook, enrollment)}")
     request = StopRequest(reason=reason, by=by)
     return await _update(client, enrollment.workflow_id, "exit_journey", request, "end")
+
+
+async def answer_approval(
+    target: Target,
+    workflow_id: str,
+    step: str,
+    request: str,
+    approved: bool,
+    by: str,
+    note: str | None = None,
+) -> Answer:
+    """Approve or reject the approval request ``request`` (its task's key) that the journey
+    ``workflow_id`` has open at ``step``; the journey alone decides whether it still waits,
+    so an answer and the request's timeout never both count."""
+    client = await _client(target)
+    answer = ApprovalAnswer(step=step, approved=approved, by=by, note=note, request=request)
+    verb = "approve" if approved else "reject"
+    return await _update(client, workflow_id, "answer_approval", answer, verb)
 
 
 async def pause(target: Target, account_id: str, by: str, reason: str) -> Answer:

@@ -30,6 +30,7 @@ with workflow.unsafe.imports_passed_through():
         AccountEvent,
         AccountInput,
         Acknowledgement,
+        ApprovalAnswer,
         AttributeChange,
         ChangeKind,
         Decision,
@@ -39,6 +40,7 @@ with workflow.unsafe.imports_passed_through():
         Paused,
         PauseRequest,
         PlaybookAck,
+        PlaybookAnswer,
         PlaybookExit,
         ResumeRequest,
         RunEnded,
@@ -171,6 +173,20 @@ class AccountWorkflow:
     async def acknowledge(self, ack: PlaybookAck) -> None:
         for name in self._running(ack.playbook):
             await self._child(name).signal("acknowledge", Acknowledgement(by=ack.by))
+
+    @workflow.signal(name="answer")
+    async def answer(self, answer: PlaybookAnswer) -> None:
+        """An answer to an approval step of a running journey (a test's timeline row)."""
+        if not self._running(answer.playbook):
+            detail = f"no running journey of {answer.playbook} to answer step {answer.step}"
+            self._not_applied("account.signals.answer", detail, {"by": answer.by})
+        for name in self._running(answer.playbook):
+            await self._child(name).signal(
+                "answer",
+                ApprovalAnswer(
+                    step=answer.step, approved=answer.approved, by=answer.by, note=answer.note
+                ),
+            )
 
     @workflow.signal(name="exit_playbook")
     async def exit_playbook(self, request: PlaybookExit) -> None:

@@ -15,15 +15,37 @@ from typing import Any, Protocol
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
-    from engine.journeys._messages import ActionReceipt, ActionRequest, CloseRequest, RunInput
+    from engine.journeys._messages import (
+        Acknowledgement,
+        ActionReceipt,
+        ActionRequest,
+        ApprovalSettlement,
+        CloseRequest,
+        RunInput,
+    )
     from engine.language._facts import Facts
     from engine.language._plan import ConditionPlan, Node, TierPlan
 
 
 class Observer(Protocol):
-    """Something that re-reads the facts when the calendar turns (the run's ladder)."""
+    """The run's escalation ladder, as the waits and the approval step use it."""
 
-    def observe(self) -> None: ...
+    @property
+    def tier(self) -> str | None:
+        """The tier engaged, if any."""
+        ...
+
+    def observe(self) -> None:
+        """Re-read the facts (the calendar turned)."""
+        ...
+
+    def request(self, tier: str | None, rule: str) -> None:
+        """Engage the ladder (at ``tier``, or the first)."""
+        ...
+
+    def acknowledge(self, ack: Acknowledgement) -> None:
+        """Someone took ownership: stop the climb."""
+        ...
 
 
 class Journey(Protocol):
@@ -62,6 +84,9 @@ class Journey(Protocol):
         """The lifecycle events this run received, in order."""
         ...
 
+    approval: Any
+    """The approval request the run waits on (engine.journeys._approvals.Request), if any."""
+
     events_taken: dict[str, int]
     """Per wait_for step, how many of ``events`` it has looked past (the one that met it)."""
 
@@ -90,7 +115,9 @@ class Journey(Protocol):
         channel: Any = None,
     ) -> ActionRequest: ...
 
-    async def activity(self, name: str, request: ActionRequest | CloseRequest) -> ActionReceipt: ...
+    async def activity(
+        self, name: str, request: ActionRequest | CloseRequest | ApprovalSettlement
+    ) -> ActionReceipt: ...
 
     def wake_within(
         self, limit: timedelta | None, conditions: list[ConditionPlan | None]

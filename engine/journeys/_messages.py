@@ -154,6 +154,42 @@ class CloseRequest(_Message):
     reason: str
 
 
+class ApprovalAnswer(_Message):
+    """A person's answer to an approval step's request."""
+
+    step: str
+    """The approval step's id."""
+    approved: bool
+    by: str = Field(min_length=1, max_length=200)
+    note: str | None = Field(default=None, max_length=2000)
+    """Why, in the approver's words; kept in the decision log."""
+    request: str | None = None
+    """The request's key (its task's idempotency key): an answer to an earlier request of
+    the same step (a loop came back to it) is refused. None: the step's open request."""
+
+
+class ApprovalSettlement(_Message):
+    """How an approval request ended, for its task in the inbox."""
+
+    idempotency_key: str
+    """The request's key: the approval task's."""
+    workflow_id: str
+    step: str
+    outcome: Literal["approved", "rejected", "timeout"]
+    by: str | None = None
+    note: str | None = None
+
+
+class PlaybookAnswer(_Message):
+    """An answer to the approval step ``step`` of the running journey of ``playbook``."""
+
+    playbook: str
+    step: str
+    approved: bool
+    by: str = Field(min_length=1, max_length=200)
+    note: str | None = Field(default=None, max_length=2000)
+
+
 class HealthEvent(_Message):
     """A health reading: a score, or component values scored by the health model."""
 

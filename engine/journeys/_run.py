@@ -20,7 +20,7 @@ from temporalio.exceptions import ActivityError, TemporalError
 from temporalio.workflow import ActivityCancellationType
 
 with workflow.unsafe.imports_passed_through():
-    from engine.journeys import _clock, _summaries
+    from engine.journeys import _approvals, _clock, _summaries
     from engine.journeys import _search as sa
     from engine.journeys._catch_up import skipping_policy
     from engine.journeys._endings import Endings
@@ -37,6 +37,8 @@ with workflow.unsafe.imports_passed_through():
         Acknowledgement,
         ActionReceipt,
         ActionRequest,
+        ApprovalAnswer,
+        ApprovalSettlement,
         CloseRequest,
         Decision,
         HistoryRequest,
@@ -57,6 +59,7 @@ with workflow.unsafe.imports_passed_through():
     from engine.journeys._waits import wait_for, wait_for_event, wait_until, watch_calendar
     from engine.language._facts import Facts
     from engine.language._plan import (
+        ApprovalNode,
         BranchNode,
         ConditionPlan,
         EmailNode,
@@ -110,6 +113,7 @@ class PlaybookRunWorkflow:
         self._passed: datetime | None = None  # the date the walk is late for, if any
         self.waiting: str | None = None  # what the current step waits for, in words
         self.wait_ends: datetime | None = None  # when that wait ends at the latest
+        self.approval: _approvals.Request | None = None  # the approval waiting for an answer
 
     # Signals and queries ----------------------------------------------------------------
 
@@ -136,6 +140,11 @@ class PlaybookRunWorkflow:
     def acknowledge(self, ack: Acknowledgement) -> None:
         """Someone took ownership of the escalation: stop the climb."""
         self.ladder.acknowledge(ack)
+
+    @workflow.signal(name="answer")
+    def answer(self, answer: ApprovalAnswer) -> None:
+        """An answer to the approval step waiting (from the account: a test's timeline)."""
+        _approvals.take(self, answer, from_update=False)
 
     @workflow.signal(name="stop")
     def stop(self, request: StopRequest) -> None:
@@ -182,6 +191,18 @@ class PlaybookRunWorkflow:
                 f"{self._name}'s escalation tier {self.ladder.tier} is already acknowledged"
                 f" by {self.ladder.acknowledged_by}"
             )
+
+    @workflow.update(name="answer_approval")
+    def answer_approval(self, answer: ApprovalAnswer) -> str:
+        """Approve or reject the approval step waiting; says what was decided."""
+        return _approvals.take(self, answer, from_update=True)
+
+    @answer_approval.validator
+    def _can_answer(self, answer: ApprovalAnswer) -> None:
+        self._refuse_if_ended()
+        refused = _approvals.refusal(self.approval, answer)
+        if refused is not None:
+            raise nothing_to_do(refused)
 
     @workflow.update(name="exit_journey")
     def exit_journey(self, request: StopRequest) -> str:
@@ -392,6 +413,9 @@ class PlaybookRunWorkflow:
         if isinstance(node, EscalateNode):
             self.ladder.request(node.tier, f"steps.{node.id}")
             return node.next
+        if isinstance(node, ApprovalNode):
+            key = f"{workflow.info().workflow_id}/{node.id}/{self._visits[node.id]}"
+            return await _approvals.ask(self, node, key)
         assert not isinstance(node, EndNode)
         if self._skips_passed(node):
             return node.next
@@ -561,7 +585,9 @@ class PlaybookRunWorkflow:
         """Whether a goal, exit or stop has fired (in runs that honour it: no action starts)."""
         return self.exact_journeys and self._ending is not None
 
-    async def activity(self, name: str, request: ActionRequest | CloseRequest) -> ActionReceipt:
+    async def activity(
+        self, name: str, request: ActionRequest | CloseRequest | ApprovalSettlement
+    ) -> ActionReceipt:
         if isinstance(request, ActionRequest) and self.ending:
             raise asyncio.CancelledError  # the task running it is being cancelled anyway
         if self.paused and isinstance(request, ActionRequest):
@@ -574,11 +600,12 @@ class PlaybookRunWorkflow:
             request = request.model_copy(
                 update={"account": facts.account, "health": facts.health.model_dump()}
             )
-        summary = (
-            _summaries.action(request, _clock.now())
-            if isinstance(request, ActionRequest)
-            else _summaries.close(request)
-        )
+        if isinstance(request, ActionRequest):
+            summary = _summaries.action(request, _clock.now())
+        elif isinstance(request, CloseRequest):
+            summary = _summaries.close(request)
+        else:
+            summary = _summaries.settle(request)
         receipt: ActionReceipt = await workflow.execute_activity(
             name,
             request,

@@ -18,8 +18,9 @@ from collections.abc import Iterable
 from datetime import datetime, timedelta
 from typing import Any
 
-from engine.journeys._messages import ActionRequest, CloseRequest, Decision
+from engine.journeys._messages import ActionRequest, ApprovalSettlement, CloseRequest, Decision
 from engine.language._plan import (
+    ApprovalNode,
     DateAt,
     EmailNode,
     NotifyNode,
@@ -63,6 +64,9 @@ def action(request: ActionRequest, now: datetime) -> str:
     elif isinstance(node, TaskNode):
         due = moment(now + timedelta(seconds=node.due_seconds))
         what = f"task for {node.assignee}: {node.title}, due {due}"
+    elif isinstance(node, ApprovalNode):
+        until = moment(now + timedelta(seconds=node.timeout_seconds))
+        what = f"approval asked of {node.approver}: {node.title}, open until {until}"
     elif isinstance(node, NotifyNode):
         what = f"chat to {node.channel}: {node.message}"
     elif isinstance(node, WebhookNode):
@@ -88,6 +92,12 @@ def close(request: CloseRequest) -> str:
     return _line(f"close the {request.scope}'s open items: {request.reason}")
 
 
+def settle(request: ApprovalSettlement) -> str:
+    """One line for marking an approval request's task with how it ended."""
+    by = f" by {request.by}" if request.by else ""
+    return _line(f"approval {request.step}: {request.outcome}{by}")
+
+
 def wait(node_id: str, seconds: float) -> str:
     return _line(f"wait {duration(seconds)}: {node_id}")
 
@@ -103,6 +113,11 @@ def wait_until(node_id: str, until: DateAt, target: datetime | None) -> str:
 
 def wait_for(node_id: str, deadline: datetime) -> str:
     return _line(f"wait_for {node_id}: recheck, gives up {moment(deadline)}")
+
+
+def approval(node_id: str, what: str) -> str:
+    """One line for an approval step's timers: its sla and its timeout."""
+    return _line(f"approval {node_id}: {what}")
 
 
 def ack_sla(tier: TierPlan) -> str:

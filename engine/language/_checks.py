@@ -14,9 +14,11 @@ from typing import Any
 from engine.language._check_conditions import Context, check_condition
 from engine.language._diagnose import Finding, suggest
 from engine.language._documents import HealthModel, Playbook
+from engine.language._durations import duration_seconds
 from engine.language._errors import Code, Loc
 from engine.language._fields import BUILTIN_ROLES
 from engine.language._steps import (
+    ApprovalStep,
     BranchStep,
     EmailStep,
     EscalateStep,
@@ -24,6 +26,7 @@ from engine.language._steps import (
     StartPlaybookStep,
     TaskStep,
     WaitForStep,
+    branches,
 )
 
 Walked = tuple[Loc, Any]
@@ -34,12 +37,23 @@ def walk_steps(steps: list[Any], loc: Loc) -> Iterator[Walked]:
     for i, step in enumerate(steps):
         here = (*loc, i)
         yield here, step
-        if isinstance(step, WaitForStep):
-            yield from walk_steps(step.on_met, (*here, "on_met"))
-            yield from walk_steps(step.on_timeout, (*here, "on_timeout"))
-        elif isinstance(step, BranchStep):
-            yield from walk_steps(step.then, (*here, "then"))
-            yield from walk_steps(step.else_, (*here, "else"))
+        for key, nested in branches(step):
+            yield from walk_steps(nested, (*here, key))
+
+
+def _approval_sla(loc: Loc, step: ApprovalStep, has_ladder: bool) -> list[Finding]:
+    if step.sla is None:
+        return []
+    if not has_ladder:
+        why = "sla engages the escalation ladder, and this playbook has none"
+        return [Finding((*loc, "sla"), Code.REF_ESCALATION_TIER, why)]
+    if duration_seconds(step.sla) >= duration_seconds(step.timeout):
+        why = (
+            f"sla ({step.sla}) must be shorter than timeout ({step.timeout}): the ladder"
+            " engages while the request is still open"
+        )
+        return [Finding((*loc, "sla"), Code.FIELD_CONFLICT, why)]
+    return []
 
 
 def check_playbook(book: Playbook, ctx: Context) -> list[Finding]:
@@ -105,6 +119,9 @@ def check_playbook(book: Playbook, ctx: Context) -> list[Finding]:
                 out += _roles((*loc, part), getattr(step, part), roles)
         if isinstance(step, TaskStep):
             out += _roles(loc, [step.assignee], roles, key="assignee")
+        if isinstance(step, ApprovalStep):
+            out += _roles(loc, [step.approver], roles, key="approver")
+            out += _approval_sla(loc, step, has_ladder=book.escalation is not None)
         if getattr(step, "on_failure", None) == "escalate" and not book.escalation:
             out.append(
                 Finding(
@@ -198,7 +215,9 @@ def _ladder(book: Playbook, ctx: Context, roles: list[str], steps: list[Walked])
         book.escalation.when is not None
         or any(t.when for t in tiers)
         or any(
-            isinstance(step, EscalateStep) or getattr(step, "on_failure", None) == "escalate"
+            isinstance(step, EscalateStep)
+            or getattr(step, "on_failure", None) == "escalate"
+            or (isinstance(step, ApprovalStep) and step.sla is not None)
             for _, step in steps
         )
     )

@@ -15,6 +15,7 @@ from engine.language._durations import duration_seconds, parse_date_offset
 from engine.language._plan import (
     AllPlan,
     AnyPlan,
+    ApprovalNode,
     BranchNode,
     CelPlan,
     ChangePlan,
@@ -44,6 +45,7 @@ from engine.language._plan import (
     content_hash,
 )
 from engine.language._steps import (
+    ApprovalStep,
     BranchStep,
     EmailStep,
     EndStep,
@@ -55,6 +57,7 @@ from engine.language._steps import (
     WaitForStep,
     WaitStep,
     WebhookStep,
+    branches,
 )
 
 
@@ -101,14 +104,10 @@ def step_graph(steps: list[Any]) -> tuple[dict[str, list[str]], set[str], dict[s
             if isinstance(step, GotoStep):
                 gotos[step.id] = step.step
                 succ = [step.step] + (succ if step.if_ else [])
-            elif isinstance(step, WaitForStep | BranchStep):
+            elif branches(step):
                 # Each outcome goes to its first step, or straight on when its list is empty;
                 # a guard that does not hold also goes straight on.
-                lists = (
-                    (step.on_met, step.on_timeout)
-                    if isinstance(step, WaitForStep)
-                    else (step.then, step.else_)
-                )
+                lists = [nested for _, nested in branches(step)]
                 firsts = [branch[0].id if branch else nxt for branch in lists]
                 succ = [s for s in firsts if s] + ([nxt] if step.if_ and nxt else [])
                 for branch in lists:
@@ -197,6 +196,19 @@ def compile_playbook(
                     then=visit(step.then, nxt) if step.then else nxt,
                     otherwise=visit(step.else_, nxt) if step.else_ else nxt,
                 )
+            elif isinstance(step, ApprovalStep):
+                nodes[step.id] = ApprovalNode(
+                    **common,
+                    title=step.title,
+                    approver=step.approver,
+                    description=step.description,
+                    priority=step.priority,
+                    timeout_seconds=duration_seconds(step.timeout),
+                    sla_seconds=duration_seconds(step.sla) if step.sla else None,
+                    on_approve=visit(step.on_approve, nxt) if step.on_approve else nxt,
+                    on_reject=visit(step.on_reject, nxt) if step.on_reject else nxt,
+                    on_timeout=visit(step.on_timeout, nxt) if step.on_timeout else nxt,
+                )
             else:
                 nodes[step.id] = _simple_node(step, common, used_templates)
         return resolve(items[0].id) if items else after
@@ -280,10 +292,8 @@ def _all_steps(items: list[Any]) -> list[Any]:
     out: list[Any] = []
     for step in items:
         out.append(step)
-        if isinstance(step, WaitForStep):
-            out += _all_steps(step.on_met) + _all_steps(step.on_timeout)
-        elif isinstance(step, BranchStep):
-            out += _all_steps(step.then) + _all_steps(step.else_)
+        for _, nested in branches(step):
+            out += _all_steps(nested)
     return out
 
 

@@ -179,6 +179,22 @@ class StartPlaybookNode(_ActionNode):
     playbook: str
 
 
+class ApprovalNode(_Node):
+    """Ask a role to approve or reject: a task in its inbox, and a wait for the answer."""
+
+    type: Literal["approval"] = "approval"
+    title: str
+    approver: str
+    description: str | None = None
+    priority: Literal["low", "normal", "high", "urgent"]
+    timeout_seconds: int
+    sla_seconds: int | None = None
+    """Unanswered this long, the escalation ladder engages."""
+    on_approve: str | None
+    on_reject: str | None
+    on_timeout: str | None
+
+
 class EscalateNode(_Node):
     type: Literal["escalate"] = "escalate"
     tier: str | None = None
@@ -199,6 +215,7 @@ Node = Annotated[
     | NotifyNode
     | WebhookNode
     | StartPlaybookNode
+    | ApprovalNode
     | EscalateNode
     | EndNode,
     Field(discriminator="type"),

@@ -1,8 +1,9 @@
 """Steps: what a playbook does, in order, told apart by their ``type``.
 
 Waits (a duration, a date offset, or a condition with a timeout), branches, actions (email,
-task, chat, webhook, start another playbook), the escalation trigger, jumps and the end.
-Branching steps hold nested step lists; the compiler flattens them into a graph.
+task, chat, webhook, start another playbook), a person's approval, the escalation trigger,
+jumps and the end. Branching steps hold nested step lists (:func:`branches` names them);
+the compiler flattens them into a graph.
 """
 
 from __future__ import annotations
@@ -188,6 +189,33 @@ class StartPlaybookStep(_Action):
     """The name of the playbook to start."""
 
 
+class ApprovalStep(_Step):
+    """Ask a person, by role, to approve or reject; each answer, and no answer in time, may
+    run its own steps. The request is a task in the approver's inbox."""
+
+    type: Literal["approval"]
+    """The step type, approval."""
+    title: str = Field(min_length=1, max_length=200)
+    """What is asked, as the approver will read it: Approve a 15% save discount."""
+    approver: Role
+    """Who decides, by role."""
+    description: str | None = None
+    """Details for the approver."""
+    priority: Literal["low", "normal", "high", "urgent"] = "high"
+    """Priority in the approver's inbox."""
+    timeout: Duration
+    """How long the request stays open; then ``on_timeout`` runs and the task closes."""
+    sla: Duration | None = None
+    """Unanswered this long, the playbook's escalation ladder engages (it stands down on the
+    answer). Shorter than ``timeout``."""
+    on_approve: list[Step] = Field(default_factory=list)
+    """Steps to run when approved; then the playbook goes on."""
+    on_reject: list[Step] = Field(default_factory=list)
+    """Steps to run when rejected; then the playbook goes on."""
+    on_timeout: list[Step] = Field(default_factory=list)
+    """Steps to run when nobody answered in time; then the playbook goes on."""
+
+
 class EscalateStep(_Step):
     """Engage the playbook's escalation ladder at its first tier, or at a named tier."""
 
@@ -226,6 +254,7 @@ Step = Annotated[
     | NotifyStep
     | WebhookStep
     | StartPlaybookStep
+    | ApprovalStep
     | EscalateStep
     | GotoStep
     | EndStep,
@@ -235,8 +264,23 @@ Step = Annotated[
 
 ACTION_STEPS = (EmailStep, TaskStep, NotifyStep, WebhookStep, StartPlaybookStep)
 
-for _model in (WaitForStep, BranchStep):
+for _model in (WaitForStep, BranchStep, ApprovalStep):
     _model.model_rebuild()
+
+
+def branches(step: Any) -> list[tuple[str, list[Any]]]:
+    """The nested step lists of ``step``, each with its key as written, in order."""
+    if isinstance(step, WaitForStep):
+        return [("on_met", step.on_met), ("on_timeout", step.on_timeout)]
+    if isinstance(step, BranchStep):
+        return [("then", step.then), ("else", step.else_)]
+    if isinstance(step, ApprovalStep):
+        return [
+            ("on_approve", step.on_approve),
+            ("on_reject", step.on_reject),
+            ("on_timeout", step.on_timeout),
+        ]
+    return []
 
 
 def _not_finite(value: Any, path: str) -> tuple[str, str] | None:

@@ -22,8 +22,14 @@ from temporalio import activity
 from temporalio.client import Client
 
 from engine.journeys._catalog import Catalog, CatalogIndex, IndexRequest
-from engine.journeys._messages import ActionReceipt, ActionRequest, CloseRequest, HistoryRequest
-from engine.language._plan import EmailNode, TaskNode, WebhookNode
+from engine.journeys._messages import (
+    ActionReceipt,
+    ActionRequest,
+    ApprovalSettlement,
+    CloseRequest,
+    HistoryRequest,
+)
+from engine.language._plan import ApprovalNode, EmailNode, TaskNode, WebhookNode
 from engine.language._template_context import PEOPLE, template_context
 from workers.activities import (
     _as_dict,
@@ -85,9 +91,10 @@ class Recorder:
         self._offset = offset
         self.actions: list[RecordedAction] = []
         self.closed: list[RecordedClose] = []
+        self.settled: list[ApprovalSettlement] = []
 
     def activities(self) -> list[Callable[..., Any]]:
-        return [self.perform_action, self.close_items, self.record_history]
+        return [self.perform_action, self.close_items, self.settle_approval, self.record_history]
 
     @activity.defn(name="perform_action")
     async def perform_action(self, request: ActionRequest) -> ActionReceipt:
@@ -131,6 +138,15 @@ class Recorder:
         return ActionReceipt(
             idempotency_key=f"{request.workflow_id}/close/{request.scope}",
             detail=f"closed {request.scope} items: {request.reason}",
+        )
+
+    @activity.defn(name="settle_approval")
+    async def settle_approval(self, request: ApprovalSettlement) -> ActionReceipt:
+        """Record how an approval request ended (the journey's decision log has it too)."""
+        self.settled.append(request)
+        return ActionReceipt(
+            idempotency_key=f"{request.idempotency_key}/settle",
+            detail=f"approval {request.step} {request.outcome}",
         )
 
     @activity.defn(name="record_history")
@@ -182,6 +198,8 @@ class Recorder:
     def _task(self, request: ActionRequest, record: RecordedAction) -> str:
         if isinstance(request.node, TaskNode):
             roles, title = [request.node.assignee], request.node.title
+        elif isinstance(request.node, ApprovalNode):
+            roles, title = [request.node.approver], request.node.title
         else:
             tier = _tier(request)
             roles, title = list(tier.notify), tier.title
