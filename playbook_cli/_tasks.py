@@ -163,7 +163,7 @@ def _answer(
 ) -> None:
     """Tell the journey, which decides; it then marks the task (so the store never says
     approved while the journey took its timeout)."""
-    from engine.client._commands import answer_approval
+    from workers.approvals import answer_request
 
     task_id = _task_id(text)
     if note is not None and not 1 <= len(note) <= 2000:
@@ -173,23 +173,7 @@ def _answer(
             task = store.get(task_id)
         except PlaybookError as exc:
             _fail(str(exc))
-    if task.kind != "approval":
-        _fail(f"task {task_id} is not an approval request: use `playbook tasks done {task_id}`")
-    if task.status not in ("open", "acknowledged"):
-        how = f"{task.decision} by {task.completed_by}" if task.decision else task.status
-        reason = f" ({task.closed_reason})" if task.closed_reason else ""
-        _fail(f"task {task_id} is already {how}{reason}: nothing to answer")
-    answer = _run(
-        answer_approval(
-            settings,
-            task.workflow_id,
-            task.step,
-            task.idempotency_key,
-            approved,
-            by or _login_name(),
-            note,
-        )
-    )
+    answer = _run(answer_request(settings, task, approved, by or _login_name(), note))
     if not answer.done:
         _fail(answer.text)
     print(f"task {task.id}: {answer.text} ({task.account_id}, {task.playbook})")

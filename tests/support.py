@@ -135,9 +135,11 @@ async def serving_api(
     api: ApiSettings,
     activities: list[Callable[..., Any]],
     playbooks: Path = JOURNEYS,
+    database_url: str | None = None,
 ) -> AsyncIterator[ServedApi]:
     """A fresh namespace with ``playbooks`` published, a worker running ``activities``, and
-    the API in front of them, served until the block ends."""
+    the API in front of them (reading the store at ``database_url``, if given), served until
+    the block ends."""
     client = await fresh_namespace(env)
     await register(client, client.namespace)
     queue = f"q-{uuid.uuid4().hex[:8]}"
@@ -145,6 +147,7 @@ async def serving_api(
     settings = Settings(
         temporal=TemporalSettings(address=address, namespace=client.namespace, task_queue=queue),
         api=api,
+        database_url=database_url,
     )
     book = load([playbooks])
     stop = asyncio.Event()

@@ -47,6 +47,7 @@ from workers.api._models import (
     Why,
 )
 from workers.api._pages import add_pages
+from workers.api._tasks import add_task_routes
 from workers.metrics import CONTENT_TYPE, METRICS, exposition, sdk_url
 from workers.settings import Settings
 
@@ -261,6 +262,7 @@ def create_app(settings: Settings, *, request_seconds: float = DEFAULT_REQUEST_S
         return AccountList(accounts=found)
 
     add_pages(app, settings, _temporal_call, _failed)
+    add_task_routes(app, settings, _temporal_call, authed)
 
     @app.get("/", include_in_schema=False)
     async def root() -> RedirectResponse:

@@ -6,7 +6,6 @@ journey is not waiting for are refused, once decided it stays decided."""
 
 from __future__ import annotations
 
-import shutil
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -22,7 +21,7 @@ from engine.client._commands import Answer, answer_approval
 from engine.journeys._messages import RunInput, RunResult, RunStatus
 from engine.journeys._run import PlaybookRunWorkflow
 from engine.language._facts import Facts, Health
-from tests.support import JOURNEYS, eventually
+from tests.support import eventually
 from workers.activities import Actions
 from workers.directory import Directory
 from workers.email import SmtpSettings
@@ -30,52 +29,7 @@ from workers.outbound import OutboundSettings
 from workers.store import Store, Task, open_store
 from workers.worker import build_worker
 
-SAVE = """\
-kind: Playbook
-name: save
-version: 1
-description: A save discount needs a manager's approval.
-owner: cs-ops
-stage: retain
-entry:
-  event: risk.flagged
-escalation:
-  tiers:
-    - id: manager
-      notify: [manager]
-      via: [task]
-      title: A save offer waits for approval
-steps:
-  - id: discount
-    type: approval
-    title: Approve a 15% save discount
-    approver: manager
-    description: Renewal in 40 days; usage down a third.
-    timeout: 3d
-    sla: 1d
-    on_approve:
-      - id: offer
-        type: task
-        title: Send the save offer
-        assignee: csm
-        due: 1d
-    on_reject:
-      - id: explain
-        type: task
-        title: Tell the customer there is no discount
-        assignee: csm
-        due: 1d
-    on_timeout:
-      - id: decide
-        type: task
-        title: Nobody approved the discount; decide yourself
-        assignee: csm
-        due: 1d
-  - id: wrap-up
-    type: end
-    outcome: neutral
-    reason: save offer settled
-"""
+APPROVALS = Path(__file__).parents[2] / "fixtures" / "approvals"
 
 
 class _Journey:
@@ -114,11 +68,7 @@ class _Journey:
 
 @asynccontextmanager
 async def _journey(env: WorkflowEnvironment, tmp_path: Path) -> AsyncIterator[_Journey]:
-    book = tmp_path / "book"
-    book.mkdir()
-    shutil.copy(JOURNEYS / "health.yaml", book / "health.yaml")
-    (book / "save.yaml").write_text(SAVE)
-    plan = load([book]).plan("save")
+    plan = load([APPROVALS]).plan("save")
     store = open_store(f"sqlite:///{tmp_path / 'playbook.db'}")
     actions = Actions(
         store=store,
