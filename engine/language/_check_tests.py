@@ -16,7 +16,7 @@ from engine.language._diagnose import Finding, suggest
 from engine.language._documents import Playbook
 from engine.language._errors import Code, Loc
 from engine.language._fields import BUILTIN_ROLES
-from engine.language._steps import EmailStep
+from engine.language._steps import ApprovalStep, EmailStep
 from engine.language._tests import Expectation, PlaybookTest
 
 
@@ -50,6 +50,14 @@ def check_test(test: PlaybookTest, ctx: Context, books: dict[str, Playbook]) -> 
                 out += _known(
                     ("timeline", i, key), value, names, Code.REF_PLAYBOOK, "a tested playbook"
                 )
+    for i, row in enumerate(test.timeline):
+        step = row.approve or row.reject
+        book = books.get(row.playbook or "")
+        if step is not None and book is not None and book.name in names:
+            approvals = [s.id for _, s in walk_steps(book.steps, ()) if isinstance(s, ApprovalStep)]
+            key = "approve" if row.approve else "reject"
+            noun = f"an approval step of {book.name}"
+            out += _known(("timeline", i, key), step, approvals, Code.REF_STEP, noun)
     for part in ("expect", "never"):
         for i, expectation in enumerate(getattr(test, part)):
             out += _expectation((part, i), expectation, tested)

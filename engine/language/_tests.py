@@ -1,11 +1,11 @@
 """The PlaybookTest document: what a playbook must do to one account, written down.
 
 A test names an account, a timeline of what happens to it (readings, attribute changes,
-lifecycle events, acknowledgements, exits; by day or date) and expectations that read like
-the timeline: on day N, or between two days, an email from a template to a role, a task for
-a role, an enrollment or a skip, an escalation tier reached, a goal or exit; ``never``
-expectations; counts. ``playbook test`` runs it on the real workflows (the simulation) and
-fails on any expectation the timeline does not meet.
+lifecycle events, acknowledgements, exits, answers to approval steps; by day or date) and
+expectations that read like the timeline: on day N, or between two days, an email from a
+template to a role, a task for a role, an enrollment or a skip, an escalation tier reached,
+a goal or exit; ``never`` expectations; counts. ``playbook test`` runs it on the real
+workflows (the simulation) and fails on any expectation the timeline does not meet.
 
 It lives beside the playbooks it tests, so ``validate`` checks it with the set: every
 playbook, template, step, tier and role it names must exist.
@@ -85,10 +85,16 @@ class TimelineRow(Model):
     """Who pauses the account: its journeys take no action and do not climb until resumed."""
     resume: str | None = None
     """Who resumes the account: what fell due during the pause happens now."""
+    approve: Slug | None = None
+    """The id of an approval step of ``playbook`` that a person approves."""
+    reject: Slug | None = None
+    """The id of an approval step of ``playbook`` that a person rejects."""
+    by: str | None = None
+    """With approve or reject: who answers (default: test)."""
     playbook: Slug | None = None
-    """With ack: only this playbook's escalations."""
+    """With ack: only this playbook's escalations; with approve or reject: whose step."""
     reason: str | None = None
-    """With exit or pause: why."""
+    """With exit or pause: why; with approve or reject: the approver's note."""
 
     @model_validator(mode="after")
     def _one_moment_and_something(self) -> TimelineRow:
@@ -105,14 +111,27 @@ class TimelineRow(Model):
             and self.exit is None
             and self.pause is None
             and self.resume is None
+            and self.approve is None
+            and self.reject is None
         ):
             raise PydanticCustomError(
                 Code.FIELD_MISSING,
-                "nothing happens: give score, components, set, event, ack, exit, pause or resume",
+                "nothing happens: give score, components, set, event, ack, exit, pause, resume,"
+                " approve or reject",
             )
-        if self.playbook is not None and self.ack is None and self.exit is None:
+        answering = self.approve is not None or self.reject is not None
+        if self.approve is not None and self.reject is not None:
+            raise PydanticCustomError(Code.FIELD_CONFLICT, "give approve or reject, not both")
+        if answering and self.playbook is None:
             raise PydanticCustomError(
-                Code.FIELD_CONFLICT, "playbook goes with ack (whose escalations) or exit"
+                Code.FIELD_MISSING, "approve and reject need playbook: whose approval step"
+            )
+        if self.by is not None and not answering:
+            raise PydanticCustomError(Code.FIELD_CONFLICT, "by goes with approve or reject")
+        if self.playbook is not None and self.ack is None and self.exit is None and not answering:
+            raise PydanticCustomError(
+                Code.FIELD_CONFLICT,
+                "playbook goes with ack (whose escalations), exit, approve or reject",
             )
         return self
 

@@ -62,7 +62,7 @@ def test_every_bad_row_is_named_by_file_line_and_field(tmp_path: Path) -> None:
         read_rows(path, "acme")
     assert raised.value.lines == [
         f"{path}:1: give a day (days after the start) or a date, one of the two",
-        f"{path}:2: playbook: only with ack (whose escalations) or exit",
+        f"{path}:2: playbook: only with ack (whose escalations), exit, approve or reject",
         f"{path}:3: account: 'globex' is not the simulated account 'acme'",
         f"{path}:4: ack: who acknowledges, e.g. maria@example.com",
     ]
@@ -97,7 +97,7 @@ def test_an_unknown_timeline_field_lists_every_field_a_row_may_hold(tmp_path: Pa
         read_rows(path, "acme")
     assert raised.value.lines == [
         f"{path}:1: unknown field 'scroe' (fields: account, components, event, id, score, set,"
-        " day, date, ack, playbook, exit, reason, pause, resume)"
+        " day, date, ack, playbook, exit, reason, pause, resume, approve, reject, by)"
     ]
 
 
@@ -114,3 +114,46 @@ def test_pause_and_resume_rows_become_the_account_requests(tmp_path: Path) -> No
     pause, resume = (row.messages for row in read_rows(path, "acme"))
     assert pause == [PauseRequest(by="dana@example.com", reason="billing dispute")]
     assert resume == [ResumeRequest(by="dana@example.com")]
+
+
+def test_approve_and_reject_rows_answer_a_playbooks_approval_step(tmp_path: Path) -> None:
+    """approve/reject name the step, playbook whose, by who (test by default), reason the note;
+    each is the answer the account forwards to that journey."""
+    from engine.journeys._messages import PlaybookAnswer
+
+    path = tmp_path / "timeline.jsonl"
+    path.write_text(
+        '{"day": 3, "approve": "discount", "playbook": "save", "by": "maria", "reason": "ok"}\n'
+        '{"day": 4, "reject": "discount", "playbook": "save"}\n',
+        encoding="utf-8",
+    )
+    approve, reject = (row.messages for row in read_rows(path, "acme"))
+    assert approve == [
+        PlaybookAnswer(playbook="save", step="discount", approved=True, by="maria", note="ok")
+    ]
+    assert reject == [PlaybookAnswer(playbook="save", step="discount", approved=False, by="test")]
+
+
+@pytest.mark.parametrize(
+    ("row", "error"),
+    [
+        (
+            '{"day": 1, "approve": "discount"}',
+            "approve and reject need playbook: whose approval step",
+        ),
+        (
+            '{"day": 1, "approve": "d", "reject": "d", "playbook": "save"}',
+            "approve and reject: give one of the two",
+        ),
+        ('{"day": 1, "approve": "", "playbook": "save"}', 'approve: "" must be a text'),
+        ('{"day": 1, "score": 5, "by": "maria"}', "by: only with approve or reject (who answers)"),
+    ],
+    ids=["no-playbook", "both", "empty-step", "by-alone"],
+)
+def test_a_bad_answer_row_is_one_line(tmp_path: Path, row: str, error: str) -> None:
+    path = tmp_path / "timeline.jsonl"
+    path.write_text(row + "\n", encoding="utf-8")
+    with pytest.raises(InputError) as raised:
+        read_rows(path, "acme")
+    [line] = raised.value.lines
+    assert line.startswith(f"{path}:1: {error}")

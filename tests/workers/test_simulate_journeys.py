@@ -74,8 +74,9 @@ async def test_onboarding_runs_its_day_1_3_7_14_30_plan_with_rendered_emails(
 async def test_churn_timeline_climbs_the_ladder_takes_the_ack_and_recovers(
     catalog: Catalog,
 ) -> None:
-    """Critical on day 10: CSM, manager after the 2-day SLA, ack that day, recovery on 34."""
-    entries = await simulate(catalog, "churn.jsonl", 60)
+    """Critical on day 10: CSM, manager after the 2-day SLA, ack that day, recovery on 34
+    (to day 50, before the retention offer is asked)."""
+    entries = await simulate(catalog, "churn.jsonl", 50)
     churn = [e for e in entries if e.playbook == "churn-prevention"]
     ladder = [
         (e.day, e.kind, e.step)

@@ -4,7 +4,8 @@ Timelines and books are rows like ``playbook ingest`` reads (JSONL or CSV, the s
 parsed by the same code) with a ``day`` (days after the start) or a ``date``, and two more
 things a person does: ``ack`` (acknowledge escalations, optionally of one ``playbook``) and
 ``exit`` (end a playbook's journey, with a ``reason``), ``pause`` and ``resume`` (hold the
-account's journeys, naming who). Every problem is one line naming the
+account's journeys, naming who), ``approve`` and ``reject`` (answer a ``playbook``'s
+approval step, ``by`` someone, the ``reason`` as their note). Every problem is one line naming the
 file, the line and the field; a simulation runs only when every row is good.
 """
 
@@ -24,6 +25,7 @@ from engine.journeys._messages import (
     HealthEvent,
     PauseRequest,
     PlaybookAck,
+    PlaybookAnswer,
     PlaybookExit,
     ResumeRequest,
 )
@@ -35,6 +37,7 @@ Message = (
     | AttributeChange
     | AccountEvent
     | PlaybookAck
+    | PlaybookAnswer
     | PlaybookExit
     | PauseRequest
     | ResumeRequest
@@ -142,6 +145,7 @@ def read_rows(path: Path, account: str | None = None) -> list[TimedRow]:
 _TIMELINE_KEYS = (
     *sorted(_ROW_KEYS),
     *("day", "date", "ack", "playbook", "exit", "reason", "pause", "resume"),
+    *("approve", "reject", "by"),
 )
 
 
@@ -153,6 +157,11 @@ def _timed(line: int, record: dict[str, Any], account: str | None, path: Path) -
     ack, playbook = record.pop("ack", None), record.pop("playbook", None)
     exit_, reason = record.pop("exit", None), record.pop("reason", None)
     pause, resume = record.pop("pause", None), record.pop("resume", None)
+    approve, reject, by = (
+        record.pop("approve", None),
+        record.pop("reject", None),
+        record.pop("by", None),
+    )
     if account is not None:
         named = record.setdefault("account", account)
         if named != account:
@@ -178,8 +187,12 @@ def _timed(line: int, record: dict[str, Any], account: str | None, path: Path) -
                 reason=_text(reason, "reason") or "ended in the simulation",
             )
         )
+    elif approve is not None or reject is not None:
+        messages.append(_answer(approve, reject, playbook, by, reason))
     elif playbook is not None and ack is None:
-        raise OperateError("playbook: only with ack (whose escalations) or exit")
+        raise OperateError("playbook: only with ack (whose escalations), exit, approve or reject")
+    elif by is not None:
+        raise OperateError("by: only with approve or reject (who answers)")
     if pause is not None:
         who = _text(pause, "pause") or ""
         messages.append(PauseRequest(by=who, reason=_text(reason, "reason") or ""))
@@ -187,9 +200,30 @@ def _timed(line: int, record: dict[str, Any], account: str | None, path: Path) -
         messages.append(ResumeRequest(by=_text(resume, "resume") or ""))
     if not messages:
         raise OperateError(
-            "nothing happens: give score, components, set, event, ack, exit, pause or resume"
+            "nothing happens: give score, components, set, event, ack, exit, pause, resume,"
+            " approve or reject"
         )
     return TimedRow(line=line, account=name, day=day, on=on, messages=messages)
+
+
+def _answer(approve: Any, reject: Any, playbook: Any, by: Any, note: Any) -> PlaybookAnswer:
+    """A person's answer to an approval step: ``approve: STEP`` or ``reject: STEP``."""
+    if approve is not None and reject is not None:
+        raise OperateError("approve and reject: give one of the two")
+    key = "approve" if approve is not None else "reject"
+    step = _text(approve if approve is not None else reject, key)
+    if not step:
+        raise OperateError("approve or reject: the id of an approval step, e.g. discount")
+    whose = _text(playbook, "playbook")
+    if not whose:
+        raise OperateError("approve and reject need playbook: whose approval step")
+    return PlaybookAnswer(
+        playbook=whose,
+        step=step,
+        approved=approve is not None,
+        by=_text(by, "by") or "test",
+        note=_text(note, "reason"),
+    )
 
 
 def _when(record: dict[str, Any]) -> tuple[int | None, date | None]:

@@ -45,6 +45,7 @@ from engine.journeys._messages import (
     AttributeChange,
     PauseRequest,
     PlaybookAck,
+    PlaybookAnswer,
     PlaybookExit,
     ResumeRequest,
     RunStatus,
@@ -290,13 +291,16 @@ def _end(t0: datetime, days: int) -> datetime:
 
 
 async def _deliver(client: Client, account: str, message: Message, clock: timedelta) -> str | None:
-    if not isinstance(message, PlaybookAck | PlaybookExit | PauseRequest | ResumeRequest):
+    if not isinstance(
+        message, PlaybookAck | PlaybookAnswer | PlaybookExit | PauseRequest | ResumeRequest
+    ):
         # The account's workflow starts on its own calendar (engine.journeys._clock).
         await send(client, account, message, QUEUE, memo=memo_for(clock))
         return None
     handle = client.get_workflow_handle(account_workflow_id(account))
     signal = {
         PlaybookAck: "acknowledge",
+        PlaybookAnswer: "answer",
         PlaybookExit: "exit_playbook",
         PauseRequest: "pause",
         ResumeRequest: "resume",

@@ -19,7 +19,7 @@ from typing import Any
 
 from engine.journeys._catalog import Catalog, build_catalog
 from engine.language._loader import PlaybookSet
-from engine.language._plan import EmailNode, Plan, TaskNode, TierPlan
+from engine.language._plan import ApprovalNode, EmailNode, Plan, TaskNode, TierPlan
 from engine.language._tests import Expectation, PlaybookTest
 from engine.language._yaml import Positions
 from workers.directory import Directory
@@ -284,6 +284,8 @@ def _reaches(who: str, sender: Any, x: Entry) -> bool:
         return who in sender.to or who in sender.cc
     if isinstance(sender, TaskNode):
         return sender.assignee == who
+    if isinstance(sender, ApprovalNode):  # an approval request is a task for the approver
+        return sender.approver == who
     if isinstance(sender, TierPlan):
         return who in sender.notify
     return False
