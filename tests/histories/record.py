@@ -56,6 +56,8 @@ from engine.journeys._messages import (
     Acknowledgement,
     ActionReceipt,
     ActionRequest,
+    ApprovalAnswer,
+    ApprovalSettlement,
     AttributeChange,
     CloseRequest,
     HealthEvent,
@@ -98,6 +100,12 @@ async def close_items(request: CloseRequest) -> ActionReceipt:
     return ActionReceipt(idempotency_key=request.workflow_id, detail=f"closed {request.scope}")
 
 
+@activity.defn(name="settle_approval")
+async def settle_approval(request: ApprovalSettlement) -> ActionReceipt:
+    """Stands in for marking an approval request's task."""
+    return ActionReceipt(idempotency_key=request.idempotency_key, detail=request.outcome)
+
+
 class JourneyWentWrong(RuntimeError):
     """The journey did not do what its recording is meant to show; nothing is written."""
 
@@ -123,7 +131,9 @@ async def environment() -> AsyncIterator[WorkflowEnvironment]:
     try:
         await register(env.client)
         async with build_worker(
-            env.client, QUEUE, actions=[perform_action, close_items, ignore_history]
+            env.client,
+            QUEUE,
+            actions=[perform_action, close_items, settle_approval, ignore_history],
         ):
             yield env
     finally:
@@ -599,6 +609,40 @@ async def account_forwards_reads(env: WorkflowEnvironment) -> Histories:
     return {"account_forwards_reads": await settled(handle)}
 
 
+async def approvals(env: WorkflowEnvironment) -> Histories:
+    """Approval steps (tests/fixtures/approvals): one request answered (rejected, with a note)
+    after its sla engaged the ladder; one that nobody answers, which times out."""
+    plan = load_relative(FIXTURES, "approvals").plan("save")
+    start = await env.get_current_time()
+    facts = Facts(now=start, health=Health(score=35, tier="at-risk", trend="declining"))
+    histories: Histories = {}
+    for name, account in (("approval_answered", "wonka"), ("approval_timed_out", "oscorp")):
+        handle = await env.client.start_workflow(
+            PlaybookRunWorkflow.run,
+            RunInput(plan=plan, account_id=account, cycle=1, enrolled_at=start, facts=facts),
+            id=f"playbook/save/{account}/1",
+            task_queue=QUEUE,
+        )
+        if name == "approval_answered":
+
+            async def asking(handle: WorkflowHandle[Any, Any] = handle) -> bool:
+                status: RunStatus = await handle.query(PlaybookRunWorkflow.status)
+                return status.waiting is not None and "approval" in status.waiting
+
+            await eventually(asking, "the approval request is open")
+            await env.sleep(timedelta(hours=30))
+            answer = ApprovalAnswer(step="discount", approved=False, by="maria", note="not now")
+            await handle.execute_update(PlaybookRunWorkflow.answer_approval, answer)
+        result: RunResult = await handle.result()
+        status = await handle.query(PlaybookRunWorkflow.status)
+        kinds = [d.kind for d in status.why]
+        wanted = "rejected" if name == "approval_answered" else "approval_timeout"
+        expect(wanted in kinds and result.ended_by == "end", f"{name}: {kinds}")
+        expect("escalation_requested" in kinds, f"{name}: the sla engages the ladder")
+        histories[name] = await settled(handle)
+    return histories
+
+
 async def _not(check: Awaitable[bool]) -> bool:
     return not await check
 
@@ -617,6 +661,7 @@ JOURNEYS: dict[str, Callable[[WorkflowEnvironment], Awaitable[Histories]]] = {
     "renewal_catch_up": renewal_catch_up,
     "account_refuses_values": account_refuses_values,
     "account_forwards_reads": account_forwards_reads,
+    "approvals": approvals,
 }
 
 
