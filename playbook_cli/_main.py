@@ -13,6 +13,7 @@ import sys
 # Each command group registers its commands on `app` when imported.
 from playbook_cli import (  # noqa: F401
     _accounts,
+    _outbox,
     _playbook_tests,
     _playbooks,
     _report,

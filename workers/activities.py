@@ -43,10 +43,10 @@ from engine.language._plan import (
     WebhookNode,
 )
 from engine.language._template_context import PEOPLE, template_context
-from workers import history
+from workers import history, outbox
 from workers.backoff import RetrySettings, with_delay
 from workers.directory import Directory, Person
-from workers.email import Outgoing, SmtpSettings, render_off_loop, send_emails
+from workers.email import Outgoing, RenderedEmail, SmtpSettings, render_off_loop, send_emails
 from workers.log import action_log
 from workers.metrics import METRICS, EngineMetrics
 from workers.outbound import OutboundClient, OutboundSettings, notify_chat, post_webhook
@@ -162,13 +162,9 @@ class Actions:
     @activity.defn(name="settle_approval")
     async def settle_approval(self, request: ApprovalSettlement) -> ActionReceipt:
         """Mark an approval request's task with how its journey settled it."""
-        changed = await asyncio.to_thread(
-            self._store.settle_approval,
-            request.idempotency_key,
-            request.outcome,
-            request.by,
-            request.note,
-        )
+        args = (request.idempotency_key, request.outcome, request.by, request.note)
+        changed = await asyncio.to_thread(self._store.settle_approval, *args)
+        changed += await asyncio.to_thread(outbox.settle_draft, self._store, *args)
         return ActionReceipt(
             idempotency_key=f"{request.idempotency_key}/settle",
             detail=f"approval {request.step} {request.outcome}"
@@ -186,6 +182,8 @@ class Actions:
     # Email --------------------------------------------------------------------------------
 
     async def _email(self, request: ActionRequest) -> str:
+        if request.outbox == "send":
+            return await self._send_draft(request)
         if request.template is None:
             raise _fail(f"step {request.step} has no email template in its plan", "TemplateError")
         if isinstance(request.node, EmailNode):
@@ -201,6 +199,8 @@ class Actions:
             for role in PEOPLE
             if (found := self._directory.resolve(role, request.account, request.owner))
         }
+        if request.outbox == "draft":
+            return await self._file_draft(request, to, cc, people)
         # One copy per recipient (``recipient`` in the template is that person), each under
         # its own key: a retry after a partial failure does not repeat the copies that went.
         pending = []
@@ -229,6 +229,75 @@ class Actions:
         await send_emails(self._smtp, pending, sent=sent)
         sent_to = [person.email for person in to]
         return f"emailed {', '.join(sent_to)}" + (f" (cc {', '.join(cc)})" if cc else "")
+
+    async def _file_draft(
+        self, request: ActionRequest, to: list[Person], cc: list[str], people: dict[str, Any]
+    ) -> str:
+        """Render for the first recipient and file it in the reviewer's outbox, unsent."""
+        node = request.node
+        assert isinstance(node, EmailNode) and node.review is not None
+        assert request.template is not None
+        rendered = await render_off_loop(
+            request.template,
+            template_context(
+                account=request.account,
+                health=request.health,
+                recipient=_as_dict(to[0]),
+                people=people,
+                playbook=request.playbook,
+                version=request.version,
+                step=request.step,
+                now=_journey_now(),
+                enrolled_at=request.enrolled_at,
+            ),
+        )
+        reviewers = self._directory.resolve(node.review, request.account, request.owner)
+        due = _journey_now() + timedelta(seconds=node.review_seconds or 0)
+        draft = await asyncio.to_thread(
+            outbox.file_draft,
+            self._store,
+            outbox.NewDraft(
+                idempotency_key=request.idempotency_key,
+                account_id=request.account_id,
+                workflow_id=request.workflow_id,
+                playbook=request.playbook,
+                step=request.step,
+                template=node.template,
+                reviewer_role=node.review,
+                reviewer=reviewers[0].email if reviewers else None,
+                recipients=[p.email for p in to],
+                cc=cc,
+                subject=rendered.subject,
+                text=rendered.text,
+                html=rendered.html,
+                due_at=due,
+            ),
+        )
+        who = draft.reviewer or node.review
+        return (
+            f"email to {', '.join(draft.recipients)} waits for {who}'s review (draft #{draft.id})"
+        )
+
+    async def _send_draft(self, request: ActionRequest) -> str:
+        """Send the reviewed draft as its reviewer left it, once per recipient."""
+        draft = await asyncio.to_thread(outbox.draft_by_key, self._store, request.idempotency_key)
+        if draft is None:
+            raise _fail(f"step {request.step}: no draft in the outbox to send", "DraftMissing")
+        rendered = RenderedEmail(subject=draft.subject, text=draft.text, html=draft.html)
+        pending = [
+            Outgoing(key, [address], draft.cc, rendered)
+            for address in draft.recipients
+            if await self._ledger(key := f"{request.idempotency_key}/{address}") is None
+        ]
+
+        async def sent(outgoing: Outgoing, message_id: str) -> None:
+            await self._record(outgoing.idempotency_key, "email", message_id, request)
+
+        await send_emails(self._smtp, pending, sent=sent)
+        await asyncio.to_thread(outbox.mark_sent, self._store, request.idempotency_key)
+        cc = f" (cc {', '.join(draft.cc)})" if draft.cc else ""
+        edited = f", as edited by {draft.edited_by}" if draft.edited_by else ""
+        return f"emailed {', '.join(draft.recipients)}{cc} (draft #{draft.id}{edited})"
 
     # Tasks --------------------------------------------------------------------------------
 

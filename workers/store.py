@@ -244,12 +244,43 @@ MIGRATIONS: list[list[str]] = [
         "CREATE INDEX account_changes_by_time ON account_changes (kind, at)",
         "CREATE INDEX account_changes_by_account ON account_changes (account_id, kind, at)",
     ],
-    # 5: approval steps ask through the inbox: a task's kind, and the answer it got.
+    # 5: people in the loop. Approval steps ask through the inbox (a task's kind, and the
+    # answer it got); reviewed emails wait in the outbox (workers/outbox.py).
     [
         "ALTER TABLE tasks ADD COLUMN kind TEXT NOT NULL DEFAULT 'task'"
         " CHECK (kind IN ('task', 'approval'))",
         "ALTER TABLE tasks ADD COLUMN decision TEXT CHECK (decision IN ('approved', 'rejected'))",
         "ALTER TABLE tasks ADD COLUMN decision_note TEXT",
+        """CREATE TABLE outbox (
+            id {id},
+            idempotency_key TEXT NOT NULL UNIQUE,
+            account_id TEXT NOT NULL,
+            workflow_id TEXT NOT NULL,
+            playbook TEXT NOT NULL,
+            step TEXT NOT NULL,
+            template TEXT NOT NULL,
+            reviewer_role TEXT NOT NULL,
+            reviewer TEXT,
+            recipients TEXT NOT NULL,
+            cc TEXT NOT NULL,
+            subject TEXT NOT NULL,
+            text TEXT NOT NULL,
+            html TEXT,
+            status TEXT NOT NULL CHECK (status IN ('waiting', 'sent', 'discarded', 'closed')),
+            created_at {ts} NOT NULL,
+            due_at {ts},
+            original_subject TEXT,
+            original_text TEXT,
+            edited_by TEXT,
+            edited_at {ts},
+            answered_by TEXT,
+            answered_at {ts},
+            note TEXT,
+            sent_at {ts}
+        )""",
+        "CREATE INDEX outbox_by_reviewer ON outbox (reviewer, status)",
+        "CREATE INDEX outbox_by_role ON outbox (reviewer_role, status)",
+        "CREATE INDEX outbox_by_account ON outbox (account_id, status)",
     ],
 ]
 

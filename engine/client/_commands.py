@@ -99,13 +99,14 @@ async def answer_approval(
     approved: bool,
     by: str,
     note: str | None = None,
+    verbs: tuple[str, str] = ("approve", "reject"),
 ) -> Answer:
     """Approve or reject the approval request ``request`` (its task's key) that the journey
     ``workflow_id`` has open at ``step``; the journey alone decides whether it still waits,
     so an answer and the request's timeout never both count."""
     client = await _client(target)
     answer = ApprovalAnswer(step=step, approved=approved, by=by, note=note, request=request)
-    verb = "approve" if approved else "reject"
+    verb = verbs[0] if approved else verbs[1]
     return await _update(client, workflow_id, "answer_approval", answer, verb)
 
 

@@ -41,18 +41,22 @@ class Request:
     step: str
     key: str
     answer: ApprovalAnswer | None = None
+    what: str = "approval"
+    """What waits for the answer, in words: approval, or review (of an email)."""
+    yes: str = "approved"
+    no: str = "rejected"
 
 
 def refusal(request: Request | None, answer: ApprovalAnswer) -> str | None:
     """Why ``answer`` cannot be taken now, in one line; None when it can."""
     if request is None:
-        return f"no approval is waiting for an answer (step {answer.step} is not open)"
+        return f"nothing is waiting for an answer (step {answer.step} is not open)"
     if answer.step != request.step:
-        return f"the approval waiting is step {request.step}, not {answer.step}"
+        return f"the {request.what} waiting is step {request.step}, not {answer.step}"
     if answer.request is not None and answer.request != request.key:
         return f"that request of step {answer.step} is no longer open"
     if request.answer is not None:
-        given = "approved" if request.answer.approved else "rejected"
+        given = request.yes if request.answer.approved else request.no
         return f"step {answer.step} was already {given} by {request.answer.by}"
     return None
 
@@ -70,38 +74,26 @@ def take(run: Any, answer: ApprovalAnswer, *, from_update: bool) -> str:
         return refused
     assert request is not None
     request.answer = answer
-    return f"step {answer.step} {'approved' if answer.approved else 'rejected'} by {answer.by}"
+    return f"step {answer.step} {request.yes if answer.approved else request.no} by {answer.by}"
 
 
 async def ask(run: Journey, node: ApprovalNode, key: str) -> str | None:
     """Open the request, wait for the answer or the timeout; the node to go on with."""
     rule = f"steps.{node.id}"
+    # Open for answers before the task exists: an approver who answers the moment it shows in
+    # the inbox is heard even if the run has not yet seen the activity complete.
+    request = run.approval = Request(step=node.id, key=key)
     try:
         receipt = await run.activity("perform_action", run.action(key, node.id, node=node))
     except ActivityError as error:
         # Nobody can answer a request that was never opened: the step goes the way of no answer.
+        run.approval = None
         run.record("action_failed", rule, detail=f"{error.cause or error}; taking on_timeout")
         return node.on_timeout
     run.record("action", rule, detail=receipt.detail)
-    request = run.approval = Request(step=node.id, key=key)
-    deadline = run.wait_ends = _clock.now() + timedelta(seconds=node.timeout_seconds)
-    run.waiting = f"waiting for {node.approver}'s approval, until {_summaries.moment(deadline)}"
-    run.describe()
-    sla = asyncio.create_task(_sla(run, node, request)) if node.sla_seconds else None
-    try:
-        with contextlib.suppress(TimeoutError):
-            await workflow.wait_condition(
-                lambda: request.answer is not None,
-                timeout=timedelta(seconds=node.timeout_seconds),
-                timeout_summary=_summaries.approval(node.id, "no answer, give up"),
-            )
-    finally:
-        if sla is not None:
-            sla.cancel()
-        run.approval = None
-        run.waiting = None
-    stop_if_ending(run)
-    answer = request.answer
+    answer = await wait_for_answer(
+        run, request, node.timeout_seconds, f"{node.approver}'s approval", node.sla_seconds
+    )
     settlement = ApprovalSettlement(
         idempotency_key=key,
         workflow_id=workflow.info().workflow_id,
@@ -110,31 +102,63 @@ async def ask(run: Journey, node: ApprovalNode, key: str) -> str | None:
     )
     if answer is None:
         run.record("approval_timeout", rule, detail=f"no answer from {node.approver} in time")
-        await _settle(run, settlement)
+        await settle(run, settlement)
         return node.on_timeout
     outcome = "approved" if answer.approved else "rejected"
     run.record(outcome, rule, {"by": answer.by}, detail=answer.note or "")
     if run.ladder.tier is not None:  # an answer is what the sla escalated for
         run.ladder.acknowledge(Acknowledgement(by=answer.by, note=f"answered {node.id}"))
-    await _settle(
+    await settle(
         run,
         settlement.model_copy(update={"outcome": outcome, "by": answer.by, "note": answer.note}),
     )
     return node.on_approve if answer.approved else node.on_reject
 
 
-async def _sla(run: Journey, node: ApprovalNode, request: Request) -> None:
-    assert node.sla_seconds is not None
-    await workflow.sleep(
-        timedelta(seconds=node.sla_seconds),
-        summary=_summaries.approval(node.id, "sla"),
-    )
+def review_request(step: str, key: str) -> Request:
+    """The request an email's review answers: sent or discarded."""
+    return Request(step=step, key=key, what="review", yes="sent", no="discarded")
+
+
+async def wait_for_answer(
+    run: Journey,
+    request: Request,
+    timeout_seconds: int,
+    waiting: str,
+    sla_seconds: int | None = None,
+) -> ApprovalAnswer | None:
+    """Wait, durably, for a person's answer to ``request`` (the run's open one, which may
+    have it already); None when ``timeout_seconds`` pass first. An ``sla`` engages the
+    ladder while still unanswered."""
+    step = request.step
+    deadline = run.wait_ends = _clock.now() + timedelta(seconds=timeout_seconds)
+    run.waiting = f"waiting for {waiting}, until {_summaries.moment(deadline)}"
+    run.describe()
+    sla = asyncio.create_task(_sla(run, step, sla_seconds, request)) if sla_seconds else None
+    try:
+        with contextlib.suppress(TimeoutError):
+            await workflow.wait_condition(
+                lambda: request.answer is not None,
+                timeout=timedelta(seconds=timeout_seconds),
+                timeout_summary=_summaries.approval(step, "no answer, give up"),
+            )
+    finally:
+        if sla is not None:
+            sla.cancel()
+        run.approval = None
+        run.waiting = None
+    stop_if_ending(run)
+    return request.answer
+
+
+async def _sla(run: Journey, step: str, seconds: int, request: Request) -> None:
+    await workflow.sleep(timedelta(seconds=seconds), summary=_summaries.approval(step, "sla"))
     if request.answer is None:
-        run.ladder.request(None, f"steps.{node.id}.sla")
+        run.ladder.request(None, f"steps.{step}.sla")
 
 
-async def _settle(run: Journey, settlement: ApprovalSettlement) -> None:
-    """Write how the request ended to its task; the journey goes on if that fails."""
+async def settle(run: Journey, settlement: ApprovalSettlement) -> None:
+    """Write how the request ended to its task (or draft); the journey goes on if that fails."""
     try:
         await run.activity("settle_approval", settlement)
     except ActivityError as error:

@@ -137,6 +137,9 @@ class ActionRequest(_Message):
     account: dict[str, Any] = Field(default_factory=dict)
     """The account's attributes when the action ran, for rendering and recipients."""
     health: dict[str, Any] = Field(default_factory=dict)
+    outbox: Literal["draft", "send"] | None = None
+    """For a reviewed email: file it as a draft in the reviewer's outbox, or send the draft
+    as the reviewer left it. None: carry the action out now."""
 
 
 class ActionReceipt(_Message):

@@ -55,6 +55,7 @@ with workflow.unsafe.imports_passed_through():
         nothing_to_do,
     )
     from engine.journeys._options import ACTION_HEARTBEAT, ACTION_RETRY, ACTION_TIMEOUT
+    from engine.journeys._reviews import reviewed_email
     from engine.journeys._timing import sleep_at_most
     from engine.journeys._waits import wait_for, wait_for_event, wait_until, watch_calendar
     from engine.language._facts import Facts
@@ -421,6 +422,9 @@ class PlaybookRunWorkflow:
             return node.next
         if isinstance(node, StartPlaybookNode):
             failed = await self._start_playbook(node)
+        elif isinstance(node, EmailNode) and node.review is not None:
+            key = f"{workflow.info().workflow_id}/{node.id}/{self._visits[node.id]}"
+            failed = await reviewed_email(self, node, key)
         else:
             failed = await self._act(node)
         if failed and node.on_failure == "stop":

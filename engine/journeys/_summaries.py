@@ -61,6 +61,10 @@ def action(request: ActionRequest, now: datetime) -> str:
     if isinstance(node, EmailNode):
         cc = f", cc {', '.join(node.cc)}" if node.cc else ""
         what = f"email {', '.join(node.to)}{cc}: {node.template}"
+        if request.outbox == "draft":
+            what = f"draft for {node.review}'s review: {what}"
+        elif request.outbox == "send":
+            what = f"send the reviewed {what}"
     elif isinstance(node, TaskNode):
         due = moment(now + timedelta(seconds=node.due_seconds))
         what = f"task for {node.assignee}: {node.title}, due {due}"

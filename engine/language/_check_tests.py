@@ -54,9 +54,9 @@ def check_test(test: PlaybookTest, ctx: Context, books: dict[str, Playbook]) -> 
         step = row.approve or row.reject
         book = books.get(row.playbook or "")
         if step is not None and book is not None and book.name in names:
-            approvals = [s.id for _, s in walk_steps(book.steps, ()) if isinstance(s, ApprovalStep)]
+            approvals = [s.id for _, s in walk_steps(book.steps, ()) if _answerable(s)]
             key = "approve" if row.approve else "reject"
-            noun = f"an approval step of {book.name}"
+            noun = f"an approval step or reviewed email of {book.name}"
             out += _known(("timeline", i, key), step, approvals, Code.REF_STEP, noun)
     for part in ("expect", "never"):
         for i, expectation in enumerate(getattr(test, part)):
@@ -91,6 +91,11 @@ def _expectation(loc: Loc, e: Expectation, tested: list[Playbook]) -> list[Findi
         steps = {step.id for b in books for _, step in walk_steps(b.steps, ("steps",))}
         out += _known((*loc, "step"), e.step, steps, Code.REF_STEP, "a step of the playbooks")
     return out
+
+
+def _answerable(step: object) -> bool:
+    """A step a person answers: an approval, or an email that waits for review."""
+    return isinstance(step, ApprovalStep) or (isinstance(step, EmailStep) and bool(step.review))
 
 
 def _templates(books: Iterable[Playbook]) -> set[str]:

@@ -41,6 +41,16 @@ def walk_steps(steps: list[Any], loc: Loc) -> Iterator[Walked]:
             yield from walk_steps(nested, (*here, key))
 
 
+def _review(loc: Loc, step: EmailStep, roles: list[str]) -> list[Finding]:
+    if step.review is not None:
+        return _roles(loc, [step.review], roles, key="review")
+    return [
+        Finding((*loc, key), Code.FIELD_CONFLICT, f"{key} goes with review: who reviews the email")
+        for key in ("review_within", "unreviewed")
+        if getattr(step, key) is not None
+    ]
+
+
 def _approval_sla(loc: Loc, step: ApprovalStep, has_ladder: bool) -> list[Finding]:
     if step.sla is None:
         return []
@@ -117,6 +127,7 @@ def check_playbook(book: Playbook, ctx: Context) -> list[Finding]:
             out += _template(loc, step.template, ctx)
             for part in ("to", "cc"):
                 out += _roles((*loc, part), getattr(step, part), roles)
+            out += _review(loc, step, roles)
         if isinstance(step, TaskStep):
             out += _roles(loc, [step.assignee], roles, key="assignee")
         if isinstance(step, ApprovalStep):

@@ -86,6 +86,10 @@ def _maybe(condition: Any) -> ConditionPlan | None:
     return None if condition is None else compile_condition(condition)
 
 
+DEFAULT_REVIEW_WITHIN = "3d"
+"""How long a reviewed email waits for its reviewer when the step does not say."""
+
+
 def _date(text: str) -> DateAt:
     offset = parse_date_offset(text)
     return DateAt(anchor=offset.anchor, offset_seconds=offset.seconds)
@@ -321,7 +325,14 @@ def _simple_node(step: Any, common: dict[str, Any], used_templates: set[str]) ->
     common["catch_up"] = step.catch_up
     if isinstance(step, EmailStep):
         used_templates.add(step.template)
-        return EmailNode(**common, template=step.template, to=step.to, cc=step.cc)
+        review = {}
+        if step.review is not None:
+            review = {
+                "review": step.review,
+                "review_seconds": duration_seconds(step.review_within or DEFAULT_REVIEW_WITHIN),
+                "unreviewed": step.unreviewed or "discard",
+            }
+        return EmailNode(**common, template=step.template, to=step.to, cc=step.cc, **review)
     if isinstance(step, TaskStep):
         return TaskNode(
             **common,

@@ -150,6 +150,17 @@ class EmailNode(_ActionNode):
     template: str
     to: list[str]
     cc: list[str] = Field(default_factory=list)
+    review: str | None = None
+    """The role whose outbox the rendered email waits in; None: sent at once."""
+    review_seconds: int | None = None
+    unreviewed: Literal["discard", "send"] | None = None
+
+    @model_serializer(mode="wrap")
+    def _without_unset_review(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        # Emails from before review keep their plan's hash.
+        return _omit(
+            handler(self), catch_up=None, review=None, review_seconds=None, unreviewed=None
+        )
 
 
 class TaskNode(_ActionNode):

@@ -123,6 +123,13 @@ class EmailStep(_Action):
     """Recipients by role."""
     cc: list[Role] = Field(default_factory=list)
     """Copied recipients by role."""
+    review: Role | None = None
+    """Who reviews the email before it goes: rendered, it waits in that person's outbox,
+    to be sent (edited or not) or discarded."""
+    review_within: Duration | None = None
+    """With review: how long the draft waits for its reviewer (3d when omitted)."""
+    unreviewed: Literal["discard", "send"] | None = None
+    """With review: what happens to a draft nobody reviewed in time (discard when omitted)."""
 
 
 class TaskStep(_Action):

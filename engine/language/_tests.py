@@ -86,9 +86,11 @@ class TimelineRow(Model):
     resume: str | None = None
     """Who resumes the account: what fell due during the pause happens now."""
     approve: Slug | None = None
-    """The id of an approval step of ``playbook`` that a person approves."""
+    """The id of an approval step of ``playbook`` that a person approves (or of a reviewed
+    email, which is then sent)."""
     reject: Slug | None = None
-    """The id of an approval step of ``playbook`` that a person rejects."""
+    """The id of an approval step of ``playbook`` that a person rejects (or of a reviewed
+    email, which is then discarded)."""
     by: str | None = None
     """With approve or reject: who answers (default: test)."""
     playbook: Slug | None = None

@@ -643,6 +643,39 @@ async def approvals(env: WorkflowEnvironment) -> Histories:
     return histories
 
 
+async def email_reviewed(env: WorkflowEnvironment) -> Histories:
+    """Reviewed emails (tests/fixtures/outbox): the first draft sent after its review, the
+    second not reviewed in its day and sent as written (its step says unreviewed: send)."""
+    plan = load_relative(FIXTURES, "outbox").plan("outreach")
+    start = await env.get_current_time()
+    handle = await env.client.start_workflow(
+        PlaybookRunWorkflow.run,
+        RunInput(
+            plan=plan,
+            account_id="tyrell",
+            cycle=1,
+            enrolled_at=start,
+            facts=Facts(now=start, health=Health(score=40)),
+        ),
+        id="playbook/outreach/tyrell/1",
+        task_queue=QUEUE,
+    )
+
+    async def reviewing() -> bool:
+        status: RunStatus = await handle.query(PlaybookRunWorkflow.status)
+        return status.waiting is not None and "review" in status.waiting
+
+    await eventually(reviewing, "the first draft waits for its review")
+    answer = ApprovalAnswer(step="save-note", approved=True, by="sam", note="fine")
+    await handle.execute_update(PlaybookRunWorkflow.answer_approval, answer)
+    result: RunResult = await handle.result()
+    status = await handle.query(PlaybookRunWorkflow.status)
+    kinds = [d.kind for d in status.why]
+    expect(result.ended_by == "end", f"outreach ended {result}")
+    expect(kinds.count("drafted") == 2 and "review_timeout" in kinds, f"reviews: {kinds}")
+    return {"email_reviewed": await settled(handle)}
+
+
 async def _not(check: Awaitable[bool]) -> bool:
     return not await check
 
@@ -662,6 +695,7 @@ JOURNEYS: dict[str, Callable[[WorkflowEnvironment], Awaitable[Histories]]] = {
     "account_refuses_values": account_refuses_values,
     "account_forwards_reads": account_forwards_reads,
     "approvals": approvals,
+    "email_reviewed": email_reviewed,
 }
 
 

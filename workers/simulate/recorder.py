@@ -57,7 +57,7 @@ class RecordedAction(BaseModel):
     version: int
     step: str
     kind: str
-    """email, task, chat or webhook."""
+    """email, task, chat, webhook, or review (an email filed for review, not yet sent)."""
     tier: str | None = None
     """The escalation tier engaged, for ladder actions."""
     recipients: list[str] = []
@@ -99,7 +99,7 @@ class Recorder:
     @activity.defn(name="perform_action")
     async def perform_action(self, request: ActionRequest) -> ActionReceipt:
         """Record one step action or one channel of an escalation tier, sending nothing."""
-        kind = _kind(request)
+        kind = "review" if request.outbox == "draft" else _kind(request)
         record = RecordedAction(
             at=self._now(),
             workflow_id=request.workflow_id,
@@ -111,7 +111,7 @@ class Recorder:
             tier=request.tier.id if request.tier is not None and request.node is None else None,
         )
         try:
-            if kind == "email":  # renders off the event loop, as the real activity does
+            if kind in ("email", "review"):  # renders off the loop, as the real activity does
                 detail = await self._email(request, record)
             else:
                 detail = {"task": self._task, "chat": self._chat, "webhook": self._webhook}[kind](
@@ -193,6 +193,12 @@ class Recorder:
             subjects.append(rendered.subject)
         record.summary = subjects[0]
         cc = f" (cc {', '.join(record.cc)})" if record.cc else ""
+        if request.outbox == "draft":
+            assert isinstance(request.node, EmailNode)
+            return (
+                f"would file for {request.node.review}'s review an email to"
+                f" {', '.join(record.recipients)}{cc}: {record.summary}"
+            )
         return f"would email {', '.join(record.recipients)}{cc}: {record.summary}"
 
     def _task(self, request: ActionRequest, record: RecordedAction) -> str:

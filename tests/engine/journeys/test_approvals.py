@@ -6,6 +6,7 @@ journey is not waiting for are refused, once decided it stays decided."""
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -13,12 +14,13 @@ from datetime import datetime
 from pathlib import Path
 
 import pytest
+from temporalio import activity
 from temporalio.client import WorkflowHandle
 from temporalio.testing import WorkflowEnvironment
 
 from engine import load
 from engine.client._commands import Answer, answer_approval
-from engine.journeys._messages import RunInput, RunResult, RunStatus
+from engine.journeys._messages import ActionReceipt, ActionRequest, RunInput, RunResult, RunStatus
 from engine.journeys._run import PlaybookRunWorkflow
 from engine.language._facts import Facts, Health
 from tests.support import eventually
@@ -67,7 +69,11 @@ class _Journey:
 
 
 @asynccontextmanager
-async def _journey(env: WorkflowEnvironment, tmp_path: Path) -> AsyncIterator[_Journey]:
+async def _journey(
+    env: WorkflowEnvironment, tmp_path: Path, held: asyncio.Event | None = None
+) -> AsyncIterator[_Journey]:
+    """The save journey on the real activities; with ``held``, an action's completion is
+    held back (its side effect done) until the event is set."""
     plan = load([APPROVALS]).plan("save")
     store = open_store(f"sqlite:///{tmp_path / 'playbook.db'}")
     actions = Actions(
@@ -78,7 +84,17 @@ async def _journey(env: WorkflowEnvironment, tmp_path: Path) -> AsyncIterator[_J
     )
     queue = f"q-{uuid.uuid4().hex[:8]}"
     start: datetime = await env.get_current_time()
-    async with build_worker(env.client, queue, actions.activities()):
+    activities = actions.activities()
+    if held is not None:
+
+        @activity.defn(name="perform_action")
+        async def slow(request: ActionRequest) -> ActionReceipt:
+            receipt = await actions.perform_action(request)
+            await held.wait()
+            return receipt
+
+        activities = [slow, *(a for a in activities if a != actions.perform_action)]
+    async with build_worker(env.client, queue, activities):
         handle = await env.client.start_workflow(
             PlaybookRunWorkflow.run,
             RunInput(
@@ -178,8 +194,26 @@ async def test_answers_the_journey_is_not_waiting_for_are_refused(
         await journey.handle.result()
         settled = journey.store.get(request.id)
     assert not other_step.done
-    assert other_step.text == "nothing to approve: the approval waiting is step discount, not offer"
+    assert other_step.text == (
+        "nothing to approve: the approval waiting is step discount, not offer"
+    )
     assert not stale.done and "no longer open" in stale.text
     assert first.done
     assert not second.done
     assert settled.decision == "rejected" and settled.completed_by == "omar"
+
+
+async def test_an_answer_given_as_soon_as_the_request_shows_is_taken(
+    skipping_env: WorkflowEnvironment, tmp_path: Path
+) -> None:
+    """The approver answers while the run has not yet heard that the task was filed (the
+    activity is still completing): the answer is kept, and the run follows it."""
+    held = asyncio.Event()
+    async with _journey(skipping_env, tmp_path, held) as journey:
+        request = await journey.request()
+        answer = await journey.answer(request, True, "maria")
+        held.set()
+        await journey.handle.result()
+        titles = _titles(journey.tasks())
+    assert answer.done, answer.text
+    assert titles == ["Send the save offer"]
