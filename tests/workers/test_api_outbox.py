@@ -1,6 +1,7 @@
 """The outbox over HTTP, on the dev server with the real action activities, store and a
 loopback SMTP server: a draft is listed and shown, edited (a bad edit is 422), sent as
-edited (a second send is 409), and the next one discarded; a read-only token cannot write."""
+edited (a second send is 409), and the next one discarded; a read-only token cannot write;
+the account page shows both with what their reviewer did."""
 
 from __future__ import annotations
 
@@ -77,7 +78,12 @@ async def test_reviewing_drafts_over_http(dev_env: WorkflowEnvironment, tmp_path
             assert discarded.status_code == 200, discarded.text
             missing = await served.http.get("/v1/outbox/999999", headers=reader)
             assert missing.status_code == 404
+            page = (await served.http.get(f"/accounts/{account}", headers=reader)).text
         await actions.aclose()
+    # The account page lists both drafts with what their reviewer did.
+    assert '<section id="outbox"' in page
+    assert f'data-key="draft.{draft["id"]}"' in page and "edited by sam; sent" in page
+    assert "discarded by sam" in page
     [message] = mailbox.messages()
     body = message.get_body(("plain",))
     assert body is not None and body.get_content().strip() == "Hi, let's talk."

@@ -94,5 +94,9 @@ async def test_approval_requests_over_http(dev_env: WorkflowEnvironment, tmp_pat
             "/v1/tasks", params={"account": account, "state": "all"}, headers=reader
         )
         titles = [t["title"] for t in everything.json()["tasks"]]
+        page = (await served.http.get(f"/accounts/{account}", headers=reader)).text
     await actions.aclose()
     assert "Tell the customer there is no discount" in titles
+    # The account page shows the request as an approval, with its answer and note.
+    assert "approval: Approve a 15% save discount" in page
+    assert "rejected by maria" in page and "not this time" in page

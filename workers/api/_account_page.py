@@ -23,6 +23,7 @@ from engine.client._start import account_workflow_id
 from engine.journeys._messages import Decision, DecisionRecord
 from engine.language._facts import Sample
 from workers.api._page_style import STYLE, header, template
+from workers.outbox import Draft
 from workers.store import Task
 
 
@@ -46,6 +47,8 @@ class AccountPage(BaseModel):
     decisions: list[Decision]
     tasks: list[Task] | None
     """None when there is no store here (no worker has written one)."""
+    drafts: list[Draft] | None = None
+    """Its emails waiting for review, and those reviewed; None without a store."""
     account_ui: str | None
     journeys: list[Journey]
     tiers: list[tuple[str, float]]
@@ -71,6 +74,7 @@ async def gather(
     logged: list[DecisionRecord],
     tasks: list[Task] | None,
     ui: str,
+    drafts: list[Draft] | None = None,
 ) -> AccountPage:
     """Everything the page shows; raises ``UnknownAccount`` for an account with no workflow."""
     from workers.dashboard_sources import catalog_of
@@ -120,6 +124,7 @@ async def gather(
         view=view,
         decisions=why_decisions(view, logged),
         tasks=tasks,
+        drafts=drafts,
         account_ui=ui_link(ui, ns, account_id, await _run_id(client, account_id)),
         journeys=journeys,
         tiers=[(t.name, t.min) for t in published.health.tiers] if published else [],
@@ -205,6 +210,9 @@ _TEMPLATE = template("account.html")
 
 
 def _finished(task: Task) -> str:
+    if task.decision is not None and task.completed_at:
+        note = f": {task.decision_note}" if task.decision_note else ""
+        return f"{task.decision} by {task.completed_by} {_moment(task.completed_at)}{note}"
     if task.completed_at:
         return f"done by {task.completed_by} {_moment(task.completed_at)}"
     if task.closed_at:
@@ -212,6 +220,18 @@ def _finished(task: Task) -> str:
     if task.acknowledged_at:
         return f"acknowledged by {task.acknowledged_by} {_moment(task.acknowledged_at)}"
     return "-"
+
+
+def _reviewed(draft: Draft) -> str:
+    edited = f"edited by {draft.edited_by}; " if draft.edited_by else ""
+    if draft.status == "sent" and draft.sent_at:
+        return f"{edited}sent {_moment(draft.sent_at)}"
+    if draft.status == "discarded" and draft.answered_at:
+        return f"discarded by {draft.answered_by} {_moment(draft.answered_at)}"
+    if draft.status == "closed":
+        return "not reviewed in time"
+    due = f"review by {_moment(draft.due_at)}" if draft.due_at else "waiting"
+    return f"{edited}{due}"
 
 
 def render(page: AccountPage, csrf: str | None) -> str:
@@ -232,5 +252,7 @@ def render(page: AccountPage, csrf: str | None) -> str:
         done_tasks=[t for t in tasks if t.status in ("done", "closed")],
         when=_moment,
         finished=_finished,
+        drafts=page.drafts,
+        reviewed=_reviewed,
         seen=lambda seen: json.dumps(seen, sort_keys=True, default=str),
     )

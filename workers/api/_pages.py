@@ -212,10 +212,10 @@ def add_pages(
         """One account: health, history, attributes, journeys, tasks and decisions."""
         from workers.api._account_page import gather, render
 
-        logged, tasks = await asyncio.to_thread(_stored, settings, account)
+        logged, tasks, drafts = await asyncio.to_thread(_stored, settings, account)
         try:
             page = await temporal_call(
-                lambda client: gather(client, account, logged, tasks, api.temporal_ui)
+                lambda client: gather(client, account, logged, tasks, api.temporal_ui, drafts)
             )
         except UnknownAccount as error:
             missing = _MISSING.render(
@@ -234,17 +234,24 @@ def _behind_tls(request: Request) -> bool:
     return request.headers.get("x-forwarded-proto", "").lower() == "https"
 
 
-def _stored(settings: Settings, account: str) -> tuple[list[Any], list[Any] | None]:
-    """The account's logged decisions and its tasks (all of them), from the store the
-    workers write; none when there is no store here yet."""
+def _stored(
+    settings: Settings, account: str
+) -> tuple[list[Any], list[Any] | None, list[Any] | None]:
+    """The account's logged decisions, its tasks and its outbox drafts (all of them), from
+    the store the workers write; none when there is no store here yet."""
     from workers import history
+    from workers.outbox import list_drafts
     from workers.store import DEFAULT_SQLITE_PATH, open_store
 
     url = settings.store_url()
     if url is None and not DEFAULT_SQLITE_PATH.exists():
-        return [], None
+        return [], None, None
     with open_store(url) as store:
-        return history.decisions(store, account), store.list_tasks(account=account, status="all")
+        return (
+            history.decisions(store, account),
+            store.list_tasks(account=account, status="all"),
+            list_drafts(store, account=account, status="all"),
+        )
 
 
 __all__ = ["LoginNeeded", "add_pages"]
