@@ -20,7 +20,7 @@ import httpx
 from google.protobuf.duration_pb2 import Duration
 from temporalio import activity
 from temporalio.api.workflowservice.v1 import RegisterNamespaceRequest
-from temporalio.client import Client
+from temporalio.client import Client, WorkflowHandle
 from temporalio.testing import WorkflowEnvironment
 
 from engine import load
@@ -29,11 +29,25 @@ from engine.client._connect import TemporalSettings
 from engine.client._converter import DATA_CONVERTER
 from engine.client._start import publish
 from engine.journeys._catalog import build_catalog
-from engine.journeys._messages import ActionReceipt, ActionRequest, CloseRequest, HistoryRequest
+from engine.journeys._messages import (
+    ActionReceipt,
+    ActionRequest,
+    CloseRequest,
+    HistoryRequest,
+    RunInput,
+    RunResult,
+)
+from engine.journeys._run import PlaybookRunWorkflow
+from engine.language._facts import Facts
+from engine.language._plan import Plan
 from workers import history
+from workers.activities import Actions
 from workers.api import serve
+from workers.directory import Directory
+from workers.email import SmtpSettings
+from workers.outbound import OutboundSettings
 from workers.settings import ApiSettings, Settings
-from workers.store import Store
+from workers.store import Store, open_store
 from workers.worker import build_worker
 
 JOURNEYS = Path(__file__).parent / "fixtures" / "journeys"
@@ -76,6 +90,37 @@ class Recorder:
 
     def steps(self, playbook: str) -> list[str]:
         return [step for _, name, step, _ in self.actions if name == playbook]
+
+
+def store_actions(url: str, smtp: SmtpSettings | None = None) -> Actions:
+    """The real action activities writing the store at ``url``, with nobody in the directory
+    and email to ``smtp`` (by default a closed port: for journeys that send none)."""
+    return Actions(
+        store=open_store(url),
+        directory=Directory(),
+        smtp=smtp or SmtpSettings(host="127.0.0.1", port=9),
+        outbound=OutboundSettings(),
+    )
+
+
+async def start_run(
+    env: WorkflowEnvironment, plan: Plan, queue: str, facts: Facts, account: str = "acme"
+) -> WorkflowHandle[Any, RunResult]:
+    """Start a PlaybookRun of ``plan`` for ``account``, enrolled now, on ``queue``."""
+    start = await env.get_current_time()
+    return await env.client.start_workflow(
+        PlaybookRunWorkflow.run,
+        RunInput(
+            plan=plan,
+            account_id=account,
+            cycle=1,
+            enrolled_at=start,
+            facts=facts.model_copy(update={"now": start}),
+        ),
+        id=f"playbook/{plan.name}/{account}/{queue}",
+        task_queue=queue,
+        result_type=RunResult,
+    )
 
 
 async def eventually(check: Callable[[], Awaitable[Any]], what: str, seconds: float = 10) -> Any:

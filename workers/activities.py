@@ -207,18 +207,7 @@ class Actions:
         for person in to:
             key = f"{request.idempotency_key}/{person.email}"
             if await self._ledger(key) is None:
-                context = template_context(
-                    account=request.account,
-                    health=request.health,
-                    recipient=_as_dict(person),
-                    people=people,
-                    playbook=request.playbook,
-                    version=request.version,
-                    step=request.step,
-                    now=_journey_now(),
-                    enrolled_at=request.enrolled_at,
-                )
-                rendered = await render_off_loop(request.template, context)
+                rendered = await _render_for(request, person, people)
                 pending.append(Outgoing(key, [person.email], cc, rendered))
 
         async def sent(outgoing: Outgoing, message_id: str) -> None:
@@ -237,20 +226,7 @@ class Actions:
         node = request.node
         assert isinstance(node, EmailNode) and node.review is not None
         assert request.template is not None
-        rendered = await render_off_loop(
-            request.template,
-            template_context(
-                account=request.account,
-                health=request.health,
-                recipient=_as_dict(to[0]),
-                people=people,
-                playbook=request.playbook,
-                version=request.version,
-                step=request.step,
-                now=_journey_now(),
-                enrolled_at=request.enrolled_at,
-            ),
-        )
+        rendered = await _render_for(request, to[0], people)
         reviewers = self._directory.resolve(node.review, request.account, request.owner)
         due = _journey_now() + timedelta(seconds=node.review_seconds or 0)
         draft = await asyncio.to_thread(
@@ -495,6 +471,25 @@ def _nobody(roles: list[str], request: ActionRequest) -> str:
         " account's attributes (owner or csm, manager, executive, contact_email) or add the"
         " people to the directory"
     )
+
+
+async def _render_for(
+    request: ActionRequest, person: Person, people: dict[str, Any]
+) -> RenderedEmail:
+    """The request's template rendered for ``person`` (``recipient`` in the template)."""
+    assert request.template is not None
+    context = template_context(
+        account=request.account,
+        health=request.health,
+        recipient=_as_dict(person),
+        people=people,
+        playbook=request.playbook,
+        version=request.version,
+        step=request.step,
+        now=_journey_now(),
+        enrolled_at=request.enrolled_at,
+    )
+    return await render_off_loop(request.template, context)
 
 
 def _journey_now() -> datetime:

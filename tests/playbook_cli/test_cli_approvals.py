@@ -17,11 +17,7 @@ from engine.client._start import publish, send
 from engine.journeys._catalog import build_catalog
 from engine.journeys._messages import AccountEvent
 from tests.playbook_cli.test_cli_worker import address, playbook
-from tests.support import eventually, fresh_namespace
-from workers.activities import Actions
-from workers.directory import Directory
-from workers.email import SmtpSettings
-from workers.outbound import OutboundSettings
+from tests.support import eventually, fresh_namespace, store_actions
 from workers.store import NewTask, Task, open_store
 from workers.worker import build_worker
 
@@ -34,13 +30,8 @@ async def test_approve_from_the_command_line(dev_env: WorkflowEnvironment, tmp_p
     queue = f"q-{uuid.uuid4().hex[:8]}"
     account = f"acme-{queue[-6:]}"
     url = f"sqlite:///{tmp_path / 'playbook.db'}"
+    actions = store_actions(url)
     store = open_store(url)
-    actions = Actions(
-        store=store,
-        directory=Directory(),
-        smtp=SmtpSettings(host="127.0.0.1", port=9),
-        outbound=OutboundSettings(),
-    )
     shipped = load([APPROVALS])
     temporal = ("--address", address(dev_env), "--namespace", client.namespace)
 

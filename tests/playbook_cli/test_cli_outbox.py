@@ -16,11 +16,8 @@ from engine.client._start import publish, send
 from engine.journeys._catalog import build_catalog
 from engine.journeys._messages import AccountEvent, AttributeChange
 from tests.playbook_cli.test_cli_worker import address, playbook
-from tests.support import eventually, fresh_namespace
+from tests.support import eventually, fresh_namespace, store_actions
 from tests.workers.test_email import Mailbox, smtp_server
-from workers.activities import Actions
-from workers.directory import Directory
-from workers.outbound import OutboundSettings
 from workers.outbox import Draft, list_drafts
 from workers.store import open_store
 from workers.worker import build_worker
@@ -47,9 +44,7 @@ async def test_review_from_the_command_line(dev_env: WorkflowEnvironment, tmp_pa
 
     mailbox = Mailbox()
     with smtp_server(mailbox) as smtp:
-        actions = Actions(
-            store=store, directory=Directory(), smtp=smtp, outbound=OutboundSettings()
-        )
+        actions = store_actions(url, smtp)
         async with build_worker(client, queue, actions.activities()):
             await publish(client, build_catalog(shipped.plans(), shipped.health_plan()), queue)  # type: ignore[arg-type]
             people = {"name": "Acme", "owner": "sam@cs.example", "contact_email": "d@a.example"}

@@ -12,13 +12,9 @@ from temporalio.testing import WorkflowEnvironment
 
 from engine.client._start import send
 from engine.journeys._messages import AccountEvent, AttributeChange
-from tests.support import eventually, serving_api
+from tests.support import eventually, serving_api, store_actions
 from tests.workers.test_email import Mailbox, smtp_server
-from workers.activities import Actions
-from workers.directory import Directory
-from workers.outbound import OutboundSettings
 from workers.settings import ApiSettings
-from workers.store import open_store
 
 OUTBOX = Path(__file__).parents[1] / "fixtures" / "outbox"
 TOKEN = "t" * 32
@@ -32,9 +28,7 @@ async def test_reviewing_drafts_over_http(dev_env: WorkflowEnvironment, tmp_path
     writer = {"Authorization": f"Bearer {TOKEN}"}
     reader = {"Authorization": f"Bearer {READER}"}
     with smtp_server(mailbox) as smtp:
-        actions = Actions(
-            store=open_store(url), directory=Directory(), smtp=smtp, outbound=OutboundSettings()
-        )
+        actions = store_actions(url, smtp)
         async with serving_api(dev_env, api, actions.activities(), OUTBOX, url) as served:
             account = served.account()
             attributes = {"name": "Acme", "owner": "sam@cs.example", "contact_email": "d@a.example"}

@@ -12,11 +12,7 @@ from temporalio.testing import WorkflowEnvironment
 
 from engine.client._start import send
 from engine.journeys._messages import AccountEvent
-from tests.support import eventually, serving_api
-from workers.activities import Actions
-from workers.directory import Directory
-from workers.email import SmtpSettings
-from workers.outbound import OutboundSettings
+from tests.support import eventually, serving_api, store_actions
 from workers.settings import ApiSettings
 from workers.store import NewTask, open_store
 
@@ -27,13 +23,8 @@ READER = "r" * 32
 
 async def test_approval_requests_over_http(dev_env: WorkflowEnvironment, tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'playbook.db'}"
+    actions = store_actions(url)
     store = open_store(url)
-    actions = Actions(
-        store=store,
-        directory=Directory(),
-        smtp=SmtpSettings(host="127.0.0.1", port=9),
-        outbound=OutboundSettings(),
-    )
     api = ApiSettings(tokens=(SecretStr(TOKEN),), read_tokens=(SecretStr(READER),))
     writer = {"Authorization": f"Bearer {TOKEN}"}
     reader = {"Authorization": f"Bearer {READER}"}

@@ -10,7 +10,7 @@ import asyncio
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -20,14 +20,10 @@ from temporalio.testing import WorkflowEnvironment
 
 from engine import load
 from engine.client._commands import Answer, answer_approval
-from engine.journeys._messages import ActionReceipt, ActionRequest, RunInput, RunResult, RunStatus
+from engine.journeys._messages import ActionReceipt, ActionRequest, RunStatus
 from engine.journeys._run import PlaybookRunWorkflow
 from engine.language._facts import Facts, Health
-from tests.support import eventually
-from workers.activities import Actions
-from workers.directory import Directory
-from workers.email import SmtpSettings
-from workers.outbound import OutboundSettings
+from tests.support import eventually, start_run, store_actions
 from workers.store import Store, Task, open_store
 from workers.worker import build_worker
 
@@ -75,15 +71,8 @@ async def _journey(
     """The save journey on the real activities; with ``held``, an action's completion is
     held back (its side effect done) until the event is set."""
     plan = load([APPROVALS]).plan("save")
-    store = open_store(f"sqlite:///{tmp_path / 'playbook.db'}")
-    actions = Actions(
-        store=store,
-        directory=Directory(),
-        smtp=SmtpSettings(host="127.0.0.1", port=9),
-        outbound=OutboundSettings(),
-    )
+    actions = store_actions(f"sqlite:///{tmp_path / 'playbook.db'}")
     queue = f"q-{uuid.uuid4().hex[:8]}"
-    start: datetime = await env.get_current_time()
     activities = actions.activities()
     if held is not None:
 
@@ -95,22 +84,13 @@ async def _journey(
 
         activities = [slow, *(a for a in activities if a != actions.perform_action)]
     async with build_worker(env.client, queue, activities):
-        handle = await env.client.start_workflow(
-            PlaybookRunWorkflow.run,
-            RunInput(
-                plan=plan,
-                account_id="acme",
-                cycle=1,
-                enrolled_at=start,
-                facts=Facts(now=start, health=Health(score=35, tier="at-risk", trend="down")),
-            ),
-            id=f"playbook/save/acme/{queue}",
-            task_queue=queue,
-            result_type=RunResult,
-        )
+        facts = Facts(now=datetime.now(UTC), health=Health(score=35, tier="at-risk"))
+        handle = await start_run(env, plan, queue, facts)
+        store = open_store(f"sqlite:///{tmp_path / 'playbook.db'}")
         try:
             yield _Journey(env, store, handle)
         finally:
+            store.close()
             await actions.aclose()
 
 

@@ -8,21 +8,18 @@ from __future__ import annotations
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 
 from temporalio.client import WorkflowHandle
 from temporalio.testing import WorkflowEnvironment
 
 from engine import load
-from engine.journeys._messages import RunInput, RunResult, RunStatus
+from engine.journeys._messages import RunStatus
 from engine.journeys._run import PlaybookRunWorkflow
 from engine.language._facts import Facts, Health
-from tests.support import eventually
+from tests.support import eventually, start_run, store_actions
 from tests.workers.test_email import Mailbox, smtp_server
-from workers.activities import Actions
-from workers.directory import Directory
-from workers.outbound import OutboundSettings
 from workers.outbox import Draft, edit_draft, list_drafts, review_draft
 from workers.store import Store, open_store
 from workers.worker import build_worker
@@ -58,30 +55,18 @@ async def _outreach(
     env: WorkflowEnvironment, tmp_path: Path, mailbox: Mailbox
 ) -> AsyncIterator[_Run]:
     plan = load([OUTBOX]).plan("outreach")
-    store = open_store(f"sqlite:///{tmp_path / 'playbook.db'}")
+    url = f"sqlite:///{tmp_path / 'playbook.db'}"
     queue = f"q-{uuid.uuid4().hex[:8]}"
-    start: datetime = await env.get_current_time()
     with smtp_server(mailbox) as smtp:
-        actions = Actions(
-            store=store, directory=Directory(), smtp=smtp, outbound=OutboundSettings()
-        )
+        actions = store_actions(url, smtp)
+        store = open_store(url)
         async with build_worker(env.client, queue, actions.activities()):
-            handle = await env.client.start_workflow(
-                PlaybookRunWorkflow.run,
-                RunInput(
-                    plan=plan,
-                    account_id="acme",
-                    cycle=1,
-                    enrolled_at=start,
-                    facts=Facts(now=start, health=Health(score=40), account=ACCOUNT),
-                ),
-                id=f"playbook/outreach/acme/{queue}",
-                task_queue=queue,
-                result_type=RunResult,
-            )
+            facts = Facts(now=datetime.now(UTC), health=Health(score=40), account=ACCOUNT)
+            handle = await start_run(env, plan, queue, facts)
             try:
                 yield _Run(env, store, handle)
             finally:
+                store.close()
                 await actions.aclose()
 
 
