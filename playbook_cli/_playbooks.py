@@ -211,7 +211,7 @@ def publish(
         _fail(f"nothing to publish: no playbooks in {' '.join(map(str, paths))}")
     from engine.journeys._catalog import build_catalog
 
-    catalog = build_catalog(result.plans(), health)
+    catalog = build_catalog(result.plans(), health, result.contact_plan())
     changed = _run(_publish(settings, catalog, timedelta(seconds=wait)))
     for plan in catalog.plans.values():
         print(f"{plan.name}\tv{plan.version}\t{plan.hash}")

@@ -24,7 +24,7 @@ from playbook_cli._base import _fail, _run, app, connected
 if TYPE_CHECKING:
     from email.message import EmailMessage
 
-    from engine.language._plan import HealthModelPlan, Plan
+    from engine.journeys._catalog import Catalog
     from workers.settings import Settings
 
 _log = logging.getLogger("playbook")
@@ -143,14 +143,16 @@ def dev(
         _fail(f"nothing to publish: no playbooks in {' '.join(map(str, paths))}")
     full = _full()
     _logging()
-    _run(_dev(full, shipped.plans(), health, directory, port, ui_port, api_port, people))
+    from engine.journeys._catalog import build_catalog
+
+    catalog = build_catalog(shipped.plans(), health, shipped.contact_plan())
+    _run(_dev(full, catalog, directory, port, ui_port, api_port, people))
     print("stopped")
 
 
 async def _dev(
     settings: Settings,
-    plans: list[Plan],
-    health: HealthModelPlan,
+    catalog: Catalog,
     directory: Path,
     port: int,
     ui_port: int,
@@ -158,7 +160,6 @@ async def _dev(
     people: Path | None,
 ) -> None:
     from engine.client._start import publish
-    from engine.journeys._catalog import build_catalog
     from workers.dev import QUEUE, running
 
     def mail(message: EmailMessage) -> None:
@@ -182,7 +183,7 @@ async def _dev(
         on_mail=mail,
         on_chat=chat,
     ) as stack:
-        changed = await publish(stack.client, build_catalog(plans, health), QUEUE)
+        changed = await publish(stack.client, catalog, QUEUE)
         _say(
             f"""playbook dev: {changed}
   Temporal        {stack.temporal_address} (namespace default, task queue {QUEUE})

@@ -61,7 +61,7 @@ def _catalog(paths: list[Path]) -> Catalog:
     health = result.health_plan()
     if not result.playbooks or health is None:
         _fail(f"no playbooks to simulate in {' '.join(map(str, paths))}")
-    return build_catalog(result.plans(), health)
+    return build_catalog(result.plans(), health, result.contact_plan())
 
 
 def _inputs_or_fail(error: PlaybookError) -> None:

@@ -149,7 +149,7 @@ async def main(directory: Path, stay: bool, resume: bool) -> None:
             (directory / name).unlink(missing_ok=True)
     configure(level=logging.WARNING)
     shipped = load([ROOT / "playbooks"])
-    catalog = build_catalog(shipped.plans(), shipped.health_plan())  # type: ignore[arg-type]
+    catalog = build_catalog(shipped.plans(), shipped.health_plan(), shipped.contact_plan())  # type: ignore[arg-type]
     ui_port = int(os.environ.get("PLAYBOOK_DEMO_UI_PORT", "8233"))
     print(f"starting the Temporal dev server (state in {directory}/temporal.db)...", flush=True)
     async with running(

@@ -26,6 +26,8 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from engine.language._fields import named_by
+
 
 class Person(BaseModel):
     """Someone a journey can reach."""
@@ -63,12 +65,6 @@ class DirectoryError(ValueError):
 
 
 # Account attributes that may name each built-in role, first match wins.
-_ROLE_ATTRIBUTES: dict[str, tuple[str, ...]] = {
-    "csm": ("csm", "owner"),
-    "manager": ("manager",),
-    "executive": ("executive", "executive_sponsor"),
-    "customer": ("contact_email", "contacts"),
-}
 
 
 class Directory:
@@ -132,10 +128,4 @@ class Directory:
         return [self.person(email) for email in dict.fromkeys(managers)]
 
     def _named(self, role: str, account: Mapping[str, Any]) -> list[str]:
-        for attribute in _ROLE_ATTRIBUTES.get(role, (role,)):
-            value = account.get(attribute)
-            if isinstance(value, str) and value:
-                return [value]
-            if isinstance(value, list) and value:
-                return [v for v in value if isinstance(v, str) and v]
-        return []
+        return named_by(role, dict(account))

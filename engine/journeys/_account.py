@@ -17,13 +17,14 @@ from typing import Any
 
 from temporalio import workflow
 from temporalio.common import RawValue
-from temporalio.exceptions import WorkflowAlreadyStartedError
+from temporalio.exceptions import TemporalError, WorkflowAlreadyStartedError
 
 with workflow.unsafe.imports_passed_through():
     from engine.journeys import _clock, _scoring, _summaries, _values
     from engine.journeys import _search as sa
     from engine.journeys._account_state import AccountState, AccountStatus
     from engine.journeys._catalog import CatalogIndex, EntrySummary, IndexRequest, PlanRequest
+    from engine.journeys._contacts import ContactDesk
     from engine.journeys._entries import Due, EntryRules, segment_refusal
     from engine.journeys._history import ChangeLog
     from engine.journeys._messages import (
@@ -33,6 +34,7 @@ with workflow.unsafe.imports_passed_through():
         ApprovalAnswer,
         AttributeChange,
         ChangeKind,
+        ContactRequest,
         Decision,
         Enrollment,
         HealthEvent,
@@ -52,9 +54,22 @@ with workflow.unsafe.imports_passed_through():
     from engine.journeys._run import PlaybookRunWorkflow
     from engine.language._facts import Facts, Health, Sample, midnight
     from engine.language._fields import satisfaction_measure
-    from engine.language._plan import ALL_HEALTH, Plan, health_reads, history_windows
+    from engine.language._plan import (
+        ALL_HEALTH,
+        ContactPolicyPlan,
+        Plan,
+        health_reads,
+        history_windows,
+    )
 
 _LOCAL = timedelta(seconds=10)
+
+
+def _sooner(a: timedelta | None, b: timedelta | None) -> timedelta | None:
+    """The shorter of two waits, where None is for ever."""
+    return a if b is None else b if a is None else min(a, b)
+
+
 # workflow.patched id: the account sleeps until a time-based rule can change (before: it woke
 # every day) and tells its running journeys of a change at once (before: one after the
 # other, a round trip each); runs started before replay the old way.
@@ -100,6 +115,7 @@ class AccountWorkflow:
         self._upserted: dict[str, Any] = {}
         self._exact = False
         self._entries = EntryRules(self)
+        self._desk = ContactDesk(lambda: self.state)
         self._changes = ChangeLog(self)
         self._refused: list[tuple[str, Exception]] = []
 
@@ -164,6 +180,11 @@ class AccountWorkflow:
                 seen=seen or {},
             )
         )
+
+    @workflow.signal(name="contact_request")
+    def contact_request(self, request: ContactRequest) -> None:
+        """A journey asks for a slot to send a customer message (engine.journeys._contacts)."""
+        self._desk.arrived.append(request)
 
     @workflow.signal(name="run_ended")
     def run_ended(self, ended: RunEnded) -> None:
@@ -261,12 +282,13 @@ class AccountWorkflow:
         while True:
             with contextlib.suppress(TimeoutError):
                 await workflow.wait_condition(
-                    lambda: bool(self._inbox or self._ended),
-                    timeout=self._entries.next_wake(exact),
+                    lambda: bool(self._inbox or self._ended or self._desk.arrived),
+                    timeout=_sooner(self._entries.next_wake(exact), self._contact_wake()),
                     timeout_summary="next entry date: check the playbooks' entries",
                 )
             while self._ended:
                 self._finish(self._ended.pop(0))
+            await self._contacts()
             changed = False
             batch = 0
             while self._inbox and not (self._time_to_continue() and len(self._inbox) <= _CARRY):
@@ -308,6 +330,7 @@ class AccountWorkflow:
                 # Whatever arrived and is not handled yet travels in the state, so a steady
                 # stream of events cannot keep the history growing.
                 state.pending, state.ended = list(self._inbox), list(self._ended)
+                self._desk.take()  # requests travel in the state, decided in the next run
                 workflow.continue_as_new(state, memo=_clock.memo())
 
     def _time_to_continue(self) -> bool:
@@ -539,6 +562,7 @@ class AccountWorkflow:
             facts=self.facts(enrolled_at=now).for_run(windows),
             parent_workflow_id=workflow.info().workflow_id,
             simulation=bool(state.catalog and state.catalog.simulation),
+            contacts=self._contact_policy,
         )
         # Enrolled before a retry or replay got here: the deterministic id makes it idempotent.
         with contextlib.suppress(WorkflowAlreadyStartedError):
@@ -570,6 +594,7 @@ class AccountWorkflow:
         enrollment = self.state.enrollments.get(ended.playbook)
         if enrollment is None or enrollment.cycle != ended.cycle:
             return
+        self._desk.forget_run(enrollment.workflow_id)
         result = ended.result
         self.state.enrollments[ended.playbook] = enrollment.model_copy(
             update={
@@ -580,6 +605,28 @@ class AccountWorkflow:
                 "reason": result.reason,
             }
         )
+
+    # Contact caps -------------------------------------------------------------------------
+
+    def _contact_wake(self) -> timedelta | None:
+        return self._desk.next_wake(self._contact_policy)
+
+    @property
+    def _contact_policy(self) -> ContactPolicyPlan | None:
+        catalog = self.state.catalog
+        return catalog.contacts if catalog is not None else None
+
+    async def _contacts(self) -> None:
+        """Decide the journeys' requests to send a customer message, and tell each its verdict."""
+        if not (self._desk.arrived or self.state.contact_waiting):
+            return
+        self._desk.take()
+        for workflow_id, verdict in self._desk.decide(self._contact_policy):
+            # A journey that ended a moment ago refuses the signal; nothing waits for it.
+            with contextlib.suppress(TemporalError):
+                await workflow.get_external_workflow_handle(workflow_id).signal(
+                    "contact_verdict", verdict
+                )
 
     # Forwarding ---------------------------------------------------------------------------
 

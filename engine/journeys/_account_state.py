@@ -13,8 +13,25 @@ from typing import Any
 from pydantic import BaseModel, Field
 
 from engine.journeys._catalog import CatalogIndex
-from engine.journeys._messages import AccountInput, Decision, Enrollment, Paused, RunEnded
+from engine.journeys._messages import (
+    AccountInput,
+    ContactRequest,
+    Decision,
+    Enrollment,
+    Paused,
+    RunEnded,
+)
 from engine.language._facts import Health, Sample
+
+
+class ContactSend(BaseModel):
+    """One customer message the contact policy counted."""
+
+    at: datetime
+    channel: str
+    contacts: list[str]
+    playbook: str
+    key: str
 
 
 class AccountState(BaseModel):
@@ -41,6 +58,12 @@ class AccountState(BaseModel):
     """How many changes this account has sent to the store: the next change's key."""
     decisions_recorded: int = 0
     """How many decisions this account has made: the next one's number (its key in the store)."""
+    contact_sends: list[ContactSend] = Field(default_factory=list)
+    """Customer messages sent within the contact policy's longest window, oldest first."""
+    contact_waiting: list[ContactRequest] = Field(default_factory=list)
+    """Journeys' requests to send, not decided yet or deferred."""
+    contact_deferred: list[str] = Field(default_factory=list)
+    """Keys of the waiting requests already told they wait (recorded once)."""
     attributes_changed: int = 0
     """How many attribute changes altered the account: journeys read every attribute (their
     actions carry them), so a new count is news to each of them."""

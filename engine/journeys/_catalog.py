@@ -13,16 +13,24 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SerializerFunctionWrapHandler,
+    model_serializer,
+)
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
     from engine.language._plan import (
+        ContactPolicyPlan,
         EntryPlan,
         HealthModelPlan,
         Plan,
         ReentryPlan,
         TriggerPlan,
+        _omit,
         content_hash,
     )
 
@@ -56,6 +64,13 @@ class Catalog(BaseModel):
     published_at: datetime | None = None
     health: HealthModelPlan
     plans: dict[str, Plan] = Field(default_factory=dict)
+    contacts: ContactPolicyPlan | None = None
+    """The set's caps on contacting customers (engine.language._contact), if it has them."""
+
+    @model_serializer(mode="wrap")
+    def _without_unset_contacts(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        # A set without a contact policy keeps the catalog hash it had before policies.
+        return _omit(handler(self), contacts=None)
 
     def index(self) -> CatalogIndex:
         entries = [
@@ -74,7 +89,9 @@ class Catalog(BaseModel):
         ]
         # Higher priority first, then by name: the order enrollments are considered in.
         entries.sort(key=lambda e: (-e.priority, e.name))
-        return CatalogIndex(hash=self.hash, health=self.health, entries=entries)
+        return CatalogIndex(
+            hash=self.hash, health=self.health, entries=entries, contacts=self.contacts
+        )
 
 
 class CatalogIndex(BaseModel):
@@ -88,16 +105,25 @@ class CatalogIndex(BaseModel):
     simulation: bool = False
     """A simulation's fixed set: nothing newer is published while its accounts run, so they
     need not look for one, and there is no store to record the dashboard's history in."""
+    contacts: ContactPolicyPlan | None = None
+    """The contact policy the account applies to its journeys' customer messages."""
+
+    @model_serializer(mode="wrap")
+    def _without_unset_contacts(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        return _omit(handler(self), contacts=None)
 
 
-def build_catalog(plans: list[Plan], health: HealthModelPlan) -> Catalog:
-    """A catalog of ``plans``; its hash changes when any plan or the health model does.
+def build_catalog(
+    plans: list[Plan], health: HealthModelPlan, contacts: ContactPolicyPlan | None = None
+) -> Catalog:
+    """A catalog of ``plans`` (and the set's contact policy); its hash changes when any plan,
+    the health model or the policy does.
 
     Like a plan's hash, it leaves out where the files were read from (each plan's and the
     health model's ``source``): the same set published from another directory, or by a
     relative path instead of an absolute one, is the same catalog.
     """
-    draft = Catalog(hash="", health=health, plans={p.name: p for p in plans})
+    draft = Catalog(hash="", health=health, plans={p.name: p for p in plans}, contacts=contacts)
     where = {"health": {"source"}, "plans": {"__all__": {"source"}}}
     return draft.model_copy(update={"hash": content_hash(draft, exclude=where)})
 

@@ -21,6 +21,7 @@ with workflow.unsafe.imports_passed_through():
         ActionRequest,
         ApprovalSettlement,
         CloseRequest,
+        ContactVerdict,
         RunInput,
     )
     from engine.language._facts import Facts
@@ -86,6 +87,9 @@ class Journey(Protocol):
 
     approval: Any
     """The approval request the run waits on (engine.journeys._approvals.Request), if any."""
+
+    verdicts: dict[str, ContactVerdict]
+    """The account's answers to the run's contact requests, by key, until taken."""
 
     events_taken: dict[str, int]
     """Per wait_for step, how many of ``events`` it has looked past (the one that met it)."""

@@ -14,7 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from temporalio.exceptions import ApplicationError
 
 from engine.language._facts import Facts
-from engine.language._plan import Node, Plan, TemplatePlan, TierPlan
+from engine.language._plan import ContactPolicyPlan, Node, Plan, TemplatePlan, TierPlan
 
 
 class _Message(BaseModel):
@@ -33,6 +33,9 @@ class RunInput(_Message):
     """The account workflow to tell when the run ends, if any."""
     simulation: bool = False
     """Started by a simulation: nothing it does happened, so it sends nothing to the store."""
+    contacts: ContactPolicyPlan | None = None
+    """The set's contact policy when the run enrolled: its customer messages ask the account
+    for a slot first (engine.journeys._contacts)."""
 
 
 Outcome = Literal["success", "failure", "neutral"]
@@ -191,6 +194,32 @@ class PlaybookAnswer(_Message):
     approved: bool
     by: str = Field(min_length=1, max_length=200)
     note: str | None = Field(default=None, max_length=2000)
+
+
+class ContactRequest(_Message):
+    """A journey asks its account for a slot to send a customer message under the set's
+    contact policy (engine.journeys._contacts)."""
+
+    key: str
+    """The action's idempotency key: the verdict answers it."""
+    workflow_id: str
+    """The run to answer."""
+    playbook: str
+    priority: int
+    step: str
+    channel: Literal["email"] = "email"
+    contacts: list[str]
+    """Who the message reaches: addresses, or ``role:NAME`` when the account names nobody."""
+    requested_at: datetime
+
+
+class ContactVerdict(_Message):
+    """The account's answer: send now (True), not at all (False), or wait for a slot (None:
+    a final verdict follows), and why."""
+
+    key: str
+    send: bool | None
+    detail: str
 
 
 class HealthEvent(_Message):

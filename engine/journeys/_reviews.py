@@ -16,6 +16,7 @@ from temporalio.exceptions import ActivityError
 
 with workflow.unsafe.imports_passed_through():
     from engine.journeys._approvals import review_request, settle, wait_for_answer
+    from engine.journeys._contacts import permit
     from engine.journeys._journey import Journey
     from engine.journeys._messages import ApprovalSettlement
     from engine.language._plan import EmailNode
@@ -60,6 +61,8 @@ async def reviewed_email(run: Journey, node: EmailNode, key: str) -> str | None:
         await settle(run, settlement.model_copy(update={"outcome": outcome, **answered}))
         if not answer.approved:
             return None
+    if not await permit(run, node, key):
+        return None  # dropped under the contact policy, and recorded
     sending = run.action(key, node.id, node=node).model_copy(update={"outbox": "send"})
     try:
         receipt = await run.activity("perform_action", sending)

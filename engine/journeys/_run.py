@@ -23,6 +23,7 @@ with workflow.unsafe.imports_passed_through():
     from engine.journeys import _approvals, _clock, _summaries
     from engine.journeys import _search as sa
     from engine.journeys._catch_up import skipping_policy
+    from engine.journeys._contacts import permit
     from engine.journeys._endings import Endings
     from engine.journeys._evaluate import evaluate
     from engine.journeys._history import (
@@ -40,6 +41,7 @@ with workflow.unsafe.imports_passed_through():
         ApprovalAnswer,
         ApprovalSettlement,
         CloseRequest,
+        ContactVerdict,
         Decision,
         HistoryRequest,
         JourneyRecord,
@@ -115,6 +117,7 @@ class PlaybookRunWorkflow:
         self.waiting: str | None = None  # what the current step waits for, in words
         self.wait_ends: datetime | None = None  # when that wait ends at the latest
         self.approval: _approvals.Request | None = None  # the approval waiting for an answer
+        self.verdicts: dict[str, ContactVerdict] = {}  # the account's, under a contact policy
 
     # Signals and queries ----------------------------------------------------------------
 
@@ -146,6 +149,11 @@ class PlaybookRunWorkflow:
     def answer(self, answer: ApprovalAnswer) -> None:
         """An answer to the approval step waiting (from the account: a test's timeline)."""
         _approvals.take(self, answer, from_update=False)
+
+    @workflow.signal(name="contact_verdict")
+    def contact_verdict(self, verdict: ContactVerdict) -> None:
+        """The account's answer to a contact request: send, drop, or wait for a slot."""
+        self.verdicts[verdict.key] = verdict
 
     @workflow.signal(name="stop")
     def stop(self, request: StopRequest) -> None:
@@ -446,6 +454,8 @@ class PlaybookRunWorkflow:
     async def _act(self, node: Node) -> str | None:
         """Carry out an action step; the failure message when it failed for good."""
         key = f"{workflow.info().workflow_id}/{node.id}/{self._visits[node.id]}"
+        if isinstance(node, EmailNode) and not await permit(self, node, key):
+            return None  # dropped under the contact policy, and recorded
         try:
             receipt = await self.activity("perform_action", self.action(key, node.id, node=node))
         except ActivityError as error:

@@ -124,6 +124,11 @@ def approval(node_id: str, what: str) -> str:
     return _line(f"approval {node_id}: {what}")
 
 
+def contact(policy: str, what: str) -> str:
+    """One line for a journey's wait for its account's verdict under a contact policy."""
+    return _line(f"contact policy {policy}: {what}")
+
+
 def ack_sla(tier: TierPlan) -> str:
     return _line(f"ack SLA of tier {tier.id}: {duration(tier.ack_sla_seconds or 0)}")
 

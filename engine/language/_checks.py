@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from engine.language._check_conditions import Context, check_condition
+from engine.language._contact import ContactPolicy
 from engine.language._diagnose import Finding, suggest
 from engine.language._documents import HealthModel, Playbook
 from engine.language._durations import duration_seconds
@@ -39,6 +40,21 @@ def walk_steps(steps: list[Any], loc: Loc) -> Iterator[Walked]:
         yield here, step
         for key, nested in branches(step):
             yield from walk_steps(nested, (*here, key))
+
+
+def check_contact_policy(policy: ContactPolicy, books: dict[str, Playbook]) -> list[Finding]:
+    """Its exempt playbooks exist, and its audience are roles some playbook can send to."""
+    out = []
+    for i, name in enumerate(policy.exempt):
+        if name not in books:
+            why = f"no playbook {name!r} in the set to exempt"
+            out.append(Finding(("exempt", i), Code.REF_PLAYBOOK, why, suggest(name, books)))
+    roles = set(BUILTIN_ROLES) | {r for book in books.values() for r in book.roles}
+    for i, role in enumerate(policy.audience):
+        if role not in roles:
+            why = f"unknown role {role!r}; use a built-in role or one a playbook declares"
+            out.append(Finding(("audience", i), Code.REF_ROLE, why, suggest(role, sorted(roles))))
+    return out
 
 
 def _review(loc: Loc, step: EmailStep, roles: list[str]) -> list[Finding]:

@@ -1,5 +1,6 @@
-"""The kinds of document in a playbook set: Playbook, HealthModel, EmailTemplate and the
-PlaybookTest that holds the others to what they must do (engine.language._tests).
+"""The kinds of document in a playbook set: Playbook, HealthModel, EmailTemplate, the
+ContactPolicy that caps how often customers hear from all of them (engine.language._contact)
+and the PlaybookTest that holds the others to what they must do (engine.language._tests).
 
 Each YAML file holds one document and says which it is with ``kind``, as Kubernetes manifests
 do; names link them (a step's ``template``, a ``start_playbook``, a tier in a condition), and the
@@ -15,6 +16,7 @@ from pydantic_core import PydanticCustomError
 
 from engine.language._base import EventName, Model, Slug
 from engine.language._conditions import Condition
+from engine.language._contact import ContactPolicy
 from engine.language._durations import DateOffsetText, Duration
 from engine.language._errors import Code
 from engine.language._steps import Step
@@ -246,6 +248,7 @@ class EmailTemplate(Model):
 
 
 Document = Annotated[
-    Playbook | HealthModel | EmailTemplate | PlaybookTest, Field(discriminator="kind")
+    Playbook | HealthModel | EmailTemplate | PlaybookTest | ContactPolicy,
+    Field(discriminator="kind"),
 ]
 """Any document of a playbook set, chosen by its ``kind``."""

@@ -7,12 +7,33 @@ sense; the checks and, later, the evaluator both read it.
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 FieldKind = Literal["number", "text", "date", "list", "tier", "trend", "segment", "any"]
 
 TRENDS = ("improving", "stable", "declining")
 BUILTIN_ROLES = ("customer", "csm", "manager", "executive", "owner")
+
+ROLE_ATTRIBUTES: dict[str, tuple[str, ...]] = {
+    "csm": ("csm", "owner"),
+    "manager": ("manager",),
+    "executive": ("executive", "executive_sponsor"),
+    "customer": ("contact_email", "contacts"),
+}
+"""The account attributes that name who a role is, first found wins; a role the playbook
+declares is named by the attribute of its own name."""
+
+
+def named_by(role: str, account: dict[str, Any]) -> list[str]:
+    """The addresses the account's attributes give for ``role`` (text, or a list of it)."""
+    for attribute in ROLE_ATTRIBUTES.get(role, (role,)):
+        value = account.get(attribute)
+        if isinstance(value, str) and value:
+            return [value]
+        if isinstance(value, list) and value:
+            return [v for v in value if isinstance(v, str) and v]
+    return []
+
 
 ACCOUNT_ATTRIBUTES: dict[str, FieldKind] = {
     "name": "text",

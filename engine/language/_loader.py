@@ -26,12 +26,18 @@ from pydantic import TypeAdapter, ValidationError
 from engine.language import _yaml
 from engine.language._check_conditions import Context
 from engine.language._check_tests import check_test
-from engine.language._checks import check_health_model, check_playbook, walk_steps
+from engine.language._checks import (
+    check_contact_policy,
+    check_health_model,
+    check_playbook,
+    walk_steps,
+)
 from engine.language._compile import compile_health_model, compile_playbook, loops_without_wait
+from engine.language._contact import ContactPolicy, compile_contact_policy
 from engine.language._diagnose import Finding, findings_from, place
 from engine.language._documents import Document, EmailTemplate, HealthModel, Playbook
 from engine.language._errors import Code, Diagnostic, ValidationFailed
-from engine.language._plan import HealthModelPlan, Plan
+from engine.language._plan import ContactPolicyPlan, HealthModelPlan, Plan
 from engine.language._templates import check_template
 from engine.language._tests import PlaybookTest
 from engine.language._yaml import Positions, YamlProblem
@@ -68,6 +74,8 @@ class PlaybookSet:
     """The PlaybookTests asked about, by name."""
     test_sources: dict[str, tuple[str, Positions]] = field(default_factory=dict)
     """Each test's file and the positions of its values, for failures that point at a line."""
+    contact_policy: ContactPolicy | None = None
+    """The set's caps on contacting customers, when it has one."""
 
     def plan(self, name: str) -> Plan:
         """The compiled plan of the playbook ``name``."""
@@ -82,6 +90,12 @@ class PlaybookSet:
         if self.health_model is None:
             return None
         return compile_health_model(self.health_model, self.paths.get("#health"))
+
+    def contact_plan(self) -> ContactPolicyPlan | None:
+        """The compiled contact policy, when the set has one."""
+        if self.contact_policy is None:
+            return None
+        return compile_contact_policy(self.contact_policy)
 
 
 def check(paths: Sequence[str | Path]) -> tuple[PlaybookSet, list[Diagnostic]]:
@@ -114,8 +128,17 @@ def check(paths: Sequence[str | Path]) -> tuple[PlaybookSet, list[Diagnostic]]:
         paths={n: s.path for n, s in books.items()} | ({"#health": health.path} if health else {}),
         tests={n: test for n, (test, _) in tests.items()},
         test_sources={n: (s.path, s.positions) for n, (_, s) in tests.items()},
+        contact_policy=_contact_policy(valid),
     )
     return result, sorted(diagnostics)
+
+
+def _contact_policy(valid: list[Source]) -> ContactPolicy | None:
+    """The set's contact policy: one named on the command line, else one beside it."""
+    for source in sorted(valid, key=lambda s: not s.requested):
+        if isinstance(source.document, ContactPolicy):
+            return source.document
+    return None
 
 
 def load(paths: Sequence[str | Path]) -> PlaybookSet:
@@ -224,7 +247,7 @@ def _parse(source: Source) -> None:
                 source.path,
                 Code.DOC_KIND,
                 "expected a mapping with 'kind: Playbook', 'kind: HealthModel',"
-                " 'kind: EmailTemplate' or 'kind: PlaybookTest'",
+                " 'kind: EmailTemplate', 'kind: ContactPolicy' or 'kind: PlaybookTest'",
             )
         )
         return
@@ -368,9 +391,15 @@ def _check_document(source: Source, ctx: Context, books: dict[str, Playbook]) ->
             )
     elif isinstance(doc, HealthModel):
         findings = check_health_model(doc)
+    elif isinstance(doc, ContactPolicy):
+        findings = check_contact_policy(doc, books)
     elif isinstance(doc, EmailTemplate):
         findings = check_template(doc)
     return [place(source.path, f, source.positions) for f in findings]
+
+
+_ONE_PER_SET = {"HealthModel": Code.HEALTH_MODEL_DUPLICATE, "ContactPolicy": Code.NAME_DUPLICATE}
+"""Kinds a set has at most one of, and the code of a second."""
 
 
 def _duplicates(requested: list[Source]) -> list[Diagnostic]:
@@ -379,14 +408,14 @@ def _duplicates(requested: list[Source]) -> list[Diagnostic]:
     for source in requested:
         doc = source.document
         assert doc is not None
-        key = (doc.kind, "" if doc.kind == "HealthModel" else doc.name)
+        key = (doc.kind, "" if doc.kind in _ONE_PER_SET else doc.name)
         if key in seen:
             code, message = (
                 (
-                    Code.HEALTH_MODEL_DUPLICATE,
-                    f"a set has one HealthModel; another is in {seen[key]}",
+                    _ONE_PER_SET[doc.kind],
+                    f"a set has one {doc.kind}; another is in {seen[key]}",
                 )
-                if doc.kind == "HealthModel"
+                if doc.kind in _ONE_PER_SET
                 else (
                     Code.NAME_DUPLICATE,
                     f"{doc.kind} {doc.name!r} is also defined in {seen[key]}",

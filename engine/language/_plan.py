@@ -315,6 +315,29 @@ class Plan(_Plan):
         return _omit(handler(self), catch_up="skip-customer")
 
 
+class ContactCapPlan(_Plan):
+    channel: Literal["email"]
+    per: Literal["contact", "account"]
+    max: int
+    within_seconds: int
+
+
+class ContactPolicyPlan(_Plan):
+    """A compiled ContactPolicy (engine.language._contact)."""
+
+    name: str
+    hash: str
+    audience: list[str]
+    caps: list[ContactCapPlan]
+    when_capped: Literal["defer", "drop"]
+    defer_seconds: int
+    exempt: list[str] = Field(default_factory=list)
+
+    def window_seconds(self) -> int:
+        """The longest window a cap counts over: how far back sends are remembered."""
+        return max(cap.within_seconds for cap in self.caps)
+
+
 class TierBand(_Plan):
     name: str
     min: float

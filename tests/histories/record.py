@@ -385,7 +385,7 @@ def catalog_of(playbooks: PlaybookSet) -> Any:
     health = playbooks.health_plan()
     expect(health is not None, "the fixture set has a health model")
     assert health is not None  # for type checkers
-    return build_catalog(playbooks.plans(), health)
+    return build_catalog(playbooks.plans(), health, playbooks.contact_plan())
 
 
 async def account_history(env: WorkflowEnvironment) -> Histories:
@@ -676,6 +676,33 @@ async def email_reviewed(env: WorkflowEnvironment) -> Histories:
     return {"email_reviewed": await settled(handle)}
 
 
+async def contact_caps(env: WorkflowEnvironment) -> Histories:
+    """Contact caps (tests/fixtures/caps): three journeys enrolled together email the
+    customer under a cap of two a week; the lowest-priority one is deferred until day 7."""
+    client = env.client
+    account = "cyberdyne"
+    handle = client.get_workflow_handle(account_workflow_id(account))
+    await publish(client, catalog_of(load_relative(FIXTURES, "caps")), QUEUE)
+    contact = {"name": "Cyberdyne", "contact_email": "miles@cyberdyne.example"}
+    await send(client, account, AttributeChange(event_id="a", set=contact), QUEUE)
+    await send(client, account, AccountEvent(event_id="s", name="contract.signed"), QUEUE)
+
+    async def enrolled() -> bool:
+        status: AccountStatus = await handle.query(AccountWorkflow.status)
+        return {"welcome", "renewal-notice", "qbr-invite"} <= set(status.enrollments)
+
+    await eventually(enrolled, "the three journeys enroll")
+    await env.sleep(timedelta(days=8))
+    run = client.get_workflow_handle(f"playbook/qbr-invite/{account}/1")
+    status: RunStatus = await run.query(PlaybookRunWorkflow.status)
+    kinds = [d.kind for d in status.why]
+    expect("contact_deferred" in kinds and "action" in kinds, f"qbr-invite: {kinds}")
+    return {
+        "account_contact_caps": await settled(handle),
+        "contact_caps_deferred": await settled(run),
+    }
+
+
 async def _not(check: Awaitable[bool]) -> bool:
     return not await check
 
@@ -696,6 +723,7 @@ JOURNEYS: dict[str, Callable[[WorkflowEnvironment], Awaitable[Histories]]] = {
     "account_forwards_reads": account_forwards_reads,
     "approvals": approvals,
     "email_reviewed": email_reviewed,
+    "contact_caps": contact_caps,
 }
 
 

@@ -86,7 +86,7 @@ async def run_tests(
         test = found.tests[name]
         path, positions = found.test_sources[name]
         chosen = [plans[n] for n in (test.playbooks or sorted(plans))]
-        catalog = build_catalog(chosen, health)
+        catalog = build_catalog(chosen, health, found.contact_plan())
         async with gate:
             outcome = await _run_one(test, path, positions, catalog, directory)
         if progress is not None:
