@@ -146,6 +146,49 @@ def _cel_value(value: Any) -> Any:
     return value
 
 
+DATE_MIN = date(1900, 1, 1)
+DATE_MAX = date(2199, 12, 31)
+"""Dates an account may carry: wide enough for any contract, far from the calendar's ends
+(playbooks add and subtract up to 20 years, which must never overflow in a workflow)."""
+BUILTIN_DATES = ("renewal_date", "start_date")
+"""Date anchors that are attributes of every account: read at the top level only."""
+
+
+def anchor_value(account: dict[str, Any], name: str) -> Any:
+    """The value a date offset anchored on ``name`` reads: the account's attribute ``name``,
+    or, for a name that is not built in and absent at the top level, the custom attribute
+    ``attributes.NAME`` (``playbook event --set go_live_date=...`` sets the first, a CRM
+    that nests its fields the second). None when the account has neither."""
+    value = account.get(name)
+    if value is None and name not in BUILTIN_DATES:
+        nested = account.get("attributes")
+        value = nested.get(name) if isinstance(nested, dict) else None
+    return value
+
+
+def anchor_date(account: dict[str, Any], name: str) -> datetime | None:
+    """The moment ``name`` anchors: its date at 00:00 UTC; None when the account has no such
+    attribute or its value is not a date in DATE_MIN..DATE_MAX (see :func:`anchor_problem`)."""
+    moment = midnight(anchor_value(account, name))
+    if moment is None or not DATE_MIN <= moment.date() <= DATE_MAX:
+        return None
+    return moment
+
+
+def anchor_problem(account: dict[str, Any], name: str) -> str | None:
+    """Why ``name`` anchors no date on this account, in words for ``why``; None when it does."""
+    value = anchor_value(account, name)
+    if value is None:
+        return f"the account has no {name}"
+    if midnight(value) is None:
+        return (
+            f"the account's {name} {str(_cel_value(value))[:40]!r} is not a date (write 2027-03-31)"
+        )
+    if anchor_date(account, name) is None:
+        return f"the account's {name} is outside {DATE_MIN.isoformat()}..{DATE_MAX.isoformat()}"
+    return None
+
+
 def midnight(value: Any) -> datetime | None:
     """A date attribute as a moment: dates fall at 00:00 UTC of their day."""
     if isinstance(value, datetime):

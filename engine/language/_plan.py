@@ -90,9 +90,10 @@ for _model in (AllPlan, AnyPlan, NotPlan):
 
 
 class DateAt(_Plan):
-    """A date relative to an anchor: enrolled, start_date or renewal_date."""
+    """A date relative to an anchor: enrolled, start_date, renewal_date or another date
+    attribute of the account, read when the journey runs (engine.language._facts.anchor_date)."""
 
-    anchor: Literal["enrolled", "start_date", "renewal_date"]
+    anchor: str
     offset_seconds: int
 
 
@@ -340,6 +341,16 @@ def history_windows(plan: Plan) -> dict[str, int]:
         if name not in ("entry", "templates"):
             _walk(getattr(plan, name), visit)
     return windows
+
+
+def date_anchors(plan: Plan) -> list[str]:
+    """The anchors of the plan's date-anchored waits (``wait: until``), sorted: a run re-reads
+    its wait's date when one of them changes (engine.journeys._run)."""
+    anchors: set[str] = set()
+    for node in plan.nodes.values():
+        if isinstance(node, WaitNode) and node.until is not None:
+            anchors.add(node.until.anchor)
+    return sorted(anchors - {"enrolled"})
 
 
 ALL_HEALTH = "health"

@@ -599,6 +599,52 @@ async def account_forwards_reads(env: WorkflowEnvironment) -> Histories:
     return {"account_forwards_reads": await settled(handle)}
 
 
+async def account_date_anchors(env: WorkflowEnvironment) -> Histories:
+    """Dates on a custom attribute (behind their patches), with tests/fixtures/anchors: a run
+    waits for a go-live date it does not have yet (recorded in why), prepares two days
+    before it, follows the date when it slips and follows up a week after; the account
+    enters go-live-check a week after the date."""
+    client = env.client
+    account = "initech"
+    handle = client.get_workflow_handle(account_workflow_id(account))
+    await publish(client, catalog_of(load_relative(FIXTURES, "anchors")), QUEUE)
+    await send(client, account, AccountEvent(event_id="signed", name="contract.signed"), QUEUE)
+    run = client.get_workflow_handle_for(
+        PlaybookRunWorkflow.run, f"playbook/go-live-plan/{account}/1"
+    )
+
+    async def waiting() -> bool:
+        with contextlib.suppress(Exception):  # the run may not have started yet
+            status: RunStatus = await run.query(PlaybookRunWorkflow.status)
+            return any(d.kind == "waiting" for d in status.why)
+        return False
+
+    await eventually(waiting, "the run says it waits for the go-live date")
+    start = await env.get_current_time()
+    day = start.replace(hour=0, minute=0, second=0, microsecond=0)
+    go_live = (day + timedelta(days=5)).date().isoformat()
+    await send(
+        client, account, AttributeChange(event_id="g1", set={"go_live_date": go_live}), QUEUE
+    )
+    await env.sleep(timedelta(days=4))
+    slipped = (day + timedelta(days=8)).date().isoformat()
+    await send(
+        client, account, AttributeChange(event_id="g2", set={"go_live_date": slipped}), QUEUE
+    )
+    await env.sleep(timedelta(days=12))  # past the slipped date + 7 days
+    expect((await run.result()).ended_by == "completed", "go-live-plan runs to its end")
+
+    async def checked() -> bool:
+        status: AccountStatus = await handle.query(AccountWorkflow.status)
+        return "go-live-check" in status.enrollments
+
+    await eventually(checked, "go-live-check enrolls a week after the go-live")
+    return {
+        "account_date_anchors": await settled(handle),
+        "account_date_anchors_run": await settled(run),
+    }
+
+
 async def _not(check: Awaitable[bool]) -> bool:
     return not await check
 
@@ -617,6 +663,7 @@ JOURNEYS: dict[str, Callable[[WorkflowEnvironment], Awaitable[Histories]]] = {
     "renewal_catch_up": renewal_catch_up,
     "account_refuses_values": account_refuses_values,
     "account_forwards_reads": account_forwards_reads,
+    "account_date_anchors": account_date_anchors,
 }
 
 
