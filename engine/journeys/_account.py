@@ -48,6 +48,7 @@ with workflow.unsafe.imports_passed_through():
         nothing_to_do,
     )
     from engine.journeys._run import PlaybookRunWorkflow
+    from engine.language._counts import EVENT_KEY, keep_event
     from engine.language._facts import Facts, Health, Sample, midnight
     from engine.language._fields import satisfaction_measure
     from engine.language._plan import ALL_HEALTH, Plan, health_reads, history_windows
@@ -267,6 +268,11 @@ class AccountWorkflow:
                 # not only the last of a batch.
                 if isinstance(item, AccountEvent):
                     self._changes.note("lifecycle", None, item.name)
+                    keep_event(self.state.events, item.name, int(_clock.now().timestamp()))
+                    if self._counting(item.name):
+                        # Their counts include this event before they hear of it (a goal on
+                        # the count is met on the event itself).
+                        await self._forward()
                     await self._forward_event(item.name)
                     await self._enroll_due(self._entries.due(event=item.name))
                 elif isinstance(item, StartPlaybook):
@@ -437,6 +443,7 @@ class AccountWorkflow:
             history=state.history,
             account=state.attributes,
             enrolled_at=enrolled_at,
+            events=state.events,
         )
 
     # Enrollment ---------------------------------------------------------------------------
@@ -606,9 +613,20 @@ class AccountWorkflow:
             health = [state.health.value(path) for path in reads]
         history = []
         for field in sorted(enrollment.windows or {}):
+            if field.startswith(EVENT_KEY):  # a counted event: when it last came, how often
+                moments = state.events.get(field.removeprefix(EVENT_KEY)) or []
+                history.append([field, moments[-1], len(moments)] if moments else [field])
+                continue
             samples = state.history.get(field)
             history.append([field, samples[-1].at, samples[-1].value] if samples else [field])
         return [state.attributes_changed, health, history]
+
+    def _counting(self, event: str) -> bool:
+        """Whether a running journey counts ``event`` (its plan's history windows name it)."""
+        key = EVENT_KEY + event
+        return any(
+            key in (self.state.enrollments[name].windows or {}) for name in self._running(None)
+        )
 
     async def _forward_event(self, name: str) -> None:
         for playbook in self._running(None):

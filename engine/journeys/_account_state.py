@@ -25,6 +25,9 @@ class AccountState(BaseModel):
     components: dict[str, float] = Field(default_factory=dict)
     health: Health = Field(default_factory=Health)
     history: dict[str, list[Sample]] = Field(default_factory=dict)
+    events: dict[str, list[int]] = Field(default_factory=dict)
+    """When each lifecycle event came, within bounds (engine.language._counts.keep_event):
+    what event counts read."""
     enrollments: dict[str, Enrollment] = Field(default_factory=dict)
     entry_held: dict[str, bool] = Field(default_factory=dict)
     dates_fired: dict[str, str] = Field(default_factory=dict)

@@ -10,7 +10,15 @@ from __future__ import annotations
 from datetime import UTC, date, datetime
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SerializerFunctionWrapHandler,
+    model_serializer,
+)
+
+from engine.language._counts import EVENT_KEY
 
 
 class Sample(BaseModel):
@@ -53,6 +61,18 @@ class Facts(BaseModel):
     """Account attributes: name, segment, owner, arr, renewal_date, tags, attributes{...}."""
     enrolled_at: datetime | None = None
     """When the account entered the playbook being evaluated, if it has."""
+    events: dict[str, list[int]] = Field(default_factory=dict)
+    """When each lifecycle event came (seconds since the epoch, oldest first), within the
+    account's bounds (engine.language._counts): what event counts read."""
+
+    @model_serializer(mode="wrap")
+    def _without_no_events(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        # Facts travel in every update a journey gets; without counted events they stay the
+        # bytes they were before events were kept.
+        data: dict[str, Any] = handler(self)
+        if not data.get("events"):
+            data.pop("events", None)
+        return data
 
     def for_run(self, windows: dict[str, int] | None) -> Facts:
         """These facts with only the history a run measuring changes over ``windows`` (field
@@ -63,7 +83,15 @@ class Facts(BaseModel):
             return self
         now = int(self.now.timestamp())
         history: dict[str, list[Sample]] = {}
+        events: dict[str, list[int]] = {}
         for field, window in windows.items():
+            if field.startswith(EVENT_KEY):
+                # Events still in the window; later ones come with the next update.
+                name = field.removeprefix(EVENT_KEY)
+                kept = [at for at in self.events.get(name, ()) if at > now - window]
+                if kept:
+                    events[name] = kept
+                continue
             samples = self.history.get(field)
             if not samples:
                 continue
@@ -73,7 +101,7 @@ class Facts(BaseModel):
                     break
                 first = index
             history[field] = samples[first:]
-        return self.model_copy(update={"history": history})
+        return self.model_copy(update={"history": history, "events": events})
 
     def days_since(self, moment: datetime | date | None) -> int | None:
         if moment is None:

@@ -645,6 +645,39 @@ async def account_date_anchors(env: WorkflowEnvironment) -> Histories:
     }
 
 
+async def account_event_counts(env: WorkflowEnvironment) -> Histories:
+    """Event counts, with tests/fixtures/counts: an executive meeting turns upsell's entry
+    true; busy's CEL count is met on the third login; quiet's exit counts champion.left and
+    fires on that event, the account sending the count before the event."""
+    client = env.client
+    account = "hooli"
+    handle = client.get_workflow_handle(account_workflow_id(account))
+    await publish(client, catalog_of(load_relative(FIXTURES, "counts")), QUEUE)
+    await send(client, account, HealthEvent(event_id="h1", score=85), QUEUE)
+    await send(client, account, AccountEvent(event_id="m1", name="exec.meeting"), QUEUE)
+    await send(client, account, AccountEvent(event_id="s1", name="contract.signed"), QUEUE)
+
+    async def status() -> AccountStatus:
+        found: AccountStatus = await handle.query(AccountWorkflow.status)
+        return found
+
+    async def enrolled() -> bool:
+        return {"upsell", "quiet", "busy"} <= set((await status()).enrollments)
+
+    await eventually(enrolled, "upsell, quiet and busy enroll")
+    for index in range(3):
+        await send(client, account, AccountEvent(event_id=f"l{index}", name="login"), QUEUE)
+    await send(client, account, AccountEvent(event_id="c1", name="champion.left"), QUEUE)
+    quiet = client.get_workflow_handle_for(PlaybookRunWorkflow.run, f"playbook/quiet/{account}/1")
+    expect((await quiet.result()).ended_by == "exit", "quiet exits on champion.left")
+    busy = client.get_workflow_handle_for(PlaybookRunWorkflow.run, f"playbook/busy/{account}/1")
+    expect((await busy.result()).ended_by == "completed", "busy is met on the third login")
+    return {
+        "account_event_counts": await settled(handle),
+        "account_event_counts_quiet": await settled(quiet),
+    }
+
+
 async def _not(check: Awaitable[bool]) -> bool:
     return not await check
 
@@ -664,6 +697,7 @@ JOURNEYS: dict[str, Callable[[WorkflowEnvironment], Awaitable[Histories]]] = {
     "account_refuses_values": account_refuses_values,
     "account_forwards_reads": account_forwards_reads,
     "account_date_anchors": account_date_anchors,
+    "account_event_counts": account_event_counts,
 }
 
 
