@@ -14,6 +14,12 @@ from pydantic import BaseModel, Field
 
 from engine.journeys._catalog import CatalogIndex
 from engine.journeys._messages import AccountInput, Decision, Enrollment, Paused, RunEnded
+from engine.journeys._overrides import HealthOverride
+
+__all__ = ["AccountState", "AccountStatus", "HealthOverride"]
+# HealthOverride is re-exported: the account workflow builds it from here, the module its
+# state's field was declared with (the sandbox gives the workflow a fresh copy of
+# engine.journeys._overrides, whose class would not validate as this one).
 from engine.language._facts import Health, Sample
 
 
@@ -40,6 +46,8 @@ class AccountState(BaseModel):
     catalog: CatalogIndex | None = None
     catalog_checked_at: datetime | None = None
     paused: Paused | None = None
+    override: HealthOverride | None = None
+    """A person's health score in force (engine.journeys._overrides), or None."""
     changes_recorded: int = 0
     """How many changes this account has sent to the store: the next change's key."""
     decisions_recorded: int = 0
@@ -58,6 +66,8 @@ class AccountStatus(BaseModel):
     enrollments: dict[str, Enrollment]
     why: list[Decision]
     paused: Paused | None = None
+    override: HealthOverride | None = None
+    """A person's score in force: conditions read it; ``health`` stays the model's."""
     score_history: list[Sample] = Field(default_factory=list)
     """The health score's recent readings, oldest first (up to 400 over 400 days): the
     account page's chart. A query's answer only, so no history of a running account changes."""
