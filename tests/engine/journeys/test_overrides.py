@@ -17,8 +17,8 @@ from temporalio.testing import WorkflowEnvironment
 from engine import load
 from engine.client._commands import override
 from engine.client._operate import OperateError, Overview
-from engine.client._status import status_lines
 from engine.client._start import account_workflow_id, publish, send
+from engine.client._status import status_lines
 from engine.journeys._account import AccountWorkflow
 from engine.journeys._account_state import AccountStatus
 from engine.journeys._catalog import build_catalog
