@@ -338,6 +338,45 @@ def resume(
     _say(account, [_run(release(settings, account, by or _login_name()))])
 
 
+@app.command()
+@connected(task_queue=False)
+def override(
+    account: Account,
+    score: Annotated[
+        float | None, typer.Option("--score", help="The health score to use, 0-100.")
+    ] = None,
+    reason: Annotated[
+        str, typer.Option("--reason", help="Why, 1-500 characters (status and why show it).")
+    ] = "",
+    until: Annotated[
+        str | None,
+        typer.Option("--until", help="When it expires: 2027-01-10 (00:00 UTC) or a moment."),
+    ] = None,
+    clear: Annotated[bool, typer.Option("--clear", help="End the override in force now.")] = False,
+    by: By = None,
+    *,
+    settings: TemporalSettings,
+) -> None:
+    """Override an account's health score until a date: conditions use it, the model's score
+    is still computed and shown; `--clear` ends it early."""
+    from engine.client._commands import override as send_override
+    from engine.journeys._messages import OverrideRequest
+    from engine.journeys._overrides import parse_until
+
+    if clear and (score is not None or until is not None):
+        _fail("--clear ends the override in force: give no --score or --until with it", 2)
+    if not clear and (score is None or until is None or not reason):
+        _fail("give --score, --reason and --until (or --clear)", 2)
+    try:
+        moment = parse_until(until) if until is not None else None
+    except ValueError as error:
+        _fail(str(error), 2)
+    request = OverrideRequest(
+        by=by or _login_name(), reason=reason, score=score, until=moment, clear=clear
+    )
+    _say(account, [_run(send_override(settings, account, request))])
+
+
 def _say(account: str, answers: list[Answer]) -> None:
     """One line per journey or account the command reached: what it did, or why nothing."""
     for answer in answers:

@@ -69,6 +69,7 @@ FEATURES = (
     "condition.field days_since_enrollment",
     "condition.field days_to_renewal",
     "condition.change",
+    "condition.count",
     "condition.cel",
 )
 
@@ -178,6 +179,8 @@ def _features(book: dict[str, Any]) -> set[str]:
         found |= {f"condition.{key}" for key in ("all", "any", "not", "cel") if key in mapping}
         if "change" in mapping and "over" in mapping:
             found.add("condition.change")
+        if isinstance(mapping.get("count"), dict) and "over" in mapping["count"]:
+            found.add("condition.count")
         name = mapping.get("field")
         if not isinstance(name, str):
             continue

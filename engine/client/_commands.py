@@ -13,6 +13,7 @@ simulation, which tell journeys without waiting for an answer.
 from __future__ import annotations
 
 import asyncio
+from datetime import UTC, datetime
 from typing import Any
 
 from pydantic import BaseModel
@@ -36,10 +37,12 @@ from engine.journeys._messages import (
     Acknowledgement,
     ApprovalAnswer,
     Enrollment,
+    OverrideRequest,
     PauseRequest,
     ResumeRequest,
     StopRequest,
 )
+from engine.journeys._overrides import override_problem
 
 UPDATE_TIMEOUT = 30.0
 """Seconds to wait for a worker to answer. An update needs a running worker; one that nobody
@@ -120,6 +123,17 @@ async def resume(target: Target, account_id: str, by: str) -> Answer:
     client = await _client(target)
     request = ResumeRequest(by=by)
     return await _update(client, account_workflow_id(account_id), "resume_account", request, "do")
+
+
+async def override(target: Target, account_id: str, request: OverrideRequest) -> Answer:
+    """Set or clear a person's health score (engine.journeys._overrides); refused with one
+    line before anything is sent when the score, reason or until cannot be taken."""
+    problem = override_problem(request, datetime.now(UTC))
+    if problem is not None:
+        raise OperateError(f"cannot override {account_id}'s health: {problem}")
+    client = await _client(target)
+    workflow_id = account_workflow_id(account_id)
+    return await _update(client, workflow_id, "override_health", request, "clear")
 
 
 async def _refuse_unknown(client: Client, account: AccountStatus, playbook: str | None) -> None:

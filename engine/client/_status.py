@@ -21,6 +21,13 @@ def status_lines(view: Overview) -> list[str]:
     if health.components:
         parts = [f"{name} {value:g}" for name, value in sorted(health.components.items())]
         lines.append(f"  components: {', '.join(parts)}")
+    override = view.account.override
+    if override is not None:
+        lines.append(
+            f"  OVERRIDE by {override.by}: score {override.score:g} until"
+            f" {override.until:%Y-%m-%d %H:%M} UTC (set {override.at:%Y-%m-%d %H:%M}):"
+            f" {override.reason} (conditions use it; the score above is the model's)"
+        )
     paused = view.account.paused
     if paused is not None:
         since = paused.at.strftime("%Y-%m-%d %H:%M")

@@ -20,9 +20,9 @@ from temporalio.common import RawValue
 from temporalio.exceptions import TemporalError, WorkflowAlreadyStartedError
 
 with workflow.unsafe.imports_passed_through():
-    from engine.journeys import _clock, _scoring, _summaries, _values
+    from engine.journeys import _clock, _overrides, _scoring, _summaries, _values
     from engine.journeys import _search as sa
-    from engine.journeys._account_state import AccountState, AccountStatus
+    from engine.journeys._account_state import AccountState, AccountStatus, HealthOverride
     from engine.journeys._catalog import CatalogIndex, EntrySummary, IndexRequest, PlanRequest
     from engine.journeys._contacts import ContactDesk
     from engine.journeys._entries import Due, EntryRules, segment_refusal
@@ -39,6 +39,7 @@ with workflow.unsafe.imports_passed_through():
         Enrollment,
         HealthEvent,
         LifecycleEvent,
+        OverrideRequest,
         Paused,
         PauseRequest,
         PlaybookAck,
@@ -52,6 +53,7 @@ with workflow.unsafe.imports_passed_through():
         nothing_to_do,
     )
     from engine.journeys._run import PlaybookRunWorkflow
+    from engine.language._counts import EVENT_KEY, keep_event
     from engine.language._facts import Facts, Health, Sample, midnight
     from engine.language._fields import satisfaction_measure
     from engine.language._plan import (
@@ -243,6 +245,33 @@ class AccountWorkflow:
         if self._held() is None:
             raise nothing_to_do("not paused")
 
+    @workflow.update(name="override_health")
+    def override_health(self, request: OverrideRequest) -> str:
+        """Set (or clear) a person's health score, in turn with events."""
+        self._inbox.append(request)
+        if request.clear:
+            return f"health override cleared by {request.by}"
+        return f"health overridden by {request.by}: " + _overrides.describe(
+            HealthOverride(
+                score=request.score or 0.0,
+                reason=request.reason,
+                by=request.by,
+                at=_clock.now(),
+                until=request.until or _clock.now(),
+            ),
+            self.state.health.score,
+        )
+
+    @override_health.validator
+    def _can_override(self, request: OverrideRequest) -> None:
+        problem = _overrides.override_problem(request, _clock.now())
+        if problem is not None:
+            raise nothing_to_do(problem)
+        queued = [i for i in self._inbox if isinstance(i, OverrideRequest)]
+        in_force = (not queued[-1].clear) if queued else self.state.override is not None
+        if request.clear and not in_force:
+            raise nothing_to_do("no health override in force")
+
     def _held(self) -> Paused | PauseRequest | None:
         """Who holds the account once the pause and resume requests queued are handled."""
         for item in reversed(self._inbox):
@@ -260,6 +289,7 @@ class AccountWorkflow:
             enrollments=state.enrollments,
             why=state.why,
             paused=state.paused,
+            override=state.override,
             score_history=state.history.get("health.score", []),
         )
 
@@ -283,9 +313,10 @@ class AccountWorkflow:
             with contextlib.suppress(TimeoutError):
                 await workflow.wait_condition(
                     lambda: bool(self._inbox or self._ended or self._desk.arrived),
-                    timeout=_sooner(self._entries.next_wake(exact), self._contact_wake()),
+                    timeout=_sooner(self._next_wake(exact), self._contact_wake()),
                     timeout_summary="next entry date: check the playbooks' entries",
                 )
+            await self._expire_override()
             while self._ended:
                 self._finish(self._ended.pop(0))
             await self._contacts()
@@ -305,12 +336,19 @@ class AccountWorkflow:
                 # not only the last of a batch.
                 if isinstance(item, AccountEvent):
                     self._changes.note("lifecycle", None, item.name)
+                    keep_event(self.state.events, item.name, int(_clock.now().timestamp()))
+                    if self._counting(item.name):
+                        # Their counts include this event before they hear of it (a goal on
+                        # the count is met on the event itself).
+                        await self._forward()
                     await self._forward_event(item.name)
                     await self._enroll_due(self._entries.due(event=item.name))
                 elif isinstance(item, StartPlaybook):
                     await self._start_requested(item)
                 elif isinstance(item, PauseRequest | ResumeRequest):
                     await self._pause(item)
+                elif isinstance(item, OverrideRequest):
+                    await self._override(item)
                 else:
                     self._apply(item)
                     changed = True
@@ -468,14 +506,21 @@ class AccountWorkflow:
             )
         )
 
+    def _health(self) -> Health:
+        """The health conditions read: the model's, or a person's score in force."""
+        state = self.state
+        model = state.catalog.health if state.catalog else None
+        return _overrides.effective(state.health, state.override, model)
+
     def facts(self, enrolled_at: datetime | None = None) -> Facts:
         state = self.state
         return Facts(
             now=_clock.now(),
-            health=state.health,
+            health=self._health(),
             history=state.history,
             account=state.attributes,
             enrolled_at=enrolled_at,
+            events=state.events,
         )
 
     # Enrollment ---------------------------------------------------------------------------
@@ -534,6 +579,71 @@ class AccountWorkflow:
         )
         for name in self._running(None):
             await self._child(name).signal("pause" if pausing else "resume", request)
+
+    # Health overrides ---------------------------------------------------------------------
+
+    def _next_wake(self, exact: bool) -> timedelta | None:
+        """The entries' next wake-up, or sooner the end of an override in force."""
+        wake = self._entries.next_wake(exact)
+        override = self.state.override
+        if override is None:
+            return wake
+        left = max(override.until - _clock.now(), timedelta(seconds=1))
+        return left if wake is None else min(wake, left)
+
+    async def _override(self, request: OverrideRequest) -> None:
+        """Set or clear a person's score; journeys get the health they now read."""
+        state = self.state
+        now = _clock.now()
+        if _overrides.override_problem(request, now) is not None:
+            return  # the validator refused it; a signal cannot get here, but never fail
+        model_score = state.health.score
+        if request.clear:
+            if state.override is None:
+                return
+            state.override = None
+            kind, detail = "override_cleared", f"cleared by {request.by}"
+            detail += f": {request.reason}" if request.reason else ""
+        else:
+            assert request.score is not None and request.until is not None
+            state.override = HealthOverride(
+                score=request.score,
+                reason=request.reason,
+                by=request.by,
+                at=now,
+                until=request.until,
+            )
+            kind, detail = "override", _overrides.describe(state.override, model_score)
+        await self._override_changed(kind, detail, model_score)
+
+    async def _expire_override(self) -> None:
+        """End the override whose ``until`` has come (its durable timer woke the account)."""
+        override = self.state.override
+        if override is None or _clock.now() < override.until:
+            return
+        self.state.override = None
+        detail = f"the override of {override.by} ({override.score:g}) expired: {override.reason}"
+        await self._override_changed("override_expired", detail, self.state.health.score)
+
+    async def _override_changed(self, kind: str, detail: str, model_score: float | None) -> None:
+        override = self.state.override
+        seen: dict[str, Any] = {"health.score": self._health().score, "model score": model_score}
+        if override is not None:
+            seen["until"] = override.until.isoformat()
+        self.note(
+            Decision(
+                at=_clock.now(),
+                kind=kind,
+                rule=_overrides.RULE,
+                playbook="",
+                version=0,
+                hash="",
+                seen=seen,
+                detail=detail,
+            )
+        )
+        await self._forward()
+        await self._enroll_due(self._entries.due(event=None))
 
     async def _enroll_due(self, due: Due) -> None:
         for entry, seen, rule in due:
@@ -663,15 +773,27 @@ class AccountWorkflow:
         changes over."""
         state = self.state
         reads = enrollment.reads or []
+        seen = self._health()
         if ALL_HEALTH in reads:
-            health: list[Any] = [state.health.model_dump(mode="json")]
+            health: list[Any] = [seen.model_dump(mode="json")]
         else:
-            health = [state.health.value(path) for path in reads]
+            health = [seen.value(path) for path in reads]
         history = []
         for field in sorted(enrollment.windows or {}):
+            if field.startswith(EVENT_KEY):  # a counted event: when it last came, how often
+                moments = state.events.get(field.removeprefix(EVENT_KEY)) or []
+                history.append([field, moments[-1], len(moments)] if moments else [field])
+                continue
             samples = state.history.get(field)
             history.append([field, samples[-1].at, samples[-1].value] if samples else [field])
         return [state.attributes_changed, health, history]
+
+    def _counting(self, event: str) -> bool:
+        """Whether a running journey counts ``event`` (its plan's history windows name it)."""
+        key = EVENT_KEY + event
+        return any(
+            key in (self.state.enrollments[name].windows or {}) for name in self._running(None)
+        )
 
     async def _forward_event(self, name: str) -> None:
         for playbook in self._running(None):

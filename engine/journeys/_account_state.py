@@ -21,6 +21,12 @@ from engine.journeys._messages import (
     Paused,
     RunEnded,
 )
+from engine.journeys._overrides import HealthOverride
+
+__all__ = ["AccountState", "AccountStatus", "ContactSend", "HealthOverride"]
+# HealthOverride is re-exported: the account workflow builds it from here, the module its
+# state's field was declared with (the sandbox gives the workflow a fresh copy of
+# engine.journeys._overrides, whose class would not validate as this one).
 from engine.language._facts import Health, Sample
 
 
@@ -42,6 +48,9 @@ class AccountState(BaseModel):
     components: dict[str, float] = Field(default_factory=dict)
     health: Health = Field(default_factory=Health)
     history: dict[str, list[Sample]] = Field(default_factory=dict)
+    events: dict[str, list[int]] = Field(default_factory=dict)
+    """When each lifecycle event came, within bounds (engine.language._counts.keep_event):
+    what event counts read."""
     enrollments: dict[str, Enrollment] = Field(default_factory=dict)
     entry_held: dict[str, bool] = Field(default_factory=dict)
     dates_fired: dict[str, str] = Field(default_factory=dict)
@@ -54,6 +63,8 @@ class AccountState(BaseModel):
     catalog: CatalogIndex | None = None
     catalog_checked_at: datetime | None = None
     paused: Paused | None = None
+    override: HealthOverride | None = None
+    """A person's health score in force (engine.journeys._overrides), or None."""
     changes_recorded: int = 0
     """How many changes this account has sent to the store: the next change's key."""
     decisions_recorded: int = 0
@@ -78,6 +89,8 @@ class AccountStatus(BaseModel):
     enrollments: dict[str, Enrollment]
     why: list[Decision]
     paused: Paused | None = None
+    override: HealthOverride | None = None
+    """A person's score in force: conditions read it; ``health`` stays the model's."""
     score_history: list[Sample] = Field(default_factory=list)
     """The health score's recent readings, oldest first (up to 400 over 400 days): the
     account page's chart. A query's answer only, so no history of a running account changes."""

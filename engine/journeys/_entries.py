@@ -23,7 +23,13 @@ with workflow.unsafe.imports_passed_through():
     from engine.journeys._catalog import EntrySummary
     from engine.journeys._evaluate import evaluate
     from engine.journeys._timing import next_change
-    from engine.language._facts import Facts, midnight
+    from engine.language._facts import (
+        BUILTIN_DATES,
+        Facts,
+        anchor_date,
+        anchor_problem,
+        anchor_value,
+    )
 
 _TICK = timedelta(days=1)
 """How often an idle account looks for a newer catalog (and, in runs from before exact
@@ -142,7 +148,10 @@ class EntryRules:
             return None
         if plan.at:
             target = self._entry_date(entry)
-            if target is None or _clock.now() < target:
+            if target is None:
+                self._no_date(entry)
+                return None
+            if _clock.now() < target:
                 return None
             key = target.isoformat()
             if state.dates_fired.get(entry.name) == key:
@@ -202,8 +211,22 @@ class EntryRules:
         offset = at.get(str(self._account.state.attributes.get("segment"))) or at.get("default")
         if offset is None:
             return None
-        base = midnight(self._account.state.attributes.get(offset.anchor))
+        base = anchor_date(self._account.state.attributes, offset.anchor)
         return None if base is None else base + timedelta(seconds=offset.offset_seconds)
+
+    def _no_date(self, entry: EntrySummary) -> None:
+        """Record, once per value, an entry anchor that holds something other than a date
+        (``go_live_date: soon``); an account without the attribute at all has no date and
+        nothing to say, as one without a renewal date."""
+        at = entry.entry.at
+        attributes = self._account.state.attributes
+        offset = at.get(str(attributes.get("segment"))) or at.get("default")
+        value = anchor_value(attributes, offset.anchor) if offset else None
+        if offset is None or value is None or offset.anchor in BUILTIN_DATES:
+            return  # built-in dates are checked on the way in (engine.journeys._values)
+        problem = anchor_problem(attributes, offset.anchor) or "no entry date"
+        firing = _Firing("entry.at", {offset.anchor: value}, False, f"no date {value!r}", "")
+        self._skip(entry, firing, f"{problem}: no entry date until it is one")
 
     def next_wake(self, exact: bool) -> timedelta | None:
         """How long until a time-based rule may change: an entry date, a cooldown's end, an

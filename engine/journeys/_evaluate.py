@@ -13,6 +13,8 @@ from typing import Any
 
 import cel
 
+from engine.language._counts import CEL_FUNCTION, cel_counts, count_events
+from engine.language._durations import duration_seconds
 from engine.language._facts import Facts
 from engine.language._plan import (
     AllPlan,
@@ -21,6 +23,7 @@ from engine.language._plan import (
     ChangePlan,
     ComparePlan,
     ConditionPlan,
+    CountPlan,
     NotPlan,
 )
 
@@ -56,6 +59,10 @@ def _eval(cond: ConditionPlan, facts: Facts, seen: dict[str, Any]) -> bool:
         delta = change(facts, cond.field, cond.window_seconds)
         seen[f"change({cond.field}, {cond.window_seconds // 86_400}d)"] = delta
         return compare(delta, cond.op, cond.value)
+    if isinstance(cond, CountPlan):
+        count = count_events(facts.events, cond.event, cond.window_seconds, _epoch(facts))
+        seen[f"count({cond.event}, {_days(cond.window_seconds)})"] = count
+        return compare(count, cond.op, cond.value)
     assert isinstance(cond, CelPlan)
     return _cel(cond.expression, facts, seen)
 
@@ -109,12 +116,31 @@ def program(expression: str) -> Any:
     return compiled
 
 
+def _epoch(facts: Facts) -> int:
+    return int(facts.now.timestamp())
+
+
+def _days(seconds: int) -> str:
+    return f"{seconds // 86_400}d" if seconds % 86_400 == 0 else f"{seconds}s"
+
+
 def _cel(expression: str, facts: Facts, seen: dict[str, Any]) -> bool:
     compiled = program(expression)
-    context = facts.cel_context()
+    context: Any = facts.cel_context()
     for name in compiled.variables():
         if name in context:
             seen[name] = context[name]
+    if CEL_FUNCTION in compiled.functions():
+        now = _epoch(facts)
+        for event, window in cel_counts(expression):
+            count = count_events(facts.events, event, window, now)
+            seen[f"count({event}, {_days(window)})"] = count
+
+        def event_count(event: str, over: str) -> int:
+            # Validation made both arguments quoted constants (engine.language._counts).
+            return count_events(facts.events, event, duration_seconds(over), now)
+
+        context = cel.Context(variables=context, functions={CEL_FUNCTION: event_count})
     try:
         result = compiled.execute(context)
     except (TypeError, ValueError, RuntimeError) as exc:

@@ -287,8 +287,27 @@ class Paused(_Message):
     reason: str = ""
 
 
+class OverrideRequest(_Message):
+    """A person's health score for the account, with a reason and an expiry (or, with
+    ``clear``, the end of the one in force): see engine.journeys._overrides."""
+
+    kind: Literal["override"] = "override"
+    event_id: str | None = None
+    by: str
+    reason: str = ""
+    score: float | None = None
+    until: datetime | None = None
+    clear: bool = False
+
+
 AccountInput = Annotated[
-    HealthEvent | AttributeChange | AccountEvent | StartPlaybook | PauseRequest | ResumeRequest,
+    HealthEvent
+    | AttributeChange
+    | AccountEvent
+    | StartPlaybook
+    | PauseRequest
+    | ResumeRequest
+    | OverrideRequest,
     Field(discriminator="kind"),
 ]
 """Anything an account workflow takes in, told apart by ``kind`` when carried as data."""

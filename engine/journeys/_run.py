@@ -60,7 +60,7 @@ with workflow.unsafe.imports_passed_through():
     from engine.journeys._reviews import reviewed_email
     from engine.journeys._timing import sleep_at_most
     from engine.journeys._waits import wait_for, wait_for_event, wait_until, watch_calendar
-    from engine.language._facts import Facts
+    from engine.language._facts import Facts, anchor_value
     from engine.language._plan import (
         ApprovalNode,
         BranchNode,
@@ -73,6 +73,7 @@ with workflow.unsafe.imports_passed_through():
         TierPlan,
         WaitForNode,
         WaitNode,
+        date_anchors,
     )
 
 # How the run ended goes to the store for the dashboard; runs started before this replay
@@ -88,6 +89,9 @@ EXACT_WAKES = "exact-wakes"
 # the ladder moved by new facts. catch-up: passed actions skipped as the plan says.
 EXACT_JOURNEYS = "exact-journeys"
 CATCH_UP = "catch-up"
+ANY_ANCHORS = "any-date-anchors"
+"""workflow.patched id: a date-anchored wait re-reads its date when any of its anchors moves
+(start_date, go_live_date...); runs from before re-read it on renewal_date moves only."""
 # Endings that close all the run opened; a natural end closes only the ladder's items.
 _CLOSES_ALL = ("goal", "exit", "stopped")
 
@@ -108,6 +112,7 @@ class PlaybookRunWorkflow:
         self._step: str | None = None
         self._visits: dict[str, int] = {}
         self.anchors = 0
+        self._anchor_names: list[str] = ["renewal_date"]  # whose moves count in ``anchors``
         self.paused = False
         self.exact_wakes = False
         self.exact_journeys = False
@@ -124,15 +129,19 @@ class PlaybookRunWorkflow:
     @workflow.signal(name="update")
     def update(self, facts: Facts) -> None:
         """New facts about the account: health, attributes (a renewal date that moved)."""
-        old = self._facts.account.get("renewal_date") if self._facts else None
+        old = self._anchor_values(self._facts)
         self._facts = facts
-        if facts.account.get("renewal_date") != old:
+        if self._anchor_values(facts) != old:
             self.anchors += 1
         if self._input is None:
             # Delivered with the start, before run(): run() sees these facts and checks them.
             return
         self.check_endings()
         self.ladder.observe()
+
+    def _anchor_values(self, facts: Facts | None) -> list[Any]:
+        names = self._anchor_names
+        return [anchor_value(facts.account, n) if facts else None for n in names]
 
     @workflow.signal(name="event")
     def event(self, event: LifecycleEvent) -> None:
@@ -265,6 +274,10 @@ class PlaybookRunWorkflow:
             self._facts = input.facts
         self.exact_wakes = workflow.patched(EXACT_WAKES)
         self.exact_journeys = workflow.patched(EXACT_JOURNEYS)
+        anchors = date_anchors(input.plan)
+        if set(anchors) - {"renewal_date"} and workflow.patched(ANY_ANCHORS):
+            # Only plans anchored elsewhere: the others count renewal_date moves as before.
+            self._anchor_names = anchors
         if not input.simulation and workflow.patched(DECISIONS_PATCH):
             self._log = Outbox(self._not_logged)
         plan = input.plan

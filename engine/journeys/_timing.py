@@ -16,6 +16,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from engine.journeys._evaluate import evaluate, program
+from engine.language._counts import cel_counts
 from engine.language._facts import Facts
 from engine.language._plan import (
     AllPlan,
@@ -24,6 +25,7 @@ from engine.language._plan import (
     ChangePlan,
     ComparePlan,
     ConditionPlan,
+    CountPlan,
     NotPlan,
 )
 
@@ -93,10 +95,22 @@ def _moments(condition: ConditionPlan, facts: Facts) -> tuple[set[datetime], dat
         return {_midnight(facts.now) + d * _DAY for d in days}, None
     if isinstance(condition, ChangePlan):
         return _window_moves(condition, facts), None
+    if isinstance(condition, CountPlan):
+        return _events_leaving(facts, condition.event, condition.window_seconds), None
     assert isinstance(condition, CelPlan)
+    counted: set[datetime] = set()
+    for event, window in cel_counts(condition.expression):
+        counted |= _events_leaving(facts, event, window)
     if set(program(condition.expression).variables()) & (_DAY_COUNTS.keys() | {"today"}):
-        return set(), _midnight(facts.now) + _DAY
-    return set(), None
+        return counted, _midnight(facts.now) + _DAY
+    return counted, None
+
+
+def _events_leaving(facts: Facts, event: str, window: int) -> set[datetime]:
+    """The moments counted events pass out of the window, lowering the count."""
+    now = int(facts.now.timestamp())
+    leaving = (at + window for at in facts.events.get(event, ()))
+    return {datetime.fromtimestamp(at, UTC) for at in leaving if at > now}
 
 
 def _days_to_flip(value: int, step: int, target: Any) -> set[int]:

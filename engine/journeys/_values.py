@@ -18,10 +18,8 @@ import math
 from datetime import date
 from typing import Any
 
-DATE_MIN = date(1900, 1, 1)
-DATE_MAX = date(2199, 12, 31)
-"""Dates an account may carry: wide enough for any contract, far from the calendar's ends
-(playbooks add and subtract up to 20 years)."""
+from engine.language._facts import DATE_MAX, DATE_MIN
+
 DATE_ATTRIBUTES = ("renewal_date", "start_date")
 """Attributes the journeys do calendar arithmetic on; each must be a date in range."""
 NAME_ATTRIBUTES = ("segment", "owner")

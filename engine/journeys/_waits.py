@@ -18,8 +18,12 @@ with workflow.unsafe.imports_passed_through():
     from engine.journeys._catch_up import GRACE
     from engine.journeys._evaluate import evaluate
     from engine.journeys._journey import Journey, stop_if_ending
-    from engine.language._facts import midnight
+    from engine.language._facts import anchor_date, anchor_problem, anchor_value
     from engine.language._plan import ConditionPlan, DateAt
+
+ANCHOR_WHY = "anchor-why"
+"""workflow.patched id: a date wait whose anchor is missing or not a date says so in ``why``;
+runs from before waited silently."""
 
 
 async def wait_for(run: Journey, condition: ConditionPlan, timeout: int, node_id: str) -> bool:
@@ -125,6 +129,7 @@ async def wait_until(run: Journey, at: DateAt, node_id: str) -> datetime | None:
     # Re-reads the anchor whenever it changes: a renewal date that moves reschedules the
     # wait, and a step already passed never runs again because the walk only goes on.
     moved = False
+    told: str | None = None  # why the date is unknown, as last recorded
     while True:
         target = run.wait_ends = _target(run, at)
         anchors = run.anchors
@@ -135,6 +140,11 @@ async def wait_until(run: Journey, at: DateAt, node_id: str) -> datetime | None:
         )
         run.describe()
         if target is None:
+            problem = anchor_problem(run.facts().account, at.anchor)
+            if problem != told and workflow.patched(ANCHOR_WHY):
+                seen = {at.anchor: anchor_value(run.facts().account, at.anchor)}
+                run.record("waiting", f"steps.{node_id}", seen, f"{problem}: waits until it has")
+            told = problem
             await workflow.wait_condition(lambda a=anchors: run.anchors != a)  # type: ignore[misc]
             moved = True
             continue
@@ -159,5 +169,5 @@ def _target(run: Journey, at: DateAt) -> datetime | None:
     if at.anchor == "enrolled":
         base: datetime | None = run.input.enrolled_at
     else:
-        base = midnight(run.facts().account.get(at.anchor))
+        base = anchor_date(run.facts().account, at.anchor)
     return None if base is None else base + timedelta(seconds=at.offset_seconds)

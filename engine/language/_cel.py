@@ -66,6 +66,7 @@ _FUNCTIONS = frozenset(
         "trim",
         "split",
         "join",
+        "event_count",  # ours: engine.language._counts
     ]
 )
 _BOUND = re.compile(r"\.\s*(?:all|exists|exists_one|map|filter)\s*\(\s*([A-Za-z_]\w*)\s*,")

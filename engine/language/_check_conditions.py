@@ -13,6 +13,7 @@ from typing import Any
 
 from engine.language._cel import CEL_VARIABLES, check_expression, members
 from engine.language._conditions import AllOf, AnyOf, Cel, Change, Compare, Not
+from engine.language._counts import Count, cel_count_problems
 from engine.language._diagnose import Finding, suggest
 from engine.language._documents import HealthModel
 from engine.language._errors import Code, Loc
@@ -66,6 +67,8 @@ def check_condition(condition: Any, loc: Loc, ctx: Context) -> list[Finding]:
         ):
             return []
         return [_field_problem(name, (*loc, "change"), ctx, "health.score or a component")]
+    if isinstance(condition, Count):
+        return []  # the event name, window and bound are the model's to check
     assert isinstance(condition, Cel)
     return _cel(condition.cel, (*loc, "cel"), ctx)
 
@@ -145,6 +148,10 @@ def _cel(expression: str, loc: Loc, ctx: Context) -> list[Finding]:
         )
         hint = suggest(problem.name, CEL_VARIABLES) if problem.kind == "name" else None
         out.append(Finding(loc, code, problem.message, hint, offset=(problem.line, problem.column)))
+    for message, offset in cel_count_problems(expression):
+        line = expression.count("\n", 0, offset) + 1
+        column = offset - (expression.rfind("\n", 0, offset) + 1) + 1
+        out.append(Finding(loc, Code.CEL_NAME, message, offset=(line, column)))
     if out:
         return out
     for root, name, sub, line, column in members(expression):

@@ -10,6 +10,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from engine.language._conditions import AllOf, AnyOf, Cel, Change, Compare, Not
+from engine.language._counts import Count
 from engine.language._documents import EmailTemplate, HealthModel, Playbook, Trigger
 from engine.language._durations import duration_seconds, parse_date_offset
 from engine.language._plan import (
@@ -21,6 +22,7 @@ from engine.language._plan import (
     ChangePlan,
     ComparePlan,
     ConditionPlan,
+    CountPlan,
     DateAt,
     EmailNode,
     EndNode,
@@ -77,6 +79,14 @@ def compile_condition(condition: Any) -> ConditionPlan:
             window_seconds=duration_seconds(condition.over),
             op=condition.operator,
             value=condition.value,
+        )
+    if isinstance(condition, Count):
+        spec = condition.count
+        return CountPlan(
+            event=spec.event,
+            window_seconds=duration_seconds(spec.over),
+            op=spec.operator,
+            value=spec.value,
         )
     assert isinstance(condition, Cel)
     return CelPlan(expression=condition.cel.strip())

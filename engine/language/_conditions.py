@@ -14,6 +14,7 @@ from pydantic import Discriminator, Field, Tag, model_validator
 from pydantic_core import PydanticCustomError
 
 from engine.language._base import Model, Scalar
+from engine.language._counts import Count
 from engine.language._durations import Duration
 from engine.language._errors import Code
 
@@ -129,11 +130,12 @@ class Cel(Model):
     """An expression in the Common Expression Language, checked when the playbook is validated."""
 
     cel: str = Field(min_length=1)
-    """The expression; it sees health, account, days_since_enrollment, days_to_renewal and
-    days_since_start, and must yield true or false."""
+    """The expression; it sees health, account, days_since_enrollment, days_to_renewal,
+    days_since_start and today, can count events with event_count("NAME", "90d"), and must
+    yield true or false."""
 
 
-CONDITION_KEYS = ("all", "any", "not", "field", "change", "cel")
+CONDITION_KEYS = ("all", "any", "not", "field", "change", "count", "cel")
 
 
 def _condition_kind(value: Any) -> str | None:
@@ -148,17 +150,19 @@ Condition = Annotated[
     | Annotated[Not, Tag("not")]
     | Annotated[Compare, Tag("field")]
     | Annotated[Change, Tag("change")]
+    | Annotated[Count, Tag("count")]
     | Annotated[Cel, Tag("cel")],
     Discriminator(
         _condition_kind,
         custom_error_type=Code.CONDITION_KIND,
         custom_error_message=(
-            "a condition is a mapping with one of the keys all, any, not, field, change or cel"
+            "a condition is a mapping with one of the keys all, any, not, field, change, count"
+            " or cel"
         ),
     ),
 ]
 """A condition: ``all``/``any``/``not`` of conditions, a ``field`` comparison, a ``change``
-over a window, or a ``cel`` expression."""
+over a window, a ``count`` of events in a window, or a ``cel`` expression."""
 
 _KIND_OF_MODEL: dict[type, str] = {
     AllOf: "all",
@@ -166,6 +170,7 @@ _KIND_OF_MODEL: dict[type, str] = {
     Not: "not",
     Compare: "field",
     Change: "change",
+    Count: "count",
     Cel: "cel",
 }
 

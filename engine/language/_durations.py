@@ -1,5 +1,10 @@
 """Durations (``3d``, ``1d12h``) and date offsets (``renewal_date - 90d``) as CS ops write them.
 
+A date offset's anchor is ``enrolled``, ``start_date``, ``renewal_date`` or the name of any
+date attribute the account carries (``go_live_date + 7d``): the value is read when the journey
+runs (engine.language._facts.anchor_date). A name one letter away from a built-in anchor is
+refused as the typo it almost always is (``renwal_date``).
+
 Both stay strings in the language model, so the JSON Schema can show the same pattern an
 editor checks, and become seconds in the compiled plan. Months and years are refused: they
 have no fixed length, and a renewal step that drifts by three days is a bug report. Both are
@@ -22,10 +27,17 @@ _UNIT_SECONDS = {"w": 604_800, "d": 86_400, "h": 3_600, "m": 60, "s": 1}
 _PART = r"[0-9]+[wdhms]"
 DURATION_PATTERN = rf"^{_PART}(?:{_PART})*$"
 ANCHORS = ("enrolled", "start_date", "renewal_date")
-DATE_OFFSET_PATTERN = rf"^\s*(?:{'|'.join(ANCHORS)})\s*(?:[+-]\s*{_PART}(?:{_PART})*)?\s*$"
+"""The built-in anchors; any other anchor names an account attribute."""
+ANCHOR_NAME = r"[a-z][a-z0-9_]{0,63}"
+"""An attribute a date offset may be anchored on: a lowercase name, as attribute keys go."""
+DATE_OFFSET_PATTERN = rf"^\s*{ANCHOR_NAME}\s*(?:[+-]\s*{_PART}(?:{_PART})*)?\s*$"
+_ANCHOR = re.compile(ANCHOR_NAME)
+# Closer than this to a built-in anchor (difflib's ratio) is a typo, not another attribute:
+# renwal_date (0.96) and enroled (0.93) are refused, start_at (0.89) and enrolled_at are not.
+_TYPO = 0.9
 _DURATION = re.compile(DURATION_PATTERN)
 _PARTS = re.compile(r"([0-9]+)([wdhms])")
-_OFFSET = re.compile(r"\s*([a-z_]+)\s*(?:([+-])\s*(\S+))?\s*")
+_OFFSET = re.compile(r"\s*([a-z][a-z0-9_]*)\s*(?:([+-])\s*(\S+))?\s*")
 MAX_YEARS = 20
 MAX_SECONDS = MAX_YEARS * 365 * 86_400
 # A part with more digits than this is over 20 years in any unit; int() of thousands of
@@ -104,19 +116,21 @@ def parse_date_offset(text: str) -> DateOffset:
 def _check_date_offset(text: str) -> str:
     match = _OFFSET.fullmatch(text)
     words = text.split()
-    if not match and len(words) == 2 and words[0] in ANCHORS:
+    if not match and len(words) == 2 and _ANCHOR.fullmatch(words[0]):
         raise PydanticCustomError(
             Code.DATE_OFFSET_INVALID,
             "'{text}' is not a date offset: put + or - between the anchor and the duration,"
             " as in {anchor} - {amount}",
             {"text": _shorter(text), "anchor": words[0], "amount": _shorter(words[1])},
         )
-    if not match or match.group(1) not in ANCHORS:
-        anchor = match.group(1) if match else (words[0] if words else text)
+    anchor = match.group(1) if match else (words[0] if words else text)
+    typo = _typo(anchor)
+    if not match or not _ANCHOR.fullmatch(anchor) or typo:
         raise PydanticCustomError(
             Code.DATE_OFFSET_INVALID,
             "'{text}' is not a date offset: write ANCHOR, ANCHOR + DURATION or"
-            " ANCHOR - DURATION, where ANCHOR is one of {anchors}" + _suggest(anchor),
+            " ANCHOR - DURATION, where ANCHOR is {anchors} or the name of a date attribute"
+            + (f" (did you mean {typo!r}?)" if typo else ""),
             {"text": _shorter(text), "anchors": ", ".join(ANCHORS)},
         )
     _, sign, amount = match.groups()
@@ -141,11 +155,18 @@ def _check_date_offset(text: str) -> str:
     return text
 
 
-def _suggest(word: str) -> str:
-    from difflib import get_close_matches
+def _typo(word: str) -> str | None:
+    """The built-in anchor ``word`` misspells, or None (it is one, or another name)."""
+    from difflib import SequenceMatcher, get_close_matches
 
+    if word in ANCHORS:
+        return None
     close = get_close_matches(word, ANCHORS, n=1, cutoff=0.6)
-    return f" (did you mean {close[0]!r}?)" if close else ""
+    if not close:
+        return None
+    if not _ANCHOR.fullmatch(word) or SequenceMatcher(None, word, close[0]).ratio() >= _TYPO:
+        return close[0]
+    return None
 
 
 DateOffsetText = Annotated[
@@ -153,6 +174,6 @@ DateOffsetText = Annotated[
     AfterValidator(_check_date_offset),
     Field(
         json_schema_extra={"pattern": DATE_OFFSET_PATTERN},
-        examples=["enrolled + 3d", "renewal_date - 90d", "start_date"],
+        examples=["enrolled + 3d", "renewal_date - 90d", "start_date", "go_live_date + 7d"],
     ),
 ]

@@ -10,7 +10,15 @@ from __future__ import annotations
 from datetime import UTC, date, datetime
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SerializerFunctionWrapHandler,
+    model_serializer,
+)
+
+from engine.language._counts import EVENT_KEY
 
 
 class Sample(BaseModel):
@@ -53,6 +61,18 @@ class Facts(BaseModel):
     """Account attributes: name, segment, owner, arr, renewal_date, tags, attributes{...}."""
     enrolled_at: datetime | None = None
     """When the account entered the playbook being evaluated, if it has."""
+    events: dict[str, list[int]] = Field(default_factory=dict)
+    """When each lifecycle event came (seconds since the epoch, oldest first), within the
+    account's bounds (engine.language._counts): what event counts read."""
+
+    @model_serializer(mode="wrap")
+    def _without_no_events(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        # Facts travel in every update a journey gets; without counted events they stay the
+        # bytes they were before events were kept.
+        data: dict[str, Any] = handler(self)
+        if not data.get("events"):
+            data.pop("events", None)
+        return data
 
     def for_run(self, windows: dict[str, int] | None) -> Facts:
         """These facts with only the history a run measuring changes over ``windows`` (field
@@ -63,7 +83,15 @@ class Facts(BaseModel):
             return self
         now = int(self.now.timestamp())
         history: dict[str, list[Sample]] = {}
+        events: dict[str, list[int]] = {}
         for field, window in windows.items():
+            if field.startswith(EVENT_KEY):
+                # Events still in the window; later ones come with the next update.
+                name = field.removeprefix(EVENT_KEY)
+                kept = [at for at in self.events.get(name, ()) if at > now - window]
+                if kept:
+                    events[name] = kept
+                continue
             samples = self.history.get(field)
             if not samples:
                 continue
@@ -73,7 +101,7 @@ class Facts(BaseModel):
                     break
                 first = index
             history[field] = samples[first:]
-        return self.model_copy(update={"history": history})
+        return self.model_copy(update={"history": history, "events": events})
 
     def days_since(self, moment: datetime | date | None) -> int | None:
         if moment is None:
@@ -144,6 +172,49 @@ def _cel_value(value: Any) -> Any:
     if isinstance(value, date | datetime):
         return value.isoformat()
     return value
+
+
+DATE_MIN = date(1900, 1, 1)
+DATE_MAX = date(2199, 12, 31)
+"""Dates an account may carry: wide enough for any contract, far from the calendar's ends
+(playbooks add and subtract up to 20 years, which must never overflow in a workflow)."""
+BUILTIN_DATES = ("renewal_date", "start_date")
+"""Date anchors that are attributes of every account: read at the top level only."""
+
+
+def anchor_value(account: dict[str, Any], name: str) -> Any:
+    """The value a date offset anchored on ``name`` reads: the account's attribute ``name``,
+    or, for a name that is not built in and absent at the top level, the custom attribute
+    ``attributes.NAME`` (``playbook event --set go_live_date=...`` sets the first, a CRM
+    that nests its fields the second). None when the account has neither."""
+    value = account.get(name)
+    if value is None and name not in BUILTIN_DATES:
+        nested = account.get("attributes")
+        value = nested.get(name) if isinstance(nested, dict) else None
+    return value
+
+
+def anchor_date(account: dict[str, Any], name: str) -> datetime | None:
+    """The moment ``name`` anchors: its date at 00:00 UTC; None when the account has no such
+    attribute or its value is not a date in DATE_MIN..DATE_MAX (see :func:`anchor_problem`)."""
+    moment = midnight(anchor_value(account, name))
+    if moment is None or not DATE_MIN <= moment.date() <= DATE_MAX:
+        return None
+    return moment
+
+
+def anchor_problem(account: dict[str, Any], name: str) -> str | None:
+    """Why ``name`` anchors no date on this account, in words for ``why``; None when it does."""
+    value = anchor_value(account, name)
+    if value is None:
+        return f"the account has no {name}"
+    if midnight(value) is None:
+        return (
+            f"the account's {name} {str(_cel_value(value))[:40]!r} is not a date (write 2027-03-31)"
+        )
+    if anchor_date(account, name) is None:
+        return f"the account's {name} is outside {DATE_MIN.isoformat()}..{DATE_MAX.isoformat()}"
+    return None
 
 
 def midnight(value: Any) -> datetime | None:

@@ -24,6 +24,7 @@ from pydantic import (
 )
 
 from engine.language._base import Scalar
+from engine.language._counts import EVENT_KEY, cel_counts
 
 
 class _Plan(BaseModel):
@@ -76,13 +77,24 @@ class ChangePlan(_Plan):
     value: float
 
 
+class CountPlan(_Plan):
+    """How many ``event`` events came in the last ``window_seconds``, compared with ``value``."""
+
+    kind: Literal["count"] = "count"
+    event: str
+    window_seconds: int
+    op: Literal["eq", "lt", "lte", "gt", "gte"]
+    value: int
+
+
 class CelPlan(_Plan):
     kind: Literal["cel"] = "cel"
     expression: str
 
 
 ConditionPlan = Annotated[
-    AllPlan | AnyPlan | NotPlan | ComparePlan | ChangePlan | CelPlan, Field(discriminator="kind")
+    AllPlan | AnyPlan | NotPlan | ComparePlan | ChangePlan | CountPlan | CelPlan,
+    Field(discriminator="kind"),
 ]
 
 for _model in (AllPlan, AnyPlan, NotPlan):
@@ -90,9 +102,10 @@ for _model in (AllPlan, AnyPlan, NotPlan):
 
 
 class DateAt(_Plan):
-    """A date relative to an anchor: enrolled, start_date or renewal_date."""
+    """A date relative to an anchor: enrolled, start_date, renewal_date or another date
+    attribute of the account, read when the journey runs (engine.language._facts.anchor_date)."""
 
-    anchor: Literal["enrolled", "start_date", "renewal_date"]
+    anchor: str
     offset_seconds: int
 
 
@@ -378,12 +391,23 @@ def _walk(value: Any, visit: Callable[[Any], bool]) -> None:
 
 def history_windows(plan: Plan) -> dict[str, int]:
     """For each field whose change a run of ``plan`` measures, the longest window it looks
-    back over: the only history a run reads (its entry rule is the account's to evaluate)."""
+    back over: the only history a run reads (its entry rule is the account's to evaluate).
+    Each event it counts is there too, as ``event:NAME`` with its longest window."""
     windows: dict[str, int] = {}
+
+    def longest(key: str, seconds: int) -> None:
+        windows[key] = max(windows.get(key, 0), seconds)
 
     def visit(value: Any) -> bool:
         if isinstance(value, ChangePlan):
-            windows[value.field] = max(windows.get(value.field, 0), value.window_seconds)
+            longest(value.field, value.window_seconds)
+            return True
+        if isinstance(value, CountPlan):
+            longest(EVENT_KEY + value.event, value.window_seconds)
+            return True
+        if isinstance(value, CelPlan):
+            for event, seconds in cel_counts(value.expression):
+                longest(EVENT_KEY + event, seconds)
             return True
         return False
 
@@ -391,6 +415,16 @@ def history_windows(plan: Plan) -> dict[str, int]:
         if name not in ("entry", "templates"):
             _walk(getattr(plan, name), visit)
     return windows
+
+
+def date_anchors(plan: Plan) -> list[str]:
+    """The anchors of the plan's date-anchored waits (``wait: until``), sorted: a run re-reads
+    its wait's date when one of them changes (engine.journeys._run)."""
+    anchors: set[str] = set()
+    for node in plan.nodes.values():
+        if isinstance(node, WaitNode) and node.until is not None:
+            anchors.add(node.until.anchor)
+    return sorted(anchors - {"enrolled"})
 
 
 ALL_HEALTH = "health"
@@ -415,6 +449,8 @@ def health_reads(plan: Plan) -> list[str]:
             if value.field.startswith("health."):
                 reads.add(value.field)
             return True
+        if isinstance(value, CountPlan):
+            return True  # events, not health: history_windows names them
         chat = isinstance(value, NotifyNode) or (
             isinstance(value, TierPlan) and "chat" in value.via
         )

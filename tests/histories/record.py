@@ -703,6 +703,85 @@ async def contact_caps(env: WorkflowEnvironment) -> Histories:
     }
 
 
+async def account_date_anchors(env: WorkflowEnvironment) -> Histories:
+    """Dates on a custom attribute (behind their patches), with tests/fixtures/anchors: a run
+    waits for a go-live date it does not have yet (recorded in why), prepares two days
+    before it, follows the date when it slips and follows up a week after; the account
+    enters go-live-check a week after the date."""
+    client = env.client
+    account = "initech"
+    handle = client.get_workflow_handle(account_workflow_id(account))
+    await publish(client, catalog_of(load_relative(FIXTURES, "anchors")), QUEUE)
+    await send(client, account, AccountEvent(event_id="signed", name="contract.signed"), QUEUE)
+    run = client.get_workflow_handle_for(
+        PlaybookRunWorkflow.run, f"playbook/go-live-plan/{account}/1"
+    )
+
+    async def waiting() -> bool:
+        with contextlib.suppress(Exception):  # the run may not have started yet
+            status: RunStatus = await run.query(PlaybookRunWorkflow.status)
+            return any(d.kind == "waiting" for d in status.why)
+        return False
+
+    await eventually(waiting, "the run says it waits for the go-live date")
+    start = await env.get_current_time()
+    day = start.replace(hour=0, minute=0, second=0, microsecond=0)
+    go_live = (day + timedelta(days=5)).date().isoformat()
+    await send(
+        client, account, AttributeChange(event_id="g1", set={"go_live_date": go_live}), QUEUE
+    )
+    await env.sleep(timedelta(days=4))
+    slipped = (day + timedelta(days=8)).date().isoformat()
+    await send(
+        client, account, AttributeChange(event_id="g2", set={"go_live_date": slipped}), QUEUE
+    )
+    await env.sleep(timedelta(days=12))  # past the slipped date + 7 days
+    expect((await run.result()).ended_by == "completed", "go-live-plan runs to its end")
+
+    async def checked() -> bool:
+        status: AccountStatus = await handle.query(AccountWorkflow.status)
+        return "go-live-check" in status.enrollments
+
+    await eventually(checked, "go-live-check enrolls a week after the go-live")
+    return {
+        "account_date_anchors": await settled(handle),
+        "account_date_anchors_run": await settled(run),
+    }
+
+
+async def account_event_counts(env: WorkflowEnvironment) -> Histories:
+    """Event counts, with tests/fixtures/counts: an executive meeting turns upsell's entry
+    true; busy's CEL count is met on the third login; quiet's exit counts champion.left and
+    fires on that event, the account sending the count before the event."""
+    client = env.client
+    account = "hooli"
+    handle = client.get_workflow_handle(account_workflow_id(account))
+    await publish(client, catalog_of(load_relative(FIXTURES, "counts")), QUEUE)
+    await send(client, account, HealthEvent(event_id="h1", score=85), QUEUE)
+    await send(client, account, AccountEvent(event_id="m1", name="exec.meeting"), QUEUE)
+    await send(client, account, AccountEvent(event_id="s1", name="contract.signed"), QUEUE)
+
+    async def status() -> AccountStatus:
+        found: AccountStatus = await handle.query(AccountWorkflow.status)
+        return found
+
+    async def enrolled() -> bool:
+        return {"upsell", "quiet", "busy"} <= set((await status()).enrollments)
+
+    await eventually(enrolled, "upsell, quiet and busy enroll")
+    for index in range(3):
+        await send(client, account, AccountEvent(event_id=f"l{index}", name="login"), QUEUE)
+    await send(client, account, AccountEvent(event_id="c1", name="champion.left"), QUEUE)
+    quiet = client.get_workflow_handle_for(PlaybookRunWorkflow.run, f"playbook/quiet/{account}/1")
+    expect((await quiet.result()).ended_by == "exit", "quiet exits on champion.left")
+    busy = client.get_workflow_handle_for(PlaybookRunWorkflow.run, f"playbook/busy/{account}/1")
+    expect((await busy.result()).ended_by == "completed", "busy is met on the third login")
+    return {
+        "account_event_counts": await settled(handle),
+        "account_event_counts_quiet": await settled(quiet),
+    }
+
+
 async def _not(check: Awaitable[bool]) -> bool:
     return not await check
 
@@ -724,6 +803,8 @@ JOURNEYS: dict[str, Callable[[WorkflowEnvironment], Awaitable[Histories]]] = {
     "approvals": approvals,
     "email_reviewed": email_reviewed,
     "contact_caps": contact_caps,
+    "account_date_anchors": account_date_anchors,
+    "account_event_counts": account_event_counts,
 }
 
 

@@ -43,6 +43,8 @@ from workers.api._models import (
     AccountList,
     Batch,
     EventIn,
+    OverrideIn,
+    OverrideOut,
     Problem,
     Why,
 )
@@ -217,6 +219,26 @@ def create_app(settings: Settings, *, request_seconds: float = DEFAULT_REQUEST_S
     async def post_events(batch: Batch, idempotency_key: IdempotencyKey = None) -> Accepted:
         """Send up to 1,000 events, for any accounts; all are checked before any is sent."""
         return await _deliver([(event.account, event) for event in batch.events], idempotency_key)
+
+    @app.post(
+        "/v1/accounts/{account}/override",
+        dependencies=authed,
+        tags=["accounts"],
+        responses={422: {"description": "A score, reason or until the account cannot take."}},
+    )
+    async def post_override(account: Account, body: OverrideIn) -> OverrideOut:
+        """Override the account's health score until a moment, or clear the override; refused
+        (422, one line) when the score is not 0-100, the reason not 1-500 characters on one
+        line, or until passed or over 400 days ahead."""
+        from engine.client._commands import override
+        from engine.journeys._messages import OverrideRequest
+
+        check_account_id(account)
+        if not body.clear and (body.score is None or body.until is None):
+            raise PlaybookError("give score, reason and until (or clear: true)")
+        request = OverrideRequest(**body.model_dump())
+        answer = await _temporal_call(lambda client: override(client, account, request))
+        return OverrideOut(done=answer.done, text=answer.text)
 
     @app.get("/v1/accounts/{account}", dependencies=authed, tags=["accounts"])
     async def get_status(account: Account) -> Overview:

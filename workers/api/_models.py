@@ -6,7 +6,15 @@ from __future__ import annotations
 import math
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, JsonValue, field_validator, model_validator
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    JsonValue,
+    field_validator,
+    model_validator,
+)
 
 from engine.client._operate import Listed, Overview
 from engine.journeys._messages import Decision
@@ -124,3 +132,25 @@ __all__ = [
     "Problem",
     "Why",
 ]
+
+
+class OverrideIn(BaseModel):
+    """A person's health score for the account until a moment, or ``clear`` to end the one in
+    force (engine.journeys._overrides; `playbook override` does the same)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    by: str = Field(min_length=1, max_length=200, description="Who overrides.")
+    reason: str = Field("", max_length=500, description="Why, 1-500 characters, one line.")
+    score: float | None = Field(None, ge=0, le=100, description="The score conditions use.")
+    until: AwareDatetime | None = Field(
+        None, description="When it expires, ahead and at most 400 days away (with a zone)."
+    )
+    clear: bool = Field(False, description="End the override in force now.")
+
+
+class OverrideOut(BaseModel):
+    """What the override did, or why there was nothing to do (``done`` false)."""
+
+    done: bool
+    text: str
