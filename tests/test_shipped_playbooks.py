@@ -90,6 +90,8 @@ MODELINES = {
     / "templates": "# yaml-language-server: $schema=../../schemas/email-template.schema.json",
     PLAYBOOKS / "models": "# yaml-language-server: $schema=../../schemas/health-model.schema.json",
     PLAYBOOKS / "tests": "# yaml-language-server: $schema=../../schemas/playbook-test.schema.json",
+    PLAYBOOKS
+    / "policies": "# yaml-language-server: $schema=../../schemas/contact-policy.schema.json",
 }
 
 
@@ -295,6 +297,7 @@ def test_templates_use_only_provided_variables_and_are_all_sent(
         ("playbook.schema.json", "*.yaml"),
         ("email-template.schema.json", "templates/*.yaml"),
         ("health-model.schema.json", "models/*.yaml"),
+        ("contact-policy.schema.json", "policies/*.yaml"),
     ],
 )
 def test_check_jsonschema_accepts_the_shipped_files(schema: str, pattern: str) -> None:

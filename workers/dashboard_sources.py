@@ -62,7 +62,8 @@ async def report(
     segments = {c.new for c in changes if c.kind == "segment" and c.new}
     extra = {j.playbook for j in journeys} | set(enrolled)
     live = await gather_live(client, now, sorted(segments), sorted(extra))
-    live = live.model_copy(update={"enrolled": enrolled})
+    held = await asyncio.to_thread(history.contact_holds, store, period.start, period.end)
+    live = live.model_copy(update={"enrolled": enrolled, "contact_holds": held})
     return build_report(period, live, changes, journeys, now, settings)
 
 

@@ -140,6 +140,28 @@ def enrollments(store: Store, since: datetime, until: datetime) -> dict[str, int
     return {row["playbook"]: int(row["runs"]) for row in rows}
 
 
+def contact_holds(store: Store, since: datetime, until: datetime) -> dict[str, tuple[int, int]]:
+    """Per playbook, its customer emails deferred and dropped under the contact policy in
+    ``[since, until)`` (each journey's own ``contact_deferred`` / ``contact_dropped``)."""
+    with store.transaction() as tx:
+        rows = tx.run(
+            "SELECT playbook, kind, COUNT(*) AS n FROM decisions"
+            " WHERE kind IN ('contact_deferred', 'contact_dropped') AND at >= ? AND at < ?"
+            " GROUP BY playbook, kind ORDER BY playbook",
+            (since, until),
+        )
+    held: dict[str, tuple[int, int]] = {}
+    for row in rows:
+        deferred, dropped = held.get(row["playbook"], (0, 0))
+        n = int(row["n"])
+        held[row["playbook"]] = (
+            (deferred + n, dropped)
+            if row["kind"] == "contact_deferred"
+            else (deferred, dropped + n)
+        )
+    return held
+
+
 def changes(store: Store, until: datetime) -> list[HistoryChange]:
     """Every change before ``until``, oldest first (ties in the order they were recorded)."""
     with store.transaction() as tx:

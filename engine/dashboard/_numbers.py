@@ -177,6 +177,9 @@ class Live(BaseModel):
     """Running journeys of expand-stage playbooks; None when no playbook has that stage."""
     components: list[str] = Field(default_factory=list)
     """The health model's components (NPS and CSAT are reported when it has them)."""
+    contact_holds: dict[str, tuple[int, int]] = Field(default_factory=dict)
+    """Per playbook, customer emails deferred and dropped under the contact policy in the
+    period (from the store's decision log)."""
 
 
 class TierRow(BaseModel):
@@ -256,6 +259,10 @@ class PlaybookRow(BaseModel):
     goal: int
     escalated: int
     median_ack_seconds: dict[str, float]
+    emails_deferred: int = 0
+    """Customer emails the contact policy made wait, in the period."""
+    emails_dropped: int = 0
+    """Customer emails the contact policy did not send, in the period."""
 
 
 class Report(BaseModel):
@@ -472,7 +479,9 @@ def _onboarding(
 
 
 def _playbooks(live: Live, journeys: list[JourneyRecord]) -> list[PlaybookRow]:
-    names = sorted({*live.running, *live.enrolled, *(j.playbook for j in journeys)})
+    names = sorted(
+        {*live.running, *live.enrolled, *live.contact_holds, *(j.playbook for j in journeys)}
+    )
     rows = []
     for name in names:
         ended = [j for j in journeys if j.playbook == name]
@@ -489,6 +498,8 @@ def _playbooks(live: Live, journeys: list[JourneyRecord]) -> list[PlaybookRow]:
                 goal=sum(1 for j in ended if j.ended_by == "goal"),
                 escalated=sum(1 for j in ended if j.highest_tier is not None),
                 median_ack_seconds={t: statistics.median(s) for t, s in waits.items()},
+                emails_deferred=live.contact_holds.get(name, (0, 0))[0],
+                emails_dropped=live.contact_holds.get(name, (0, 0))[1],
             )
         )
     return rows

@@ -398,6 +398,8 @@ def sections(report: Report) -> list[Section]:
                 "goal",
                 "escalated",
                 "time to ack",
+                "emails deferred",
+                "emails dropped",
             ],
             rows=[
                 Row(
@@ -411,6 +413,8 @@ def sections(report: Report) -> list[Section]:
                         str(p.escalated),
                         ", ".join(f"{k} {duration(v)}" for k, v in p.median_ack_seconds.items())
                         or "-",
+                        str(p.emails_deferred),
+                        str(p.emails_dropped),
                     ],
                 )
                 for p in report.playbooks

@@ -104,6 +104,25 @@ def test_enrollments_count_each_run_once_in_the_period(store: Store) -> None:
     assert history.enrollments(store, T0 + timedelta(days=4), T0 + timedelta(days=5)) == {}
 
 
+def test_contact_holds_count_deferrals_and_drops_in_the_period(store: Store) -> None:
+    """The dashboard's emails deferred and dropped under the contact policy: per playbook,
+    the journeys' own decisions in the period, no other kind."""
+    run = "playbook/rescue/acme/1"
+    records = [
+        _decision(run, 1, T0, "contact_deferred"),
+        _decision(run, 2, T0 + timedelta(hours=1), "contact_deferred"),
+        _decision(run, 3, T0 + timedelta(hours=2), "contact_dropped"),
+        _decision(run, 4, T0 + timedelta(hours=2), "action"),
+        _decision(run, 5, T0 + timedelta(days=3), "contact_dropped"),
+    ]
+    history.record(store, HistoryRequest(decisions=records))
+    assert history.contact_holds(store, T0, T0 + timedelta(days=1)) == {"rescue": (2, 1)}
+    assert history.contact_holds(store, T0 + timedelta(days=2), T0 + timedelta(days=4)) == {
+        "rescue": (0, 1)
+    }
+    assert history.contact_holds(store, T0 + timedelta(days=5), T0 + timedelta(days=6)) == {}
+
+
 def test_satisfaction_readings_are_stored_and_read_back(store: Store) -> None:
     """An NPS and a CSAT component reading (change kinds nps, csat) round-trip the store."""
     nps = HistoryChange(key="account/acme/7", account_id="acme", at=T0, kind="nps", new="62.5")

@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 import pytest
 
 from engine.dashboard._numbers import Live, PeriodError, Renewing, build_report, parse_period
+from engine.dashboard._view import sections
 from engine.journeys._messages import ChangeKind, HistoryChange, JourneyRecord
 
 PERIOD = parse_period("2026-04-01..2026-06-30", datetime(2026, 6, 30, 12, tzinfo=UTC))
@@ -183,6 +184,21 @@ def test_onboarding_and_playbook_effectiveness() -> None:
     onboarding = rows["onboarding"]
     assert (onboarding.enrolled, onboarding.completed, onboarding.goal) == (3, 3, 2)
     assert onboarding.escalated == 0
+    assert (churn.emails_deferred, churn.emails_dropped) == (0, 0)
+
+
+def test_emails_held_by_the_contact_policy_are_counted_per_playbook() -> None:
+    """The period's deferrals and drops show on the playbook's row, also for a playbook with
+    no journey running or ended (its row still appears), and in the rendered section."""
+    live = LIVE.model_copy(update={"contact_holds": {"qbr": (4, 1), "onboarding": (2, 0)}})
+    report = build_report(PERIOD, live, CHANGES, JOURNEYS, NOW)
+    rows = {row.playbook: row for row in report.playbooks}
+    assert (rows["qbr"].emails_deferred, rows["qbr"].emails_dropped) == (4, 1)
+    assert (rows["onboarding"].emails_deferred, rows["onboarding"].emails_dropped) == (2, 0)
+    [section] = [s for s in sections(report) if s.key == "playbooks"]
+    assert section.headers[-2:] == ["emails deferred", "emails dropped"]
+    [qbr] = [r for r in section.rows if r.key == "playbook.qbr"]
+    assert qbr.cells[-2:] == ["4", "1"]
 
 
 def test_periods_are_read_or_refused_in_one_line() -> None:
