@@ -55,6 +55,12 @@ with workflow.unsafe.imports_passed_through():
     from engine.journeys._options import ACTION_HEARTBEAT, ACTION_RETRY, ACTION_TIMEOUT
     from engine.journeys._timing import sleep_at_most
     from engine.journeys._waits import wait_for, wait_for_event, wait_until, watch_calendar
+    from engine.journeys._windows import (
+        TIME_ZONES,
+        wait_business_days,
+        wait_for_window,
+        zone_name,
+    )
     from engine.language._facts import Facts
     from engine.language._plan import (
         BranchNode,
@@ -375,6 +381,8 @@ class PlaybookRunWorkflow:
                 )
             elif node.until is not None:
                 self._passed = await wait_until(self, node.until, node.id)
+            elif node.business_days is not None:
+                await wait_business_days(self, node)
             self.waiting = None
             return node.next
         if isinstance(node, WaitForNode):
@@ -395,6 +403,7 @@ class PlaybookRunWorkflow:
         assert not isinstance(node, EndNode)
         if self._skips_passed(node):
             return node.next
+        await wait_for_window(self, node)
         if isinstance(node, StartPlaybookNode):
             failed = await self._start_playbook(node)
         else:
@@ -473,11 +482,14 @@ class PlaybookRunWorkflow:
         return self._facts
 
     def facts(self) -> Facts:
-        """The current facts, seen at the workflow's own clock."""
+        """The current facts, seen at the workflow's own clock, in the account's zone."""
         assert self._facts is not None
-        return self._facts.model_copy(
-            update={"now": _clock.now(), "enrolled_at": self.input.enrolled_at}
-        )
+        update: dict[str, Any] = {"now": _clock.now(), "enrolled_at": self.input.enrolled_at}
+        zone = zone_name(self.input.plan.calendars, self._facts.account)
+        # Only an account off UTC asks: the commands of every other journey stay as they were.
+        if zone != "UTC" and workflow.patched(TIME_ZONES):
+            update["zone"] = zone
+        return self._facts.model_copy(update=update)
 
     def holds(self, condition: ConditionPlan, rule: str, record: str | None = None) -> bool:
         verdict = evaluate(condition, self.facts())

@@ -159,5 +159,6 @@ def _target(run: Journey, at: DateAt) -> datetime | None:
     if at.anchor == "enrolled":
         base: datetime | None = run.input.enrolled_at
     else:
-        base = midnight(run.facts().account.get(at.anchor))
+        facts = run.facts()
+        base = midnight(facts.account.get(at.anchor), facts.zone)
     return None if base is None else base + timedelta(seconds=at.offset_seconds)

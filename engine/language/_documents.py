@@ -1,5 +1,6 @@
-"""The kinds of document in a playbook set: Playbook, HealthModel, EmailTemplate and the
-PlaybookTest that holds the others to what they must do (engine.language._tests).
+"""The kinds of document in a playbook set: Playbook, HealthModel, EmailTemplate, the
+Calendar accounts live on (engine.language._calendar) and the PlaybookTest that holds the
+others to what they must do (engine.language._tests).
 
 Each YAML file holds one document and says which it is with ``kind``, as Kubernetes manifests
 do; names link them (a step's ``template``, a ``start_playbook``, a tier in a condition), and the
@@ -14,6 +15,7 @@ from pydantic import Field, model_validator
 from pydantic_core import PydanticCustomError
 
 from engine.language._base import EventName, Model, Slug
+from engine.language._calendar import Calendar, SendWindowText
 from engine.language._conditions import Condition
 from engine.language._durations import DateOffsetText, Duration
 from engine.language._errors import Code
@@ -164,6 +166,9 @@ class Playbook(Model):
     """What happens to steps whose date had passed when the journey reached them (an account
     enrolled late): skip-customer skips the emails that reach the customer, skip skips every
     such action, run runs them all at once. A step's own catch_up overrides it."""
+    send_window: SendWindowText | None = None
+    """When customer-facing actions may happen, in the account's time zone, e.g. weekdays
+    09:00-17:00; always for no window. The account's calendar's send_window when omitted."""
     exit: Trigger | None = None
     """When a running journey stops early, its open tasks closed."""
     goal: Trigger | None = None
@@ -246,6 +251,6 @@ class EmailTemplate(Model):
 
 
 Document = Annotated[
-    Playbook | HealthModel | EmailTemplate | PlaybookTest, Field(discriminator="kind")
+    Playbook | HealthModel | EmailTemplate | PlaybookTest | Calendar, Field(discriminator="kind")
 ]
 """Any document of a playbook set, chosen by its ``kind``."""

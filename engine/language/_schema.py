@@ -16,6 +16,7 @@ from pydantic import TypeAdapter
 from pydantic.json_schema import GenerateJsonSchema, JsonSchemaValue
 from pydantic_core import core_schema
 
+from engine.language._calendar import Calendar
 from engine.language._conditions import CONDITION_KEYS
 from engine.language._documents import EmailTemplate, HealthModel, Playbook
 from engine.language._tests import PlaybookTest
@@ -26,6 +27,7 @@ SCHEMAS: dict[str, type[Any]] = {
     "health-model.schema.json": HealthModel,
     "email-template.schema.json": EmailTemplate,
     "playbook-test.schema.json": PlaybookTest,
+    "calendar.schema.json": Calendar,
 }
 
 
