@@ -355,7 +355,12 @@ class AccountWorkflow:
         """The changes the account can take (engine.journeys._values); each one it cannot
         is left out and recorded, so one bad value never stops the account."""
         names = workflow.patched(NAME_VALUES)
-        kept, refused = _values.usable(item.set, self.state.attributes, names=names)
+        # Asked only when the change places the account on the calendar: other histories
+        # keep their commands.
+        zones = bool(set(item.set) & set(_values.CALENDAR_ATTRIBUTES)) and workflow.patched(
+            _values.ZONE_VALUES
+        )
+        kept, refused = _values.usable(item.set, self.state.attributes, names=names, zones=zones)
         for key, reason in refused:
             self._not_applied(f"account.attributes.{key}", reason, {"event_id": item.event_id})
         return kept
