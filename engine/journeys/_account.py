@@ -48,6 +48,7 @@ with workflow.unsafe.imports_passed_through():
         nothing_to_do,
     )
     from engine.journeys._run import PlaybookRunWorkflow
+    from engine.journeys._windows import journey_zone
     from engine.language._facts import Facts, Health, Sample, midnight
     from engine.language._fields import satisfaction_measure
     from engine.language._plan import ALL_HEALTH, Plan, health_reads, history_windows
@@ -436,12 +437,14 @@ class AccountWorkflow:
 
     def facts(self, enrolled_at: datetime | None = None) -> Facts:
         state = self.state
+        calendars = state.catalog.calendars if state.catalog else {}
         return Facts(
             now=_clock.now(),
             health=state.health,
             history=state.history,
             account=state.attributes,
             enrolled_at=enrolled_at,
+            zone=journey_zone(calendars, state.attributes),
         )
 
     # Enrollment ---------------------------------------------------------------------------

@@ -23,6 +23,7 @@ with workflow.unsafe.imports_passed_through():
     from engine.journeys._catalog import EntrySummary
     from engine.journeys._evaluate import evaluate
     from engine.journeys._timing import next_change
+    from engine.journeys._windows import journey_zone
     from engine.language._facts import Facts, midnight
 
 _TICK = timedelta(days=1)
@@ -202,7 +203,10 @@ class EntryRules:
         offset = at.get(str(self._account.state.attributes.get("segment"))) or at.get("default")
         if offset is None:
             return None
-        base = midnight(self._account.state.attributes.get(offset.anchor))
+        state = self._account.state
+        calendars = state.catalog.calendars if state.catalog else {}
+        zone = journey_zone(calendars, state.attributes)
+        base = midnight(state.attributes.get(offset.anchor), zone)
         return None if base is None else base + timedelta(seconds=offset.offset_seconds)
 
     def next_wake(self, exact: bool) -> timedelta | None:

@@ -55,12 +55,7 @@ with workflow.unsafe.imports_passed_through():
     from engine.journeys._options import ACTION_HEARTBEAT, ACTION_RETRY, ACTION_TIMEOUT
     from engine.journeys._timing import sleep_at_most
     from engine.journeys._waits import wait_for, wait_for_event, wait_until, watch_calendar
-    from engine.journeys._windows import (
-        TIME_ZONES,
-        wait_business_days,
-        wait_for_window,
-        zone_name,
-    )
+    from engine.journeys._windows import journey_zone, wait_business_days, wait_for_window
     from engine.language._facts import Facts
     from engine.language._plan import (
         BranchNode,
@@ -484,12 +479,13 @@ class PlaybookRunWorkflow:
     def facts(self) -> Facts:
         """The current facts, seen at the workflow's own clock, in the account's zone."""
         assert self._facts is not None
-        update: dict[str, Any] = {"now": _clock.now(), "enrolled_at": self.input.enrolled_at}
-        zone = zone_name(self.input.plan.calendars, self._facts.account)
-        # Only an account off UTC asks: the commands of every other journey stay as they were.
-        if zone != "UTC" and workflow.patched(TIME_ZONES):
-            update["zone"] = zone
-        return self._facts.model_copy(update=update)
+        return self._facts.model_copy(
+            update={
+                "now": _clock.now(),
+                "enrolled_at": self.input.enrolled_at,
+                "zone": journey_zone(self.input.plan.calendars, self._facts.account),
+            }
+        )
 
     def holds(self, condition: ConditionPlan, rule: str, record: str | None = None) -> bool:
         verdict = evaluate(condition, self.facts())

@@ -60,6 +60,13 @@ def zone_name(calendars: dict[str, CalendarPlan], account: dict[str, Any]) -> st
     return calendar.timezone if calendar is not None else UTC_NAME
 
 
+def journey_zone(calendars: dict[str, CalendarPlan], account: dict[str, Any]) -> str | None:
+    """The zone a workflow counts the account's days in, for Facts.zone: None for UTC, and in
+    runs from before zones (workflow.patched, asked only for an account off UTC)."""
+    name = zone_name(calendars, account)
+    return name if name != UTC_NAME and workflow.patched(TIME_ZONES) else None
+
+
 def is_working_day(day: date, calendar: CalendarPlan | None) -> bool:
     """A working day of the calendar (Monday to Friday without one), and no holiday."""
     if calendar is None:

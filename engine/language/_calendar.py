@@ -163,6 +163,13 @@ def check_business_days(text: str) -> str | None:
 
 
 def _check_wait_for(text: str) -> str:
+    if "bd" in text and not re.fullmatch(BUSINESS_DAYS_PATTERN, text):
+        raise PydanticCustomError(
+            Code.DURATION_INVALID,
+            "'{text}' is not a wait: business days stand alone, as in 2bd (not chained with"
+            " other units)",
+            {"text": text[:40]},
+        )
     if not re.fullmatch(BUSINESS_DAYS_PATTERN, text):
         return check_duration(text)
     problem = check_business_days(text)
