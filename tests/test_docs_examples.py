@@ -15,6 +15,7 @@ from pydantic import BaseModel
 
 import engine
 from engine import EmailTemplate, HealthModel, Playbook
+from engine.language._calendar import Calendar
 from engine.language._cel import CEL_VARIABLES
 from engine.language._contact import ContactPolicy
 from engine.language._fields import ACCOUNT_ATTRIBUTES, HEALTH_FIELDS, TOP_LEVEL
@@ -53,7 +54,7 @@ def field_keys() -> set[str]:
     """Every key a document may contain, as written in YAML (aliases, not attribute names)."""
     return {
         field.alias or name
-        for root in (Playbook, HealthModel, EmailTemplate, ContactPolicy)
+        for root in (Playbook, HealthModel, EmailTemplate, ContactPolicy, Calendar)
         for model in models(root)
         for name, field in model.model_fields.items()
     }
@@ -62,7 +63,7 @@ def field_keys() -> set[str]:
 def literal_values() -> set[str]:
     """Every fixed choice a key accepts (step types, stages, policies, outcomes, ...)."""
     out: set[str] = set()
-    for root in (Playbook, HealthModel, EmailTemplate, ContactPolicy):
+    for root in (Playbook, HealthModel, EmailTemplate, ContactPolicy, Calendar):
         for model in models(root):
             for field in model.model_fields.values():
                 todo: list[object] = [field.annotation]
@@ -80,7 +81,7 @@ def test_documented_examples_validate(tmp_path: Path) -> None:
     found = examples()
     assert len(found) >= 4
     kinds = {k for t in found.values() for k in re.findall(r"^kind: (\w+)$", t, re.MULTILINE)}
-    assert kinds == {"Playbook", "HealthModel", "EmailTemplate", "ContactPolicy"}
+    assert kinds == {"Playbook", "HealthModel", "EmailTemplate", "ContactPolicy", "Calendar"}
     for name, text in found.items():
         (tmp_path / name).write_text(text, encoding="utf-8")
     result, diagnostics = engine.check([tmp_path])

@@ -95,9 +95,10 @@ def pairs(items: list[str], what: str) -> dict[str, str]:
 
 
 def _attribute(key: str, text: str) -> Any:
-    """A ``--set`` or CSV value: a segment or an owner stays text (an owner id of 1042 is a
-    name, not a number); other values as ``parse_value`` reads them."""
-    return text if key in _values.NAME_ATTRIBUTES else parse_value(text)
+    """A ``--set`` or CSV value: a segment, an owner, a time zone or a calendar stays text
+    (an owner id of 1042 is a name, not a number); other values as ``parse_value`` reads them."""
+    names = (*_values.NAME_ATTRIBUTES, *_values.CALENDAR_ATTRIBUTES)
+    return text if key in names else parse_value(text)
 
 
 def build_events(

@@ -53,6 +53,7 @@ with workflow.unsafe.imports_passed_through():
         nothing_to_do,
     )
     from engine.journeys._run import PlaybookRunWorkflow
+    from engine.journeys._windows import journey_zone
     from engine.language._counts import EVENT_KEY, keep_event
     from engine.language._facts import Facts, Health, Sample, midnight
     from engine.language._fields import satisfaction_measure
@@ -432,7 +433,12 @@ class AccountWorkflow:
         """The changes the account can take (engine.journeys._values); each one it cannot
         is left out and recorded, so one bad value never stops the account."""
         names = workflow.patched(NAME_VALUES)
-        kept, refused = _values.usable(item.set, self.state.attributes, names=names)
+        # Asked only when the change places the account on the calendar: other histories
+        # keep their commands.
+        zones = bool(set(item.set) & set(_values.CALENDAR_ATTRIBUTES)) and workflow.patched(
+            _values.ZONE_VALUES
+        )
+        kept, refused = _values.usable(item.set, self.state.attributes, names=names, zones=zones)
         for key, reason in refused:
             self._not_applied(f"account.attributes.{key}", reason, {"event_id": item.event_id})
         return kept
@@ -514,6 +520,7 @@ class AccountWorkflow:
 
     def facts(self, enrolled_at: datetime | None = None) -> Facts:
         state = self.state
+        calendars = state.catalog.calendars if state.catalog else {}
         return Facts(
             now=_clock.now(),
             health=self._health(),
@@ -521,6 +528,7 @@ class AccountWorkflow:
             account=state.attributes,
             enrolled_at=enrolled_at,
             events=state.events,
+            zone=journey_zone(calendars, state.attributes),
         )
 
     # Enrollment ---------------------------------------------------------------------------

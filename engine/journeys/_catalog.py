@@ -23,6 +23,7 @@ from pydantic import (
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
+    from engine.language._calendar import CalendarPlan
     from engine.language._plan import (
         ContactPolicyPlan,
         EntryPlan,
@@ -89,8 +90,19 @@ class Catalog(BaseModel):
         ]
         # Higher priority first, then by name: the order enrollments are considered in.
         entries.sort(key=lambda e: (-e.priority, e.name))
+        # Every plan carries the set's calendars; the index needs only whom each serves and
+        # its zone (entry dates and day counts), not the holidays.
+        first = next(iter(self.plans.values()), None)
+        calendars = {
+            name: calendar.model_copy(update={"holidays": []})
+            for name, calendar in (first.calendars if first else {}).items()
+        }
         return CatalogIndex(
-            hash=self.hash, health=self.health, entries=entries, contacts=self.contacts
+            hash=self.hash,
+            health=self.health,
+            entries=entries,
+            calendars=calendars,
+            contacts=self.contacts,
         )
 
 
@@ -102,6 +114,8 @@ class CatalogIndex(BaseModel):
     hash: str
     health: HealthModelPlan
     entries: list[EntrySummary]
+    calendars: dict[str, CalendarPlan] = Field(default_factory=dict)
+    """The set's calendars without their holidays: the account's zone."""
     simulation: bool = False
     """A simulation's fixed set: nothing newer is published while its accounts run, so they
     need not look for one, and there is no store to record the dashboard's history in."""

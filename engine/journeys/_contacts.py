@@ -31,6 +31,7 @@ with workflow.unsafe.imports_passed_through():
     from engine.journeys._account_state import AccountState, ContactSend
     from engine.journeys._journey import Journey, stop_if_ending
     from engine.journeys._messages import ContactRequest, ContactVerdict
+    from engine.journeys._windows import wait_for_window
     from engine.language._fields import named_by
     from engine.language._plan import ContactCapPlan, ContactPolicyPlan, EmailNode
 
@@ -84,6 +85,7 @@ async def permit(run: Journey, node: EmailNode, key: str) -> bool:
     )
     run.waiting = f"waiting for a slot under the contact policy {policy.name}"
     run.describe()
+    deferred = False
     try:
         while True:
             with contextlib.suppress(TimeoutError):
@@ -100,10 +102,14 @@ async def permit(run: Journey, node: EmailNode, key: str) -> bool:
                 return True
             if verdict.send is None:
                 run.record("contact_deferred", rule, seen, verdict.detail)
+                deferred = True
                 continue
             if not verdict.send:
                 run.record("contact_dropped", rule, seen, verdict.detail)
                 return False
+            if deferred:  # the slot may have freed outside the send window: wait for it
+                run.waiting = None
+                await wait_for_window(run, node)
             return True
     finally:
         run.waiting = None

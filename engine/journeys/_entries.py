@@ -23,6 +23,7 @@ with workflow.unsafe.imports_passed_through():
     from engine.journeys._catalog import EntrySummary
     from engine.journeys._evaluate import evaluate
     from engine.journeys._timing import next_change
+    from engine.journeys._windows import journey_zone
     from engine.language._facts import (
         BUILTIN_DATES,
         Facts,
@@ -211,7 +212,10 @@ class EntryRules:
         offset = at.get(str(self._account.state.attributes.get("segment"))) or at.get("default")
         if offset is None:
             return None
-        base = anchor_date(self._account.state.attributes, offset.anchor)
+        state = self._account.state
+        calendars = state.catalog.calendars if state.catalog else {}
+        zone = journey_zone(calendars, state.attributes)
+        base = anchor_date(state.attributes, offset.anchor, zone)
         return None if base is None else base + timedelta(seconds=offset.offset_seconds)
 
     def _no_date(self, entry: EntrySummary) -> None:

@@ -19,6 +19,7 @@ with workflow.unsafe.imports_passed_through():
     from engine.journeys._contacts import permit
     from engine.journeys._journey import Journey
     from engine.journeys._messages import ApprovalSettlement
+    from engine.journeys._windows import wait_for_window
     from engine.language._plan import EmailNode
 
 
@@ -61,6 +62,7 @@ async def reviewed_email(run: Journey, node: EmailNode, key: str) -> str | None:
         await settle(run, settlement.model_copy(update={"outcome": outcome, **answered}))
         if not answer.approved:
             return None
+    await wait_for_window(run, node)  # the reviewed email goes within the send window
     if not await permit(run, node, key):
         return None  # dropped under the contact policy, and recorded
     sending = run.action(key, node.id, node=node).model_copy(update={"outbox": "send"})

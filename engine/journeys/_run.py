@@ -60,6 +60,7 @@ with workflow.unsafe.imports_passed_through():
     from engine.journeys._reviews import reviewed_email
     from engine.journeys._timing import sleep_at_most
     from engine.journeys._waits import wait_for, wait_for_event, wait_until, watch_calendar
+    from engine.journeys._windows import journey_zone, wait_business_days, wait_for_window
     from engine.language._facts import Facts, anchor_value
     from engine.language._plan import (
         ApprovalNode,
@@ -418,6 +419,8 @@ class PlaybookRunWorkflow:
                 )
             elif node.until is not None:
                 self._passed = await wait_until(self, node.until, node.id)
+            elif node.business_days is not None:
+                await wait_business_days(self, node)
             self.waiting = None
             return node.next
         if isinstance(node, WaitForNode):
@@ -441,6 +444,9 @@ class PlaybookRunWorkflow:
         assert not isinstance(node, EndNode)
         if self._skips_passed(node):
             return node.next
+        reviewed = isinstance(node, EmailNode) and node.review is not None
+        if not reviewed:  # a reviewed email's draft is filed now; its send waits for the window
+            await wait_for_window(self, node)
         if isinstance(node, StartPlaybookNode):
             failed = await self._start_playbook(node)
         elif isinstance(node, EmailNode) and node.review is not None:
@@ -524,10 +530,14 @@ class PlaybookRunWorkflow:
         return self._facts
 
     def facts(self) -> Facts:
-        """The current facts, seen at the workflow's own clock."""
+        """The current facts, seen at the workflow's own clock, in the account's zone."""
         assert self._facts is not None
         return self._facts.model_copy(
-            update={"now": _clock.now(), "enrolled_at": self.input.enrolled_at}
+            update={
+                "now": _clock.now(),
+                "enrolled_at": self.input.enrolled_at,
+                "zone": journey_zone(self.input.plan.calendars, self._facts.account),
+            }
         )
 
     def holds(self, condition: ConditionPlan, rule: str, record: str | None = None) -> bool:

@@ -2,7 +2,8 @@
 
 Most conditions read values that change only when new facts arrive (a health score, an
 attribute), and the signal carrying those facts wakes the workflow. A few read the calendar:
-``days_to_renewal`` and the other day counts move at each midnight (UTC), and ``change(field,
+``days_to_renewal`` and the other day counts move at each midnight (in the account's time
+zone, ``Facts.zone``; UTC without one), and ``change(field,
 over)`` moves whenever a reading leaves its window. A workflow that waits on a condition asks
 :func:`next_change` for the first moment its result may differ and sleeps until then, instead
 of waking every day to look: a year of an idle account is a handful of timers, not 365, which
@@ -17,7 +18,7 @@ from typing import Any
 
 from engine.journeys._evaluate import evaluate, program
 from engine.language._counts import cel_counts
-from engine.language._facts import Facts
+from engine.language._facts import Facts, midnight
 from engine.language._plan import (
     AllPlan,
     AnyPlan,
@@ -92,7 +93,7 @@ def _moments(condition: ConditionPlan, facts: Facts) -> tuple[set[datetime], dat
         if step is None or value is None:
             return set(), None
         days = _days_to_flip(value, step, condition.value)
-        return {_midnight(facts.now) + d * _DAY for d in days}, None
+        return {_day_start(facts, d) for d in days}, None
     if isinstance(condition, ChangePlan):
         return _window_moves(condition, facts), None
     if isinstance(condition, CountPlan):
@@ -102,7 +103,7 @@ def _moments(condition: ConditionPlan, facts: Facts) -> tuple[set[datetime], dat
     for event, window in cel_counts(condition.expression):
         counted |= _events_leaving(facts, event, window)
     if set(program(condition.expression).variables()) & (_DAY_COUNTS.keys() | {"today"}):
-        return counted, _midnight(facts.now) + _DAY
+        return counted, _day_start(facts, 1)
     return counted, None
 
 
@@ -137,5 +138,12 @@ def _window_moves(condition: ChangePlan, facts: Facts) -> set[datetime]:
     return {datetime.fromtimestamp(at, UTC) for at in leaving if at > now}
 
 
-def _midnight(now: datetime) -> datetime:
-    return datetime(now.year, now.month, now.day, tzinfo=UTC)
+def _day_start(facts: Facts, days: int) -> datetime:
+    """The midnight ``days`` days after today's in the account's zone, in UTC."""
+    if facts.zone is None:
+        now = facts.now
+        return datetime(now.year, now.month, now.day, tzinfo=UTC) + days * _DAY
+    day = facts.today() + days * _DAY
+    start = midnight(day.isoformat(), facts.zone)
+    assert start is not None
+    return start

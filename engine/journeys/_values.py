@@ -19,12 +19,19 @@ from datetime import date
 from typing import Any
 
 from engine.language._facts import DATE_MAX, DATE_MIN
+from engine.language._zones import zone_problem
 
 DATE_ATTRIBUTES = ("renewal_date", "start_date")
 """Attributes the journeys do calendar arithmetic on; each must be a date in range."""
 NAME_ATTRIBUTES = ("segment", "owner")
 """Attributes the engine reads as names (weights and entries by segment, the owner's inbox;
 both are search attributes): each must be text or null, at most MAX_NAME characters."""
+ZONE_VALUES = "calendar-attribute-values"
+"""workflow.patched id: accounts from before it took any timezone and calendar values."""
+CALENDAR_ATTRIBUTES = ("timezone", "calendar")
+"""Attributes that place an account on the calendar: its IANA time zone (known to the
+pinned tzdata) and the name of its Calendar (text; a name no Calendar has means the set's
+default, as for an account without one)."""
 MAX_NAME = 200
 MAX_KEY = 64
 MAX_TEXT = 4_096
@@ -55,13 +62,20 @@ def key_problem(key: Any) -> str | None:
     return None
 
 
-def value_problem(key: str, value: Any, *, names: bool = True) -> str | None:
+def value_problem(key: str, value: Any, *, names: bool = True, zones: bool = True) -> str | None:
     """Why the attribute ``key`` cannot take ``value``, or None.
 
     ``names=False`` is the rule before NAME_ATTRIBUTES were checked, for accounts whose
-    history took a number as a segment or owner (engine.journeys._account replays them)."""
+    history took a number as a segment or owner (engine.journeys._account replays them);
+    ``zones=False`` the rule before CALENDAR_ATTRIBUTES were."""
     if key in DATE_ATTRIBUTES and value is not None:
         return _date_problem(value)
+    if zones and key == "timezone" and value is not None:
+        return zone_problem(value)
+    if zones and key == "calendar" and value is not None:
+        if not isinstance(value, str):
+            return f"{_short(value)} is not text (a calendar is a name)"
+        return text_problem("the calendar", value, MAX_NAME)
     if names and key in NAME_ATTRIBUTES and value is not None:
         if not isinstance(value, str):
             return f"{_short(value)} is not text (a {key} is a name)"
@@ -89,7 +103,7 @@ def text_problem(what: str, text: str, limit: int) -> str | None:
 
 
 def usable(
-    changes: dict[str, Any], current: dict[str, Any], *, names: bool = True
+    changes: dict[str, Any], current: dict[str, Any], *, names: bool = True, zones: bool = True
 ) -> tuple[dict[str, Any], list[tuple[str, str]]]:
     """The changes an account can take, and each one it cannot with the reason.
 
@@ -99,7 +113,7 @@ def usable(
     kept: dict[str, Any] = {}
     refused: list[tuple[str, str]] = []
     for key, value in changes.items():
-        problem = key_problem(key) or value_problem(key, value, names=names)
+        problem = key_problem(key) or value_problem(key, value, names=names, zones=zones)
         if problem is None:
             kept[key] = value
         else:

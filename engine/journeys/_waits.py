@@ -169,5 +169,6 @@ def _target(run: Journey, at: DateAt) -> datetime | None:
     if at.anchor == "enrolled":
         base: datetime | None = run.input.enrolled_at
     else:
-        base = anchor_date(run.facts().account, at.anchor)
+        facts = run.facts()
+        base = anchor_date(facts.account, at.anchor, facts.zone)
     return None if base is None else base + timedelta(seconds=at.offset_seconds)

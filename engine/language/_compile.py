@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from engine.language._calendar import CalendarPlan, business_days, parse_window
 from engine.language._conditions import AllOf, AnyOf, Cel, Change, Compare, Not
 from engine.language._counts import Count
 from engine.language._documents import EmailTemplate, HealthModel, Playbook, Trigger
@@ -133,7 +134,7 @@ def step_graph(steps: list[Any]) -> tuple[dict[str, list[str]], set[str], dict[s
                 isinstance(step, WaitStep)
                 and step.for_
                 and step.if_ is None
-                and duration_seconds(step.for_) > 0
+                and (duration_seconds(step.for_) > 0 or (business_days(step.for_) or 0) > 0)
             ):
                 waits.add(step.id)
             graph[step.id] = succ
@@ -163,9 +164,13 @@ def loops_without_wait(steps: list[Any]) -> list[str]:
 
 
 def compile_playbook(
-    book: Playbook, templates: Mapping[str, EmailTemplate], source: str | None = None
+    book: Playbook,
+    templates: Mapping[str, EmailTemplate],
+    source: str | None = None,
+    calendars: Mapping[str, CalendarPlan] | None = None,
 ) -> Plan:
-    """The plan of a playbook whose names all resolve (it passed validation)."""
+    """The plan of a playbook whose names all resolve (it passed validation), with the set's
+    compiled ``calendars`` (engine.language._calendar.compile_calendar)."""
     gotos = {
         s.id: s.step for s in _all_steps(book.steps) if isinstance(s, GotoStep) and s.if_ is None
     }
@@ -297,6 +302,8 @@ def compile_playbook(
             for name in sorted(used_templates)
         },
         "catch_up": book.catch_up,
+        "send_window": parse_window(book.send_window) if book.send_window else None,
+        "calendars": dict(sorted((calendars or {}).items())),
     }
     draft = Plan(hash="", source=source, **fields)
     return draft.model_copy(update={"hash": content_hash(draft)})
@@ -320,10 +327,12 @@ def _trigger(trigger: Trigger | None) -> TriggerPlan | None:
 
 def _simple_node(step: Any, common: dict[str, Any], used_templates: set[str]) -> Node:
     if isinstance(step, WaitStep):
+        days = business_days(step.for_) if step.for_ else None
         return WaitNode(
             **common,
-            seconds=duration_seconds(step.for_) if step.for_ else None,
+            seconds=duration_seconds(step.for_) if step.for_ and days is None else None,
             until=_date(step.until) if step.until else None,
+            business_days=days,
         )
     if isinstance(step, EscalateStep):
         return EscalateNode(**common, tier=step.tier)
@@ -333,6 +342,7 @@ def _simple_node(step: Any, common: dict[str, Any], used_templates: set[str]) ->
         return EndNode(**{**common, "next": follow}, outcome=step.outcome, reason=step.reason)
     common["on_failure"] = step.on_failure
     common["catch_up"] = step.catch_up
+    common["send_window"] = step.send_window
     if isinstance(step, EmailStep):
         used_templates.add(step.template)
         review = {}

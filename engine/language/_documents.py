@@ -1,6 +1,7 @@
 """The kinds of document in a playbook set: Playbook, HealthModel, EmailTemplate, the
-ContactPolicy that caps how often customers hear from all of them (engine.language._contact)
-and the PlaybookTest that holds the others to what they must do (engine.language._tests).
+ContactPolicy that caps how often customers hear from all of them (engine.language._contact),
+the Calendar accounts live on (engine.language._calendar) and the PlaybookTest that holds
+the others to what they must do (engine.language._tests).
 
 Each YAML file holds one document and says which it is with ``kind``, as Kubernetes manifests
 do; names link them (a step's ``template``, a ``start_playbook``, a tier in a condition), and the
@@ -15,6 +16,7 @@ from pydantic import Field, model_validator
 from pydantic_core import PydanticCustomError
 
 from engine.language._base import EventName, Model, Slug
+from engine.language._calendar import Calendar, SendWindowText
 from engine.language._conditions import Condition
 from engine.language._contact import ContactPolicy
 from engine.language._durations import DateOffsetText, Duration
@@ -166,6 +168,9 @@ class Playbook(Model):
     """What happens to steps whose date had passed when the journey reached them (an account
     enrolled late): skip-customer skips the emails that reach the customer, skip skips every
     such action, run runs them all at once. A step's own catch_up overrides it."""
+    send_window: SendWindowText | None = None
+    """When customer-facing actions may happen, in the account's time zone, e.g. weekdays
+    09:00-17:00; always for no window. The account's calendar's send_window when omitted."""
     exit: Trigger | None = None
     """When a running journey stops early, its open tasks closed."""
     goal: Trigger | None = None
@@ -248,7 +253,7 @@ class EmailTemplate(Model):
 
 
 Document = Annotated[
-    Playbook | HealthModel | EmailTemplate | PlaybookTest | ContactPolicy,
+    Playbook | HealthModel | EmailTemplate | PlaybookTest | ContactPolicy | Calendar,
     Field(discriminator="kind"),
 ]
 """Any document of a playbook set, chosen by its ``kind``."""

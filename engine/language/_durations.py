@@ -80,6 +80,10 @@ def _check_duration(text: str) -> str:
     return text
 
 
+check_duration = _check_duration
+"""A duration string as written, or a DURATION_INVALID error (for types that widen it)."""
+
+
 def _shorter(text: str) -> str:
     """``text`` as a one-line message can repeat it: control characters escaped, cut short."""
     text = "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)

@@ -19,6 +19,7 @@ from pydantic import (
 )
 
 from engine.language._counts import EVENT_KEY
+from engine.language._zones import zone
 
 
 class Sample(BaseModel):
@@ -74,6 +75,16 @@ class Facts(BaseModel):
             data.pop("events", None)
         return data
 
+    zone: str | None = Field(default=None, exclude=True)
+    """The account's IANA time zone, where days are counted (None: UTC). Set by the workflow
+    that evaluates (engine.journeys._windows), never sent: payloads stay what they were."""
+
+    def today(self) -> date:
+        """The date of ``now`` in the account's time zone."""
+        if self.zone is None:
+            return self.now.date()
+        return self.now.astimezone(zone(self.zone)).date()
+
     def for_run(self, windows: dict[str, int] | None) -> Facts:
         """These facts with only the history a run measuring changes over ``windows`` (field
         -> seconds, see ``engine.language._plan.history_windows``) can read, now or until
@@ -106,7 +117,9 @@ class Facts(BaseModel):
     def days_since(self, moment: datetime | date | None) -> int | None:
         if moment is None:
             return None
-        return (self.now.date() - _as_date(moment)).days
+        if self.zone is not None and isinstance(moment, datetime):
+            moment = moment.astimezone(zone(self.zone))
+        return (self.today() - _as_date(moment)).days
 
     def value(self, field: str) -> Any:
         """The value at a dotted field name; None when unknown."""
@@ -114,7 +127,7 @@ class Facts(BaseModel):
             return self.days_since(self.enrolled_at)
         if field == "days_to_renewal":
             renewal = _date_attribute(self.account.get("renewal_date"))
-            return None if renewal is None else (renewal - self.now.date()).days
+            return None if renewal is None else (renewal - self.today()).days
         if field == "days_since_start":
             return self.days_since(_date_attribute(self.account.get("start_date")))
         root, _, rest = field.partition(".")
@@ -144,9 +157,9 @@ class Facts(BaseModel):
             "days_since_enrollment": self.value("days_since_enrollment"),
             "days_to_renewal": self.value("days_to_renewal"),
             "days_since_start": self.value("days_since_start"),
-            # Today's date at the workflow's clock (UTC), as ISO text like the dates in
-            # ``account``, so ``account.attributes.trial_end < today`` compares them.
-            "today": self.now.date().isoformat(),
+            # Today's date at the workflow's clock in the account's zone, as ISO text like
+            # the dates in ``account``, so ``account.attributes.trial_end < today`` compares them.
+            "today": self.today().isoformat(),
         }
 
 
@@ -194,10 +207,13 @@ def anchor_value(account: dict[str, Any], name: str) -> Any:
     return value
 
 
-def anchor_date(account: dict[str, Any], name: str) -> datetime | None:
-    """The moment ``name`` anchors: its date at 00:00 UTC; None when the account has no such
-    attribute or its value is not a date in DATE_MIN..DATE_MAX (see :func:`anchor_problem`)."""
-    moment = midnight(anchor_value(account, name))
+def anchor_date(
+    account: dict[str, Any], name: str, zone_name: str | None = None
+) -> datetime | None:
+    """The moment ``name`` anchors: its date at 00:00 in the account's zone (UTC when None);
+    None when the account has no such attribute or its value is not a date in
+    DATE_MIN..DATE_MAX (see :func:`anchor_problem`)."""
+    moment = midnight(anchor_value(account, name), zone_name)
     if moment is None or not DATE_MIN <= moment.date() <= DATE_MAX:
         return None
     return moment
@@ -217,9 +233,15 @@ def anchor_problem(account: dict[str, Any], name: str) -> str | None:
     return None
 
 
-def midnight(value: Any) -> datetime | None:
-    """A date attribute as a moment: dates fall at 00:00 UTC of their day."""
+def midnight(value: Any, zone_name: str | None = None) -> datetime | None:
+    """A date attribute as a moment: dates fall at 00:00 of their day, in the account's zone
+    (UTC when None), given in UTC."""
     if isinstance(value, datetime):
         return value
     day = _date_attribute(value)
-    return None if day is None else datetime(day.year, day.month, day.day, tzinfo=UTC)
+    if day is None:
+        return None
+    if zone_name is None:
+        return datetime(day.year, day.month, day.day, tzinfo=UTC)
+    local = datetime(day.year, day.month, day.day, tzinfo=zone(zone_name))
+    return local.astimezone(UTC)

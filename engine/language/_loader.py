@@ -14,6 +14,7 @@ both are refused with one line (``FILE_NOT_REGULAR``), as is a symlink loop
 from __future__ import annotations
 
 import errno
+import functools
 import os
 import stat
 from collections.abc import Iterable, Sequence
@@ -24,6 +25,7 @@ from typing import Any
 from pydantic import TypeAdapter, ValidationError
 
 from engine.language import _yaml
+from engine.language._calendar import Calendar, CalendarPlan, compile_calendar
 from engine.language._check_conditions import Context
 from engine.language._check_tests import check_test
 from engine.language._checks import (
@@ -57,7 +59,7 @@ class Source:
     path: str
     requested: bool
     positions: Positions = field(default_factory=Positions)
-    document: Playbook | HealthModel | EmailTemplate | PlaybookTest | None = None
+    document: Playbook | HealthModel | EmailTemplate | PlaybookTest | Calendar | None = None
     diagnostics: list[Diagnostic] = field(default_factory=list)
 
 
@@ -76,10 +78,19 @@ class PlaybookSet:
     """Each test's file and the positions of its values, for failures that point at a line."""
     contact_policy: ContactPolicy | None = None
     """The set's caps on contacting customers, when it has one."""
+    calendars: dict[str, Calendar] = field(default_factory=dict)
+    """The set's calendars, by name: every plan carries them all compiled."""
+
+    @functools.cached_property
+    def calendar_plans(self) -> dict[str, CalendarPlan]:
+        """The set's calendars compiled once (expanding holidays takes a while)."""
+        return {name: compile_calendar(c) for name, c in sorted(self.calendars.items())}
 
     def plan(self, name: str) -> Plan:
         """The compiled plan of the playbook ``name``."""
-        return compile_playbook(self.playbooks[name], self.templates, self.paths.get(name))
+        return compile_playbook(
+            self.playbooks[name], self.templates, self.paths.get(name), self.calendar_plans
+        )
 
     def plans(self) -> list[Plan]:
         """Every playbook's plan, by name."""
@@ -110,6 +121,7 @@ def check(paths: Sequence[str | Path]) -> tuple[PlaybookSet, list[Diagnostic]]:
         if source.requested:
             source.diagnostics += _check_document(source, ctx, documents)
     diagnostics += _duplicates([s for s in valid if s.requested])
+    diagnostics += _calendar_overlaps([s for s in valid if s.requested])
     for source in sources:
         if source.requested:
             diagnostics += source.diagnostics
@@ -129,6 +141,7 @@ def check(paths: Sequence[str | Path]) -> tuple[PlaybookSet, list[Diagnostic]]:
         tests={n: test for n, (test, _) in tests.items()},
         test_sources={n: (s.path, s.positions) for n, (_, s) in tests.items()},
         contact_policy=_contact_policy(valid),
+        calendars={s.document.name: s.document for s in valid if isinstance(s.document, Calendar)},
     )
     return result, sorted(diagnostics)
 
@@ -247,7 +260,8 @@ def _parse(source: Source) -> None:
                 source.path,
                 Code.DOC_KIND,
                 "expected a mapping with 'kind: Playbook', 'kind: HealthModel',"
-                " 'kind: EmailTemplate', 'kind: ContactPolicy' or 'kind: PlaybookTest'",
+                " 'kind: EmailTemplate', 'kind: ContactPolicy', 'kind: Calendar' or"
+                " 'kind: PlaybookTest'",
             )
         )
         return
@@ -395,11 +409,46 @@ def _check_document(source: Source, ctx: Context, books: dict[str, Playbook]) ->
         findings = check_contact_policy(doc, books)
     elif isinstance(doc, EmailTemplate):
         findings = check_template(doc)
+    elif isinstance(doc, Calendar) and ctx.health is not None:
+        known = ctx.health.segments
+        findings = [
+            Finding(
+                ("segments", i),
+                Code.REF_SEGMENT,
+                f"unknown segment {name!r}; the health model has {', '.join(known)}",
+            )
+            for i, name in enumerate(doc.segments)
+            if name not in known
+        ]
     return [place(source.path, f, source.positions) for f in findings]
 
 
 _ONE_PER_SET = {"HealthModel": Code.HEALTH_MODEL_DUPLICATE, "ContactPolicy": Code.NAME_DUPLICATE}
 """Kinds a set has at most one of, and the code of a second."""
+
+
+def _calendar_overlaps(requested: list[Source]) -> list[Diagnostic]:
+    """A set has one default calendar at most, and a segment is served by one at most."""
+    out: list[Diagnostic] = []
+    default: str | None = None
+    serves: dict[str, str] = {}
+    for source in requested:
+        doc = source.document
+        if not isinstance(doc, Calendar):
+            continue
+        if doc.default and default is not None:
+            message = f"calendar {default!r} is the set's default already; keep one"
+            finding = Finding(("default",), Code.CALENDAR_INVALID, message)
+            out.append(place(source.path, finding, source.positions))
+        elif doc.default:
+            default = doc.name
+        for i, segment in enumerate(doc.segments):
+            if segment in serves and serves[segment] != doc.name:
+                message = f"segment {segment!r} is served by calendar {serves[segment]!r} already"
+                finding = Finding(("segments", i), Code.CALENDAR_INVALID, message)
+                out.append(place(source.path, finding, source.positions))
+            serves.setdefault(segment, doc.name)
+    return out
 
 
 def _duplicates(requested: list[Source]) -> list[Diagnostic]:

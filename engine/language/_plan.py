@@ -24,6 +24,7 @@ from pydantic import (
 )
 
 from engine.language._base import Scalar
+from engine.language._calendar import CalendarPlan, WindowPlan
 from engine.language._counts import EVENT_KEY, cel_counts
 
 
@@ -124,6 +125,14 @@ class WaitNode(_Node):
     type: Literal["wait"] = "wait"
     seconds: int | None = None
     until: DateAt | None = None
+    business_days: int | None = None
+    """Business days on the account's calendar (``2bd``), instead of seconds."""
+
+    @model_serializer(mode="wrap")
+    def _without_unset_business_days(
+        self, handler: SerializerFunctionWrapHandler
+    ) -> dict[str, Any]:
+        return _omit(handler(self), business_days=None)
 
 
 class WaitForNode(_Node):
@@ -152,10 +161,12 @@ class _ActionNode(_Node):
     on_failure: Literal["continue", "stop", "escalate"] = "continue"
     catch_up: Literal["run", "skip"] | None = None
     """The step's own catch-up policy; None: the plan's."""
+    send_window: bool | None = None
+    """Whether the action waits for the send window; None: if it reaches the customer."""
 
     @model_serializer(mode="wrap")
     def _without_unset_catch_up(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
-        return _omit(handler(self), catch_up=None)
+        return _omit(handler(self), catch_up=None, send_window=None)
 
 
 class EmailNode(_ActionNode):
@@ -320,12 +331,17 @@ class Plan(_Plan):
     templates: dict[str, TemplatePlan]
     catch_up: Literal["skip-customer", "skip", "run"] = "skip-customer"
     """What happens to actions whose date had passed when the run reached them."""
+    send_window: WindowPlan | Literal["always"] | None = None
+    """The playbook's own send window; None: the account's calendar's."""
+    calendars: dict[str, CalendarPlan] = Field(default_factory=dict)
+    """The set's calendars by name, one of which an account lives on (its zone, working days,
+    holidays and default send window)."""
     source: str | None = None
     """The file it was compiled from, for people; not part of the hash."""
 
     @model_serializer(mode="wrap")
     def _without_default_catch_up(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
-        return _omit(handler(self), catch_up="skip-customer")
+        return _omit(handler(self), catch_up="skip-customer", send_window=None, calendars={})
 
 
 class ContactCapPlan(_Plan):

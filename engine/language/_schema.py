@@ -16,6 +16,7 @@ from pydantic import TypeAdapter
 from pydantic.json_schema import GenerateJsonSchema, JsonSchemaValue
 from pydantic_core import core_schema
 
+from engine.language._calendar import Calendar
 from engine.language._conditions import CONDITION_KEYS
 from engine.language._contact import ContactPolicy
 from engine.language._documents import EmailTemplate, HealthModel, Playbook
@@ -28,6 +29,7 @@ SCHEMAS: dict[str, type[Any]] = {
     "email-template.schema.json": EmailTemplate,
     "playbook-test.schema.json": PlaybookTest,
     "contact-policy.schema.json": ContactPolicy,
+    "calendar.schema.json": Calendar,
 }
 
 

@@ -15,6 +15,7 @@ from pydantic import Field, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
 from engine.language._base import EventName, Model, Slug
+from engine.language._calendar import WaitFor
 from engine.language._conditions import Condition
 from engine.language._durations import DateOffsetText, Duration
 from engine.language._errors import Code
@@ -51,6 +52,12 @@ class _Action(_Step):
         description="When the journey reaches this step after its date passed (it enrolled"
         " late): run it anyway, or skip it. The playbook's catch_up when omitted.",
     )
+    send_window: bool | None = Field(
+        default=None,
+        description="Wait for the playbook's send window (in the account's time zone) before"
+        " acting: true or false. Emails that reach the customer wait by default; other"
+        " actions do not.",
+    )
 
 
 class WaitStep(_Step):
@@ -58,8 +65,8 @@ class WaitStep(_Step):
 
     type: Literal["wait"]
     """The step type, wait."""
-    for_: Duration | None = Field(default=None, alias="for")
-    """How long to wait, e.g. 3d."""
+    for_: WaitFor | None = Field(default=None, alias="for")
+    """How long to wait, e.g. 3d; or business days on the account's calendar, e.g. 2bd."""
     until: DateOffsetText | None = None
     """The date to wait for: enrolled, start_date or renewal_date, plus or minus a duration.
     A date already past does not wait. Steps anchored on renewal_date move when it moves."""

@@ -243,12 +243,16 @@ async def test_open_api_refuses_to_listen_beyond_loopback() -> None:
 
 
 async def test_values_an_account_cannot_use_are_refused_with_a_422(api: ServedApi) -> None:
-    """A renewal date in the year 1, a set of 100 kB, a NUL in an attribute, a long key, a
+    """A renewal date in the year 1, an unknown time zone, a calendar that is not a name,
+    a set of 100 kB, a NUL in an attribute, a long key, a
     control character in an account id: one-line 422s (or 404 for the path); nothing sent."""
     account = api.account()
     for body, words in [
         ({"set": {"renewal_date": "0001-01-05"}}, "0001-01-05 is outside 1900-01-01..2199-12-31"),
         ({"set": {"renewal_date": "soon"}}, "'soon' is not a date"),
+        ({"set": {"timezone": "Asia/Tokio"}}, "unknown time zone 'Asia/Tokio'"),
+        ({"set": {"timezone": 9}}, "9 is not a time zone name"),
+        ({"set": {"calendar": ["jp"]}}, "is not text (a calendar is a name)"),
         ({"set": {f"k{i}": "x" * 4_000 for i in range(25)}}, "at most 64,000 per event"),
         ({"set": {"notes": "a\x00b"}}, "NUL"),
         ({"set": {"k" * 65: 1}}, "attribute name of 65 characters"),

@@ -54,3 +54,24 @@ def test_csv_names_stay_text_and_rows_that_cannot_be_taken_are_reported(tmp_path
 def test_a_name_no_account_can_take_is_one_line(value: str, words: str) -> None:
     with pytest.raises(OperateError, match=words):
         build_events(score=None, components=[], attributes=[value], event=None, event_id="e1")
+
+
+def test_a_time_zone_and_a_calendar_stay_text_and_an_unknown_zone_is_one_line() -> None:
+    """--set timezone=Asia/Tokyo and calendar=2024 are text; a misspelt zone is refused with
+    a hint before anything is sent."""
+    messages = build_events(
+        score=None,
+        components=[],
+        attributes=["timezone=Asia/Tokyo", "calendar=2024"],
+        event=None,
+        event_id="e1",
+    )
+    assert _set(messages) == {"timezone": "Asia/Tokyo", "calendar": "2024"}
+    with pytest.raises(OperateError, match="did you mean 'Europe/Berlin'"):
+        build_events(
+            score=None,
+            components=[],
+            attributes=["timezone=europe/berlin"],
+            event=None,
+            event_id="e1",
+        )

@@ -91,6 +91,31 @@ async def test_a_segment_that_is_not_a_name_is_refused_and_readings_are_scored(
         assert "is not text (a segment is a name)" in refusal.detail
 
 
+async def test_an_unknown_time_zone_is_left_out_on_the_record_and_a_known_one_applies(
+    skipping_env: WorkflowEnvironment,
+) -> None:
+    """A zone sent around the edge's checks (Mars/Olympus) is not applied and why says so;
+    the calendar beside it is; a later known zone is applied."""
+    client = skipping_env.client
+    queue = f"q-{uuid.uuid4().hex[:8]}"
+    account = f"acme-{queue[-6:]}"
+    shipped = load([PLAYBOOKS])
+    async with build_worker(client, queue, Recorder().activities()):
+        await publish(client, build_catalog(shipped.plans(), shipped.health_plan()), queue)  # type: ignore[arg-type]
+        bad = AttributeChange(event_id="e1", set={"timezone": "Mars/Olympus", "calendar": "jp"})
+        await send(client, account, bad, queue)
+        await send(client, account, AttributeChange(event_id="e2", set={"timezone": "UTC"}), queue)
+
+        async def applied() -> AccountStatus | None:
+            found = await status(client, account)
+            return found if found.attributes.get("timezone") == "UTC" else None
+
+        found = await eventually(applied, "the known zone after the unknown one is applied")
+        assert found.attributes == {"calendar": "jp", "timezone": "UTC"}
+        refusal = next(d for d in found.why if d.rule == "account.attributes.timezone")
+        assert "unknown time zone 'Mars/Olympus'" in refusal.detail
+
+
 async def test_attributes_stop_at_the_account_limit_and_later_events_apply(
     skipping_env: WorkflowEnvironment,
 ) -> None:
