@@ -89,6 +89,7 @@ MODELINES = {
     / "templates": "# yaml-language-server: $schema=../../schemas/email-template.schema.json",
     PLAYBOOKS / "models": "# yaml-language-server: $schema=../../schemas/health-model.schema.json",
     PLAYBOOKS / "tests": "# yaml-language-server: $schema=../../schemas/playbook-test.schema.json",
+    PLAYBOOKS / "calendars": "# yaml-language-server: $schema=../../schemas/calendar.schema.json",
 }
 
 
@@ -292,6 +293,7 @@ def test_templates_use_only_provided_variables_and_are_all_sent(
         ("playbook.schema.json", "*.yaml"),
         ("email-template.schema.json", "templates/*.yaml"),
         ("health-model.schema.json", "models/*.yaml"),
+        ("calendar.schema.json", "calendars/*.yaml"),
     ],
 )
 def test_check_jsonschema_accepts_the_shipped_files(schema: str, pattern: str) -> None:
