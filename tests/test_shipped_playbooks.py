@@ -92,6 +92,7 @@ MODELINES = {
     PLAYBOOKS / "tests": "# yaml-language-server: $schema=../../schemas/playbook-test.schema.json",
     PLAYBOOKS
     / "policies": "# yaml-language-server: $schema=../../schemas/contact-policy.schema.json",
+    PLAYBOOKS / "calendars": "# yaml-language-server: $schema=../../schemas/calendar.schema.json",
 }
 
 
@@ -298,6 +299,7 @@ def test_templates_use_only_provided_variables_and_are_all_sent(
         ("email-template.schema.json", "templates/*.yaml"),
         ("health-model.schema.json", "models/*.yaml"),
         ("contact-policy.schema.json", "policies/*.yaml"),
+        ("calendar.schema.json", "calendars/*.yaml"),
     ],
 )
 def test_check_jsonschema_accepts_the_shipped_files(schema: str, pattern: str) -> None:

@@ -28,13 +28,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import math
 import shutil
 import sys
 import tempfile
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -51,6 +52,7 @@ from engine.client._start import account_workflow_id, publish, send
 from engine.journeys._account import _EVENTS_PER_RUN, AccountWorkflow
 from engine.journeys._account_state import AccountStatus
 from engine.journeys._catalog import CATALOG_WORKFLOW_ID, build_catalog
+from engine.journeys._clock import memo_for
 from engine.journeys._messages import (
     AccountEvent,
     Acknowledgement,
@@ -782,6 +784,38 @@ async def account_event_counts(env: WorkflowEnvironment) -> Histories:
     }
 
 
+async def cadence_windows(env: WorkflowEnvironment) -> Histories:
+    """Calendars (behind their patches), with tests/fixtures/windows: an account in Tokyo
+    enrolled on Wednesday 2027-03-03 14:00 local; the day-3 email falls on Saturday and waits
+    for Monday's 09:00 window (deferred in why), then a 2bd wait ends Wednesday 09:00."""
+    enrolled = datetime(2027, 3, 3, 5, 0, tzinfo=UTC)  # 14:00 in Tokyo
+    offset = timedelta(seconds=math.ceil((enrolled - await env.get_current_time()).total_seconds()))
+    run_input = RunInput(
+        plan=load_relative(FIXTURES, "windows").plan("cadence"),
+        account_id="kaisha",
+        cycle=1,
+        enrolled_at=enrolled,
+        facts=Facts(
+            now=enrolled,
+            health=Health(score=70, tier="good"),
+            account={"segment": "enterprise", "name": "Kaisha", "timezone": "Asia/Tokyo"},
+        ),
+    )
+    handle = await env.client.start_workflow(
+        PlaybookRunWorkflow.run,
+        run_input,
+        id="playbook/cadence/kaisha/1",
+        task_queue=QUEUE,
+        memo=memo_for(offset),
+    )
+    result: RunResult = await handle.result()
+    expect(result.ended_by == "completed", f"cadence ended {result}")
+    status: RunStatus = await handle.query(PlaybookRunWorkflow.status)
+    deferred = [d.rule for d in status.why if d.kind == "deferred"]
+    expect(deferred == ["steps.day-3-email.send_window"], f"deferred {deferred}")
+    return {"cadence_windows": await settled(handle)}
+
+
 async def _not(check: Awaitable[bool]) -> bool:
     return not await check
 
@@ -805,6 +839,7 @@ JOURNEYS: dict[str, Callable[[WorkflowEnvironment], Awaitable[Histories]]] = {
     "contact_caps": contact_caps,
     "account_date_anchors": account_date_anchors,
     "account_event_counts": account_event_counts,
+    "cadence_windows": cadence_windows,
 }
 
 

@@ -43,7 +43,9 @@ def simulate_json(*args: str) -> dict[str, Any]:
 
 
 def test_renewal_steps_move_with_a_renewal_date_moved_mid_way() -> None:
-    """The date moves from Sep 30 to Oct 30 on May 3: -90/-60/-30 and the day follow it."""
+    """The date moves from Sep 30 to Oct 30 on May 3: -90/-60/-30 and the day follow it; the
+    -90 customer email falls on a Sunday and waits for Monday's send window, with the task
+    after it."""
     data = simulate_json(
         "playbooks/renewal.yaml",
         "--account",
@@ -57,8 +59,8 @@ def test_renewal_steps_move_with_a_renewal_date_moved_mid_way() -> None:
     assert actions == [
         ("2027-04-03", "early-renewal-plan"),
         ("2027-08-01", "open-crm-opportunity"),
-        ("2027-08-01", "value-review-email"),
-        ("2027-08-01", "value-review-call"),
+        ("2027-08-02", "value-review-email"),
+        ("2027-08-02", "value-review-call"),
         ("2027-08-31", "prepare-proposal"),
         ("2027-09-30", "send-contract"),
         ("2027-09-30", "chase-signature"),

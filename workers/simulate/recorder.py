@@ -20,6 +20,7 @@ from typing import Any
 from pydantic import BaseModel
 from temporalio import activity
 from temporalio.client import Client
+from temporalio.exceptions import ApplicationError, ApplicationErrorCategory
 
 from engine.journeys._catalog import Catalog, CatalogIndex, IndexRequest
 from engine.journeys._messages import (
@@ -117,6 +118,17 @@ class Recorder:
                 detail = {"task": self._task, "chat": self._chat, "webhook": self._webhook}[kind](
                     request, record
                 )
+        except ApplicationError as error:
+            record.error = str(error)
+            self.actions.append(record)
+            # The failure is the simulated outcome, recorded in the journey's why: benign, so
+            # the SDK does not log it with a traceback as it would a production failure.
+            raise ApplicationError(
+                error.message,
+                type=error.type,
+                non_retryable=error.non_retryable,
+                category=ApplicationErrorCategory.BENIGN,
+            ) from None
         except Exception as error:
             record.error = str(error)
             self.actions.append(record)
