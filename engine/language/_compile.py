@@ -12,6 +12,7 @@ from typing import Any
 from engine.language._conditions import AllOf, AnyOf, Cel, Change, Compare, Not
 from engine.language._documents import EmailTemplate, HealthModel, Playbook, Trigger
 from engine.language._durations import duration_seconds, parse_date_offset
+from engine.language._experiments import compile_experiment
 from engine.language._plan import (
     AllPlan,
     AnyPlan,
@@ -271,6 +272,7 @@ def compile_playbook(
             for name in sorted(used_templates)
         },
         "catch_up": book.catch_up,
+        "experiment": compile_experiment(book.experiment),
     }
     draft = Plan(hash="", source=source, **fields)
     return draft.model_copy(update={"hash": content_hash(draft)})

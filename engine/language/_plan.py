@@ -24,6 +24,7 @@ from pydantic import (
 )
 
 from engine.language._base import Scalar
+from engine.language._experiments import ExperimentPlan
 
 
 class _Plan(BaseModel):
@@ -279,12 +280,14 @@ class Plan(_Plan):
     templates: dict[str, TemplatePlan]
     catch_up: Literal["skip-customer", "skip", "run"] = "skip-customer"
     """What happens to actions whose date had passed when the run reached them."""
+    experiment: ExperimentPlan | None = None
+    """The holdout and variants (engine.language._experiments), when it declares them."""
     source: str | None = None
     """The file it was compiled from, for people; not part of the hash."""
 
     @model_serializer(mode="wrap")
     def _without_default_catch_up(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
-        return _omit(handler(self), catch_up="skip-customer")
+        return _omit(handler(self), catch_up="skip-customer", experiment=None)
 
 
 class TierBand(_Plan):
