@@ -20,7 +20,7 @@ from temporalio.exceptions import ActivityError, TemporalError
 from temporalio.workflow import ActivityCancellationType
 
 with workflow.unsafe.imports_passed_through():
-    from engine.journeys import _clock, _summaries
+    from engine.journeys import _arms, _clock, _summaries
     from engine.journeys import _search as sa
     from engine.journeys._catch_up import skipping_policy
     from engine.journeys._endings import Endings
@@ -110,6 +110,7 @@ class PlaybookRunWorkflow:
         self._passed: datetime | None = None  # the date the walk is late for, if any
         self.waiting: str | None = None  # what the current step waits for, in words
         self.wait_ends: datetime | None = None  # when that wait ends at the latest
+        self.arm: _arms.Arm | None = None  # the account's arm in the plan's experiment
 
     # Signals and queries ----------------------------------------------------------------
 
@@ -246,6 +247,14 @@ class PlaybookRunWorkflow:
             ]
         )
         self.record("enrolled", "entry", detail=f"cycle {input.cycle}")
+        self.arm = _arms.assign_arm(input.account_id, plan.name, plan.experiment)
+        if self.arm is not None:
+            self.record(
+                "experiment",
+                f"experiment.{self.arm.plan.name}",
+                self.arm.seen,
+                _arms.describe(self.arm),
+            )
         self.check_endings()
         for name in self._events:  # events delivered with the start
             self.check_endings(name)
@@ -343,6 +352,11 @@ class PlaybookRunWorkflow:
             if guard is not None and not guard.result:
                 # The values the guard read are the reason: "days_to_renewal 80" says why.
                 self.record("skipped", f"steps.{node_id}.if", guard.seen, "guard did not hold")
+                node_id = node.next
+                continue
+            held = _arms.held(self.arm, node)
+            if held is not None:
+                self.record(held.kind, f"steps.{node_id}", held.seen, held.why)
                 node_id = node.next
                 continue
             if isinstance(node, EndNode):
