@@ -58,8 +58,10 @@ def test_(
     def show(outcome: Outcome) -> None:
         if not as_json:
             mark = "ok" if outcome.ok else ("ERROR" if outcome.error else "FAILED")
+            arms = "".join(f" [arm {arm}]" for arm in outcome.arms)
             _out.print(
-                f"{outcome.path} {outcome.name} {mark} ({outcome.seconds:.1f}s)", markup=False
+                f"{outcome.path} {outcome.name} {mark} ({outcome.seconds:.1f}s){arms}",
+                markup=False,
             )
 
     try:
@@ -103,6 +105,7 @@ def _as_dict(outcome: Outcome) -> dict[str, object]:
         "passed": outcome.passed,
         "seconds": round(outcome.seconds, 3),
         "error": outcome.error,
+        "arms": outcome.arms,
         "failures": [
             {
                 "path": f.path,

@@ -37,12 +37,22 @@ PeriodOption = Annotated[
 def report(
     period: PeriodOption = "90d",
     as_json: Annotated[bool, typer.Option("--json", help="Print every number as JSON.")] = False,
+    horizon: Annotated[
+        str,
+        typer.Option(
+            "--horizon",
+            help="Experiments: how long after enrollment outcomes count, e.g. 90d or 12w.",
+            metavar="DAYS",
+        ),
+    ] = "90d",
     database: Database = None,
     *,
     settings: TemporalSettings,
 ) -> None:
-    """The dashboard: health, risk, escalations, renewals, retention, onboarding, playbooks."""
+    """The dashboard: health, risk, escalations, renewals, retention, onboarding, playbooks,
+    and each experiment's outcomes per arm."""
     from engine.client._connect import connect
+    from engine.dashboard._lift import parse_horizon
     from engine.dashboard._numbers import parse_period
     from engine.dashboard._view import plain_lines, sections, title
     from workers.dashboard_sources import report as build
@@ -51,13 +61,14 @@ def report(
     now = datetime.now(UTC)
     try:
         window = parse_period(period, now)
+        within = parse_horizon(horizon)
         targets = dashboard_settings(os.environ)
     except PlaybookError as exc:
         _fail(str(exc))
     with _open_store(database) as store:
 
         async def work() -> Report:
-            return await build(await connect(settings), store, window, now, targets)
+            return await build(await connect(settings), store, window, now, targets, within)
 
         result = _run(work())
     if as_json:

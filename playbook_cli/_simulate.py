@@ -17,8 +17,10 @@ from engine.language._errors import PlaybookError
 from playbook_cli._base import _err, _fail, _Failed, _out, _run, app, connected
 
 if TYPE_CHECKING:
+    from engine.dashboard._lift import ExperimentLift
     from engine.journeys._catalog import Catalog
     from workers.directory import Directory
+    from workers.simulate.book import Plant
     from workers.simulate.inputs import TimedRow
     from workers.simulate.report import Entry
     from workers.simulate.runner import Result
@@ -291,12 +293,23 @@ def backtest(
     ] = None,
     as_json: AsJson = False,
     people: People = None,
+    horizon: Annotated[
+        str,
+        typer.Option(
+            "--horizon",
+            help="Experiments: how long after enrollment outcomes count, e.g. 90d.",
+            metavar="DAYS",
+        ),
+    ] = "90d",
 ) -> None:
-    """Run a book of accounts through the playbooks and report what each would have done."""
+    """Run a book of accounts through the playbooks and report what each would have done,
+    and, with --outcomes, each playbook experiment's outcomes per arm."""
+    from engine.dashboard._lift import parse_horizon
     from workers.simulate.inputs import read_outcomes, read_rows, resolve_days
     from workers.simulate.runner import Scenario
 
     try:
+        within = parse_horizon(horizon)
         rows = read_rows(book)
         start = resolve_days(rows, None, book)
         known = read_outcomes(outcomes) if outcomes else None
@@ -314,11 +327,12 @@ def backtest(
     result = _run(_backtest(catalog, scenario, people, count, jobs, show=not as_json))
     from workers.simulate.backtest import report
 
-    summary = report(result, known)
+    summary = report(result, known, catalog.plans, within)
     if as_json:
         print(summary.model_dump_json(indent=2))
         return
     _print_backtest(summary)
+    _print_experiments(summary.experiments)
 
 
 async def _backtest(
@@ -398,19 +412,108 @@ def generate_book(
     accounts: Annotated[int, typer.Option("--accounts", help="How many accounts.", min=1)] = 1000,
     days: Annotated[int, typer.Option("--days", help="Days of history.", min=7)] = 365,
     seed: Annotated[int, typer.Option("--seed", help="Random seed: same seed, same book.")] = 7,
+    plant: Annotated[
+        Path | None,
+        typer.Option(
+            "--plant",
+            help="A playbook file with an experiment: plant a known effect on one of its arms.",
+            metavar="FILE",
+        ),
+    ] = None,
+    plant_churn: Annotated[
+        float,
+        typer.Option(
+            "--plant-churn",
+            help="With --plant: change of the arm's churn probability, e.g. -0.3.",
+            min=-1.0,
+            max=1.0,
+        ),
+    ] = -0.2,
+    plant_arm: Annotated[
+        str, typer.Option("--plant-arm", help="With --plant: the arm that gets the effect.")
+    ] = "treated",
+    mix: Annotated[
+        str | None,
+        typer.Option(
+            "--mix",
+            help="Health trajectories and their shares, e.g. crash=1 or decay=1,crash=1"
+            " (default improve=0.25,stable=0.4,decay=0.25,crash=0.1).",
+            metavar="NAME=SHARE,...",
+        ),
+    ] = None,
 ) -> None:
-    """Write a synthetic book (book.jsonl) and its outcomes (outcomes.jsonl) to backtest."""
+    """Write a synthetic book (book.jsonl) and its outcomes (outcomes.jsonl) to backtest;
+    with --plant, a known effect of a playbook's experiment (described in plant.json)."""
     from workers.simulate.book import generate
 
-    made = generate(accounts, days, seed)
+    planted = _plant(plant, plant_churn, plant_arm) if plant is not None else None
+    made = generate(accounts, days, seed, plant=planted, mix=_mix(mix) if mix else None)
     try:
         out.mkdir(parents=True, exist_ok=True)
         for name, rows in (("book.jsonl", made.rows), ("outcomes.jsonl", made.outcomes)):
             with (out / name).open("w", encoding="utf-8") as file:
                 file.writelines(json.dumps(row, sort_keys=True) + "\n" for row in rows)
+        if planted is not None:
+            described = {
+                "playbook": planted.playbook,
+                "experiment": planted.experiment.name,
+                "arm": planted.arm,
+                "churn": planted.churn,
+            }
+            (out / "plant.json").write_text(json.dumps(described, indent=2) + "\n")
     except OSError as error:
         _fail(f"{out}: cannot write: {error.strerror}")
     print(
         f"wrote {out / 'book.jsonl'} ({len(made.rows)} events of {accounts} accounts over"
         f" {days} days) and {out / 'outcomes.jsonl'} ({len(made.outcomes)} outcomes)"
     )
+
+
+def _plant(path: Path, churn: float, arm: str) -> Plant:
+    """The effect to plant: the experiment of the one playbook in ``path``, and its arm."""
+    from playbook_cli._playbooks import _checked
+    from workers.simulate.book import Plant
+
+    found = _checked([path])
+    books = [found.plan(name) for name in sorted(found.playbooks)]
+    with_experiment = [p for p in books if p.experiment is not None]
+    if len(with_experiment) != 1:
+        _fail(
+            f"{path}: --plant needs one playbook with an experiment, found {len(with_experiment)}"
+        )
+    plan = with_experiment[0]
+    assert plan.experiment is not None
+    arms = [name for name, _ in plan.experiment.arms()]
+    if arm not in arms:
+        _fail(f"--plant-arm {arm!r}: {plan.name}'s experiment has the arms {', '.join(arms)}")
+    return Plant(playbook=plan.name, experiment=plan.experiment, arm=arm, churn=churn)
+
+
+def _print_experiments(lifts: list[ExperimentLift]) -> None:
+    from engine.dashboard._lift import table
+
+    for _, title, _, rows in table(lifts):
+        print(f"\n== {title}")
+        for _, cells in rows:
+            print("\t".join(cells))
+
+
+def _mix(text: str) -> dict[str, float]:
+    """``crash=1,decay=0.5`` as shares by trajectory; one line and exit 1 when it is not."""
+    from workers.simulate.book import TRAJECTORIES
+
+    names = [name for name, _ in TRAJECTORIES]
+    shares: dict[str, float] = {}
+    for part in text.split(","):
+        name, _, value = part.partition("=")
+        name = name.strip()
+        try:
+            share = float(value)
+        except ValueError:
+            share = -1.0
+        if name not in names or not 0 <= share <= 1e6 or name in shares:
+            _fail(f"--mix {text[:60]!r}: write NAME=SHARE,... with names from {', '.join(names)}")
+        shares[name] = share
+    if not sum(shares.values()) > 0:
+        _fail(f"--mix {text[:60]!r}: the shares sum to 0")
+    return shares

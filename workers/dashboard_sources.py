@@ -20,10 +20,12 @@ from temporalio.client import Client
 from temporalio.service import RPCError
 
 from engine.client._operate import OperateError, _quoted
+from engine.dashboard._lift import DEFAULT_HORIZON, lift
 from engine.dashboard._numbers import (
     AT_RISK_TIERS,
     DEFAULT_LADDER,
     DEFAULT_TIERS,
+    EARLIEST,
     RENEWAL_WINDOW,
     Escalation,
     Live,
@@ -50,8 +52,10 @@ async def report(
     period: Period,
     now: datetime,
     settings: DashboardSettings | None = None,
+    horizon: timedelta = DEFAULT_HORIZON,
 ) -> Report:
-    """The dashboard for ``period`` as of ``now``, with ``settings``' targets."""
+    """The dashboard for ``period`` as of ``now``, with ``settings``' targets; experiments
+    measured over ``horizon`` after each account's enrollment."""
     from workers import history
 
     until = max(period.end, now) + timedelta(seconds=1)
@@ -64,7 +68,16 @@ async def report(
     live = await gather_live(client, now, sorted(segments), sorted(extra))
     held = await asyncio.to_thread(history.contact_holds, store, period.start, period.end)
     live = live.model_copy(update={"enrolled": enrolled, "contact_holds": held})
-    return build_report(period, live, changes, journeys, now, settings)
+    built = build_report(period, live, changes, journeys, now, settings)
+    assigned = await asyncio.to_thread(history.assignments, store)
+    if not assigned:
+        return built
+    # Every account ever assigned whose horizon passed by the period's end, and every goal:
+    # an experiment runs longer than a reporting period.
+    ended = await asyncio.to_thread(history.journeys, store, EARLIEST, until)
+    tiers = list(live.tiers) or list(DEFAULT_TIERS)
+    lifts = lift(assigned, changes, ended, min(period.end, now), horizon, tiers)
+    return built.model_copy(update={"experiments": lifts})
 
 
 async def catalog_of(client: Client) -> Catalog | None:

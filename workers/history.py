@@ -17,6 +17,7 @@ import json
 from datetime import UTC, datetime
 from typing import Any
 
+from engine.dashboard._lift import Assignment
 from engine.journeys._messages import (
     Decision,
     DecisionRecord,
@@ -160,6 +161,29 @@ def contact_holds(store: Store, since: datetime, until: datetime) -> dict[str, t
             else (deferred, dropped + n)
         )
     return held
+
+
+def assignments(store: Store) -> list[Assignment]:
+    """Every run's arm in its playbook's experiment: the run's ``experiment`` decision (rule
+    ``experiment.NAME``), made when it enrolled, oldest first."""
+    with store.transaction() as tx:
+        rows = tx.run(
+            "SELECT account_id, playbook, at, seen FROM decisions"
+            " WHERE kind = 'experiment' AND rule LIKE 'experiment.%' ORDER BY at, id"
+        )
+    out = []
+    for row in rows:
+        seen = json.loads(row["seen"])
+        out.append(
+            Assignment(
+                account_id=row["account_id"],
+                playbook=row["playbook"],
+                experiment=str(seen.get("experiment")),
+                arm=str(seen.get("arm")),
+                enrolled_at=_utc(row["at"]),
+            )
+        )
+    return out
 
 
 def changes(store: Store, until: datetime) -> list[HistoryChange]:

@@ -29,6 +29,7 @@ from engine.dashboard._forecast import (
     pipeline,
     satisfaction,
 )
+from engine.dashboard._lift import ExperimentLift
 from engine.dashboard._retention import (
     CHURN_EVENT,  # noqa: F401 (the dashboard's event names, read from here)
     SIGNED_EVENT,
@@ -281,6 +282,8 @@ class Report(BaseModel):
     pipeline: Pipeline | None = None
     satisfaction: Satisfaction | None = None
     targets: dict[str, float] = Field(default_factory=lambda: DashboardSettings().targets)
+    experiments: list[ExperimentLift] = Field(default_factory=list)
+    """Outcomes per arm of every playbook experiment (engine.dashboard._lift)."""
 
 
 def build_report(

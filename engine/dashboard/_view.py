@@ -13,6 +13,7 @@ from collections.abc import Callable
 from pydantic import BaseModel, Field
 
 from engine.dashboard._forecast import Measure, forecast, pipeline, satisfaction
+from engine.dashboard._lift import table
 from engine.dashboard._numbers import AtRisk, Renewals, Report
 from engine.dashboard._retention import NewCustomers
 
@@ -421,6 +422,10 @@ def sections(report: Report) -> list[Section]:
             ],
         )
     )
+    out += [
+        Section(key=key, title=name, headers=headers, rows=[Row(key=k, cells=c) for k, c in rows])
+        for key, name, headers, rows in table(report.experiments)
+    ]
     return out
 
 

@@ -15,6 +15,7 @@ from typing import Any, Protocol
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
+    from engine.journeys._arms import Arm
     from engine.journeys._messages import (
         Acknowledgement,
         ActionReceipt,
@@ -79,6 +80,9 @@ class Journey(Protocol):
 
     @property
     def ladder(self) -> Observer: ...
+
+    arm: Arm | None
+    """The account's arm in the plan's experiment, when it has one (engine.journeys._arms)."""
 
     @property
     def events(self) -> list[str]:

@@ -17,7 +17,7 @@ from temporalio import workflow
 from temporalio.exceptions import ActivityError
 
 with workflow.unsafe.imports_passed_through():
-    from engine.journeys import _clock, _summaries
+    from engine.journeys import _arms, _clock, _summaries
     from engine.journeys import _search as sa
     from engine.journeys._evaluate import evaluate
     from engine.journeys._journey import Journey, stop_if_ending
@@ -116,6 +116,8 @@ class Ladder:
                     self._requested is not None or (self._armed and self._direct_tier() is not None)
                 )
             )
+            if _arms.ladder_held(self._run.arm, self._run.facts()):
+                await self._hold()
             start = self._direct_tier() if self._armed else None
             if self._requested is not None:
                 requested = self._position(self._requested or None)
@@ -125,6 +127,30 @@ class Ladder:
             self._engagements += 1
             self.acknowledged_by = None
             await self._climb(start)
+
+    async def _hold(self) -> None:
+        """A held-out account's ladder waits, recorded, until its health turns critical (the
+        guard rail) or the run ends; then it engages as asked."""
+        arm = self._run.arm
+        assert arm is not None
+        tier = self._run.facts().health.tier
+        self._run.record(
+            "held_out",
+            "escalation",
+            {**arm.seen, "health.tier": tier},
+            f"held out by experiment {arm.plan.name}: the ladder waits"
+            + (
+                "" if arm.plan.escalation == "hold" else f" unless health turns {arm.plan.critical}"
+            ),
+        )
+        await workflow.wait_condition(lambda: not _arms.ladder_held(arm, self._run.facts()))
+        stop_if_ending(self._run)
+        self._run.record(
+            "experiment",
+            "escalation",
+            {**arm.seen, "health.tier": self._run.facts().health.tier},
+            f"health is {arm.plan.critical}: a held-out account is still escalated to a person",
+        )
 
     async def _climb(self, index: int) -> None:
         while True:

@@ -20,7 +20,7 @@ from temporalio.exceptions import ActivityError, TemporalError
 from temporalio.workflow import ActivityCancellationType
 
 with workflow.unsafe.imports_passed_through():
-    from engine.journeys import _approvals, _clock, _summaries
+    from engine.journeys import _approvals, _arms, _clock, _summaries
     from engine.journeys import _search as sa
     from engine.journeys._catch_up import skipping_policy
     from engine.journeys._contacts import permit
@@ -124,6 +124,7 @@ class PlaybookRunWorkflow:
         self.wait_ends: datetime | None = None  # when that wait ends at the latest
         self.approval: _approvals.Request | None = None  # the approval waiting for an answer
         self.verdicts: dict[str, ContactVerdict] = {}  # the account's, under a contact policy
+        self.arm: _arms.Arm | None = None  # the account's arm in the plan's experiment
 
     # Signals and queries ----------------------------------------------------------------
 
@@ -290,6 +291,14 @@ class PlaybookRunWorkflow:
             ]
         )
         self.record("enrolled", "entry", detail=f"cycle {input.cycle}")
+        self.arm = _arms.assign_arm(input.account_id, plan.name, plan.experiment)
+        if self.arm is not None:
+            self.record(
+                "experiment",
+                f"experiment.{self.arm.plan.name}",
+                self.arm.seen,
+                _arms.describe(self.arm),
+            )
         self.check_endings()
         for name in self._events:  # events delivered with the start
             self.check_endings(name)
@@ -387,6 +396,11 @@ class PlaybookRunWorkflow:
             if guard is not None and not guard.result:
                 # The values the guard read are the reason: "days_to_renewal 80" says why.
                 self.record("skipped", f"steps.{node_id}.if", guard.seen, "guard did not hold")
+                node_id = node.next
+                continue
+            held = _arms.held(self.arm, node)
+            if held is not None:
+                self.record(held.kind, f"steps.{node_id}", held.seen, held.why)
                 node_id = node.next
                 continue
             if isinstance(node, EndNode):

@@ -21,6 +21,8 @@ PLAYBOOK = SearchAttributeKey.for_keyword("Playbook")
 PLAYBOOK_VERSION = SearchAttributeKey.for_int("PlaybookVersion")
 STEP = SearchAttributeKey.for_keyword("Step")
 ESCALATION_TIER = SearchAttributeKey.for_keyword("EscalationTier")
+EXPERIMENT_ARM = SearchAttributeKey.for_keyword("ExperimentArm")
+"""``experiment:arm`` of a run whose playbook declares an experiment (engine.journeys._arms)."""
 
 ALL: tuple[SearchAttributeKey[Any], ...] = (
     ACCOUNT_ID,
@@ -34,4 +36,5 @@ ALL: tuple[SearchAttributeKey[Any], ...] = (
     PLAYBOOK_VERSION,
     STEP,
     ESCALATION_TIER,
+    EXPERIMENT_ARM,
 )

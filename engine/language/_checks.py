@@ -17,6 +17,7 @@ from engine.language._diagnose import Finding, suggest
 from engine.language._documents import HealthModel, Playbook
 from engine.language._durations import duration_seconds
 from engine.language._errors import Code, Loc
+from engine.language._experiments import check_experiment
 from engine.language._fields import BUILTIN_ROLES
 from engine.language._steps import (
     ApprovalStep,
@@ -185,6 +186,9 @@ def check_playbook(book: Playbook, ctx: Context) -> list[Finding]:
             )
     out += _segments(book, ctx)
     out += _ladder(book, ctx, roles, steps)
+    if book.experiment is not None:
+        settings = ctx.health.experiments if ctx.health else None
+        out += check_experiment(book.experiment, ids, settings, ctx.tiers)
     for loc, condition in _conditions(book, steps):
         out += check_condition(condition, loc, ctx)
     return out

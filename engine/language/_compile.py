@@ -14,6 +14,7 @@ from engine.language._conditions import AllOf, AnyOf, Cel, Change, Compare, Not
 from engine.language._counts import Count
 from engine.language._documents import EmailTemplate, HealthModel, Playbook, Trigger
 from engine.language._durations import duration_seconds, parse_date_offset
+from engine.language._experiments import compile_experiment
 from engine.language._plan import (
     AllPlan,
     AnyPlan,
@@ -304,6 +305,7 @@ def compile_playbook(
         "catch_up": book.catch_up,
         "send_window": parse_window(book.send_window) if book.send_window else None,
         "calendars": dict(sorted((calendars or {}).items())),
+        "experiment": compile_experiment(book.experiment),
     }
     draft = Plan(hash="", source=source, **fields)
     return draft.model_copy(update={"hash": content_hash(draft)})

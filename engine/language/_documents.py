@@ -21,6 +21,7 @@ from engine.language._conditions import Condition
 from engine.language._contact import ContactPolicy
 from engine.language._durations import DateOffsetText, Duration
 from engine.language._errors import Code
+from engine.language._experiments import Experiment, ExperimentSettings
 from engine.language._steps import Step
 from engine.language._tests import PlaybookTest
 
@@ -181,6 +182,8 @@ class Playbook(Model):
     """What happens, in order."""
     escalation: Escalation | None = None
     """The escalation ladder, when the playbook has one."""
+    experiment: Experiment | None = None
+    """A holdout group and/or variants, to measure what the playbook changes."""
 
 
 class HealthComponent(Model):
@@ -233,6 +236,9 @@ class HealthModel(Model):
     missing: Literal["renormalize", "last_known", "zero"] = "renormalize"
     """When a component has no value: spread its weight over the others (renormalize), reuse
     its last value (last_known), or count it as 0 (zero)."""
+    experiments: ExperimentSettings = Field(default_factory=ExperimentSettings)
+    """The set's rules for playbook experiments (the health model is the one document every
+    set has once), e.g. the largest holdout share."""
 
 
 class EmailTemplate(Model):

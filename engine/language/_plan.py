@@ -26,6 +26,7 @@ from pydantic import (
 from engine.language._base import Scalar
 from engine.language._calendar import CalendarPlan, WindowPlan
 from engine.language._counts import EVENT_KEY, cel_counts
+from engine.language._experiments import ExperimentPlan
 
 
 class _Plan(BaseModel):
@@ -336,12 +337,20 @@ class Plan(_Plan):
     calendars: dict[str, CalendarPlan] = Field(default_factory=dict)
     """The set's calendars by name, one of which an account lives on (its zone, working days,
     holidays and default send window)."""
+    experiment: ExperimentPlan | None = None
+    """The holdout and variants (engine.language._experiments), when it declares them."""
     source: str | None = None
     """The file it was compiled from, for people; not part of the hash."""
 
     @model_serializer(mode="wrap")
     def _without_default_catch_up(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
-        return _omit(handler(self), catch_up="skip-customer", send_window=None, calendars={})
+        return _omit(
+            handler(self),
+            catch_up="skip-customer",
+            send_window=None,
+            calendars={},
+            experiment=None,
+        )
 
 
 class ContactCapPlan(_Plan):

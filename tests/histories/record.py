@@ -546,6 +546,32 @@ async def renewal_catch_up(env: WorkflowEnvironment) -> Histories:
     return {"renewal_catch_up": await settled(handle)}
 
 
+async def experiment_holdout(env: WorkflowEnvironment) -> Histories:
+    """Experiments (behind their patch): a held-out account of the strict fixture play
+    (internal: skip) is assigned its arm, skips its tasks and a variant's step, has its
+    ladder held while at-risk and engaged by the guard rail when health turns critical."""
+    plan = load_relative(FIXTURES, "experiments").plan("strict")
+    start = await env.get_current_time()
+    facts = Facts(now=start, health=Health(score=50, tier="at-risk"), account={"name": "Oscorp"})
+    run_input = RunInput(plan=plan, account_id="acct-1", cycle=1, enrolled_at=start, facts=facts)
+    handle = await env.client.start_workflow(
+        PlaybookRunWorkflow.run, run_input, id="playbook/strict/acct-1/1", task_queue=QUEUE
+    )
+    await env.sleep(timedelta(days=2))
+    worse = facts.model_copy(
+        update={"now": await env.get_current_time(), "health": Health(score=20, tier="critical")}
+    )
+    await handle.signal(PlaybookRunWorkflow.update, worse)
+    await env.sleep(timedelta(days=1))
+    status: RunStatus = await handle.query(PlaybookRunWorkflow.status)
+    held = [d.rule for d in status.why if d.kind == "held_out"]
+    expect(held == ["steps.note", "escalation"], f"held out {held}")
+    expect(status.escalation_tier == "csm", f"escalation {status.escalation_tier}")
+    await handle.signal(PlaybookRunWorkflow.stop, StopRequest(reason="recorded"))
+    await handle.result()
+    return {"experiment_holdout": await settled(handle)}
+
+
 async def account_refuses_values(env: WorkflowEnvironment) -> Histories:
     """An account given what it cannot use, sent around the edge's checks: a renewal date in
     the year 1 (left out, recorded), a reading whose payload is not a HealthEvent (recorded,
@@ -840,6 +866,7 @@ JOURNEYS: dict[str, Callable[[WorkflowEnvironment], Awaitable[Histories]]] = {
     "account_date_anchors": account_date_anchors,
     "account_event_counts": account_event_counts,
     "cadence_windows": cadence_windows,
+    "experiment_holdout": experiment_holdout,
 }
 
 

@@ -11,10 +11,14 @@ from __future__ import annotations
 
 import statistics
 from collections import Counter, defaultdict
+from datetime import timedelta
 
 from pydantic import BaseModel
 
+from engine.dashboard._lift import DEFAULT_HORIZON, ExperimentLift
+from engine.language._plan import Plan
 from workers.simulate.inputs import Outcome
+from workers.simulate.lift import experiments
 from workers.simulate.runner import Result
 
 
@@ -53,10 +57,18 @@ class BacktestReport(BaseModel):
     account_days_per_second: float
     playbooks: list[PlaybookReport]
     notes: list[str] = []
+    experiments: list[ExperimentLift] = []
+    """Outcomes per arm of each playbook's experiment, when outcomes are known."""
 
 
-def report(result: Result, outcomes: list[Outcome] | None = None) -> BacktestReport:
-    """Aggregate a book's simulation per playbook."""
+def report(
+    result: Result,
+    outcomes: list[Outcome] | None = None,
+    plans: dict[str, Plan] | None = None,
+    horizon: timedelta = DEFAULT_HORIZON,
+) -> BacktestReport:
+    """Aggregate a book's simulation per playbook; with ``outcomes`` and ``plans``, measure
+    their experiments over ``horizon``."""
     weeks = max(result.days / 7, 1.0)
     owners = {
         account: str(status.attributes.get("owner") or status.attributes.get("csm") or "-")
@@ -126,4 +138,5 @@ def report(result: Result, outcomes: list[Outcome] | None = None) -> BacktestRep
         account_days_per_second=round(account_days / max(result.wall_seconds, 1e-9), 1),
         playbooks=reports,
         notes=result.notes,
+        experiments=experiments(result, outcomes, plans, horizon) if outcomes and plans else [],
     )

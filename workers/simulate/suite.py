@@ -62,6 +62,9 @@ class Outcome:
     seconds: float = 0.0
     error: str | None = None
     """The test could not run (a bad timeline, a server that failed)."""
+    arms: list[str] = field(default_factory=list)
+    """The arms the test's account fell in, ``playbook experiment:arm`` (its runs' experiment
+    decisions), so an author sees which version of a playbook under test it went through."""
 
     @property
     def ok(self) -> bool:
@@ -121,7 +124,14 @@ async def _run_one(
                 expected, found, context = failure
                 line_no, column = positions.of_key((part, index, expectation.what))
                 failures.append(Failure(path, line_no, column, expected, found, context))
-    return Outcome(test.name, path, checked - len(failures), failures, loop.time() - began)
+    arms = [
+        f"{e.playbook} {e.seen.get('experiment')}:{e.seen.get('arm')}"
+        for e in entries
+        if e.kind == "experiment" and e.step.startswith("experiment.")
+    ]
+    return Outcome(
+        test.name, path, checked - len(failures), failures, loop.time() - began, arms=arms
+    )
 
 
 def _scenario(test: PlaybookTest, path: str, positions: Positions) -> Scenario:
