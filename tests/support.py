@@ -9,6 +9,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
+import shutil
+import tempfile
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
@@ -23,7 +26,7 @@ from temporalio.api.workflowservice.v1 import RegisterNamespaceRequest
 from temporalio.client import Client, WorkflowHandle
 from temporalio.testing import WorkflowEnvironment
 
-from engine import load
+from engine import PlaybookSet, load
 from engine.client._attributes import register
 from engine.client._connect import TemporalSettings
 from engine.client._converter import DATA_CONVERTER
@@ -51,6 +54,19 @@ from workers.store import Store, open_store
 from workers.worker import build_worker
 
 JOURNEYS = Path(__file__).parent / "fixtures" / "journeys"
+SHIPPED = Path(__file__).parents[1] / "playbooks"
+_SHIPPED_COPY = tempfile.TemporaryDirectory(prefix="shipped-without-calendar-")
+
+
+@functools.cache
+def shipped_without_calendar() -> PlaybookSet:
+    """The shipped set without its company calendar, so no customer email waits for a send
+    window: for tests of other behaviour that run on a real clock (the dev server) or count
+    exact days from today, which would otherwise depend on the weekday and the hour they run.
+    The windows themselves are tested with calendars of their own (test_windows.py)."""
+    copy = Path(_SHIPPED_COPY.name) / "playbooks"
+    shutil.copytree(SHIPPED, copy, ignore=shutil.ignore_patterns("calendars"))
+    return load([copy])
 
 
 @dataclass

@@ -169,7 +169,8 @@ def assignments(store: Store) -> list[Assignment]:
     with store.transaction() as tx:
         rows = tx.run(
             "SELECT account_id, playbook, at, seen FROM decisions"
-            " WHERE kind = 'experiment' AND rule LIKE 'experiment.%' ORDER BY at, id"
+            " WHERE kind = 'experiment' AND substr(rule, 1, 11) = 'experiment.'"
+            " ORDER BY at, id"
         )
     out = []
     for row in rows:

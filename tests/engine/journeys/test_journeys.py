@@ -20,7 +20,7 @@ from temporalio.client import Client, WorkflowHandle
 from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
 
-from engine import PlaybookSet, load
+from engine import PlaybookSet
 from engine.client._start import publish, send
 from engine.journeys._account import AccountWorkflow
 from engine.journeys._account_state import AccountStatus
@@ -33,7 +33,7 @@ from engine.journeys._messages import (
     RunStatus,
 )
 from engine.journeys._run import PlaybookRunWorkflow
-from tests.support import Recorder, eventually
+from tests.support import Recorder, eventually, shipped_without_calendar
 from workers.worker import build_worker
 
 PLAYBOOKS = Path(__file__).parents[3] / "playbooks"
@@ -41,7 +41,7 @@ PLAYBOOKS = Path(__file__).parents[3] / "playbooks"
 
 @pytest.fixture(scope="module")
 def catalog() -> Catalog:
-    shipped: PlaybookSet = load([PLAYBOOKS])
+    shipped: PlaybookSet = shipped_without_calendar()
     return build_catalog(shipped.plans(), shipped.health_plan())  # type: ignore[arg-type]
 
 

@@ -18,7 +18,6 @@ from temporalio.api.sdk.v1 import WorkflowMetadata
 from temporalio.client import Client, WorkflowHandle
 from temporalio.testing import WorkflowEnvironment
 
-from engine import load
 from engine.client._attributes import register
 from engine.client._converter import DATA_CONVERTER
 from engine.client._start import account_workflow_id, publish, send
@@ -27,7 +26,7 @@ from engine.journeys._catalog import build_catalog
 from engine.journeys._messages import AttributeChange, HealthEvent, RunStatus
 from engine.journeys._run import PlaybookRunWorkflow
 from engine.language._plan import WebhookNode
-from tests.support import Recorder, eventually, fresh_namespace
+from tests.support import Recorder, eventually, fresh_namespace, shipped_without_calendar
 from workers.worker import build_worker
 
 PLAYBOOKS = Path(__file__).parents[3] / "playbooks"
@@ -36,7 +35,7 @@ PLAYBOOKS = Path(__file__).parents[3] / "playbooks"
 async def churning_account(client: Client, queue: str, account: str) -> WorkflowHandle[Any, Any]:
     """An enterprise account at 85, then 25: churn-prevention engages the CSM tier."""
     await register(client, client.namespace)
-    shipped = load([PLAYBOOKS])
+    shipped = shipped_without_calendar()
     await publish(client, build_catalog(shipped.plans(), shipped.health_plan()), queue)  # type: ignore[arg-type]
     renewal = (datetime.now(UTC) + timedelta(days=200)).date().isoformat()
     attributes = {
