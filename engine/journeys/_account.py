@@ -629,7 +629,8 @@ class AccountWorkflow:
         override = self.state.override
         seen: dict[str, Any] = {"health.score": self._health().score, "model score": model_score}
         if override is not None:
-            seen["until"] = override.until.isoformat()
+            # Who and why as data too: the dashboard lists overrides in force from the log.
+            seen.update(until=override.until.isoformat(), by=override.by, reason=override.reason)
         self.note(
             Decision(
                 at=_clock.now(),

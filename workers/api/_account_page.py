@@ -255,4 +255,10 @@ def render(page: AccountPage, csrf: str | None) -> str:
         drafts=page.drafts,
         reviewed=_reviewed,
         seen=lambda seen: json.dumps(seen, sort_keys=True, default=str),
+        override_tier=_tier_of(account.override.score, page.tiers) if account.override else None,
     )
+
+
+def _tier_of(score: float, tiers: list[tuple[str, float]]) -> str | None:
+    """The tier ``score`` falls in (the first, highest first, whose minimum it reaches)."""
+    return next((name for name, minimum in tiers if score >= minimum), None)
