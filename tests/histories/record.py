@@ -62,6 +62,7 @@ from engine.journeys._messages import (
     CloseRequest,
     HealthEvent,
     LifecycleEvent,
+    OverrideRequest,
     PauseRequest,
     PlaybookExit,
     ResumeRequest,
@@ -782,6 +783,53 @@ async def account_event_counts(env: WorkflowEnvironment) -> Histories:
     }
 
 
+async def account_overrides(env: WorkflowEnvironment) -> Histories:
+    """A health override set and expiring, with tests/fixtures/overrides: watch waits for a
+    score below 50; a CSM overrides to 75 for three days, so the model's 40 starts nothing;
+    at the end of the override (a durable timer) rescue enrolls and watch acts."""
+    client = env.client
+    account = "globex"
+    handle = client.get_workflow_handle(account_workflow_id(account))
+    await publish(client, catalog_of(load_relative(FIXTURES, "overrides")), QUEUE)
+    await send(client, account, HealthEvent(event_id="h1", score=80), QUEUE)
+    await send(client, account, AccountEvent(event_id="s1", name="contract.signed"), QUEUE)
+
+    async def status() -> AccountStatus:
+        found: AccountStatus = await handle.query(AccountWorkflow.status)
+        return found
+
+    async def watching() -> bool:
+        return "watch" in (await status()).enrollments
+
+    await eventually(watching, "watch enrolls on the signed contract")
+    until = await env.get_current_time() + timedelta(days=3)
+    request = OverrideRequest(by="dana", reason="renewal confirmed", score=75, until=until)
+    await handle.execute_update("override_health", request)
+    await send(client, account, HealthEvent(event_id="h2", score=40), QUEUE)
+
+    async def model_scored() -> bool:
+        found = await status()
+        return found.health.score == 40 and found.override is not None
+
+    await eventually(model_scored, "the model scores 40 under the override")
+    expect("rescue" not in (await status()).enrollments, "the override holds rescue off")
+    await env.sleep(timedelta(days=4))
+
+    async def rescued() -> bool:
+        found = await status()
+        ended = any(d.kind == "override_expired" for d in found.why)
+        return ended and "rescue" in found.enrollments
+
+    await eventually(rescued, "the override expires and rescue enrolls")
+    watch = client.get_workflow_handle_for(PlaybookRunWorkflow.run, f"playbook/watch/{account}/1")
+    rescue = client.get_workflow_handle_for(PlaybookRunWorkflow.run, f"playbook/rescue/{account}/1")
+    expect((await rescue.result()).ended_by == "completed", "rescue runs its call")
+    return {
+        "account_overrides": await settled(handle),
+        "account_overrides_watch": await settled(watch),
+    }
+
+
 async def _not(check: Awaitable[bool]) -> bool:
     return not await check
 
@@ -805,6 +853,7 @@ JOURNEYS: dict[str, Callable[[WorkflowEnvironment], Awaitable[Histories]]] = {
     "contact_caps": contact_caps,
     "account_date_anchors": account_date_anchors,
     "account_event_counts": account_event_counts,
+    "account_overrides": account_overrides,
 }
 
 
