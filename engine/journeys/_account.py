@@ -417,7 +417,9 @@ class AccountWorkflow:
                 before = state.health.tier
                 state.health = Health(
                     score=score,
-                    tier=_scoring.tier(model, score) if model else None,
+                    tier=_scoring.tier(model, score, state.attributes.get("segment"))
+                    if model
+                    else None,
                     trend=_scoring.trend(model, history, int(now.timestamp())) if model else None,
                     components=dict(state.components),
                 )
@@ -510,7 +512,8 @@ class AccountWorkflow:
         """The health conditions read: the model's, or a person's score in force."""
         state = self.state
         model = state.catalog.health if state.catalog else None
-        return _overrides.effective(state.health, state.override, model)
+        segment = state.attributes.get("segment")
+        return _overrides.effective(state.health, state.override, model, segment)
 
     def facts(self, enrolled_at: datetime | None = None) -> Facts:
         state = self.state

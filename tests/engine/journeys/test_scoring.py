@@ -61,3 +61,43 @@ def test_trend(model: HealthModelPlan) -> None:
     assert trend(model, steady, now) == "stable"
     assert trend(model, rising, now) == "improving"
     assert trend(model, falling[-1:], now) == "stable"
+
+
+TIERS_BY_SEGMENT = """\
+kind: HealthModel
+name: default
+version: 1
+segments: [enterprise, mid-market, smb]
+components:
+  usage: {description: Product usage}
+weights:
+  default: {usage: 100}
+tiers:
+  enterprise:
+    - {name: healthy, min: 85}
+    - {name: at-risk, min: 60}
+    - {name: critical, min: 0}
+  default:
+    - {name: healthy, min: 80}
+    - {name: at-risk, min: 40}
+    - {name: critical, min: 0}
+trend: {window: 30d, threshold: 5}
+"""
+
+
+def test_tiers_by_segment_score_with_the_accounts_segment(tmp_path: Path) -> None:
+    """Seed 001's segment-specific thresholds: 82 is at-risk for enterprise, healthy for
+    smb; 50 critical for enterprise, at-risk by the default tiers (also for no segment or
+    one that is not a name); the plan keeps the default tiers where single lists go."""
+    (tmp_path / "health.yaml").write_text(TIERS_BY_SEGMENT)
+    plan = load([tmp_path]).health_plan()
+    assert plan is not None
+    assert [t.min for t in plan.tiers] == [80, 40, 0]
+    assert (tier(plan, 82, "enterprise"), tier(plan, 82, "smb")) == ("at-risk", "healthy")
+    assert (tier(plan, 50, "enterprise"), tier(plan, 50, "mid-market")) == ("critical", "at-risk")
+    assert tier(plan, 50, None) == tier(plan, 50, ["enterprise"]) == tier(plan, 50) == "at-risk"
+
+
+def test_a_model_without_tiers_by_segment_keeps_its_hash(model: HealthModelPlan) -> None:
+    """Plans of models with one list of tiers serialise as before (no tiers_by_segment)."""
+    assert "tiers_by_segment" not in model.model_dump(mode="json")
