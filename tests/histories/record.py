@@ -234,6 +234,31 @@ async def ladder_climb_ack_recover(env: WorkflowEnvironment) -> Histories:
     return {"ladder_climb_ack_recover": await settled(handle)}
 
 
+async def ladder_by_segment(env: WorkflowEnvironment) -> Histories:
+    """Values by segment, with tests/fixtures/by_segment: an enterprise account at 60 engages
+    the ladder (its threshold is 70), climbs to the manager after its 4-hour SLA, waits its
+    2 days, and its wait_for times out after its 1 day."""
+    client = env.client
+    start = await env.get_current_time()
+    run_input = RunInput(
+        plan=load_relative(FIXTURES, "by_segment").plan("save"),
+        account_id="wayne",
+        cycle=1,
+        enrolled_at=start,
+        facts=Facts(now=start, health=Health(score=60), account={"segment": "enterprise"}),
+    )
+    handle = await client.start_workflow(
+        PlaybookRunWorkflow.run, run_input, id="playbook/save/wayne/1", task_queue=QUEUE
+    )
+    await env.sleep(timedelta(hours=5))
+    status: RunStatus = await handle.query(PlaybookRunWorkflow.status)
+    expect(status.escalation_tier == "manager", f"climbed to {status.escalation_tier}")
+    result: RunResult = await handle.result()
+    ended = await env.get_current_time() - start
+    expect(result.ended_by == "completed" and ended < timedelta(days=4), f"ended {result}")
+    return {"ladder_by_segment": await settled(handle)}
+
+
 async def ladder_paused(env: WorkflowEnvironment) -> Histories:
     """A tier's channels at once (task and email), then a 3-day pause: no climb; the SLA
     restarts at the resume and the manager is engaged 2 days later; an operator stops it."""
@@ -838,6 +863,7 @@ JOURNEYS: dict[str, Callable[[WorkflowEnvironment], Awaitable[Histories]]] = {
     "onboarding_run": onboarding_run,
     "ladder_climb_ack_recover": ladder_climb_ack_recover,
     "ladder_paused": ladder_paused,
+    "ladder_by_segment": ladder_by_segment,
     "account_enroll_exit": account_enroll_exit,
     "account_continue_as_new": account_continue_as_new,
     "account_history": account_history,
