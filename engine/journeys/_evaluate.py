@@ -62,7 +62,9 @@ def _eval(cond: ConditionPlan, facts: Facts, seen: dict[str, Any]) -> bool:
     if isinstance(cond, ChangePlan):
         delta = change(facts, cond.field, cond.window_seconds)
         seen[f"change({cond.field}, {cond.window_seconds // 86_400}d)"] = delta
-        return compare(delta, cond.op, cond.value)
+        if cond.by_segment:
+            seen["account.segment"] = facts.account.get("segment")
+        return compare(delta, cond.op, for_facts(cond.value, cond.by_segment, facts))
     if isinstance(cond, CountPlan):
         count = count_events(facts.events, cond.event, cond.window_seconds, _epoch(facts))
         seen[f"count({cond.event}, {_days(cond.window_seconds)})"] = count

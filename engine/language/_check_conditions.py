@@ -66,7 +66,7 @@ def check_condition(condition: Any, loc: Loc, ctx: Context) -> list[Finding]:
         if name == "health.score" or (
             kind_of(name, ctx.components) == "number" and name.startswith("health.components.")
         ):
-            return []
+            return unknown_segments(condition.value, (*loc, condition.operator), ctx)
         return [_field_problem(name, (*loc, "change"), ctx, "health.score or a component")]
     if isinstance(condition, Count):
         return []  # the event name, window and bound are the model's to check

@@ -78,11 +78,13 @@ def compile_condition(condition: Any) -> ConditionPlan:
             field=condition.field, op=condition.operator, value=value, by_segment=by_segment
         )
     if isinstance(condition, Change):
+        bound, by_segment = _by_segment.split(condition.value)
         return ChangePlan(
             field=condition.change,
             window_seconds=duration_seconds(condition.over),
             op=condition.operator,
-            value=condition.value,
+            value=bound,
+            by_segment=by_segment,
         )
     if isinstance(condition, Count):
         spec = condition.count

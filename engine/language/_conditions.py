@@ -105,14 +105,15 @@ class Change(Model):
     """The score whose change is measured: health.score or health.components.NAME."""
     over: Duration
     """The window: the change is the score now minus the score this long ago."""
-    lt: int | float | None = None
-    """Holds when the change is below this (negative means a drop)."""
-    lte: int | float | None = None
-    """Holds when the change is at most this."""
-    gt: int | float | None = None
-    """Holds when the change is above this."""
-    gte: int | float | None = None
-    """Holds when the change is at least this."""
+    lt: int | float | NumberBySegment | None = None
+    """Holds when the change is below this (negative means a drop); or by segment, with a
+    default: {enterprise: -10, default: -15}."""
+    lte: int | float | NumberBySegment | None = None
+    """Holds when the change is at most this (or the account's segment's)."""
+    gt: int | float | NumberBySegment | None = None
+    """Holds when the change is above this (or the account's segment's)."""
+    gte: int | float | NumberBySegment | None = None
+    """Holds when the change is at least this (or the account's segment's)."""
 
     @model_validator(mode="after")
     def _one_operator(self) -> Change:
@@ -124,8 +125,11 @@ class Change(Model):
         return _exactly_one(self, CHANGE_OPERATORS, "change")
 
     @property
-    def value(self) -> float:
-        return float(getattr(self, self.operator))
+    def value(self) -> float | dict[str, float]:
+        bound = getattr(self, self.operator)
+        if isinstance(bound, dict):
+            return {k: float(v) for k, v in bound.items()}
+        return float(bound)
 
 
 class Cel(Model):

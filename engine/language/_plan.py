@@ -81,6 +81,12 @@ class ChangePlan(_Plan):
     window_seconds: int
     op: Literal["lt", "lte", "gt", "gte"]
     value: float
+    by_segment: dict[str, float] | None = None
+    """Other segments' bounds (``value`` is the default): engine.language._by_segment."""
+
+    @model_serializer(mode="wrap")
+    def _without_unset_segments(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        return _omit(handler(self), by_segment=None)
 
 
 class CountPlan(_Plan):

@@ -21,8 +21,8 @@ from engine import load
 from engine.journeys._evaluate import Verdict, evaluate
 from engine.journeys._messages import RunInput, RunResult, RunStatus
 from engine.journeys._run import PlaybookRunWorkflow
-from engine.language._facts import Facts, Health
-from engine.language._plan import ComparePlan, Plan
+from engine.language._facts import Facts, Health, Sample
+from engine.language._plan import ChangePlan, ComparePlan, Plan
 from tests.support import Recorder
 
 FIXTURES = Path(__file__).parents[2] / "fixtures"
@@ -150,3 +150,23 @@ def test_a_threshold_by_segment_records_the_segment_it_read() -> None:
     assert evaluate(condition, smb) == Verdict(
         False, {"health.score": 40, "account.segment": "smb"}
     )
+
+
+def test_a_change_bound_by_segment_reads_the_accounts_segment() -> None:
+    """{change: health.score, over: 14d, lte: {enterprise: -10, default: -15}}: a 12-point
+    drop is news for enterprise, not for smb."""
+    condition = ChangePlan(
+        field="health.score",
+        window_seconds=14 * 86_400,
+        op="lte",
+        value=-15,
+        by_segment={"enterprise": -10},
+    )
+    now = datetime(2027, 1, 20, tzinfo=UTC)
+    history = {"health.score": [Sample(at=int(now.timestamp()) - 15 * 86_400, value=72)]}
+    facts = Facts(now=now, health=Health(score=60), history=history)
+    enterprise = facts.model_copy(update={"account": {"segment": "enterprise"}})
+    smb = facts.model_copy(update={"account": {"segment": "smb"}})
+    assert evaluate(condition, enterprise).result is True
+    assert evaluate(condition, smb).result is False
+    assert evaluate(condition, smb).seen["account.segment"] == "smb"
