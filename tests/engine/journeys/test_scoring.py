@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
 from engine import HealthModelPlan, load
+from engine.journeys._overrides import HealthOverride, effective
 from engine.journeys._scoring import score, tier, trend
-from engine.language._facts import Sample
+from engine.language._facts import Health, Sample
 
 BASIC = Path(__file__).parents[2] / "fixtures" / "basic"
 DAY = 86_400
@@ -101,3 +103,17 @@ def test_tiers_by_segment_score_with_the_accounts_segment(tmp_path: Path) -> Non
 def test_a_model_without_tiers_by_segment_keeps_its_hash(model: HealthModelPlan) -> None:
     """Plans of models with one list of tiers serialise as before (no tiers_by_segment)."""
     assert "tiers_by_segment" not in model.model_dump(mode="json")
+
+
+def test_an_overrides_tier_is_the_accounts_segments(tmp_path: Path) -> None:
+    """An override of 82 reads as at-risk for an enterprise account (its tiers start healthy
+    at 85), healthy for an smb one; the model's trend and components stay."""
+    (tmp_path / "health.yaml").write_text(TIERS_BY_SEGMENT)
+    plan = load([tmp_path]).health_plan()
+    assert plan is not None
+    moment = datetime(2027, 1, 4, tzinfo=UTC)
+    override = HealthOverride(score=82, reason="r", by="dana", at=moment, until=moment)
+    model = Health(score=30, tier="critical", trend="declining")
+    enterprise = effective(model, override, plan, "enterprise")
+    assert (enterprise.score, enterprise.tier, enterprise.trend) == (82, "at-risk", "declining")
+    assert effective(model, override, plan, "smb").tier == "healthy"
