@@ -112,6 +112,8 @@ def _show(plan: Plan | HealthModelPlan) -> None:
     print(f"hash {plan.hash}")
     if isinstance(plan, HealthModelPlan):
         print(f"tiers: {', '.join(f'{t.name} >= {t.min:g}' for t in plan.tiers)}")
+        for segment, tiers in (plan.tiers_by_segment or {}).items():
+            print(f"tiers of {segment}: {', '.join(f'{t.name} >= {t.min:g}' for t in tiers)}")
         return
     rows = [(node.id, node.type, _successors(node)) for node in plan.nodes.values()]
     if not _out.is_terminal:

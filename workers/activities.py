@@ -34,6 +34,7 @@ from engine.journeys._messages import (
     HistoryRequest,
     JourneyRecord,
 )
+from engine.language._by_segment import for_segment
 from engine.language._plan import (
     ApprovalNode,
     EmailNode,
@@ -298,7 +299,9 @@ class Actions:
             # One task per role the tier engages, each under its own key.
             specs = [(role, f"{request.idempotency_key}/{role}") for role in tier.notify]
             title, description, priority = tier.title, None, "high"
-            sla = tier.ack_sla_seconds
+            # The account's segment's SLA (ack_sla by segment), as the ladder waits for it.
+            segment = request.account.get("segment")
+            sla = for_segment(tier.ack_sla_seconds, tier.ack_sla_by_segment, segment)
             due = now + timedelta(seconds=sla) if sla else None
             scope, kind = "ladder", "task"
         made = []

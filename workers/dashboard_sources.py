@@ -34,6 +34,7 @@ from engine.dashboard._numbers import (
     Report,
     build_report,
 )
+from engine.dashboard._overrides import LISTED, OverrideRow, in_force
 from engine.dashboard._settings import DashboardSettings
 from engine.journeys import _search as sa
 from engine.journeys._catalog import CATALOG_WORKFLOW_ID, Catalog, CatalogWorkflow
@@ -68,7 +69,9 @@ async def report(
     live = await gather_live(client, now, sorted(segments), sorted(extra))
     held = await asyncio.to_thread(history.contact_holds, store, period.start, period.end)
     live = live.model_copy(update={"enrolled": enrolled, "contact_holds": held})
-    built = build_report(period, live, changes, journeys, now, settings)
+    latest = await asyncio.to_thread(history.latest_overrides, store)
+    overrides = await _with_model_scores(client, in_force(latest, now))
+    built = build_report(period, live, changes, journeys, now, settings, overrides)
     assigned = await asyncio.to_thread(history.assignments, store)
     if not assigned:
         return built
@@ -78,6 +81,27 @@ async def report(
     tiers = list(live.tiers) or list(DEFAULT_TIERS)
     lifts = lift(assigned, changes, ended, min(period.end, now), horizon, tiers)
     return built.model_copy(update={"experiments": lifts})
+
+
+async def _with_model_scores(client: Client, rows: list[OverrideRow]) -> list[OverrideRow]:
+    """``rows`` with what the model says now (the account's search attributes) for the
+    ones listed; the rest keep their place in the count."""
+    listed = rows[:LISTED]
+    if not listed:
+        return rows
+    model: dict[str, tuple[float | None, str | None]] = {}
+    async for execution in client.list_workflows(
+        f"{ACCOUNTS} AND {sa.ACCOUNT_ID.name} IN {_in([r.account_id for r in listed])}"
+    ):
+        attributes = execution.typed_search_attributes
+        account = attributes.get(sa.ACCOUNT_ID)
+        if account:
+            model[account] = (attributes.get(sa.HEALTH_SCORE), attributes.get(sa.HEALTH_TIER))
+    shown = []
+    for row in listed:
+        score, tier = model.get(row.account_id, (None, None))
+        shown.append(row.model_copy(update={"model_score": score, "model_tier": tier}))
+    return shown + rows[LISTED:]
 
 
 async def catalog_of(client: Client) -> Catalog | None:

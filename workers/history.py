@@ -18,6 +18,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 from engine.dashboard._lift import Assignment
+from engine.dashboard._overrides import RULE as OVERRIDE_RULE
+from engine.dashboard._overrides import OverrideDecision
 from engine.journeys._messages import (
     Decision,
     DecisionRecord,
@@ -125,6 +127,28 @@ def decisions(store: Store, account_id: str) -> list[DecisionRecord]:
         )
         for row in rows
     ]
+
+
+def latest_overrides(store: Store) -> list[OverrideDecision]:
+    """Each account's latest health override decision (set, cleared or expired): the
+    dashboard lists those still in force (engine.dashboard._overrides.in_force)."""
+    with store.transaction() as tx:
+        rows = tx.run(
+            "SELECT account_id, kind, at, seen, detail FROM decisions WHERE rule = ?"
+            " ORDER BY at, id",
+            (OVERRIDE_RULE,),
+        )
+    latest = {
+        row["account_id"]: OverrideDecision(
+            account_id=row["account_id"],
+            kind=row["kind"],
+            at=_utc(row["at"]),
+            seen=json.loads(row["seen"]),
+            detail=row["detail"],
+        )
+        for row in rows
+    }
+    return list(latest.values())
 
 
 def enrollments(store: Store, since: datetime, until: datetime) -> dict[str, int]:

@@ -30,6 +30,7 @@ from engine.dashboard._forecast import (
     satisfaction,
 )
 from engine.dashboard._lift import ExperimentLift
+from engine.dashboard._overrides import LISTED, OverrideRow
 from engine.dashboard._retention import (
     CHURN_EVENT,  # noqa: F401 (the dashboard's event names, read from here)
     SIGNED_EVENT,
@@ -284,6 +285,10 @@ class Report(BaseModel):
     targets: dict[str, float] = Field(default_factory=lambda: DashboardSettings().targets)
     experiments: list[ExperimentLift] = Field(default_factory=list)
     """Outcomes per arm of every playbook experiment (engine.dashboard._lift)."""
+    overrides: list[OverrideRow] = Field(default_factory=list)
+    """Health overrides in force, ending soonest first (at most ``_overrides.LISTED``)."""
+    overridden: int = 0
+    """How many accounts have an override in force (``overrides`` may list fewer)."""
 
 
 def build_report(
@@ -293,9 +298,10 @@ def build_report(
     journeys: list[JourneyRecord],
     now: datetime,
     settings: DashboardSettings | None = None,
+    overrides: list[OverrideRow] | None = None,
 ) -> Report:
     """The dashboard for ``period``; ``changes`` are every recorded change before its end,
-    ``journeys`` the runs that ended in it."""
+    ``journeys`` the runs that ended in it, ``overrides`` the health overrides in force."""
     settings = settings or DashboardSettings()
     onboarding = _onboarding(period, changes, journeys)
     onboarding.new_customers = new_customer_retention(period, changes)
@@ -322,6 +328,8 @@ def build_report(
             },
         ),
         targets=dict(settings.targets),
+        overrides=(overrides or [])[:LISTED],
+        overridden=len(overrides or []),
     )
 
 

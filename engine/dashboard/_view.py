@@ -15,6 +15,7 @@ from pydantic import BaseModel, Field
 from engine.dashboard._forecast import Measure, forecast, pipeline, satisfaction
 from engine.dashboard._lift import table
 from engine.dashboard._numbers import AtRisk, Renewals, Report
+from engine.dashboard._overrides import model, summary
 from engine.dashboard._retention import NewCustomers
 
 
@@ -255,21 +256,28 @@ def sections(report: Report) -> list[Section]:
             ],
         )
     )
+    overridden = {o.account_id: o for o in report.overrides}
     out.append(
         Section(
             key="at_risk_accounts",
             title="Accounts at risk",
-            headers=["account", "tier", "ARR"],
+            headers=["account", "tier", "ARR", "override in force"],
             rows=[
                 Row(
                     key=f"account.{x.account_id}",
-                    cells=[x.account_id, x.tier or "-", money(x.arr)],
+                    cells=[
+                        x.account_id,
+                        x.tier or "-",
+                        money(x.arr),
+                        summary(overridden[x.account_id]) if x.account_id in overridden else "-",
+                    ],
                     account=x.account_id,
                 )
                 for x in a.listed
             ],
         )
     )
+    out.append(_overrides(report))
     out.append(
         Section(
             key="escalations",
@@ -527,3 +535,30 @@ def plain_lines(report: Report) -> list[str]:
         if not section.rows:
             lines.append("(none)")
     return lines
+
+
+def _overrides(report: Report) -> Section:
+    """Where people overrode the model: conditions read the override, the tiers above count
+    the model's score."""
+    listed = len(report.overrides)
+    more = f", the {listed} ending soonest" if listed < report.overridden else ""
+    return Section(
+        key="overrides",
+        title=f"Health overrides in force ({report.overridden}{more})",
+        headers=["account", "override", "model now", "by", "why", "until"],
+        rows=[
+            Row(
+                key=f"override.{o.account_id}",
+                cells=[
+                    o.account_id,
+                    f"{o.score:g}",
+                    model(o),
+                    o.by,
+                    o.reason,
+                    f"{o.until:%Y-%m-%d %H:%M} UTC",
+                ],
+                account=o.account_id,
+            )
+            for o in report.overrides
+        ],
+    )

@@ -418,7 +418,9 @@ class AccountWorkflow:
                 before = state.health.tier
                 state.health = Health(
                     score=score,
-                    tier=_scoring.tier(model, score) if model else None,
+                    tier=_scoring.tier(model, score, state.attributes.get("segment"))
+                    if model
+                    else None,
                     trend=_scoring.trend(model, history, int(now.timestamp())) if model else None,
                     components=dict(state.components),
                 )
@@ -516,7 +518,8 @@ class AccountWorkflow:
         """The health conditions read: the model's, or a person's score in force."""
         state = self.state
         model = state.catalog.health if state.catalog else None
-        return _overrides.effective(state.health, state.override, model)
+        segment = state.attributes.get("segment")
+        return _overrides.effective(state.health, state.override, model, segment)
 
     def facts(self, enrolled_at: datetime | None = None) -> Facts:
         state = self.state
@@ -637,7 +640,8 @@ class AccountWorkflow:
         override = self.state.override
         seen: dict[str, Any] = {"health.score": self._health().score, "model score": model_score}
         if override is not None:
-            seen["until"] = override.until.isoformat()
+            # Who and why as data too: the dashboard lists overrides in force from the log.
+            seen.update(until=override.until.isoformat(), by=override.by, reason=override.reason)
         self.note(
             Decision(
                 at=_clock.now(),

@@ -13,6 +13,7 @@ from typing import Any
 
 import cel
 
+from engine.language._by_segment import for_facts
 from engine.language._counts import CEL_FUNCTION, cel_counts, count_events
 from engine.language._durations import duration_seconds
 from engine.language._facts import Facts
@@ -54,11 +55,16 @@ def _eval(cond: ConditionPlan, facts: Facts, seen: dict[str, Any]) -> bool:
     if isinstance(cond, ComparePlan):
         value = facts.value(cond.field)
         seen[cond.field] = value
-        return compare(value, cond.op, cond.value)
+        if cond.by_segment:
+            # Which threshold applied is part of what the rule saw.
+            seen["account.segment"] = facts.account.get("segment")
+        return compare(value, cond.op, for_facts(cond.value, cond.by_segment, facts))
     if isinstance(cond, ChangePlan):
         delta = change(facts, cond.field, cond.window_seconds)
         seen[f"change({cond.field}, {cond.window_seconds // 86_400}d)"] = delta
-        return compare(delta, cond.op, cond.value)
+        if cond.by_segment:
+            seen["account.segment"] = facts.account.get("segment")
+        return compare(delta, cond.op, for_facts(cond.value, cond.by_segment, facts))
     if isinstance(cond, CountPlan):
         count = count_events(facts.events, cond.event, cond.window_seconds, _epoch(facts))
         seen[f"count({cond.event}, {_days(cond.window_seconds)})"] = count

@@ -22,6 +22,7 @@ with workflow.unsafe.imports_passed_through():
     from engine.journeys._evaluate import evaluate
     from engine.journeys._journey import Journey, stop_if_ending
     from engine.journeys._messages import Acknowledgement, CloseRequest
+    from engine.language._by_segment import for_segment
     from engine.language._plan import LadderPlan
 
 
@@ -156,11 +157,10 @@ class Ladder:
         while True:
             await self._engage(index)
             tier = self.plan.tiers[index]
-            deadline = (
-                _clock.now() + timedelta(seconds=tier.ack_sla_seconds)
-                if tier.ack_sla_seconds
-                else None
-            )
+            # The account's segment's SLA (ack_sla by segment), read as the tier engages.
+            segment = self._run.facts().account.get("segment")
+            sla = for_segment(tier.ack_sla_seconds, tier.ack_sla_by_segment, segment)
+            deadline = _clock.now() + timedelta(seconds=sla) if sla else None
             self.sla_until = deadline
             self._run.describe()
             while True:
@@ -169,7 +169,7 @@ class Ladder:
                     # pause starts again at the resume, so nobody is escalated for it.
                     await workflow.wait_condition(lambda: not self._run.paused)
                     if deadline is not None:
-                        deadline = _clock.now() + timedelta(seconds=tier.ack_sla_seconds or 0)
+                        deadline = _clock.now() + timedelta(seconds=sla or 0)
                         self.sla_until = deadline
                 higher = self._higher_than(index)
                 if higher is not None:
@@ -184,7 +184,7 @@ class Ladder:
                         self._run.record(
                             "sla_missed",
                             f"escalation.tiers.{tier.id}",
-                            detail=f"no acknowledgement within {tier.ack_sla_seconds}s",
+                            detail=f"no acknowledgement within {sla}s",
                         )
                         index += 1
                         break
@@ -219,7 +219,7 @@ class Ladder:
                             or (self._run.exact_wakes and self._recovering_since != since)
                         ),
                         timeout=wake,
-                        timeout_summary=_summaries.ack_sla(tier)
+                        timeout_summary=_summaries.ack_sla(tier, sla)
                         if deadline is not None and self.acknowledged_by is None
                         else f"escalation tier {tier.id}: recheck recovery and higher tiers",
                     )

@@ -79,13 +79,17 @@ def _control(text: str) -> bool:
 
 
 def effective(
-    health: Health, override: HealthOverride | None, model: HealthModelPlan | None
+    health: Health,
+    override: HealthOverride | None,
+    model: HealthModelPlan | None,
+    segment: object = None,
 ) -> Health:
     """The health conditions read: the model's, with the override's score (and the tier
-    that score falls in) while one is in force; trend and components stay the model's."""
+    that score falls in, by the segment's tiers) while one is in force; trend and
+    components stay the model's."""
     if override is None:
         return health
-    tier = _scoring.tier(model, override.score) if model is not None else health.tier
+    tier = _scoring.tier(model, override.score, segment) if model is not None else health.tier
     return health.model_copy(update={"score": override.score, "tier": tier})
 
 

@@ -61,6 +61,7 @@ with workflow.unsafe.imports_passed_through():
     from engine.journeys._timing import sleep_at_most
     from engine.journeys._waits import wait_for, wait_for_event, wait_until, watch_calendar
     from engine.journeys._windows import journey_zone, wait_business_days, wait_for_window
+    from engine.language._by_segment import for_facts as by_segment
     from engine.language._facts import Facts, anchor_value
     from engine.language._plan import (
         ApprovalNode,
@@ -423,13 +424,14 @@ class PlaybookRunWorkflow:
         if isinstance(node, WaitNode):
             self._passed = None
             if node.seconds is not None:
-                until = self.wait_ends = _clock.now() + timedelta(seconds=node.seconds)
+                seconds = by_segment(node.seconds, node.seconds_by_segment, self.facts())
+                until = self.wait_ends = _clock.now() + timedelta(seconds=seconds)
                 self.waiting = (
-                    f"waiting {_summaries.duration(node.seconds)}, until {_summaries.moment(until)}"
+                    f"waiting {_summaries.duration(seconds)}, until {_summaries.moment(until)}"
                 )
                 self.describe()
                 await workflow.sleep(
-                    timedelta(seconds=node.seconds), summary=_summaries.wait(node.id, node.seconds)
+                    timedelta(seconds=seconds), summary=_summaries.wait(node.id, seconds)
                 )
             elif node.until is not None:
                 self._passed = await wait_until(self, node.until, node.id)
@@ -439,11 +441,12 @@ class PlaybookRunWorkflow:
             return node.next
         if isinstance(node, WaitForNode):
             self._passed = None
+            timeout = by_segment(node.timeout_seconds, node.timeout_by_segment, self.facts())
             if node.event is not None:
-                met = await wait_for_event(self, node.event, node.timeout_seconds, node.id)
+                met = await wait_for_event(self, node.event, timeout, node.id)
             else:
                 assert node.condition is not None
-                met = await wait_for(self, node.condition, node.timeout_seconds, node.id)
+                met = await wait_for(self, node.condition, timeout, node.id)
             self.waiting = None
             return node.on_met if met else node.on_timeout
         if isinstance(node, BranchNode):

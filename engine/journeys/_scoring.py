@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+from engine.language._by_segment import for_segment
 from engine.language._facts import Sample
 from engine.language._plan import HealthModelPlan
 
@@ -44,11 +45,13 @@ def score(
     return round(sum(weights[c] * _clamp(v) for c, v in known.items()) / total, 2)
 
 
-def tier(model: HealthModelPlan, value: float | None) -> str | None:
-    """The first tier, from healthiest down, whose minimum the score reaches."""
+def tier(model: HealthModelPlan, value: float | None, segment: object = None) -> str | None:
+    """The first tier, from healthiest down, whose minimum the score reaches: the segment's
+    tiers when the model has its own for it, else the default's."""
     if value is None:
         return None
-    return next((band.name for band in model.tiers if value >= band.min), model.tiers[-1].name)
+    bands = for_segment(model.tiers, model.tiers_by_segment, segment)
+    return next((band.name for band in bands if value >= band.min), bands[-1].name)
 
 
 def trend(model: HealthModelPlan, history: list[Sample], now: int) -> str:

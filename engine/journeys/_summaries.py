@@ -129,8 +129,10 @@ def contact(policy: str, what: str) -> str:
     return _line(f"contact policy {policy}: {what}")
 
 
-def ack_sla(tier: TierPlan) -> str:
-    return _line(f"ack SLA of tier {tier.id}: {duration(tier.ack_sla_seconds or 0)}")
+def ack_sla(tier: TierPlan, seconds: int | None = None) -> str:
+    """The tier's SLA timer; ``seconds``: the account's segment's, when not the default."""
+    sla = tier.ack_sla_seconds if seconds is None else seconds
+    return _line(f"ack SLA of tier {tier.id}: {duration(sla or 0)}")
 
 
 def run_summary(plan: Plan, account_id: str, cycle: int) -> str:

@@ -17,6 +17,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from engine.journeys._evaluate import evaluate, program
+from engine.language._by_segment import for_facts
 from engine.language._counts import cel_counts
 from engine.language._facts import Facts, midnight
 from engine.language._plan import (
@@ -92,7 +93,7 @@ def _moments(condition: ConditionPlan, facts: Facts) -> tuple[set[datetime], dat
         value = facts.value(condition.field) if step else None
         if step is None or value is None:
             return set(), None
-        days = _days_to_flip(value, step, condition.value)
+        days = _days_to_flip(value, step, for_facts(condition.value, condition.by_segment, facts))
         return {_day_start(facts, d) for d in days}, None
     if isinstance(condition, ChangePlan):
         return _window_moves(condition, facts), None

@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from engine.language._by_segment import segment_names
 from engine.language._cel import CEL_VARIABLES, check_expression, members
 from engine.language._conditions import AllOf, AnyOf, Cel, Change, Compare, Not
 from engine.language._counts import Count, cel_count_problems
@@ -47,7 +48,7 @@ class Context:
 
     @property
     def tiers(self) -> list[str]:
-        return [t.name for t in self.health.tiers] if self.health else []
+        return [t.name for t in self.health.default_tiers] if self.health else []
 
 
 def check_condition(condition: Any, loc: Loc, ctx: Context) -> list[Finding]:
@@ -65,7 +66,7 @@ def check_condition(condition: Any, loc: Loc, ctx: Context) -> list[Finding]:
         if name == "health.score" or (
             kind_of(name, ctx.components) == "number" and name.startswith("health.components.")
         ):
-            return []
+            return unknown_segments(condition.value, (*loc, condition.operator), ctx)
         return [_field_problem(name, (*loc, "change"), ctx, "health.score or a component")]
     if isinstance(condition, Count):
         return []  # the event name, window and bound are the model's to check
@@ -91,12 +92,35 @@ def _compare(cond: Compare, loc: Loc, ctx: Context) -> list[Finding]:
                 at_key=True,
             )
         ]
+    if isinstance(cond.value, dict):
+        # A threshold by segment: each segment named is one the model has, each value fits.
+        out = unknown_segments(cond.value, (*loc, op), ctx)
+        for segment, value in cond.value.items():
+            out += _constant(cond.field, kind, value, (*loc, op, segment), ctx)
+        return out
     values = cond.value if isinstance(cond.value, list) else [cond.value]
-    out: list[Finding] = []
+    out = []
     for i, value in enumerate(values):
         vloc = (*loc, op, i) if isinstance(cond.value, list) else (*loc, op)
         out += _constant(cond.field, kind, value, vloc, ctx)
     return out
+
+
+def unknown_segments(value: object, loc: Loc, ctx: Context) -> list[Finding]:
+    """A value by segment's keys that are not segments of the health model (nor default)."""
+    if ctx.health is None:
+        return []
+    return [
+        Finding(
+            (*loc, name),
+            Code.REF_SEGMENT,
+            f"unknown segment {name!r}",
+            suggest(name, [*ctx.segments, "default"]),
+            at_key=True,
+        )
+        for name in segment_names(value)
+        if name not in ctx.segments
+    ]
 
 
 def _constant(name: str, kind: str, value: Any, loc: Loc, ctx: Context) -> list[Finding]:

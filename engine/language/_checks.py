@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-from engine.language._check_conditions import Context, check_condition
+from engine.language._check_conditions import Context, check_condition, unknown_segments
 from engine.language._contact import ContactPolicy
 from engine.language._diagnose import Finding, suggest
 from engine.language._documents import HealthModel, Playbook
@@ -28,6 +28,7 @@ from engine.language._steps import (
     StartPlaybookStep,
     TaskStep,
     WaitForStep,
+    WaitStep,
     branches,
 )
 
@@ -278,6 +279,14 @@ def _segments(book: Playbook, ctx: Context) -> list[Finding]:
         for i, name in enumerate(book.segments)
         if name not in ctx.segments
     ]
+    if book.escalation:
+        for i, tier in enumerate(book.escalation.tiers):
+            out += unknown_segments(tier.ack_sla, ("escalation", "tiers", i, "ack_sla"), ctx)
+    for loc, step in walk_steps(book.steps, ("steps",)):
+        if isinstance(step, WaitStep):
+            out += unknown_segments(step.for_, (*loc, "for"), ctx)
+        elif isinstance(step, WaitForStep):
+            out += unknown_segments(step.timeout, (*loc, "timeout"), ctx)
     if isinstance(book.entry.at, dict):
         for name in book.entry.at:
             if name != "default" and name not in ctx.segments:
@@ -399,31 +408,69 @@ def check_health_model(model: HealthModel) -> list[Finding]:
                 f"no weights for {', '.join(uncovered)} and no default",
             )
         )
+    lists = model.tier_lists()
+    if "default" not in lists:
+        out.append(
+            Finding(
+                ("tiers",),
+                Code.TIERS_INVALID,
+                "tiers by segment need a 'default' list for the segments without their own",
+            )
+        )
+    first = model.default_tiers
+    for segment, tiers in lists.items():
+        where: Loc = ("tiers", segment) if isinstance(model.tiers, dict) else ("tiers",)
+        if isinstance(model.tiers, dict) and segment not in segments:
+            out.append(
+                Finding(
+                    where,
+                    Code.REF_SEGMENT,
+                    f"unknown segment {segment!r}",
+                    suggest(segment, segments),
+                    at_key=True,
+                )
+            )
+        out += _tier_list(tiers, where)
+        if [t.name for t in tiers] != [t.name for t in first] and tiers is not first:
+            out.append(
+                Finding(
+                    where,
+                    Code.TIERS_INVALID,
+                    f"the tiers of {segment} must be {', '.join(t.name for t in first)}, in"
+                    " that order (only their minimums differ by segment)",
+                )
+            )
+    return out
+
+
+def _tier_list(tiers: list[Any], where: Loc) -> list[Finding]:
+    """Tiers named once each, from the highest minimum down to 0."""
+    out: list[Finding] = []
     names: set[str] = set()
-    for i, tier in enumerate(model.tiers):
+    for i, tier in enumerate(tiers):
         if tier.name in names:
             out.append(
                 Finding(
-                    ("tiers", i, "name"),
+                    (*where, i, "name"),
                     Code.NAME_DUPLICATE,
                     f"tier {tier.name!r} is defined twice",
                 )
             )
         names.add(tier.name)
-        if i and tier.min >= model.tiers[i - 1].min:
+        if i and tier.min >= tiers[i - 1].min:
             out.append(
                 Finding(
-                    ("tiers", i, "min"),
+                    (*where, i, "min"),
                     Code.TIERS_INVALID,
                     f"tier {tier.name!r} starts at {tier.min:g}, not below the tier"
-                    f" above it ({model.tiers[i - 1].min:g}); list tiers from"
+                    f" above it ({tiers[i - 1].min:g}); list tiers from"
                     " healthiest down",
                 )
             )
-    if model.tiers[-1].min != 0:
+    if tiers[-1].min != 0:
         out.append(
             Finding(
-                ("tiers", len(model.tiers) - 1, "min"),
+                (*where, len(tiers) - 1, "min"),
                 Code.TIERS_INVALID,
                 "the last tier must start at 0 so every score has a tier",
             )

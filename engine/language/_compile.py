@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from engine.language import _by_segment
 from engine.language._calendar import CalendarPlan, business_days, parse_window
 from engine.language._conditions import AllOf, AnyOf, Cel, Change, Compare, Not
 from engine.language._counts import Count
@@ -74,13 +75,18 @@ def compile_condition(condition: Any) -> ConditionPlan:
     if isinstance(condition, Not):
         return NotPlan(item=compile_condition(condition.not_))
     if isinstance(condition, Compare):
-        return ComparePlan(field=condition.field, op=condition.operator, value=condition.value)
+        value, by_segment = _by_segment.split(condition.value)
+        return ComparePlan(
+            field=condition.field, op=condition.operator, value=value, by_segment=by_segment
+        )
     if isinstance(condition, Change):
+        bound, by_segment = _by_segment.split(condition.value)
         return ChangePlan(
             field=condition.change,
             window_seconds=duration_seconds(condition.over),
             op=condition.operator,
-            value=condition.value,
+            value=bound,
+            by_segment=by_segment,
         )
     if isinstance(condition, Count):
         spec = condition.count
@@ -135,7 +141,11 @@ def step_graph(steps: list[Any]) -> tuple[dict[str, list[str]], set[str], dict[s
                 isinstance(step, WaitStep)
                 and step.for_
                 and step.if_ is None
-                and (duration_seconds(step.for_) > 0 or (business_days(step.for_) or 0) > 0)
+                and (
+                    _by_segment.shortest_seconds(step.for_) > 0
+                    if not isinstance(step.for_, str) or business_days(step.for_) is None
+                    else (business_days(step.for_) or 0) > 0
+                )
             ):
                 waits.add(step.id)
             graph[step.id] = succ
@@ -205,7 +215,8 @@ def compile_playbook(
                     **common,
                     condition=_maybe(step.condition),
                     event=step.event,
-                    timeout_seconds=duration_seconds(step.timeout),
+                    timeout_seconds=_by_segment.seconds(step.timeout)[0],
+                    timeout_by_segment=_by_segment.seconds(step.timeout)[1],
                     on_met=visit(step.on_met, nxt) if step.on_met else nxt,
                     on_timeout=visit(step.on_timeout, nxt) if step.on_timeout else nxt,
                 )
@@ -250,8 +261,9 @@ def compile_playbook(
                     title=t.title,
                     template=t.template,
                     channel=t.channel,
-                    ack_sla_seconds=duration_seconds(t.ack_sla) if t.ack_sla else None,
+                    ack_sla_seconds=_by_segment.seconds(t.ack_sla)[0] if t.ack_sla else None,
                     when=_maybe(t.when),
+                    ack_sla_by_segment=_by_segment.seconds(t.ack_sla)[1] if t.ack_sla else None,
                 )
                 for t in esc.tiers
             ],
@@ -329,10 +341,13 @@ def _trigger(trigger: Trigger | None) -> TriggerPlan | None:
 
 def _simple_node(step: Any, common: dict[str, Any], used_templates: set[str]) -> Node:
     if isinstance(step, WaitStep):
-        days = business_days(step.for_) if step.for_ else None
+        days = business_days(step.for_) if isinstance(step.for_, str) else None
         return WaitNode(
             **common,
-            seconds=duration_seconds(step.for_) if step.for_ and days is None else None,
+            seconds=_by_segment.seconds(step.for_)[0] if step.for_ and days is None else None,
+            seconds_by_segment=_by_segment.seconds(step.for_)[1]
+            if step.for_ and days is None
+            else None,
             until=_date(step.until) if step.until else None,
             business_days=days,
         )
@@ -389,7 +404,13 @@ def compile_health_model(model: HealthModel, source: str | None = None) -> Healt
         segments=model.segments,
         components=list(model.components),
         weights=weights,
-        tiers=[TierBand(name=t.name, min=t.min) for t in model.tiers],
+        tiers=[TierBand(name=t.name, min=t.min) for t in model.default_tiers],
+        tiers_by_segment={
+            segment: [TierBand(name=t.name, min=t.min) for t in tiers]
+            for segment, tiers in model.tier_lists().items()
+            if segment != "default"
+        }
+        or None,
         trend_window_seconds=duration_seconds(model.trend.window),
         trend_threshold=model.trend.threshold,
         missing=model.missing,

@@ -14,6 +14,7 @@ from pydantic import Discriminator, Field, Tag, model_validator
 from pydantic_core import PydanticCustomError
 
 from engine.language._base import Model, Scalar
+from engine.language._by_segment import NumberBySegment
 from engine.language._counts import Count
 from engine.language._durations import Duration
 from engine.language._errors import Code
@@ -67,14 +68,15 @@ class Compare(Model):
     """Holds when the value equals this."""
     ne: Scalar | None = None
     """Holds when the value differs from this."""
-    lt: int | float | None = None
-    """Holds when the value is below this number."""
-    lte: int | float | None = None
-    """Holds when the value is at most this number."""
-    gt: int | float | None = None
-    """Holds when the value is above this number."""
-    gte: int | float | None = None
-    """Holds when the value is at least this number."""
+    lt: int | float | NumberBySegment | None = None
+    """Holds when the value is below this number (or, by segment with a default, the
+    account's: {enterprise: 70, default: 50})."""
+    lte: int | float | NumberBySegment | None = None
+    """Holds when the value is at most this number (or the account's segment's)."""
+    gt: int | float | NumberBySegment | None = None
+    """Holds when the value is above this number (or the account's segment's)."""
+    gte: int | float | NumberBySegment | None = None
+    """Holds when the value is at least this number (or the account's segment's)."""
     in_: list[Scalar] | None = Field(default=None, alias="in", min_length=1)
     """Holds when the value is one of these."""
     not_in: list[Scalar] | None = Field(default=None, min_length=1)
@@ -103,14 +105,15 @@ class Change(Model):
     """The score whose change is measured: health.score or health.components.NAME."""
     over: Duration
     """The window: the change is the score now minus the score this long ago."""
-    lt: int | float | None = None
-    """Holds when the change is below this (negative means a drop)."""
-    lte: int | float | None = None
-    """Holds when the change is at most this."""
-    gt: int | float | None = None
-    """Holds when the change is above this."""
-    gte: int | float | None = None
-    """Holds when the change is at least this."""
+    lt: int | float | NumberBySegment | None = None
+    """Holds when the change is below this (negative means a drop); or by segment, with a
+    default: {enterprise: -10, default: -15}."""
+    lte: int | float | NumberBySegment | None = None
+    """Holds when the change is at most this (or the account's segment's)."""
+    gt: int | float | NumberBySegment | None = None
+    """Holds when the change is above this (or the account's segment's)."""
+    gte: int | float | NumberBySegment | None = None
+    """Holds when the change is at least this (or the account's segment's)."""
 
     @model_validator(mode="after")
     def _one_operator(self) -> Change:
@@ -122,8 +125,11 @@ class Change(Model):
         return _exactly_one(self, CHANGE_OPERATORS, "change")
 
     @property
-    def value(self) -> float:
-        return float(getattr(self, self.operator))
+    def value(self) -> float | dict[str, float]:
+        bound = getattr(self, self.operator)
+        if isinstance(bound, dict):
+            return {k: float(v) for k, v in bound.items()}
+        return float(bound)
 
 
 class Cel(Model):

@@ -16,6 +16,7 @@ from pydantic import Field, model_validator
 from pydantic_core import PydanticCustomError
 
 from engine.language._base import EventName, Model, Slug
+from engine.language._by_segment import DurationBySegment
 from engine.language._calendar import Calendar, SendWindowText
 from engine.language._conditions import Condition
 from engine.language._contact import ContactPolicy
@@ -110,9 +111,9 @@ class EscalationTier(Model):
     """The EmailTemplate sent when via includes email."""
     channel: str | None = None
     """The chat channel when via includes chat."""
-    ack_sla: Duration | None = None
+    ack_sla: Duration | DurationBySegment | None = None
     """How long the tier has to acknowledge before the next tier is engaged; required on
-    every tier but the last."""
+    every tier but the last. Or by segment, with a default: {enterprise: 4h, default: 1d}."""
     when: Condition | None = None
     """Engage this tier at once, skipping lower ones, while this condition holds."""
 
@@ -229,8 +230,12 @@ class HealthModel(Model):
     weights: dict[Slug, dict[Slug, float]] = Field(min_length=1)
     """Weights in percent per segment, each set summing to 100; default applies to segments
     without their own."""
-    tiers: list[HealthTier] = Field(min_length=2)
-    """Tiers from healthiest down; the last must start at 0."""
+    tiers: (
+        Annotated[list[HealthTier], Field(min_length=2)]
+        | dict[Slug, Annotated[list[HealthTier], Field(min_length=2)]]
+    )
+    """Tiers from healthiest down; the last must start at 0. Or per segment, with a default,
+    each list naming the same tiers in the same order: {enterprise: [...], default: [...]}."""
     trend: Trend
     """How the trend is computed."""
     missing: Literal["renormalize", "last_known", "zero"] = "renormalize"
@@ -239,6 +244,16 @@ class HealthModel(Model):
     experiments: ExperimentSettings = Field(default_factory=ExperimentSettings)
     """The set's rules for playbook experiments (the health model is the one document every
     set has once), e.g. the largest holdout share."""
+
+    def tier_lists(self) -> dict[str, list[HealthTier]]:
+        """The tiers by segment, ``default`` for a single list (and, checked, always there)."""
+        return self.tiers if isinstance(self.tiers, dict) else {"default": self.tiers}
+
+    @property
+    def default_tiers(self) -> list[HealthTier]:
+        """The tiers of segments without their own (their names are every list's)."""
+        lists = self.tier_lists()
+        return lists.get("default") or next(iter(lists.values()))
 
 
 class EmailTemplate(Model):

@@ -69,6 +69,12 @@ class ComparePlan(_Plan):
     field: str
     op: Literal["eq", "ne", "lt", "lte", "gt", "gte", "in", "not_in", "contains"]
     value: Scalar | list[Scalar]
+    by_segment: dict[str, float] | None = None
+    """Other segments' thresholds (``value`` is the default): engine.language._by_segment."""
+
+    @model_serializer(mode="wrap")
+    def _without_unset_segments(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        return _omit(handler(self), by_segment=None)
 
 
 class ChangePlan(_Plan):
@@ -77,6 +83,12 @@ class ChangePlan(_Plan):
     window_seconds: int
     op: Literal["lt", "lte", "gt", "gte"]
     value: float
+    by_segment: dict[str, float] | None = None
+    """Other segments' bounds (``value`` is the default): engine.language._by_segment."""
+
+    @model_serializer(mode="wrap")
+    def _without_unset_segments(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        return _omit(handler(self), by_segment=None)
 
 
 class CountPlan(_Plan):
@@ -128,12 +140,12 @@ class WaitNode(_Node):
     until: DateAt | None = None
     business_days: int | None = None
     """Business days on the account's calendar (``2bd``), instead of seconds."""
+    seconds_by_segment: dict[str, int] | None = None
+    """Other segments' waits (``seconds`` is the default): engine.language._by_segment."""
 
     @model_serializer(mode="wrap")
-    def _without_unset_business_days(
-        self, handler: SerializerFunctionWrapHandler
-    ) -> dict[str, Any]:
-        return _omit(handler(self), business_days=None)
+    def _without_unset(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        return _omit(handler(self), business_days=None, seconds_by_segment=None)
 
 
 class WaitForNode(_Node):
@@ -144,11 +156,13 @@ class WaitForNode(_Node):
     timeout_seconds: int
     on_met: str | None
     on_timeout: str | None
+    timeout_by_segment: dict[str, int] | None = None
+    """Other segments' timeouts (``timeout_seconds`` is the default)."""
 
     @model_serializer(mode="wrap")
     def _without_unset_event(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
         # Plans from before events could be waited for keep their hash.
-        return _omit(handler(self), event=None)
+        return _omit(handler(self), event=None, timeout_by_segment=None)
 
 
 class BranchNode(_Node):
@@ -293,6 +307,12 @@ class TierPlan(_Plan):
     channel: str | None = None
     ack_sla_seconds: int | None = None
     when: ConditionPlan | None = None
+    ack_sla_by_segment: dict[str, int] | None = None
+    """Other segments' SLAs (``ack_sla_seconds`` is the default): engine.language._by_segment."""
+
+    @model_serializer(mode="wrap")
+    def _without_unset_segments(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        return _omit(handler(self), ack_sla_by_segment=None)
 
 
 class LadderPlan(_Plan):
@@ -395,6 +415,12 @@ class HealthModelPlan(_Plan):
     trend_threshold: float
     missing: Literal["renormalize", "last_known", "zero"]
     source: str | None = None
+    tiers_by_segment: dict[str, list[TierBand]] | None = None
+    """Other segments' tiers, highest first (``tiers`` is the default's)."""
+
+    @model_serializer(mode="wrap")
+    def _without_unset_segments(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        return _omit(handler(self), tiers_by_segment=None)
 
 
 def _walk(value: Any, visit: Callable[[Any], bool]) -> None:

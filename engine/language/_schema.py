@@ -63,6 +63,24 @@ class _Generator(GenerateJsonSchema):
             last = {"if": {"required": [tag]}, "then": choices[tag], "else": last}
         return self._named("Condition", last)
 
+    def union_schema(self, schema: core_schema.UnionSchema) -> JsonSchemaValue:
+        # A value or a mapping of it by segment (engine.language._by_segment): keyed on
+        # whether it is a mapping, so "3 days" fails on the duration's pattern, not on
+        # "not valid under any of the given schemas".
+        generated = super().union_schema(schema)
+        choices = generated.get("anyOf")
+        if not isinstance(choices, list):
+            return generated
+        mappings = [c for c in choices if c.get("type") == "object"]
+        rest = [c for c in choices if c.get("type") != "object"]
+        if len(mappings) != 1 or not rest:
+            return generated
+        return {
+            "if": {"type": "object"},
+            "then": mappings[0],
+            "else": rest[0] if len(rest) == 1 else {"anyOf": rest},
+        }
+
     def _named(self, name: str, body: JsonSchemaValue) -> JsonSchemaValue:
         # Marked with a title here, hoisted into $defs by _hoist once generation is done.
         return {"title": name, "type": "object", **body}

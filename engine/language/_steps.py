@@ -15,6 +15,7 @@ from pydantic import Field, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
 from engine.language._base import EventName, Model, Slug
+from engine.language._by_segment import DurationBySegment
 from engine.language._calendar import WaitFor
 from engine.language._conditions import Condition
 from engine.language._durations import DateOffsetText, Duration
@@ -65,8 +66,9 @@ class WaitStep(_Step):
 
     type: Literal["wait"]
     """The step type, wait."""
-    for_: WaitFor | None = Field(default=None, alias="for")
-    """How long to wait, e.g. 3d; or business days on the account's calendar, e.g. 2bd."""
+    for_: WaitFor | DurationBySegment | None = Field(default=None, alias="for")
+    """How long to wait, e.g. 3d; business days on the account's calendar, e.g. 2bd; or by
+    segment, with a default: {enterprise: 7d, default: 14d}."""
     until: DateOffsetText | None = None
     """The date to wait for: enrolled, start_date or renewal_date, plus or minus a duration.
     A date already past does not wait. Steps anchored on renewal_date move when it moves."""
@@ -90,8 +92,8 @@ class WaitForStep(_Step):
     event: EventName | None = None
     """Or a lifecycle event to wait for (kickoff.done): one that arrived since the journey
     began (since this step was last met, when it runs again) counts."""
-    timeout: Duration
-    """How long to wait before giving up."""
+    timeout: Duration | DurationBySegment
+    """How long to wait before giving up; or by segment, with a default: {smb: 3d, default: 7d}."""
     on_met: list[Step] = Field(default_factory=list)
     """Steps to run when the condition holds in time; then the playbook goes on."""
     on_timeout: list[Step] = Field(default_factory=list)

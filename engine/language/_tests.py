@@ -62,6 +62,35 @@ class AccountUnderTest(Model):
         return {**self.attributes, **named}
 
 
+def _check_override(row: TimelineRow) -> None:
+    """An override says when it ends and why; only an override has an end."""
+    setting = row.override is not None and row.override != "clear"
+    ends = (row.until_day is not None) + (row.until is not None)
+    if ends and not setting:
+        raise PydanticCustomError(
+            Code.FIELD_CONFLICT, "until_day and until go with override: SCORE (when it ends)"
+        )
+    if not setting:
+        return
+    if ends != 1:
+        raise PydanticCustomError(
+            Code.FIELD_MISSING if not ends else Code.FIELD_CONFLICT,
+            "override needs until_day (days after the start) or until (a date), one of the two",
+        )
+    if not (row.reason or "").strip():
+        raise PydanticCustomError(
+            Code.FIELD_MISSING, "override needs reason: why the model is wrong"
+        )
+    if row.until_day is not None and row.day is not None and row.until_day <= row.day:
+        raise PydanticCustomError(
+            Code.FIELD_CONFLICT, "until_day must come after the day the override is set"
+        )
+    if row.until is not None and row.date is not None and row.until <= row.date:
+        raise PydanticCustomError(
+            Code.FIELD_CONFLICT, "until must come after the date the override is set"
+        )
+
+
 class TimelineRow(Model):
     """One thing that happens to the account, on a day (after start) or a date."""
 
@@ -91,12 +120,22 @@ class TimelineRow(Model):
     reject: Slug | None = None
     """The id of an approval step of ``playbook`` that a person rejects (or of a reviewed
     email, which is then discarded)."""
+    override: (
+        Annotated[float, Field(ge=0, le=100, allow_inf_nan=False)] | Literal["clear"] | None
+    ) = None
+    """A person's health score that conditions read (``health.score`` and its tier) until
+    ``until_day`` or ``until``, with ``reason``, ``by`` someone; ``clear`` ends it early."""
+    until_day: Day | None = None
+    """With override: the day (after the start) it ends, at 00:00 UTC."""
+    until: DateText | None = None
+    """With override: or the date it ends, at 00:00 UTC."""
     by: str | None = None
-    """With approve or reject: who answers (default: test)."""
+    """With approve, reject or override: who answers (default: test)."""
     playbook: Slug | None = None
     """With ack: only this playbook's escalations; with approve or reject: whose step."""
     reason: str | None = None
-    """With exit or pause: why; with approve or reject: the approver's note."""
+    """With exit or pause: why; with approve or reject: the approver's note; with override:
+    why the model is wrong (required)."""
 
     @model_validator(mode="after")
     def _one_moment_and_something(self) -> TimelineRow:
@@ -115,12 +154,14 @@ class TimelineRow(Model):
             and self.resume is None
             and self.approve is None
             and self.reject is None
+            and self.override is None
         ):
             raise PydanticCustomError(
                 Code.FIELD_MISSING,
                 "nothing happens: give score, components, set, event, ack, exit, pause, resume,"
-                " approve or reject",
+                " approve, reject or override",
             )
+        _check_override(self)
         answering = self.approve is not None or self.reject is not None
         if self.approve is not None and self.reject is not None:
             raise PydanticCustomError(Code.FIELD_CONFLICT, "give approve or reject, not both")
@@ -128,8 +169,10 @@ class TimelineRow(Model):
             raise PydanticCustomError(
                 Code.FIELD_MISSING, "approve and reject need playbook: whose approval step"
             )
-        if self.by is not None and not answering:
-            raise PydanticCustomError(Code.FIELD_CONFLICT, "by goes with approve or reject")
+        if self.by is not None and not answering and self.override is None:
+            raise PydanticCustomError(
+                Code.FIELD_CONFLICT, "by goes with approve, reject or override"
+            )
         if self.playbook is not None and self.ack is None and self.exit is None and not answering:
             raise PydanticCustomError(
                 Code.FIELD_CONFLICT,

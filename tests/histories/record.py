@@ -64,6 +64,7 @@ from engine.journeys._messages import (
     CloseRequest,
     HealthEvent,
     LifecycleEvent,
+    OverrideRequest,
     PauseRequest,
     PlaybookExit,
     ResumeRequest,
@@ -233,6 +234,31 @@ async def ladder_climb_ack_recover(env: WorkflowEnvironment) -> Histories:
     result: RunResult = await handle.result()
     expect(result.ended_by == "completed", f"rescue ended {result}")
     return {"ladder_climb_ack_recover": await settled(handle)}
+
+
+async def ladder_by_segment(env: WorkflowEnvironment) -> Histories:
+    """Values by segment, with tests/fixtures/by_segment: an enterprise account at 60 engages
+    the ladder (its threshold is 70), climbs to the manager after its 4-hour SLA, waits its
+    2 days, and its wait_for times out after its 1 day."""
+    client = env.client
+    start = await env.get_current_time()
+    run_input = RunInput(
+        plan=load_relative(FIXTURES, "by_segment").plan("save"),
+        account_id="wayne",
+        cycle=1,
+        enrolled_at=start,
+        facts=Facts(now=start, health=Health(score=60), account={"segment": "enterprise"}),
+    )
+    handle = await client.start_workflow(
+        PlaybookRunWorkflow.run, run_input, id="playbook/save/wayne/1", task_queue=QUEUE
+    )
+    await env.sleep(timedelta(hours=5))
+    status: RunStatus = await handle.query(PlaybookRunWorkflow.status)
+    expect(status.escalation_tier == "manager", f"climbed to {status.escalation_tier}")
+    result: RunResult = await handle.result()
+    ended = await env.get_current_time() - start
+    expect(result.ended_by == "completed" and ended < timedelta(days=4), f"ended {result}")
+    return {"ladder_by_segment": await settled(handle)}
 
 
 async def ladder_paused(env: WorkflowEnvironment) -> Histories:
@@ -842,6 +868,53 @@ async def cadence_windows(env: WorkflowEnvironment) -> Histories:
     return {"cadence_windows": await settled(handle)}
 
 
+async def account_overrides(env: WorkflowEnvironment) -> Histories:
+    """A health override set and expiring, with tests/fixtures/overrides: watch waits for a
+    score below 50; a CSM overrides to 75 for three days, so the model's 40 starts nothing;
+    at the end of the override (a durable timer) rescue enrolls and watch acts."""
+    client = env.client
+    account = "globex"
+    handle = client.get_workflow_handle(account_workflow_id(account))
+    await publish(client, catalog_of(load_relative(FIXTURES, "overrides")), QUEUE)
+    await send(client, account, HealthEvent(event_id="h1", score=80), QUEUE)
+    await send(client, account, AccountEvent(event_id="s1", name="contract.signed"), QUEUE)
+
+    async def status() -> AccountStatus:
+        found: AccountStatus = await handle.query(AccountWorkflow.status)
+        return found
+
+    async def watching() -> bool:
+        return "watch" in (await status()).enrollments
+
+    await eventually(watching, "watch enrolls on the signed contract")
+    until = await env.get_current_time() + timedelta(days=3)
+    request = OverrideRequest(by="dana", reason="renewal confirmed", score=75, until=until)
+    await handle.execute_update("override_health", request)
+    await send(client, account, HealthEvent(event_id="h2", score=40), QUEUE)
+
+    async def model_scored() -> bool:
+        found = await status()
+        return found.health.score == 40 and found.override is not None
+
+    await eventually(model_scored, "the model scores 40 under the override")
+    expect("rescue" not in (await status()).enrollments, "the override holds rescue off")
+    await env.sleep(timedelta(days=4))
+
+    async def rescued() -> bool:
+        found = await status()
+        ended = any(d.kind == "override_expired" for d in found.why)
+        return ended and "rescue" in found.enrollments
+
+    await eventually(rescued, "the override expires and rescue enrolls")
+    watch = client.get_workflow_handle_for(PlaybookRunWorkflow.run, f"playbook/watch/{account}/1")
+    rescue = client.get_workflow_handle_for(PlaybookRunWorkflow.run, f"playbook/rescue/{account}/1")
+    expect((await rescue.result()).ended_by == "completed", "rescue runs its call")
+    return {
+        "account_overrides": await settled(handle),
+        "account_overrides_watch": await settled(watch),
+    }
+
+
 async def _not(check: Awaitable[bool]) -> bool:
     return not await check
 
@@ -850,6 +923,7 @@ JOURNEYS: dict[str, Callable[[WorkflowEnvironment], Awaitable[Histories]]] = {
     "onboarding_run": onboarding_run,
     "ladder_climb_ack_recover": ladder_climb_ack_recover,
     "ladder_paused": ladder_paused,
+    "ladder_by_segment": ladder_by_segment,
     "account_enroll_exit": account_enroll_exit,
     "account_continue_as_new": account_continue_as_new,
     "account_history": account_history,
@@ -867,6 +941,7 @@ JOURNEYS: dict[str, Callable[[WorkflowEnvironment], Awaitable[Histories]]] = {
     "account_event_counts": account_event_counts,
     "cadence_windows": cadence_windows,
     "experiment_holdout": experiment_holdout,
+    "account_overrides": account_overrides,
 }
 
 

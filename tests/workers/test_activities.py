@@ -8,15 +8,17 @@ directory names; when the run ends, its open tasks are closed with the reason.
 from __future__ import annotations
 
 import uuid
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
 from engine import load
-from engine.journeys._messages import RunInput, RunResult
+from engine.journeys._messages import ActionRequest, RunInput, RunResult
 from engine.journeys._run import PlaybookRunWorkflow
 from engine.language._facts import Facts, Health
+from engine.language._plan import TierPlan
 from tests.workers.test_email import Mailbox, smtp_server
 from tests.workers.test_outbound import SECRET, serve
 from workers.activities import Actions
@@ -190,3 +192,40 @@ async def test_refused_webhooks_are_recorded_in_the_journey(
     assert "169.254.169.254" in failed["allowed"]["steps.metadata"]
     assert "redirect" in failed["allowed"]["steps.redirected"]
     assert "steps.loopback" not in failed["allowed"]
+
+
+async def test_a_tier_task_is_due_at_the_accounts_segments_sla(tmp_path: Path) -> None:
+    """ack_sla {enterprise: 4h, default: 1d}: the CSM's task of an enterprise account is due
+    4 hours after the tier engaged, an smb account's a day after."""
+    tier = TierPlan(
+        id="csm",
+        notify=["csm"],
+        via=["task"],
+        title="Save plan",
+        ack_sla_seconds=86_400,
+        ack_sla_by_segment={"enterprise": 4 * 3600},
+    )
+    store = open_store(f"sqlite:///{tmp_path / 'tasks.db'}")
+    actions = Actions(
+        store=store, directory=Directory(), smtp=SmtpSettings(), outbound=OutboundSettings()
+    )
+    due = {}
+    for segment in ("enterprise", "smb"):
+        request = ActionRequest(
+            idempotency_key=f"playbook/save/{segment}/1/escalation.csm",
+            workflow_id=f"playbook/save/{segment}/1",
+            account_id=segment,
+            playbook="save",
+            version=1,
+            step="escalation.csm",
+            tier=tier,
+            channel="task",
+            account={"segment": segment, "owner": "sam@example.com"},
+        )
+        before = datetime.now(UTC)
+        await actions.perform_action(request)
+        [task] = store.list_tasks(account=segment)
+        assert task.due_at is not None
+        due[segment] = task.due_at - before
+    assert timedelta(hours=4) <= due["enterprise"] < timedelta(hours=4, minutes=1)
+    assert timedelta(days=1) <= due["smb"] < timedelta(days=1, minutes=1)

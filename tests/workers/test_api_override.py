@@ -3,6 +3,8 @@ refused in one line when it cannot be taken, and cleared."""
 
 from __future__ import annotations
 
+import html
+import re
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 
@@ -47,6 +49,14 @@ async def test_an_override_is_set_shown_refused_and_cleared(api: ServedApi) -> N
     shown = (await api.http.get(f"/v1/accounts/{account}", headers=HEADERS)).json()["account"]
     assert shown["health"]["score"] == 40
     assert shown["override"]["score"] == 75 and shown["override"]["by"] == "dana"
+    rows = _rows((await api.http.get(f"/accounts/{account}", headers=HEADERS)).text)
+    # The page shows both scores with their tiers, who, why and until when.
+    assert rows["health.score"] == ["the model's score", "40"]
+    assert rows["override.score"] == ["score conditions read", "75 (good)"]
+    assert rows["override.model"][1] == "40 (at-risk)"
+    assert rows["override.by"][1].startswith("dana, ")
+    assert rows["override.reason"][1] == "renewal confirmed"
+    assert rows["override.until"][1] == f"{datetime.fromisoformat(until):%Y-%m-%d %H:%M} UTC"
     past = {**body, "until": "2020-01-01T00:00:00Z"}
     refused = await api.http.post(f"/v1/accounts/{account}/override", json=past, headers=HEADERS)
     assert refused.status_code == 422
@@ -60,3 +70,14 @@ async def test_an_override_is_set_shown_refused_and_cleared(api: ServedApi) -> N
     assert cleared.json() == {"done": True, "text": "health override cleared by dana"}
     again = await api.http.post(f"/v1/accounts/{account}/override", json=clear, headers=HEADERS)
     assert again.json()["done"] is False
+    page = (await api.http.get(f"/accounts/{account}", headers=HEADERS)).text
+    rows = _rows(page)
+    assert 'id="override"' not in page and rows["health.score"] == ["score", "40"]
+
+
+def _rows(page: str) -> dict[str, list[str]]:
+    """The page's ``<tr data-key=...>`` rows: key -> the header and cell texts."""
+    found: dict[str, list[str]] = {}
+    for key, body in re.findall(r'<tr data-key="([^"]+)">(.*?)</tr>', page, re.DOTALL):
+        found[key] = [html.unescape(c).strip() for c in re.findall(r"<t[hd]>(.*?)</t[hd]>", body)]
+    return found

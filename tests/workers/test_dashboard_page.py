@@ -26,10 +26,16 @@ from engine import load
 from engine.client._attributes import register
 from engine.client._connect import TemporalSettings
 from engine.client._operate import overview, signal_account
-from engine.client._start import publish, send
+from engine.client._start import account_workflow_id, publish, send
 from engine.dashboard._numbers import Period, Report
 from engine.journeys._catalog import build_catalog
-from engine.journeys._messages import AccountEvent, AttributeChange, HealthEvent, PlaybookAck
+from engine.journeys._messages import (
+    AccountEvent,
+    AttributeChange,
+    HealthEvent,
+    OverrideRequest,
+    PlaybookAck,
+)
 from tests.browser import chromium, sees
 from tests.support import eventually, fresh_namespace
 from workers.activities import Actions
@@ -57,6 +63,16 @@ class Book(BaseModel):
     database: str
     period: Period
     report: Report
+
+
+OVERRIDE = OverrideRequest(
+    by="dana",
+    reason="winding down, champion still engaged",
+    score=55,
+    until=datetime.combine(
+        datetime.now(UTC).date() + timedelta(days=5), datetime.min.time(), tzinfo=UTC
+    ),
+)
 
 
 def _days(n: int) -> str:
@@ -94,6 +110,10 @@ async def _drive(client: Client, queue: str, store: Store) -> Period:
     await to("acme", at(arr=130_000), AccountEvent(name="renewal.signed"))
     await to("beta", at(arr=40_000), HealthEvent(score=20))
     await to("gamma", AccountEvent(name="contract.cancelled"), at(arr=0))
+    # Gamma's CSM knows better than the model (still at risk, so no journey changes course).
+    await client.get_workflow_handle(account_workflow_id("gamma")).execute_update(
+        "override_health", OVERRIDE
+    )
     await signal_account(client, "echo", "acknowledge", PlaybookAck(by="csm@x", playbook="rescue"))
     await eventually(lambda: _acked(client, "echo"), "echo acknowledged")
     await to("echo", HealthEvent(score=85))
@@ -142,6 +162,8 @@ def _settled(r: Report) -> bool:
         and playbooks["rescue"].completed == 2
         and r.at_risk.interventions == 1
         and r.retention.churned_accounts == 1
+        # The override's decision is written to the log in the background too.
+        and r.overridden == 1
     )
 
 
@@ -228,6 +250,10 @@ async def test_every_metric_matches_the_book(book: Book) -> None:
     assert set(rescue.median_ack_seconds) == {"csm"} and rescue.median_ack_seconds["csm"] > 0
     onboarding = p["onboarding"]
     assert (onboarding.enrolled, onboarding.completed, onboarding.goal) == (1, 1, 1)
+    # Gamma's override: its score, the model's now, who, why and until when.
+    [o] = r.overrides
+    assert (o.account_id, o.score, o.model_score, o.model_tier) == ("gamma", 55, 50, "at-risk")
+    assert (o.by, o.reason, o.until) == (OVERRIDE.by, OVERRIDE.reason, OVERRIDE.until)
 
 
 def _period_arg(period: Period) -> str:
@@ -324,6 +350,17 @@ async def test_the_page_shows_the_numbers_in_a_real_browser(
         assert rows["at_risk.escalated.manager"][1] == "1"
         assert rows["at_risk.resolved"][1] == "1"
         assert rows["escalation.beta.rescue"] == ["beta", "rescue", "manager"]
+        until = f"{OVERRIDE.until:%Y-%m-%d %H:%M} UTC"
+        assert rows["account.gamma"][3] == f"55 by dana until {until}: {OVERRIDE.reason}"
+        assert rows["account.beta"][3] == "-"
+        assert rows["override.gamma"] == [
+            "gamma",
+            "55",
+            "50 (at-risk)",
+            "dana",
+            OVERRIDE.reason,
+            until,
+        ]
         assert rows["renewals.count"][1] == "2" and rows["renewals.arr"][1] == "$170,000"
         assert rows["onboarding.completion"][1:] == ["100.0%", "90%+", "met"]
         assert rows["playbook.rescue"][:6] == ["rescue", "1", "1", "2", "1", "2"]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 import pytest
@@ -97,7 +97,8 @@ def test_an_unknown_timeline_field_lists_every_field_a_row_may_hold(tmp_path: Pa
         read_rows(path, "acme")
     assert raised.value.lines == [
         f"{path}:1: unknown field 'scroe' (fields: account, components, event, id, score, set,"
-        " day, date, ack, playbook, exit, reason, pause, resume, approve, reject, by)"
+        " day, date, ack, playbook, exit, reason, pause, resume, approve, reject, by, override,"
+        " until_day, until)"
     ]
 
 
@@ -146,7 +147,10 @@ def test_approve_and_reject_rows_answer_a_playbooks_approval_step(tmp_path: Path
             "approve and reject: give one of the two",
         ),
         ('{"day": 1, "approve": "", "playbook": "save"}', 'approve: "" must be a text'),
-        ('{"day": 1, "score": 5, "by": "maria"}', "by: only with approve or reject (who answers)"),
+        (
+            '{"day": 1, "score": 5, "by": "maria"}',
+            "by: only with approve, reject or override (who answers)",
+        ),
     ],
     ids=["no-playbook", "both", "empty-step", "by-alone"],
 )
@@ -157,3 +161,84 @@ def test_a_bad_answer_row_is_one_line(tmp_path: Path, row: str, error: str) -> N
         read_rows(path, "acme")
     [line] = raised.value.lines
     assert line.startswith(f"{path}:1: {error}")
+
+
+def test_override_rows_become_the_request_playbook_override_sends(tmp_path: Path) -> None:
+    """override: SCORE with reason, by (test by default) and until_day or until (a date),
+    ending at 00:00 UTC of that day on the account's calendar; override: clear ends it."""
+    from engine.journeys._messages import OverrideRequest
+
+    path = tmp_path / "timeline.jsonl"
+    path.write_text(
+        '{"day": 3, "override": 80, "reason": "renewal confirmed", "until_day": 10, "by": "dana"}\n'
+        '{"date": "2027-01-06", "override": "45", "reason": "migration", "until": "2027-02-01"}\n'
+        '{"day": 8, "override": "clear", "by": "dana", "reason": "model caught up"}\n',
+        encoding="utf-8",
+    )
+    rows = read_rows(path, "acme")
+    resolve_days(rows, date(2027, 1, 4), path)
+    first, second, cleared = (row.messages for row in rows)
+    assert first == [
+        OverrideRequest(
+            by="dana",
+            reason="renewal confirmed",
+            score=80,
+            until=datetime(2027, 1, 14, tzinfo=UTC),
+        )
+    ]
+    assert second == [
+        OverrideRequest(
+            by="test", reason="migration", score=45, until=datetime(2027, 2, 1, tzinfo=UTC)
+        )
+    ]
+    assert cleared == [OverrideRequest(by="dana", reason="model caught up", clear=True)]
+
+
+@pytest.mark.parametrize(
+    ("row", "error"),
+    [
+        (
+            '{"day": 1, "override": 80, "reason": "r"}',
+            "override needs until_day (days after the start) or until (a date)",
+        ),
+        ('{"day": 1, "override": 80, "until_day": 5}', "override: the reason is 1-500"),
+        (
+            '{"day": 1, "override": 101, "reason": "r", "until_day": 5}',
+            "override: the score must be a number from 0 to 100",
+        ),
+        (
+            '{"day": 1, "override": "high", "reason": "r", "until_day": 5}',
+            "override: 'high' is not a score from 0 to 100 or clear",
+        ),
+        (
+            '{"day": 1, "override": 80, "reason": "r", "until_day": 5, "until": "2027-02-01"}',
+            "until_day and until: give one of the two",
+        ),
+        ('{"day": 1, "score": 5, "until_day": 5}', "until_day and until: only with override"),
+        (
+            '{"day": 5, "override": 80, "reason": "r", "until_day": 5}',
+            "until_day: the override must end after the day it is set (day 5)",
+        ),
+        (
+            '{"day": 1, "override": 80, "reason": "r", "until_day": 500}',
+            "until_day: until may be at most 400 days ahead",
+        ),
+    ],
+    ids=[
+        "no-until",
+        "no-reason",
+        "above-100",
+        "not-a-number",
+        "both-ends",
+        "until-alone",
+        "ends-the-day-set",
+        "too-far",
+    ],
+)
+def test_a_bad_override_row_is_one_line(tmp_path: Path, row: str, error: str) -> None:
+    path = tmp_path / "timeline.jsonl"
+    path.write_text(row + "\n", encoding="utf-8")
+    with pytest.raises(InputError) as raised:
+        resolve_days(read_rows(path, "acme"), date(2027, 1, 4), path)
+    [line] = raised.value.lines
+    assert line.startswith(f"{path}:1: {error}"), line

@@ -155,3 +155,32 @@ async def test_nothing_after_the_last_day_is_recorded_however_long_results_take(
     # Enrolled 67 days before renewal, so its -90 steps had passed: the CRM webhook runs, the
     # customer's value-review email is skipped (the default catch_up).
     assert {step for _, step in renewal_steps(six)} == {"open-crm-opportunity"}
+
+
+async def test_an_override_row_is_the_update_people_send_and_a_refusal_is_a_note(
+    catalog: Catalog, tmp_path: Path
+) -> None:
+    """Day 1 sets an override (the account shows it with the model's score, until 00:00 of
+    day 5 on its calendar); day 2 clears it; a second clear on day 3 has nothing to clear
+    and is a note in the result, not a failure."""
+    timeline_file = tmp_path / "timeline.jsonl"
+    timeline_file.write_text(
+        '{"day": 0, "score": 85}\n'
+        '{"day": 1, "override": 40, "reason": "champion left", "until_day": 5, "by": "dana"}\n'
+        '{"day": 2, "override": "clear", "by": "dana"}\n'
+        '{"day": 3, "override": "clear", "by": "dana"}\n',
+        encoding="utf-8",
+    )
+    account = read_account(EXAMPLES / "acme.yaml")
+    rows = read_rows(timeline_file, account.id)
+    start = resolve_days(rows, account.start, timeline_file)
+    result = await run(catalog, Scenario({account.id: account.attributes}, rows, start, 4))
+    status = result.accounts[account.id]
+    kinds = [d.kind for d in status.why if d.rule == "account.health.override"]
+    assert kinds == ["override", "override_cleared"]
+    [set_] = [d for d in status.why if d.kind == "override"]
+    assert set_.seen["until"].startswith(f"{start + timedelta(days=5)}T00:00:00")
+    assert status.override is None and status.health.score == 85
+    assert any(
+        "override for acme not taken: no health override in force" in n for n in result.notes
+    )

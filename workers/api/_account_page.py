@@ -21,7 +21,9 @@ from temporalio.service import RPCError
 from engine.client._operate import Overview, overview, why_decisions
 from engine.client._start import account_workflow_id
 from engine.journeys._messages import Decision, DecisionRecord
+from engine.language._by_segment import for_segment
 from engine.language._facts import Sample
+from engine.language._plan import HealthModelPlan
 from workers.api._page_style import STYLE, header, template
 from workers.outbox import Draft
 from workers.store import Task
@@ -52,7 +54,8 @@ class AccountPage(BaseModel):
     account_ui: str | None
     journeys: list[Journey]
     tiers: list[tuple[str, float]]
-    """The health model's tiers (name, minimum), highest first: lines on the chart."""
+    """The health model's tiers (name, minimum) for the account's segment, highest first:
+    lines on the chart, and the tier an override's score falls in."""
 
 
 def ui_link(base: str, namespace: str, workflow_id: str, run_id: str | None) -> str:
@@ -127,8 +130,14 @@ async def gather(
         drafts=drafts,
         account_ui=ui_link(ui, ns, account_id, await _run_id(client, account_id)),
         journeys=journeys,
-        tiers=[(t.name, t.min) for t in published.health.tiers] if published else [],
+        tiers=_tiers(published.health, view.account.attributes.get("segment")) if published else [],
     )
+
+
+def _tiers(model: HealthModelPlan, segment: object) -> list[tuple[str, float]]:
+    """The tiers the account is scored by: its segment's, when the model has its own."""
+    bands = for_segment(model.tiers, model.tiers_by_segment, segment)
+    return [(t.name, t.min) for t in bands]
 
 
 def _moment(at: datetime) -> str:
@@ -255,4 +264,10 @@ def render(page: AccountPage, csrf: str | None) -> str:
         drafts=page.drafts,
         reviewed=_reviewed,
         seen=lambda seen: json.dumps(seen, sort_keys=True, default=str),
+        override_tier=_tier_of(account.override.score, page.tiers) if account.override else None,
     )
+
+
+def _tier_of(score: float, tiers: list[tuple[str, float]]) -> str | None:
+    """The tier ``score`` falls in (the first, highest first, whose minimum it reaches)."""
+    return next((name for name, minimum in tiers if score >= minimum), None)

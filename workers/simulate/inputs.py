@@ -5,8 +5,10 @@ parsed by the same code) with a ``day`` (days after the start) or a ``date``, an
 things a person does: ``ack`` (acknowledge escalations, optionally of one ``playbook``) and
 ``exit`` (end a playbook's journey, with a ``reason``), ``pause`` and ``resume`` (hold the
 account's journeys, naming who), ``approve`` and ``reject`` (answer a ``playbook``'s
-approval step, ``by`` someone, the ``reason`` as their note). Every problem is one line naming the
-file, the line and the field; a simulation runs only when every row is good.
+approval step, ``by`` someone, the ``reason`` as their note), ``override`` (a person's health
+score, with a ``reason``, ``by`` someone, ``until_day`` or ``until`` a date; ``override: clear``
+ends it). Every problem is one line naming the file, the line and the field; a simulation runs
+only when every row is good.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any, Literal, TypeVar
 
@@ -23,12 +25,14 @@ from engine.journeys._messages import (
     AccountEvent,
     AttributeChange,
     HealthEvent,
+    OverrideRequest,
     PauseRequest,
     PlaybookAck,
     PlaybookAnswer,
     PlaybookExit,
     ResumeRequest,
 )
+from engine.journeys._overrides import override_problem
 from engine.language import _yaml
 from engine.language._errors import PlaybookError
 
@@ -41,6 +45,7 @@ Message = (
     | PlaybookExit
     | PauseRequest
     | ResumeRequest
+    | OverrideRequest
 )
 OUTCOMES = ("churned", "renewed", "expanded")
 
@@ -74,6 +79,9 @@ class TimedRow:
     day: int | None
     on: date | None
     messages: list[Message]
+    until: int | date | None = None
+    """An override's end as written (a day after the start, or a date): ``resolve_days``
+    makes it the moment its OverrideRequest carries."""
 
 
 @dataclass
@@ -145,7 +153,7 @@ def read_rows(path: Path, account: str | None = None) -> list[TimedRow]:
 _TIMELINE_KEYS = (
     *sorted(_ROW_KEYS),
     *("day", "date", "ack", "playbook", "exit", "reason", "pause", "resume"),
-    *("approve", "reject", "by"),
+    *("approve", "reject", "by", "override", "until_day", "until"),
 )
 
 
@@ -162,6 +170,7 @@ def _timed(line: int, record: dict[str, Any], account: str | None, path: Path) -
         record.pop("reject", None),
         record.pop("by", None),
     )
+    overriding, until = record.pop("override", None), _until(record)
     if account is not None:
         named = record.setdefault("account", account)
         if named != account:
@@ -191,8 +200,12 @@ def _timed(line: int, record: dict[str, Any], account: str | None, path: Path) -
         messages.append(_answer(approve, reject, playbook, by, reason))
     elif playbook is not None and ack is None:
         raise OperateError("playbook: only with ack (whose escalations), exit, approve or reject")
+    elif overriding is not None:
+        messages.append(overridden(overriding, reason, by, until))
     elif by is not None:
-        raise OperateError("by: only with approve or reject (who answers)")
+        raise OperateError("by: only with approve, reject or override (who answers)")
+    if until is not None and (overriding is None or overriding == "clear"):
+        raise OperateError("until_day and until: only with override (when it ends)")
     if pause is not None:
         who = _text(pause, "pause") or ""
         messages.append(PauseRequest(by=who, reason=_text(reason, "reason") or ""))
@@ -201,9 +214,9 @@ def _timed(line: int, record: dict[str, Any], account: str | None, path: Path) -
     if not messages:
         raise OperateError(
             "nothing happens: give score, components, set, event, ack, exit, pause, resume,"
-            " approve or reject"
+            " approve, reject or override"
         )
-    return TimedRow(line=line, account=name, day=day, on=on, messages=messages)
+    return TimedRow(line=line, account=name, day=day, on=on, messages=messages, until=until)
 
 
 def _answer(approve: Any, reject: Any, playbook: Any, by: Any, note: Any) -> PlaybookAnswer:
@@ -224,6 +237,50 @@ def _answer(approve: Any, reject: Any, playbook: Any, by: Any, note: Any) -> Pla
         by=_text(by, "by") or "test",
         note=_text(note, "reason"),
     )
+
+
+def _until(record: dict[str, Any]) -> int | date | None:
+    """An override's ``until_day`` (days after the start) or ``until`` (a date)."""
+    day, on = record.pop("until_day", None), record.pop("until", None)
+    if day is not None and on is not None:
+        raise OperateError("until_day and until: give one of the two")
+    if day is not None:
+        number = day if isinstance(day, int) else _int(day)
+        if number is None or number < 0:
+            raise OperateError(f"until_day: {day!r} is not a whole number of days from 0")
+        return number
+    if on is not None:
+        parsed = _date(on)
+        if parsed is None:
+            raise OperateError(f"until: {on!r} is not a date (write 2027-03-31)")
+        return parsed
+    return None
+
+
+def overridden(score: Any, reason: Any, by: Any, until: int | date | None) -> OverrideRequest:
+    """A person's health score (``override: 30``) or its end (``override: clear``); the
+    moment it ends is set by ``resolve_days`` from ``until``."""
+    who = _text(by, "by") or "test"
+    if score == "clear":
+        return OverrideRequest(by=who, reason=_text(reason, "reason") or "", clear=True)
+    if isinstance(score, bool) or not isinstance(score, int | float | str):
+        raise OperateError(f"override: {json.dumps(score)} is not a score from 0 to 100 or clear")
+    try:
+        value = float(score)
+    except ValueError:
+        raise OperateError(f"override: {score!r} is not a score from 0 to 100 or clear") from None
+    if until is None:
+        raise OperateError("override needs until_day (days after the start) or until (a date)")
+    request = OverrideRequest(by=who, reason=_text(reason, "reason") or "", score=value)
+    # Checked now against a moment far before any until, so only score and reason can fail;
+    # resolve_days checks until against the row's day.
+    problem = override_problem(request.model_copy(update={"until": _FAR}), _FAR - timedelta(days=1))
+    if problem:
+        raise OperateError(f"override: {problem}")
+    return request
+
+
+_FAR = datetime(2100, 1, 1, tzinfo=UTC)
 
 
 def _when(record: dict[str, Any]) -> tuple[int | None, date | None]:
@@ -273,9 +330,34 @@ def resolve_days(rows: list[TimedRow], start: date | None, path: Path) -> date:
             row.day = (row.on - base).days
             if row.day < 0:
                 errors.append(f"{path}:{row.line}: date: {row.on} is before the start, {base}")
+        if row.until is not None and row.day is not None:
+            problem = _end_override(row, base)
+            if problem:
+                errors.append(f"{path}:{row.line}: {problem}")
     if errors:
         raise InputError(errors)
     return base
+
+
+def _end_override(row: TimedRow, base: date) -> str | None:
+    """Give the row's override the moment it ends (00:00 UTC of its day on the account's
+    calendar); why it cannot, in one line."""
+    assert row.day is not None and row.until is not None
+    ends = base + timedelta(days=row.until) if isinstance(row.until, int) else row.until
+    until = datetime(ends.year, ends.month, ends.day, tzinfo=UTC)
+    given = "until_day" if isinstance(row.until, int) else "until"
+    if ends <= base + timedelta(days=row.day):
+        return f"{given}: the override must end after the day it is set (day {row.day})"
+    for index, message in enumerate(row.messages):
+        if isinstance(message, OverrideRequest):
+            moment = datetime(base.year, base.month, base.day, tzinfo=UTC)
+            problem = override_problem(
+                message.model_copy(update={"until": until}), moment + timedelta(days=row.day)
+            )
+            if problem:
+                return f"{given}: {problem}"
+            row.messages[index] = message.model_copy(update={"until": until})
+    return None
 
 
 def _read(path: Path) -> str:

@@ -23,7 +23,7 @@ from typing import Any
 
 from pydantic import BaseModel
 from temporalio.api.testservice.v1 import SleepRequest
-from temporalio.client import Client
+from temporalio.client import Client, WorkflowHandle, WorkflowUpdateFailedError
 from temporalio.runtime import (
     LogForwardingConfig,
     LoggingConfig,
@@ -43,6 +43,7 @@ from engine.journeys._catalog import Catalog
 from engine.journeys._clock import memo_for
 from engine.journeys._messages import (
     AttributeChange,
+    OverrideRequest,
     PauseRequest,
     PlaybookAck,
     PlaybookAnswer,
@@ -292,12 +293,20 @@ def _end(t0: datetime, days: int) -> datetime:
 
 async def _deliver(client: Client, account: str, message: Message, clock: timedelta) -> str | None:
     if not isinstance(
-        message, PlaybookAck | PlaybookAnswer | PlaybookExit | PauseRequest | ResumeRequest
+        message,
+        PlaybookAck
+        | PlaybookAnswer
+        | PlaybookExit
+        | PauseRequest
+        | ResumeRequest
+        | OverrideRequest,
     ):
         # The account's workflow starts on its own calendar (engine.journeys._clock).
         await send(client, account, message, QUEUE, memo=memo_for(clock))
         return None
     handle = client.get_workflow_handle(account_workflow_id(account))
+    if isinstance(message, OverrideRequest):
+        return await _override(handle, account, message)
     signal = {
         PlaybookAck: "acknowledge",
         PlaybookAnswer: "answer",
@@ -309,6 +318,19 @@ async def _deliver(client: Client, account: str, message: Message, clock: timede
         await handle.signal(signal, message)
     except RPCError as error:
         return f"{signal} for {account} not delivered: {error.message}"
+    return None
+
+
+async def _override(
+    handle: WorkflowHandle[Any, Any], account: str, request: OverrideRequest
+) -> str | None:
+    """A person's override goes through the update ``playbook override`` uses, so the account
+    checks it against its own calendar; a refusal is a note, like an undelivered signal."""
+    try:
+        await handle.execute_update("override_health", request)
+    except (RPCError, WorkflowUpdateFailedError) as error:
+        cause = getattr(error, "cause", None) or error
+        return f"override for {account} not taken: {getattr(cause, 'message', cause)}"
     return None
 
 

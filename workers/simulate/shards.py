@@ -34,6 +34,7 @@ from engine.journeys._messages import (
     AccountEvent,
     AttributeChange,
     HealthEvent,
+    OverrideRequest,
     PlaybookAck,
     PlaybookExit,
 )
@@ -54,6 +55,7 @@ _KINDS: dict[str, type[Any]] = {
     "lifecycle": AccountEvent,
     "ack": PlaybookAck,
     "exit": PlaybookExit,
+    "override": OverrideRequest,
 }
 _NAMES = {kind: name for name, kind in _KINDS.items()}
 SHARD_ACCOUNTS = 50
