@@ -292,7 +292,10 @@ class Actions:
             specs = [(asked.approver, request.idempotency_key)]
             title, description, priority = asked.title, asked.description, asked.priority
             # Due when the ladder engages (its sla), else when the request gives up.
-            due = now + timedelta(seconds=asked.sla_seconds or asked.timeout_seconds)
+            segment = request.account.get("segment")
+            sla = for_segment(asked.sla_seconds, asked.sla_by_segment, segment)
+            timeout = for_segment(asked.timeout_seconds, asked.timeout_by_segment, segment)
+            due = now + timedelta(seconds=sla or timeout)
             scope, kind = "run", "approval"
         else:
             tier = _tier(request)

@@ -31,6 +31,7 @@ with workflow.unsafe.imports_passed_through():
         ApprovalSettlement,
         nothing_to_do,
     )
+    from engine.language._by_segment import for_facts
     from engine.language._plan import ApprovalNode
 
 
@@ -91,8 +92,13 @@ async def ask(run: Journey, node: ApprovalNode, key: str) -> str | None:
         run.record("action_failed", rule, detail=f"{error.cause or error}; taking on_timeout")
         return node.on_timeout
     run.record("action", rule, detail=receipt.detail)
+    facts = run.facts()
     answer = await wait_for_answer(
-        run, request, node.timeout_seconds, f"{node.approver}'s approval", node.sla_seconds
+        run,
+        request,
+        for_facts(node.timeout_seconds, node.timeout_by_segment, facts),
+        f"{node.approver}'s approval",
+        for_facts(node.sla_seconds, node.sla_by_segment, facts),
     )
     settlement = ApprovalSettlement(
         idempotency_key=key,

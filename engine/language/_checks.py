@@ -11,11 +11,11 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
+from engine.language import _by_segment
 from engine.language._check_conditions import Context, check_condition, unknown_segments
 from engine.language._contact import ContactPolicy
 from engine.language._diagnose import Finding, suggest
 from engine.language._documents import HealthModel, Playbook
-from engine.language._durations import duration_seconds
 from engine.language._errors import Code, Loc
 from engine.language._experiments import check_experiment
 from engine.language._fields import BUILTIN_ROLES
@@ -75,13 +75,28 @@ def _approval_sla(loc: Loc, step: ApprovalStep, has_ladder: bool) -> list[Findin
     if not has_ladder:
         why = "sla engages the escalation ladder, and this playbook has none"
         return [Finding((*loc, "sla"), Code.REF_ESCALATION_TIER, why)]
-    if duration_seconds(step.sla) >= duration_seconds(step.timeout):
-        why = (
-            f"sla ({step.sla}) must be shorter than timeout ({step.timeout}): the ladder"
-            " engages while the request is still open"
-        )
-        return [Finding((*loc, "sla"), Code.FIELD_CONFLICT, why)]
+    sla, sla_by = _by_segment.seconds(step.sla)
+    timeout, timeout_by = _by_segment.seconds(step.timeout)
+    for segment in ["default", *sorted(set(sla_by or {}) | set(timeout_by or {}))]:
+        # Each segment's sla against its own timeout (its own or the default).
+        wanted = _by_segment.for_segment(sla, sla_by, segment)
+        limit = _by_segment.for_segment(timeout, timeout_by, segment)
+        if wanted >= limit:
+            of = "" if segment == "default" else f" for {segment}"
+            why = (
+                f"sla ({_shown(step.sla, segment)}) must be shorter than timeout"
+                f" ({_shown(step.timeout, segment)}){of}: the ladder engages while the"
+                " request is still open"
+            )
+            return [Finding((*loc, "sla"), Code.FIELD_CONFLICT, why)]
     return []
+
+
+def _shown(value: str | dict[str, str], segment: str) -> str:
+    """A duration as written, the segment's when it is written by segment."""
+    if isinstance(value, dict):
+        return value.get(segment, value[_by_segment.DEFAULT])
+    return value
 
 
 def check_playbook(book: Playbook, ctx: Context) -> list[Finding]:
@@ -285,8 +300,10 @@ def _segments(book: Playbook, ctx: Context) -> list[Finding]:
     for loc, step in walk_steps(book.steps, ("steps",)):
         if isinstance(step, WaitStep):
             out += unknown_segments(step.for_, (*loc, "for"), ctx)
-        elif isinstance(step, WaitForStep):
+        elif isinstance(step, WaitForStep | ApprovalStep):
             out += unknown_segments(step.timeout, (*loc, "timeout"), ctx)
+        if isinstance(step, ApprovalStep):
+            out += unknown_segments(step.sla, (*loc, "sla"), ctx)
     if isinstance(book.entry.at, dict):
         for name in book.entry.at:
             if name != "default" and name not in ctx.segments:

@@ -243,6 +243,13 @@ class ApprovalNode(_Node):
     on_approve: str | None
     on_reject: str | None
     on_timeout: str | None
+    timeout_by_segment: dict[str, int] | None = None
+    sla_by_segment: dict[str, int] | None = None
+    """Other segments' timeout and sla (the fields above are the default's)."""
+
+    @model_serializer(mode="wrap")
+    def _without_unset_segments(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        return _omit(handler(self), timeout_by_segment=None, sla_by_segment=None)
 
 
 class EscalateNode(_Node):

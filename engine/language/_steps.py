@@ -219,11 +219,12 @@ class ApprovalStep(_Step):
     """Details for the approver."""
     priority: Literal["low", "normal", "high", "urgent"] = "high"
     """Priority in the approver's inbox."""
-    timeout: Duration
-    """How long the request stays open; then ``on_timeout`` runs and the task closes."""
-    sla: Duration | None = None
+    timeout: Duration | DurationBySegment
+    """How long the request stays open; then ``on_timeout`` runs and the task closes. Or by
+    segment, with a default: {enterprise: 2d, default: 5d}."""
+    sla: Duration | DurationBySegment | None = None
     """Unanswered this long, the playbook's escalation ladder engages (it stands down on the
-    answer). Shorter than ``timeout``."""
+    answer). Shorter than ``timeout`` (for every segment). Or by segment, with a default."""
     on_approve: list[Step] = Field(default_factory=list)
     """Steps to run when approved; then the playbook goes on."""
     on_reject: list[Step] = Field(default_factory=list)

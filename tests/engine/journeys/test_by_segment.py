@@ -62,15 +62,37 @@ async def _worker(env: WorkflowEnvironment, recorder: Recorder) -> AsyncIterator
         yield queue
 
 
-def _plan(tmp_path: Path) -> Plan:
-    (tmp_path / "playbook.yaml").write_text(LADDER)
+APPROVAL = """\
+kind: Playbook
+name: save
+version: 1
+description: Enterprise approvals close after a day, everyone else's after five.
+owner: cs-ops@example.com
+stage: retain
+entry: {event: contract.signed}
+steps:
+  - id: discount
+    type: approval
+    title: Approve a 15% discount
+    approver: manager
+    timeout: {enterprise: 1d, default: 5d}
+"""
+
+
+def _plan(tmp_path: Path, text: str = LADDER) -> Plan:
+    (tmp_path / "playbook.yaml").write_text(text)
     (tmp_path / "health.yaml").write_text((FIXTURES / "ladder" / "health.yaml").read_text())
     [plan] = load([tmp_path]).plans()
     return plan
 
 
 async def _run(
-    env: WorkflowEnvironment, tmp_path: Path, segment: Any, score: float, hours: float
+    env: WorkflowEnvironment,
+    tmp_path: Path,
+    segment: Any,
+    score: float,
+    hours: float,
+    text: str = LADDER,
 ) -> RunStatus:
     """A run of the account at ``score``, ``hours`` later."""
     recorder = Recorder()
@@ -81,7 +103,11 @@ async def _run(
         handle = await env.client.start_workflow(
             PlaybookRunWorkflow.run,
             RunInput(
-                plan=_plan(tmp_path), account_id="acme", cycle=1, enrolled_at=start, facts=facts
+                plan=_plan(tmp_path, text),
+                account_id="acme",
+                cycle=1,
+                enrolled_at=start,
+                facts=facts,
             ),
             id=f"playbook/save/acme/{queue}",
             task_queue=queue,
@@ -170,3 +196,14 @@ def test_a_change_bound_by_segment_reads_the_accounts_segment() -> None:
     assert evaluate(condition, enterprise).result is True
     assert evaluate(condition, smb).result is False
     assert evaluate(condition, smb).seen["account.segment"] == "smb"
+
+
+async def test_an_approval_by_segment_stays_open_for_the_segments_time(
+    skipping_env: WorkflowEnvironment, tmp_path: Path
+) -> None:
+    """timeout {enterprise: 1d, default: 5d}: after 30 hours an enterprise request has timed
+    out, an smb one is still open."""
+    enterprise = await _run(skipping_env, tmp_path, "enterprise", 90, 30, APPROVAL)
+    smb = await _run(skipping_env, tmp_path, "smb", 90, 30, APPROVAL)
+    assert [d.kind for d in enterprise.why if d.kind == "approval_timeout"] == ["approval_timeout"]
+    assert not [d for d in smb.why if d.kind == "approval_timeout"]
