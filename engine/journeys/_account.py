@@ -20,8 +20,11 @@ from temporalio.common import RawValue
 from temporalio.exceptions import WorkflowAlreadyStartedError
 
 with workflow.unsafe.imports_passed_through():
-    from engine.journeys import _clock, _scoring, _summaries, _values
-    from engine.journeys import _search as sa
+    import engine.journeys._clock as _clock
+    import engine.journeys._scoring as _scoring
+    import engine.journeys._search as sa
+    import engine.journeys._summaries as _summaries
+    import engine.journeys._values as _values
     from engine.journeys._account_state import AccountState, AccountStatus
     from engine.journeys._catalog import CatalogIndex, EntrySummary, IndexRequest, PlanRequest
     from engine.journeys._entries import Due, EntryRules, segment_refusal

@@ -18,7 +18,7 @@ from typing import Any, Protocol
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
-    from engine.journeys import _clock
+    import engine.journeys._clock as _clock
     from engine.journeys._account_state import AccountState
     from engine.journeys._catalog import EntrySummary
     from engine.journeys._evaluate import evaluate

@@ -20,8 +20,10 @@ from temporalio.exceptions import ActivityError, TemporalError
 from temporalio.workflow import ActivityCancellationType
 
 with workflow.unsafe.imports_passed_through():
-    from engine.journeys import _approvals, _clock, _summaries
-    from engine.journeys import _search as sa
+    import engine.journeys._approvals as _approvals
+    import engine.journeys._clock as _clock
+    import engine.journeys._search as sa
+    import engine.journeys._summaries as _summaries
     from engine.journeys._catch_up import skipping_policy
     from engine.journeys._endings import Endings
     from engine.journeys._evaluate import evaluate
