@@ -16,7 +16,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from temporalio import workflow
-from temporalio.common import RawValue
+from temporalio.common import RawValue, TypedSearchAttributes
 from temporalio.exceptions import WorkflowAlreadyStartedError
 
 with workflow.unsafe.imports_passed_through():
@@ -52,7 +52,7 @@ with workflow.unsafe.imports_passed_through():
         StopRequest,
         nothing_to_do,
     )
-    from engine.journeys._run import PlaybookRunWorkflow
+    from engine.journeys._run import RUN_PATCHES, PlaybookRunWorkflow
     from engine.language._facts import Facts, Health, Sample, midnight
     from engine.language._fields import satisfaction_measure
     from engine.language._plan import ALL_HEALTH, Plan, health_reads, history_windows
@@ -71,6 +71,10 @@ satisfaction figures; accounts that ran before did not send them."""
 NAME_VALUES = "name-attribute-values"
 """A segment or owner that is not text is left out (engine.journeys._values); accounts that
 took a number as one before replay as they ran."""
+RUN_START = "run-start-attributes-and-patches"
+"""A run starts with its account, playbook and version as search attributes and with the
+run's patches vouched for (RunInput.patches), so its first task records no patch markers
+and upserts only its step; accounts that enrolled before started runs without either."""
 _CATALOG_TTL = timedelta(minutes=5)
 _HISTORY_DAYS = 400
 _HISTORY_SAMPLES = 400
@@ -534,6 +538,7 @@ class AccountWorkflow:
         now = _clock.now()
         windows = history_windows(plan)
         reads = health_reads(plan) if workflow.patched(FORWARD_READS) else None
+        current = workflow.patched(RUN_START)
         run_input = RunInput(
             plan=plan,
             account_id=state.account_id,
@@ -542,7 +547,10 @@ class AccountWorkflow:
             facts=self.facts(enrolled_at=now).for_run(windows),
             parent_workflow_id=workflow.info().workflow_id,
             simulation=bool(state.catalog and state.catalog.simulation),
+            patches=list(RUN_PATCHES) if current else [],
         )
+        pairs = sa.run_attributes(state.account_id, plan.name, plan.version)
+        attributes = TypedSearchAttributes(pairs) if current else None
         # Enrolled before a retry or replay got here: the deterministic id makes it idempotent.
         with contextlib.suppress(WorkflowAlreadyStartedError):
             await workflow.start_child_workflow(
@@ -551,6 +559,7 @@ class AccountWorkflow:
                 id=workflow_id,
                 parent_close_policy=workflow.ParentClosePolicy.ABANDON,
                 memo=_clock.memo(),
+                search_attributes=attributes,
                 static_summary=_summaries.run_summary(plan, state.account_id, cycle),
                 static_details=_summaries.run_details(plan, rule, seen),
             )

@@ -33,6 +33,11 @@ class RunInput(_Message):
     """The account workflow to tell when the run ends, if any."""
     simulation: bool = False
     """Started by a simulation: nothing it does happened, so it sends nothing to the store."""
+    patches: list[str] = Field(default_factory=list)
+    """The run's ``workflow.patched`` ids the account vouches for: those of the engine that
+    enrolled it (``engine.journeys._run.RUN_PATCHES``), taken without asking. Asking costs a
+    new run two events per id (the marker and the SDK's upsert of TemporalChangeVersion);
+    a run started without the list asks, and replays as it ran."""
 
 
 Outcome = Literal["success", "failure", "neutral"]

@@ -34,7 +34,8 @@ with workflow.unsafe.imports_passed_through():
         decision_record,
         send_history,
     )
-    from engine.journeys._ladder import Ladder
+    from engine.journeys._journey import patched
+    from engine.journeys._ladder import CHANNELS_AT_ONCE, Ladder
     from engine.journeys._messages import (
         Acknowledgement,
         ActionReceipt,
@@ -88,6 +89,16 @@ EXACT_WAKES = "exact-wakes"
 # the ladder moved by new facts. catch-up: passed actions skipped as the plan says.
 EXACT_JOURNEYS = "exact-journeys"
 CATCH_UP = "catch-up"
+RUN_PATCHES = (
+    EXACT_WAKES,
+    EXACT_JOURNEYS,
+    DECISIONS_PATCH,
+    HISTORY_PATCH,
+    CATCH_UP,
+    CHANNELS_AT_ONCE,
+)
+"""Every workflow.patched id a run asks about: an account enrolling a run with this engine
+vouches for them all (RunInput.patches), so the run need not record a marker for each."""
 # Endings that close all the run opened; a natural end closes only the ladder's items.
 _CLOSES_ALL = ("goal", "exit", "stopped")
 
@@ -257,18 +268,18 @@ class PlaybookRunWorkflow:
         self._input = input
         if self._facts is None:  # a signal may have arrived with the start
             self._facts = input.facts
-        self.exact_wakes = workflow.patched(EXACT_WAKES)
-        self.exact_journeys = workflow.patched(EXACT_JOURNEYS)
-        if not input.simulation and workflow.patched(DECISIONS_PATCH):
+        self.exact_wakes = patched(input, EXACT_WAKES)
+        self.exact_journeys = patched(input, EXACT_JOURNEYS)
+        if not input.simulation and patched(input, DECISIONS_PATCH):
             self._log = Outbox(self._not_logged)
         plan = input.plan
-        workflow.upsert_search_attributes(
-            [
-                sa.ACCOUNT_ID.value_set(input.account_id),
-                sa.PLAYBOOK.value_set(plan.name),
-                sa.PLAYBOOK_VERSION.value_set(plan.version),
-            ]
-        )
+        # The account sets them on the start (engine.journeys._account.RUN_ATTRIBUTES): an
+        # upsert then would change nothing and cost an event. What the start carried is in
+        # the run's first event, so a run started without them replays as it ran.
+        started = workflow.info().typed_search_attributes
+        wanted = sa.run_attributes(input.account_id, plan.name, plan.version)
+        if missing := sa.not_yet_set(wanted, started):
+            workflow.upsert_search_attributes(missing)
         self.record("enrolled", "entry", detail=f"cycle {input.cycle}")
         self.check_endings()
         for name in self._events:  # events delivered with the start
@@ -296,7 +307,7 @@ class PlaybookRunWorkflow:
         if self._log is not None:
             self._log.add(journey=self._journey(result))  # with the last decisions
             self._log.flush()
-        elif workflow.patched(HISTORY_PATCH):
+        elif patched(input, HISTORY_PATCH):
             await self._record_outcome(result)
         if input.parent_workflow_id:
             # By workflow id, not run id: the account may have continued as new meanwhile.
@@ -438,7 +449,7 @@ class PlaybookRunWorkflow:
     def _skips_passed(self, node: Node) -> bool:
         """Skip an action whose date had passed, as the catch-up policy says (recorded)."""
         policy = skipping_policy(self.input.plan, node) if self._passed else None
-        if self._passed is None or policy is None or not workflow.patched(CATCH_UP):
+        if self._passed is None or policy is None or not patched(self.input, CATCH_UP):
             return False
         seen = {"date": self._passed.date().isoformat()}
         why = f"its date had passed when the journey reached it (catch_up: {policy})"

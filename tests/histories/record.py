@@ -609,6 +609,33 @@ async def account_forwards_reads(env: WorkflowEnvironment) -> Histories:
     return {"account_forwards_reads": await settled(handle)}
 
 
+async def run_starts_current(env: WorkflowEnvironment) -> Histories:
+    """An account that starts its runs with their account, playbook and version as search
+    attributes and their patches vouched for (behind its patch), and one of those runs, whose
+    first task then records no patch marker and upserts only its step
+    (tests/fixtures/forwarding: onboard and watch enroll on contract.signed)."""
+    client = env.client
+    account = "acme"
+    handle = client.get_workflow_handle(account_workflow_id(account))
+    await publish(client, catalog_of(load_relative(FIXTURES, "forwarding")), QUEUE)
+    await send(client, account, AccountEvent(event_id="signed", name="contract.signed"), QUEUE)
+
+    async def enrolled() -> bool:
+        found: AccountStatus = await handle.query(AccountWorkflow.status)
+        return {"onboard", "watch"} <= set(found.enrollments)
+
+    await eventually(enrolled, "both journeys enroll")
+    run = await settled(client.get_workflow_handle(f"playbook/onboard/{account}/1"))
+    started = run.events[0].workflow_execution_started_event_attributes
+    expect("Playbook" in started.search_attributes.indexed_fields, "the run starts with them")
+    markers = [e for e in run.events if e.HasField("marker_recorded_event_attributes")]
+    expect(not markers, "the run asks about no patch")
+    return {
+        "run_starts_current_onboard": run,
+        "run_starts_current": await settled(handle),
+    }
+
+
 async def approvals(env: WorkflowEnvironment) -> Histories:
     """Approval steps (tests/fixtures/approvals): one request answered (rejected, with a note)
     after its sla engaged the ladder; one that nobody answers, which times out."""
@@ -694,6 +721,7 @@ JOURNEYS: dict[str, Callable[[WorkflowEnvironment], Awaitable[Histories]]] = {
     "renewal_catch_up": renewal_catch_up,
     "account_refuses_values": account_refuses_values,
     "account_forwards_reads": account_forwards_reads,
+    "run_starts_current": run_starts_current,
     "approvals": approvals,
     "email_reviewed": email_reviewed,
 }
