@@ -98,7 +98,13 @@ RUN_PATCHES = (
     CHANNELS_AT_ONCE,
 )
 """Every workflow.patched id a run asks about: an account enrolling a run with this engine
-vouches for them all (RunInput.patches), so the run need not record a marker for each."""
+vouches for them all (RunInput.patches), so the run need not record a marker for each.
+
+A new patch of the run joins this list one release after it ships, never with it: during a
+rolling deploy an account on a new worker may start a run whose first task an old worker
+runs, and an id vouched for that the old code does not know would be taken as applied on the
+next replay although the old code took the old path. Asked with a marker meanwhile, it is
+recorded as what it was."""
 # Endings that close all the run opened; a natural end closes only the ladder's items.
 _CLOSES_ALL = ("goal", "exit", "stopped")
 
