@@ -182,10 +182,13 @@ async def _round(
     server_before = cpu_seconds(server) if server else 0.0
     start = time.time()
     await _bounded(n, deliver)
+    # CPU is read once every task the readings caused is done: a worker waiting on a busy
+    # server looks idle long before then. The server's then includes the history reads that
+    # tell it is done (three workflows an account against one a bare workflow).
+    end, tasks = await _end(client, ids, start)
     await until_idle([worker])
     worker_cpu = cpu_seconds(worker) - worker_before
     server_cpu = cpu_seconds(server) - server_before if server else 0.0
-    end, tasks = await _end(client, ids, start)
     return Round(end - start, worker_cpu, server_cpu, tasks)
 
 
