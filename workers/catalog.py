@@ -2,12 +2,17 @@
 
 They query the ``catalog/default`` workflow through the worker's Temporal client: workflows
 may not read files or call out, so what they load enters through here.
+
+Every account checks every few minutes whether a newer set is published: with a book of
+accounts, that is the catalog workflow's busiest query. So the check asks for the hash alone
+and the worker keeps the index of the last catalog it read: the full catalog (every plan)
+is read once per worker and publish, not once per account and check.
 """
 
 from __future__ import annotations
 
 from temporalio import activity
-from temporalio.client import Client
+from temporalio.client import Client, WorkflowQueryFailedError
 from temporalio.exceptions import ApplicationError
 
 from engine.journeys._catalog import (
@@ -25,6 +30,8 @@ class CatalogActivities:
 
     def __init__(self, client: Client) -> None:
         self._client = client
+        self._index: CatalogIndex | None = None
+        """The index of the catalog this worker read last (its hash says which)."""
 
     async def _current(self) -> Catalog:
         handle = self._client.get_workflow_handle(CATALOG_WORKFLOW_ID)
@@ -40,8 +47,16 @@ class CatalogActivities:
     @activity.defn(name="catalog_index")
     async def catalog_index(self, request: IndexRequest) -> CatalogIndex | None:
         """The slim catalog, or None when the caller already has the current one."""
-        catalog = await self._current()
-        return None if catalog.hash == request.known_hash else catalog.index()
+        handle = self._client.get_workflow_handle(CATALOG_WORKFLOW_ID)
+        try:
+            published = await handle.query("hash", result_type=str | None)  # type: ignore[arg-type]
+        except WorkflowQueryFailedError:  # a worker from before the hash query answered
+            published = None
+        if published is not None and published == request.known_hash:
+            return None
+        if published is None or self._index is None or self._index.hash != published:
+            self._index = (await self._current()).index()
+        return None if self._index.hash == request.known_hash else self._index
 
     @activity.defn(name="resolve_plan")
     async def resolve_plan(self, request: PlanRequest) -> Plan:

@@ -156,3 +156,9 @@ class CatalogWorkflow:
     def current(self) -> Catalog | None:
         """The published catalog, or None before the first publish."""
         return self._catalog
+
+    @workflow.query(name="hash")
+    def published_hash(self) -> str | None:
+        """The published catalog's hash, or None before the first publish: what an account
+        checks every few minutes, a few bytes where ``current`` is every plan."""
+        return self._catalog.hash if self._catalog else None
