@@ -230,10 +230,10 @@ async def main(accounts: int, profile: bool, keep: Path | None = None) -> None:
             setup = time.perf_counter() - began
             await _setup_bare(client, accounts, bare.pid)
             # A nightly reading comes a day after the account's last event, so the account
-            # checks the catalog first (once its freshness has passed); so must these.
-            await asyncio.sleep(
-                max(0.0, _CATALOG_TTL.total_seconds() - time.perf_counter() + began)
-            )
+            # checks the catalog first (once its freshness has passed); so must these: every
+            # account last checked before its setup ended.
+            since = time.perf_counter() - began - setup
+            await asyncio.sleep(max(0.0, _CATALOG_TTL.total_seconds() - since))
 
             async def bare_reading(i: int) -> None:
                 await client.get_workflow_handle(f"bare-{i}").signal(BareWaiting.reading, SCORE)
