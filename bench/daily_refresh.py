@@ -318,36 +318,42 @@ for the engine's), the whole population: no task replays a history after an evic
 
 ANALYSIS = """\
 Goals (issue 20): readings per second >= 0.6x bare, worker CPU per 1,000 readings <= 2x.
-Both were **missed** in the last run (600 accounts on 2 cores at load 6-10, not the issue's
-10,000: their setup alone, server-bound at 2-3 accounts a second here, would take over an
-hour). Each reading costs one workflow task, as bare: the account's, its journeys read
+Both **missed** in the last run (600 accounts on 2 cores at load 3-6, not the issue's
+10,000: their setup alone, server-bound at 2-4 accounts a second here, would take over an
+hour). Each reading costs one workflow task, as bare: the account's; its journeys read
 nothing that changed (engine/journeys/_account.py, _what_runs_read).
 
-Where the gap was: a cache smaller than the population. The first run (2,000 accounts,
-6,000 workflows, the SDK's cache of 1,000) reached 0.06x; the same code at 600 accounts
-with a cache of 1,000 for 1,800 workflows 0.07x (5.9 readings/s against 79.8 bare), the
-engine worker at 32.7 CPU-s per 1,000 readings: most accounts had been evicted and replayed
-their whole history in a new sandbox instance before handling the reading. With the cache
-holding everyone (PLAYBOOK_WORKER_CACHED_WORKFLOWS, here 3 per account + 100), the engine
-worker needs 12.2 CPU-s per 1,000 readings and the profile shows no new instance at all.
+Runs of 2026-12-05, 600 accounts, engine against bare in the same run; "check" is the
+account's catalog check before its reading, of the full catalog or of its hash; d is this
+file's tables:
 
-The bottleneck now, readings per second: the dev server. It used 77.7 CPU-s per 1,000
-readings for the engine against 32.3 for bare (both figures include the benchmark's own
-history reads, three per account against one), the busiest process on the machine; besides
-its workflow task, an engine reading makes the server answer the account's catalog check,
-a query to the catalog workflow (below). The
-bare round itself ran at 11.8/s in this run and 79.8/s in the one before, on the same code
-and machine: the load of other work decides the absolute figures, so compare ratios.
+| run | readings/s | worker CPU-s per 1,000 |
+| --- | --- | --- |
+| a: cache 1,000 for 1,800 workflows | 5.9 vs 79.8 (0.07x) | 32.7 vs 2.3 (14.0x) |
+| b: cache for all, some check (full) | 6.4 vs 11.8 (0.54x) | 12.2 vs 3.5 (3.5x) |
+| c: cache for all, few check (hash) | 63.4 vs 91.4 (0.69x) | 2.8 vs 2.1 (1.34x) |
+| d: cache for all, all check (hash) | 5.0 vs 21.5 (0.23x) | 10.7 vs 3.2 (3.35x) |
 
-The bottleneck, worker CPU (3.5x bare): per the profile above, the account's catalog check
-(`catalog_index`, a local activity that queries the catalog workflow, once its 5-minute
-freshness has passed: every reading of a day, 14% of the worker's Python time), payload
-conversion and visiting (20% and 14%: the account's state and the reading through
-pydantic) and the account's own code (8%). What would move it next: the catalog index
-cached per worker by its hash (no query to the one catalog workflow per account and day),
-and a slimmer account activation. The worker CPU of the first 2,000-account run (0.54x) was
-read before the last tasks were done (fixed: CPU is now read once the readings' tasks are),
-so it is not comparable.
+The first gap was a cache smaller than the population: evicted accounts replayed their
+whole history in a new sandbox instance before handling the reading (the first 2,000-account
+run, 6,000 workflows against 1,000: 0.06x). With the cache holding everyone
+(PLAYBOOK_WORKER_CACHED_WORKFLOWS, here 3 per account + 100) the profile shows no new
+instance at all.
+
+The bottleneck now, both goals: the account's catalog check. A nightly reading comes a day
+after the account's last event, so the account first runs the `catalog_index` local
+activity, which queries the catalog workflow: a query task through the server and the
+worker for every reading, and a marker in the account's history. Without it (row c) both
+goals were met; with it the dev server used 73 CPU-s per 1,000 readings against
+22 for bare (these include the benchmark's own history reads, three per account against
+one). Asking for the hash alone instead of the whole catalog took the worker's decoding out
+(12.2 -> 10.7 CPU-s per 1,000 with more checks), not the round trip. What would move it
+next: no query per account and day (the catalog's hash pushed to the workers, or the check
+answered from a per-worker copy refreshed once a minute), then the account's own
+activation (its code is 28% of the profiled round's Python time, payload visiting 10%).
+The bare rate moved from 11.8 to 91.4/s between runs on the same machine with the load of
+other work: compare ratios within a run, not absolute rates across runs. The worker CPU of
+the first 2,000-account run (0.54x) was read before the last tasks were done (fixed).
 """
 
 
