@@ -1,9 +1,10 @@
 """A bare Temporal worker in a process of its own, so a benchmark reads its CPU alone.
 
 The engine's worker runs as ``playbook worker``; its baseline must run the same way (its own
-process, the same data converter, the SDK's defaults otherwise) for CPU-seconds to compare.
+process, the same data converter, the same cache size, the SDK's defaults otherwise) for
+CPU-seconds to compare.
 
-    .venv/bin/python -m bench._bare_worker ADDRESS TASK_QUEUE
+    .venv/bin/python -m bench._bare_worker ADDRESS TASK_QUEUE [CACHED_WORKFLOWS]
 """
 
 from __future__ import annotations
@@ -18,11 +19,13 @@ from bench._bare import BareWaiting
 from engine.client._converter import DATA_CONVERTER
 
 
-async def main(address: str, task_queue: str) -> None:
+async def main(address: str, task_queue: str, cached: int) -> None:
     client = await Client.connect(address, data_converter=DATA_CONVERTER)
-    async with Worker(client, task_queue=task_queue, workflows=[BareWaiting]):
+    async with Worker(
+        client, task_queue=task_queue, workflows=[BareWaiting], max_cached_workflows=cached
+    ):
         await asyncio.Event().wait()  # until the benchmark terminates the process
 
 
 if __name__ == "__main__":
-    asyncio.run(main(sys.argv[1], sys.argv[2]))
+    asyncio.run(main(sys.argv[1], sys.argv[2], int(sys.argv[3]) if len(sys.argv) > 3 else 1000))

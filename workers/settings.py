@@ -46,6 +46,11 @@ TARGETS_VAR = "PLAYBOOK_DASHBOARD_TARGETS"
 CHURN_RISK_VAR = "PLAYBOOK_DASHBOARD_CHURN_RISK"
 METRICS_HOST_VAR = "PLAYBOOK_METRICS_HOST"
 METRICS_PORT_VAR = "PLAYBOOK_METRICS_PORT"
+CACHED_WORKFLOWS_VAR = "PLAYBOOK_WORKER_CACHED_WORKFLOWS"
+DEFAULT_CACHED_WORKFLOWS = 2_000
+"""An account is its account workflow and one to three runs, and each cached workflow took
+about 0.37 MiB of the worker's memory when measured: 2,000 is some 700 accounts' worth
+within the worker's 1 GiB goal (bench/results/scale.md). The SDK's own default is 1,000."""
 # Bearer tokens are compared in full; shorter ones are guessable by brute force.
 MIN_TOKEN_LENGTH = 16
 
@@ -86,6 +91,17 @@ class MetricsSettings(BaseModel):
     """None: no endpoint (several workers on one machine would share a port)."""
 
 
+class WorkerSettings(BaseModel):
+    """What a `playbook worker` keeps in memory between a workflow's tasks."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    cached_workflows: int = Field(DEFAULT_CACHED_WORKFLOWS, ge=0)
+    """Workflows kept in memory between their tasks. A task for one that is not (evicted
+    when the cache is full) replays its whole history in a new sandbox instance first:
+    several times the work of a cached one. 0 keeps none."""
+
+
 class Settings(BaseModel):
     """Everything a worker or the API needs; see :meth:`from_env`."""
 
@@ -102,6 +118,7 @@ class Settings(BaseModel):
     api: ApiSettings = Field(default_factory=ApiSettings)
     dashboard: DashboardSettings = Field(default_factory=DashboardSettings)
     metrics: MetricsSettings = Field(default_factory=MetricsSettings)
+    worker: WorkerSettings = Field(default_factory=WorkerSettings)
 
     @classmethod
     def from_env(
@@ -133,6 +150,7 @@ class Settings(BaseModel):
             api=_api(env),
             dashboard=dashboard_settings(env),
             metrics=_metrics(env),
+            worker=_worker(env),
         )
 
     def store_url(self) -> str | None:
@@ -221,6 +239,15 @@ def _metrics(env: Mapping[str, str]) -> MetricsSettings:
         raise SettingsError(f"{var}: {first['msg']}") from None
 
 
+def _worker(env: Mapping[str, str]) -> WorkerSettings:
+    cached = env.get(CACHED_WORKFLOWS_VAR) or None
+    try:
+        return WorkerSettings.model_validate({} if cached is None else {"cached_workflows": cached})
+    except ValidationError as error:
+        first = error.errors(include_url=False)[0]
+        raise SettingsError(f"{CACHED_WORKFLOWS_VAR}: {first['msg']}, got {cached!r}") from None
+
+
 # (variable, what it sets) for `playbook settings` and the README; secrets are masked there.
 VARIABLES: tuple[tuple[str, str], ...] = (
     (temporal_var("address"), "Temporal frontend host:port"),
@@ -262,6 +289,10 @@ VARIABLES: tuple[tuple[str, str], ...] = (
     (CHURN_RISK_VAR, "churn risk per health tier for the renewal forecast"),
     (METRICS_PORT_VAR, "port of the worker's /metrics, /healthz, /readyz (default: none)"),
     (METRICS_HOST_VAR, "address of that endpoint (default 127.0.0.1)"),
+    (
+        CACHED_WORKFLOWS_VAR,
+        f"workflows a worker keeps in memory between tasks (default {DEFAULT_CACHED_WORKFLOWS})",
+    ),
 )
 
 _SECRET_WORDS = ("SECRET", "PASSWORD", "API_KEY", "TOKENS", "WEBHOOKS", "DEFAULT_WEBHOOK")

@@ -44,6 +44,7 @@ def build_worker(
             *actions,
             catalog.catalog_index,
             catalog.resolve_plan,
+            catalog.announce_catalog,
         ],
         **options,
     )

@@ -16,14 +16,25 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from temporalio import workflow
-from temporalio.common import RawValue
+from temporalio.common import RawValue, TypedSearchAttributes
 from temporalio.exceptions import TemporalError, WorkflowAlreadyStartedError
 
 with workflow.unsafe.imports_passed_through():
-    from engine.journeys import _clock, _overrides, _scoring, _summaries, _values
-    from engine.journeys import _search as sa
+    import engine.journeys._clock as _clock
+    import engine.journeys._overrides as _overrides
+    import engine.journeys._scoring as _scoring
+    import engine.journeys._search as sa
+    import engine.journeys._summaries as _summaries
+    import engine.journeys._values as _values
     from engine.journeys._account_state import AccountState, AccountStatus, HealthOverride
-    from engine.journeys._catalog import CatalogIndex, EntrySummary, IndexRequest, PlanRequest
+    from engine.journeys._alarm import Alarm
+    from engine.journeys._catalog import (
+        CatalogIndex,
+        CatalogNotice,
+        EntrySummary,
+        IndexRequest,
+        PlanRequest,
+    )
     from engine.journeys._contacts import ContactDesk
     from engine.journeys._entries import Due, EntryRules, segment_refusal
     from engine.journeys._history import ChangeLog
@@ -52,7 +63,7 @@ with workflow.unsafe.imports_passed_through():
         StopRequest,
         nothing_to_do,
     )
-    from engine.journeys._run import PlaybookRunWorkflow
+    from engine.journeys._run import RUN_PATCHES, PlaybookRunWorkflow
     from engine.journeys._windows import journey_zone
     from engine.language._counts import EVENT_KEY, keep_event
     from engine.language._facts import Facts, Health, Sample, midnight
@@ -86,6 +97,17 @@ satisfaction figures; accounts that ran before did not send them."""
 NAME_VALUES = "name-attribute-values"
 """A segment or owner that is not text is left out (engine.journeys._values); accounts that
 took a number as one before replay as they ran."""
+RUN_START = "run-start-attributes-and-patches"
+"""A run starts with its account, playbook and version as search attributes and with the
+run's patches vouched for (RunInput.patches), so its first task records no patch markers
+and upserts only its step; accounts that enrolled before started runs without either."""
+CATALOG_PUSH = "catalog-announced"
+"""The account reads the catalog when a publish is announced to it and when a run starts;
+accounts that ran before asked on their events, at most every five minutes."""
+STEADY_WAKE = "steady-wake-timer"
+"""The account keeps its wake-up timer while the moment it wakes for stays the same
+(engine.journeys._alarm); accounts that ran before restarted it on every event."""
+_WAKE_SUMMARY = "next entry date: check the playbooks' entries"
 _CATALOG_TTL = timedelta(minutes=5)
 _HISTORY_DAYS = 400
 _HISTORY_SAMPLES = 400
@@ -121,6 +143,10 @@ class AccountWorkflow:
         self._desk = ContactDesk(lambda: self.state)
         self._changes = ChangeLog(self)
         self._refused: list[tuple[str, Exception]] = []
+        self._announced: str | None = None
+        """The hash of a publish announced since the account last read the catalog."""
+        self._pushed = False
+        """workflow.patched(CATALOG_PUSH): the catalog is read when a publish is announced."""
 
     # Signals ------------------------------------------------------------------------------
 
@@ -183,6 +209,15 @@ class AccountWorkflow:
                 seen=seen or {},
             )
         )
+
+    @workflow.signal(name="catalog_published")
+    def catalog_published(self, raw: RawValue) -> None:
+        """A publish, announced by the catalog workflow: read the index before going on."""
+        try:
+            notice = workflow.payload_converter().from_payload(raw.payload, CatalogNotice)
+        except Exception:  # noqa: BLE001 - not a notice: nothing to read, nothing to lose
+            return
+        self._announced = notice.hash
 
     @workflow.signal(name="contact_request")
     def contact_request(self, request: ContactRequest) -> None:
@@ -305,18 +340,24 @@ class AccountWorkflow:
         # Carried over from the previous run, ahead of anything signalled since.
         self._inbox[:0], state.pending = state.pending, []
         self._ended[:0], state.ended = state.ended, []
-        await self._refresh_catalog(force=state.catalog is None)
+        self._pushed = workflow.patched(CATALOG_PUSH)
+        # Announced publishes are read when they come; each run also reads the catalog once
+        # as it starts, for a publish whose announcement did not reach this account.
+        await self._refresh_catalog(force=state.catalog is None or self._pushed)
         self._upsert()
         self._entries.due(event=None)
         self._changes.send()
         exact = self._exact = workflow.patched(EXACT_WAKES)
+        alarm = Alarm(_WAKE_SUMMARY) if workflow.patched(STEADY_WAKE) else None
         while True:
-            with contextlib.suppress(TimeoutError):
-                await workflow.wait_condition(
-                    lambda: bool(self._inbox or self._ended or self._desk.arrived),
-                    timeout=_sooner(self._next_wake(exact), self._contact_wake()),
-                    timeout_summary="next entry date: check the playbooks' entries",
-                )
+            wake = _sooner(self._next_wake(exact), self._contact_wake())
+            if alarm is not None:
+                await alarm.wait(wake, self._has_work)
+            else:
+                with contextlib.suppress(TimeoutError):
+                    await workflow.wait_condition(
+                        self._has_work, timeout=wake, timeout_summary=_WAKE_SUMMARY
+                    )
             await self._expire_override()
             while self._ended:
                 self._finish(self._ended.pop(0))
@@ -371,6 +412,9 @@ class AccountWorkflow:
                 state.pending, state.ended = list(self._inbox), list(self._ended)
                 self._desk.take()  # requests travel in the state, decided in the next run
                 workflow.continue_as_new(state, memo=_clock.memo())
+
+    def _has_work(self) -> bool:
+        return bool(self._inbox or self._ended or self._desk.arrived or self._announced)
 
     def _time_to_continue(self) -> bool:
         return self._handled >= _EVENTS_PER_RUN or workflow.info().is_continue_as_new_suggested()
@@ -595,7 +639,8 @@ class AccountWorkflow:
 
     def _next_wake(self, exact: bool) -> timedelta | None:
         """The entries' next wake-up, or sooner the end of an override in force."""
-        wake = self._entries.next_wake(exact)
+        # Announced publishes need no daily look for a newer catalog.
+        wake = self._entries.next_wake(exact, daily=not self._pushed)
         override = self.state.override
         if override is None:
             return wake
@@ -676,6 +721,7 @@ class AccountWorkflow:
         now = _clock.now()
         windows = history_windows(plan)
         reads = health_reads(plan) if workflow.patched(FORWARD_READS) else None
+        current = workflow.patched(RUN_START)
         run_input = RunInput(
             plan=plan,
             account_id=state.account_id,
@@ -685,7 +731,10 @@ class AccountWorkflow:
             parent_workflow_id=workflow.info().workflow_id,
             simulation=bool(state.catalog and state.catalog.simulation),
             contacts=self._contact_policy,
+            patches=list(RUN_PATCHES) if current else [],
         )
+        pairs = sa.run_attributes(state.account_id, plan.name, plan.version)
+        attributes = TypedSearchAttributes(pairs) if current else None
         # Enrolled before a retry or replay got here: the deterministic id makes it idempotent.
         with contextlib.suppress(WorkflowAlreadyStartedError):
             await workflow.start_child_workflow(
@@ -694,6 +743,7 @@ class AccountWorkflow:
                 id=workflow_id,
                 parent_close_policy=workflow.ParentClosePolicy.ABANDON,
                 memo=_clock.memo(),
+                search_attributes=attributes,
                 static_summary=_summaries.run_summary(plan, state.account_id, cycle),
                 static_details=_summaries.run_details(plan, rule, seen),
             )
@@ -828,11 +878,16 @@ class AccountWorkflow:
         now = _clock.now()
         if not force and state.catalog is not None and state.catalog.simulation:
             return
-        if not force and state.catalog_checked_at and now - state.catalog_checked_at < _CATALOG_TTL:
-            return
+        known = state.catalog.hash if state.catalog else None
+        announced, self._announced = self._announced, None
+        if not force and announced in (None, known):
+            if self._pushed:
+                return
+            if state.catalog_checked_at and now - state.catalog_checked_at < _CATALOG_TTL:
+                return
         index: CatalogIndex | None = await workflow.execute_local_activity(
             "catalog_index",
-            IndexRequest(known_hash=state.catalog.hash if state.catalog else None),
+            IndexRequest(known_hash=known, announced_hash=announced),
             summary="catalog: is a newer set published?",
             result_type=CatalogIndex | None,  # type: ignore[arg-type]
             start_to_close_timeout=_LOCAL,

@@ -23,7 +23,8 @@ from temporalio import workflow
 from temporalio.exceptions import ActivityError
 
 with workflow.unsafe.imports_passed_through():
-    from engine.journeys import _clock, _summaries
+    import engine.journeys._clock as _clock
+    import engine.journeys._summaries as _summaries
     from engine.journeys._journey import Journey, stop_if_ending
     from engine.journeys._messages import (
         Acknowledgement,

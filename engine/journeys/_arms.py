@@ -22,7 +22,7 @@ from typing import Any
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
-    from engine.journeys import _search as sa
+    import engine.journeys._search as sa
     from engine.language._experiments import HOLDOUT, ExperimentPlan, assign
     from engine.language._facts import Facts
     from engine.language._plan import (

@@ -6,11 +6,17 @@ publish, visible in the UI) like any other journey state. Account workflows read
 index of it (entry rules only) through a local activity, and fetch the full plan of a
 playbook only when they enroll, so running journeys keep the plan they started with and new
 ones get the latest.
+
+A publish is announced: the catalog workflow has an activity signal every running account
+the new hash, and an account reads the index again only then (and once when each of its
+runs starts). Before, every account asked on its events whether a newer set was out, at
+most every five minutes: with a daily reading per account, that was a query to this one
+workflow and a local activity for every reading.
 """
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from pydantic import (
@@ -21,6 +27,8 @@ from pydantic import (
     model_serializer,
 )
 from temporalio import workflow
+from temporalio.common import RetryPolicy
+from temporalio.exceptions import ActivityError
 
 with workflow.unsafe.imports_passed_through():
     from engine.language._calendar import CalendarPlan
@@ -31,13 +39,22 @@ with workflow.unsafe.imports_passed_through():
         Plan,
         ReentryPlan,
         TriggerPlan,
-        _omit,
         content_hash,
+        omit_absent,
     )
 
 CATALOG_WORKFLOW_ID = "catalog/default"
 # Each publish carries every plan; a fresh run every so often keeps the history small.
 _PUBLISHES_PER_RUN = 20
+ANNOUNCE = "announce-publishes"
+"""workflow.patched id: each publish is announced to the running accounts (announce_catalog);
+catalogs that ran before announced nothing, their accounts asked on their events."""
+CATALOG_SIGNAL = "catalog_published"
+"""The signal an announcement sends each running account (a CatalogNotice)."""
+# Signalling a book of accounts takes minutes; the heartbeat says it is still going.
+_ANNOUNCE_TIMEOUT = timedelta(hours=2)
+_ANNOUNCE_HEARTBEAT = timedelta(minutes=2)
+_ANNOUNCE_RETRY = RetryPolicy(maximum_interval=timedelta(minutes=5), maximum_attempts=20)
 
 
 class EntrySummary(BaseModel):
@@ -71,7 +88,7 @@ class Catalog(BaseModel):
     @model_serializer(mode="wrap")
     def _without_unset_contacts(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
         # A set without a contact policy keeps the catalog hash it had before policies.
-        return _omit(handler(self), contacts=None)
+        return omit_absent(handler(self), contacts=None)
 
     def index(self) -> CatalogIndex:
         entries = [
@@ -124,7 +141,7 @@ class CatalogIndex(BaseModel):
 
     @model_serializer(mode="wrap")
     def _without_unset_contacts(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
-        return _omit(handler(self), contacts=None)
+        return omit_absent(handler(self), contacts=None)
 
 
 def build_catalog(
@@ -148,6 +165,22 @@ class IndexRequest(BaseModel):
     model_config = ConfigDict(frozen=True)
 
     known_hash: str | None = None
+    announced_hash: str | None = None
+    """The hash a publish announced: a worker that already read that catalog answers from
+    memory, so an announcement to every account does not query the catalog once per account."""
+
+    @model_serializer(mode="wrap")
+    def _without_unset_announcement(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        # Requests from before announcements read as they were recorded.
+        return omit_absent(handler(self), announced_hash=None)
+
+
+class CatalogNotice(BaseModel):
+    """A publish, as announced to each running account: the hash now current."""
+
+    model_config = ConfigDict(frozen=True)
+
+    hash: str
 
 
 class PlanRequest(BaseModel):
@@ -165,19 +198,49 @@ class CatalogWorkflow:
     def __init__(self) -> None:
         self._catalog: Catalog | None = None
         self._publishes = 0
+        self._unannounced: str | None = None
+        """The hash of a publish not yet announced to the accounts."""
 
     @workflow.run
     async def run(self, catalog: Catalog | None = None) -> None:
         if catalog is not None and self._catalog is None:
             self._catalog = catalog
-        await workflow.wait_condition(
-            lambda: (
-                self._publishes >= _PUBLISHES_PER_RUN
-                or workflow.info().is_continue_as_new_suggested()
+        while True:
+            await workflow.wait_condition(
+                lambda: self._unannounced is not None or self._time_to_continue()
             )
+            if self._unannounced is not None:
+                await self._announce(self._unannounced)
+                continue
+            await workflow.wait_condition(workflow.all_handlers_finished)
+            if self._unannounced is None:
+                workflow.continue_as_new(self._catalog)
+
+    def _time_to_continue(self) -> bool:
+        return (
+            self._publishes >= _PUBLISHES_PER_RUN or workflow.info().is_continue_as_new_suggested()
         )
-        await workflow.wait_condition(workflow.all_handlers_finished)
-        workflow.continue_as_new(self._catalog)
+
+    async def _announce(self, published: str) -> None:
+        """Tell every running account of the publish; a newer one meanwhile goes next."""
+        if workflow.patched(ANNOUNCE):
+            try:
+                await workflow.execute_activity(
+                    "announce_catalog",
+                    CatalogNotice(hash=published),
+                    summary=f"announce {published[:19]}... to the running accounts",
+                    start_to_close_timeout=_ANNOUNCE_TIMEOUT,
+                    heartbeat_timeout=_ANNOUNCE_HEARTBEAT,
+                    retry_policy=_ANNOUNCE_RETRY,
+                )
+            except ActivityError as error:
+                # The set is published all the same: each account reads it when its next run
+                # starts. Said in the worker's log and in this workflow's history.
+                workflow.logger.warning(
+                    "catalog %s not announced: %s", published, error.cause or error
+                )
+        if self._unannounced == published:
+            self._unannounced = None
 
     @workflow.update(name="publish")
     def publish(self, catalog: Catalog) -> str:
@@ -187,6 +250,7 @@ class CatalogWorkflow:
         )
         self._catalog = catalog.model_copy(update={"published_at": workflow.now()})
         self._publishes += 1
+        self._unannounced = catalog.hash
         changed = [
             f"{n} v{p.version}" for n, p in catalog.plans.items() if before.get(n) != p.version
         ]
@@ -196,3 +260,9 @@ class CatalogWorkflow:
     def current(self) -> Catalog | None:
         """The published catalog, or None before the first publish."""
         return self._catalog
+
+    @workflow.query(name="hash")
+    def published_hash(self) -> str | None:
+        """The published catalog's hash, or None before the first publish: what an account
+        checks every few minutes, a few bytes where ``current`` is every plan."""
+        return self._catalog.hash if self._catalog else None

@@ -27,7 +27,8 @@ from typing import Any
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
-    from engine.journeys import _clock, _summaries
+    import engine.journeys._clock as _clock
+    import engine.journeys._summaries as _summaries
     from engine.journeys._account_state import AccountState, ContactSend
     from engine.journeys._journey import Journey, stop_if_ending
     from engine.journeys._messages import ContactRequest, ContactVerdict

@@ -18,7 +18,7 @@ from typing import Any, Protocol
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
-    from engine.journeys import _clock
+    import engine.journeys._clock as _clock
     from engine.journeys._account_state import AccountState
     from engine.journeys._catalog import EntrySummary
     from engine.journeys._evaluate import evaluate
@@ -33,8 +33,8 @@ with workflow.unsafe.imports_passed_through():
     )
 
 _TICK = timedelta(days=1)
-"""How often an idle account looks for a newer catalog (and, in runs from before exact
-wake-ups, re-reads its time-based rules)."""
+"""How often an idle account looked for a newer catalog before publishes were announced
+(and, in runs from before exact wake-ups, re-reads its time-based rules)."""
 PAUSED = "account paused"
 """The skip reason while an account is paused; it lifts at the resume."""
 
@@ -232,17 +232,18 @@ class EntryRules:
         firing = _Firing("entry.at", {offset.anchor: value}, False, f"no date {value!r}", "")
         self._skip(entry, firing, f"{problem}: no entry date until it is one")
 
-    def next_wake(self, exact: bool) -> timedelta | None:
+    def next_wake(self, exact: bool, daily: bool = True) -> timedelta | None:
         """How long until a time-based rule may change: an entry date, a cooldown's end, an
-        entry condition that reads the calendar, or, unless a simulation runs, the daily
-        look for a newer catalog. None when only an event can change anything.
+        entry condition that reads the calendar, or, with ``daily`` unless a simulation
+        runs, the daily look for a newer catalog. None when only an event can change
+        anything.
 
         Without ``exact`` (runs started before exact wake-ups) the account wakes daily.
         """
         now = _clock.now()
         state = self._account.state
         moments: list[datetime | None] = []
-        if not exact or state.catalog is None or not state.catalog.simulation:
+        if not exact or (daily and (state.catalog is None or not state.catalog.simulation)):
             moments.append(now + _TICK)
         if state.catalog:
             facts = self._account.facts() if exact else None

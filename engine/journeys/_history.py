@@ -20,7 +20,7 @@ from temporalio import workflow
 from temporalio.exceptions import ActivityError
 
 with workflow.unsafe.imports_passed_through():
-    from engine.journeys import _clock
+    import engine.journeys._clock as _clock
     from engine.journeys._account_state import AccountState
     from engine.journeys._messages import (
         ChangeKind,

@@ -139,6 +139,14 @@ class Journey(Protocol):
         ...
 
 
+def patched(run_input: RunInput | None, patch_id: str) -> bool:
+    """``workflow.patched(patch_id)``, unless the run's account vouched for it at the start
+    (``RunInput.patches``): decided by the run's first event, so replay decides the same."""
+    if run_input is not None and patch_id in run_input.patches:
+        return True
+    return workflow.patched(patch_id)
+
+
 def stop_if_ending(run: Journey) -> None:
     """Stop the caller (the steps or the ladder) once a goal, exit or stop has fired.
 

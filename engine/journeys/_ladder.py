@@ -17,17 +17,19 @@ from temporalio import workflow
 from temporalio.exceptions import ActivityError
 
 with workflow.unsafe.imports_passed_through():
-    from engine.journeys import _arms, _clock, _summaries
-    from engine.journeys import _search as sa
+    import engine.journeys._arms as _arms
+    import engine.journeys._clock as _clock
+    import engine.journeys._search as sa
+    import engine.journeys._summaries as _summaries
     from engine.journeys._evaluate import evaluate
-    from engine.journeys._journey import Journey, stop_if_ending
+    from engine.journeys._journey import Journey, patched, stop_if_ending
     from engine.journeys._messages import Acknowledgement, CloseRequest
     from engine.language._by_segment import for_segment
     from engine.language._plan import LadderPlan
 
 
 # workflow.patched id: a tier's channels run at once (before: one after the other).
-_CHANNELS_AT_ONCE = "tier-channels-at-once"
+CHANNELS_AT_ONCE = "tier-channels-at-once"
 _FIRST = ""
 
 
@@ -259,7 +261,7 @@ class Ladder:
             )
             for channel in tier.via
         ]
-        if workflow.patched(_CHANNELS_AT_ONCE):
+        if patched(self._run.input, CHANNELS_AT_ONCE):
             # Every channel of a tier at once: the email no longer waits for the task to be
             # filed (a round trip to the server each), which is most of an alert's latency.
             outcomes = await asyncio.gather(

@@ -36,6 +36,11 @@ class RunInput(_Message):
     contacts: ContactPolicyPlan | None = None
     """The set's contact policy when the run enrolled: its customer messages ask the account
     for a slot first (engine.journeys._contacts)."""
+    patches: list[str] = Field(default_factory=list)
+    """The run's ``workflow.patched`` ids the account vouches for: those of the engine that
+    enrolled it (``engine.journeys._run.RUN_PATCHES``), taken without asking. Asking costs a
+    new run two events per id (the marker and the SDK's upsert of TemporalChangeVersion);
+    a run started without the list asks, and replays as it ran."""
 
 
 Outcome = Literal["success", "failure", "neutral"]

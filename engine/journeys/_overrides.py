@@ -19,7 +19,7 @@ from datetime import UTC, date, datetime, timedelta
 
 from pydantic import BaseModel, ConfigDict
 
-from engine.journeys import _scoring
+import engine.journeys._scoring as _scoring
 from engine.journeys._messages import OverrideRequest
 from engine.language._facts import Health
 from engine.language._plan import HealthModelPlan

@@ -20,8 +20,11 @@ from temporalio.exceptions import ActivityError, TemporalError
 from temporalio.workflow import ActivityCancellationType
 
 with workflow.unsafe.imports_passed_through():
-    from engine.journeys import _approvals, _arms, _clock, _summaries
-    from engine.journeys import _search as sa
+    import engine.journeys._approvals as _approvals
+    import engine.journeys._arms as _arms
+    import engine.journeys._clock as _clock
+    import engine.journeys._search as sa
+    import engine.journeys._summaries as _summaries
     from engine.journeys._catch_up import skipping_policy
     from engine.journeys._contacts import permit
     from engine.journeys._endings import Endings
@@ -33,7 +36,8 @@ with workflow.unsafe.imports_passed_through():
         decision_record,
         send_history,
     )
-    from engine.journeys._ladder import Ladder
+    from engine.journeys._journey import patched
+    from engine.journeys._ladder import CHANNELS_AT_ONCE, Ladder
     from engine.journeys._messages import (
         Acknowledgement,
         ActionReceipt,
@@ -94,6 +98,22 @@ CATCH_UP = "catch-up"
 ANY_ANCHORS = "any-date-anchors"
 """workflow.patched id: a date-anchored wait re-reads its date when any of its anchors moves
 (start_date, go_live_date...); runs from before re-read it on renewal_date moves only."""
+RUN_PATCHES = (
+    EXACT_WAKES,
+    EXACT_JOURNEYS,
+    DECISIONS_PATCH,
+    HISTORY_PATCH,
+    CATCH_UP,
+    CHANNELS_AT_ONCE,
+)
+"""Every workflow.patched id a run asks about: an account enrolling a run with this engine
+vouches for them all (RunInput.patches), so the run need not record a marker for each.
+
+A new patch of the run joins this list one release after it ships, never with it: during a
+rolling deploy an account on a new worker may start a run whose first task an old worker
+runs, and an id vouched for that the old code does not know would be taken as applied on the
+next replay although the old code took the old path. Asked with a marker meanwhile, it is
+recorded as what it was."""
 # Endings that close all the run opened; a natural end closes only the ladder's items.
 _CLOSES_ALL = ("goal", "exit", "stopped")
 
@@ -275,22 +295,22 @@ class PlaybookRunWorkflow:
         self._input = input
         if self._facts is None:  # a signal may have arrived with the start
             self._facts = input.facts
-        self.exact_wakes = workflow.patched(EXACT_WAKES)
-        self.exact_journeys = workflow.patched(EXACT_JOURNEYS)
+        self.exact_wakes = patched(input, EXACT_WAKES)
+        self.exact_journeys = patched(input, EXACT_JOURNEYS)
         anchors = date_anchors(input.plan)
         if set(anchors) - {"renewal_date"} and workflow.patched(ANY_ANCHORS):
             # Only plans anchored elsewhere: the others count renewal_date moves as before.
             self._anchor_names = anchors
-        if not input.simulation and workflow.patched(DECISIONS_PATCH):
+        if not input.simulation and patched(input, DECISIONS_PATCH):
             self._log = Outbox(self._not_logged)
         plan = input.plan
-        workflow.upsert_search_attributes(
-            [
-                sa.ACCOUNT_ID.value_set(input.account_id),
-                sa.PLAYBOOK.value_set(plan.name),
-                sa.PLAYBOOK_VERSION.value_set(plan.version),
-            ]
-        )
+        # The account sets them on the start (engine.journeys._account.RUN_ATTRIBUTES): an
+        # upsert then would change nothing and cost an event. What the start carried is in
+        # the run's first event, so a run started without them replays as it ran.
+        started = workflow.info().typed_search_attributes
+        wanted = sa.run_attributes(input.account_id, plan.name, plan.version)
+        if missing := sa.not_yet_set(wanted, started):
+            workflow.upsert_search_attributes(missing)
         self.record("enrolled", "entry", detail=f"cycle {input.cycle}")
         self.arm = _arms.assign_arm(input.account_id, plan.name, plan.experiment)
         if self.arm is not None:
@@ -326,7 +346,7 @@ class PlaybookRunWorkflow:
         if self._log is not None:
             self._log.add(journey=self._journey(result))  # with the last decisions
             self._log.flush()
-        elif workflow.patched(HISTORY_PATCH):
+        elif patched(input, HISTORY_PATCH):
             await self._record_outcome(result)
         if input.parent_workflow_id:
             # By workflow id, not run id: the account may have continued as new meanwhile.
@@ -480,7 +500,7 @@ class PlaybookRunWorkflow:
     def _skips_passed(self, node: Node) -> bool:
         """Skip an action whose date had passed, as the catch-up policy says (recorded)."""
         policy = skipping_policy(self.input.plan, node) if self._passed else None
-        if self._passed is None or policy is None or not workflow.patched(CATCH_UP):
+        if self._passed is None or policy is None or not patched(self.input, CATCH_UP):
             return False
         seen = {"date": self._passed.date().isoformat()}
         why = f"its date had passed when the journey reached it (catch_up: {policy})"

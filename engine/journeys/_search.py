@@ -8,7 +8,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from temporalio.common import SearchAttributeKey
+from temporalio.common import (
+    SearchAttributeKey,
+    SearchAttributePair,
+    SearchAttributeUpdate,
+    TypedSearchAttributes,
+)
 
 ACCOUNT_ID = SearchAttributeKey.for_keyword("AccountId")
 HEALTH_SCORE = SearchAttributeKey.for_float("HealthScore")
@@ -38,3 +43,20 @@ ALL: tuple[SearchAttributeKey[Any], ...] = (
     ESCALATION_TIER,
     EXPERIMENT_ARM,
 )
+
+
+def run_attributes(account_id: str, playbook: str, version: int) -> list[SearchAttributePair[Any]]:
+    """What a run is found by for its whole life: its account, playbook and version."""
+    return [
+        SearchAttributePair(ACCOUNT_ID, account_id),
+        SearchAttributePair(PLAYBOOK, playbook),
+        SearchAttributePair(PLAYBOOK_VERSION, version),
+    ]
+
+
+def not_yet_set(
+    pairs: list[SearchAttributePair[Any]], present: TypedSearchAttributes
+) -> list[SearchAttributeUpdate[Any]]:
+    """The upserts ``pairs`` still need when ``present`` are a workflow's attributes: none for
+    a run its account started with them, all of them for one started before it did."""
+    return [pair.key.value_set(pair.value) for pair in pairs if present.get(pair.key) != pair.value]

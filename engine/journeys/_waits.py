@@ -14,7 +14,8 @@ from datetime import datetime, timedelta
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
-    from engine.journeys import _clock, _summaries
+    import engine.journeys._clock as _clock
+    import engine.journeys._summaries as _summaries
     from engine.journeys._catch_up import GRACE
     from engine.journeys._evaluate import evaluate
     from engine.journeys._journey import Journey, stop_if_ending

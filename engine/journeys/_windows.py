@@ -19,7 +19,8 @@ from typing import Any
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
-    from engine.journeys import _clock, _summaries
+    import engine.journeys._clock as _clock
+    import engine.journeys._summaries as _summaries
     from engine.journeys._catch_up import reaches_customer
     from engine.journeys._journey import Journey
     from engine.language._calendar import DAYS, CalendarPlan, WindowPlan

@@ -33,7 +33,7 @@ class _Plan(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
-def _omit(data: dict[str, Any], **absent: Any) -> dict[str, Any]:
+def omit_absent(data: dict[str, Any], **absent: Any) -> dict[str, Any]:
     """``data`` without the keys that hold their "absent" value.
 
     Keys added to the language after plans were published are left out of a plan's JSON
@@ -74,7 +74,7 @@ class ComparePlan(_Plan):
 
     @model_serializer(mode="wrap")
     def _without_unset_segments(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
-        return _omit(handler(self), by_segment=None)
+        return omit_absent(handler(self), by_segment=None)
 
 
 class ChangePlan(_Plan):
@@ -88,7 +88,7 @@ class ChangePlan(_Plan):
 
     @model_serializer(mode="wrap")
     def _without_unset_segments(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
-        return _omit(handler(self), by_segment=None)
+        return omit_absent(handler(self), by_segment=None)
 
 
 class CountPlan(_Plan):
@@ -145,7 +145,7 @@ class WaitNode(_Node):
 
     @model_serializer(mode="wrap")
     def _without_unset(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
-        return _omit(handler(self), business_days=None, seconds_by_segment=None)
+        return omit_absent(handler(self), business_days=None, seconds_by_segment=None)
 
 
 class WaitForNode(_Node):
@@ -162,7 +162,7 @@ class WaitForNode(_Node):
     @model_serializer(mode="wrap")
     def _without_unset_event(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
         # Plans from before events could be waited for keep their hash.
-        return _omit(handler(self), event=None, timeout_by_segment=None)
+        return omit_absent(handler(self), event=None, timeout_by_segment=None)
 
 
 class BranchNode(_Node):
@@ -181,7 +181,7 @@ class _ActionNode(_Node):
 
     @model_serializer(mode="wrap")
     def _without_unset_catch_up(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
-        return _omit(handler(self), catch_up=None, send_window=None)
+        return omit_absent(handler(self), catch_up=None, send_window=None)
 
 
 class EmailNode(_ActionNode):
@@ -197,7 +197,7 @@ class EmailNode(_ActionNode):
     @model_serializer(mode="wrap")
     def _without_unset_review(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
         # Emails from before review keep their plan's hash.
-        return _omit(
+        return omit_absent(
             handler(self), catch_up=None, review=None, review_seconds=None, unreviewed=None
         )
 
@@ -249,7 +249,7 @@ class ApprovalNode(_Node):
 
     @model_serializer(mode="wrap")
     def _without_unset_segments(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
-        return _omit(handler(self), timeout_by_segment=None, sla_by_segment=None)
+        return omit_absent(handler(self), timeout_by_segment=None, sla_by_segment=None)
 
 
 class EscalateNode(_Node):
@@ -297,7 +297,7 @@ class TriggerPlan(_Plan):
 
     @model_serializer(mode="wrap")
     def _without_unset_hold(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
-        return _omit(handler(self), for_seconds=None)
+        return omit_absent(handler(self), for_seconds=None)
 
 
 class ReentryPlan(_Plan):
@@ -319,7 +319,7 @@ class TierPlan(_Plan):
 
     @model_serializer(mode="wrap")
     def _without_unset_segments(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
-        return _omit(handler(self), ack_sla_by_segment=None)
+        return omit_absent(handler(self), ack_sla_by_segment=None)
 
 
 class LadderPlan(_Plan):
@@ -371,7 +371,7 @@ class Plan(_Plan):
 
     @model_serializer(mode="wrap")
     def _without_default_catch_up(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
-        return _omit(
+        return omit_absent(
             handler(self),
             catch_up="skip-customer",
             send_window=None,
@@ -427,7 +427,7 @@ class HealthModelPlan(_Plan):
 
     @model_serializer(mode="wrap")
     def _without_unset_segments(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
-        return _omit(handler(self), tiers_by_segment=None)
+        return omit_absent(handler(self), tiers_by_segment=None)
 
 
 def _walk(value: Any, visit: Callable[[Any], bool]) -> None:

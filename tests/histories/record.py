@@ -51,7 +51,12 @@ from engine.client._converter import DATA_CONVERTER
 from engine.client._start import account_workflow_id, publish, send
 from engine.journeys._account import _EVENTS_PER_RUN, AccountWorkflow
 from engine.journeys._account_state import AccountStatus
-from engine.journeys._catalog import CATALOG_WORKFLOW_ID, build_catalog
+from engine.journeys._catalog import (
+    CATALOG_SIGNAL,
+    CATALOG_WORKFLOW_ID,
+    CatalogNotice,
+    build_catalog,
+)
 from engine.journeys._clock import memo_for
 from engine.journeys._messages import (
     AccountEvent,
@@ -663,6 +668,33 @@ async def account_forwards_reads(env: WorkflowEnvironment) -> Histories:
     return {"account_forwards_reads": await settled(handle)}
 
 
+async def run_starts_current(env: WorkflowEnvironment) -> Histories:
+    """An account that starts its runs with their account, playbook and version as search
+    attributes and their patches vouched for (behind its patch), and one of those runs, whose
+    first task then records no patch marker and upserts only its step
+    (tests/fixtures/forwarding: onboard and watch enroll on contract.signed)."""
+    client = env.client
+    account = "acme"
+    handle = client.get_workflow_handle(account_workflow_id(account))
+    await publish(client, catalog_of(load_relative(FIXTURES, "forwarding")), QUEUE)
+    await send(client, account, AccountEvent(event_id="signed", name="contract.signed"), QUEUE)
+
+    async def enrolled() -> bool:
+        found: AccountStatus = await handle.query(AccountWorkflow.status)
+        return {"onboard", "watch"} <= set(found.enrollments)
+
+    await eventually(enrolled, "both journeys enroll")
+    run = await settled(client.get_workflow_handle(f"playbook/onboard/{account}/1"))
+    started = run.events[0].workflow_execution_started_event_attributes
+    expect("Playbook" in started.search_attributes.indexed_fields, "the run starts with them")
+    markers = [e for e in run.events if e.HasField("marker_recorded_event_attributes")]
+    expect(not markers, "the run asks about no patch")
+    return {
+        "run_starts_current_onboard": run,
+        "run_starts_current": await settled(handle),
+    }
+
+
 async def approvals(env: WorkflowEnvironment) -> Histories:
     """Approval steps (tests/fixtures/approvals): one request answered (rejected, with a note)
     after its sla engaged the ladder; one that nobody answers, which times out."""
@@ -915,6 +947,48 @@ async def account_overrides(env: WorkflowEnvironment) -> Histories:
     }
 
 
+async def catalog_announced(env: WorkflowEnvironment) -> Histories:
+    """An account that reads the catalog when a publish is announced, not on its events.
+
+    Under a set without upsell, readings of 90 a day apart read no catalog; the set with
+    upsell is published and announced (this server keeps no visibility, so the catalog's
+    announcement fails and the journey sends the account the notice announce_catalog would),
+    and the account enrolls in upsell with no event of its own. Also records the catalog
+    workflow, its announcements failing on this server.
+    """
+    client = env.client
+    account = "vandelay"
+    handle = client.get_workflow_handle(account_workflow_id(account))
+    with tempfile.TemporaryDirectory() as tmp:
+        shutil.copytree(FIXTURES / "journeys", Path(tmp) / "rescue-only")
+        (Path(tmp) / "rescue-only" / "upsell.yaml").unlink()
+        rescue = Path(tmp) / "rescue-only" / "rescue.yaml"
+        rescue.write_text(rescue.read_text().replace("suppresses: [upsell]\n", ""))
+        first = catalog_of(load_relative(Path(tmp), "rescue-only"))
+    second = catalog_of(load_relative(FIXTURES, "journeys"))
+
+    async def readings(n: int) -> bool:
+        status: AccountStatus = await handle.query(AccountWorkflow.status)
+        return len(status.score_history) == n
+
+    async def upsell() -> bool:
+        status: AccountStatus = await handle.query(AccountWorkflow.status)
+        return "upsell" in status.enrollments
+
+    await publish(client, first, QUEUE)
+    for n in range(2):
+        await send(client, account, HealthEvent(event_id=f"r{n}", score=90), QUEUE)
+        await eventually(lambda n=n: readings(n + 1), f"reading {n + 1} applied")
+        await env.sleep(timedelta(days=1))
+    await publish(client, second, QUEUE)
+    await handle.signal(CATALOG_SIGNAL, CatalogNotice(hash=second.hash))
+    await eventually(upsell, "upsell enrolled on the notice")
+    return {
+        "catalog_announces": await settled(client.get_workflow_handle(CATALOG_WORKFLOW_ID)),
+        "catalog_announced": await settled(handle),
+    }
+
+
 async def _not(check: Awaitable[bool]) -> bool:
     return not await check
 
@@ -934,6 +1008,7 @@ JOURNEYS: dict[str, Callable[[WorkflowEnvironment], Awaitable[Histories]]] = {
     "renewal_catch_up": renewal_catch_up,
     "account_refuses_values": account_refuses_values,
     "account_forwards_reads": account_forwards_reads,
+    "run_starts_current": run_starts_current,
     "approvals": approvals,
     "email_reviewed": email_reviewed,
     "contact_caps": contact_caps,
@@ -942,6 +1017,7 @@ JOURNEYS: dict[str, Callable[[WorkflowEnvironment], Awaitable[Histories]]] = {
     "cadence_windows": cadence_windows,
     "experiment_holdout": experiment_holdout,
     "account_overrides": account_overrides,
+    "catalog_announced": catalog_announced,
 }
 
 

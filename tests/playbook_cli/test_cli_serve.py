@@ -238,3 +238,19 @@ def test_bad_request_timeout_names_the_variable(value: str) -> None:
     assert len(bad.stderr.strip().splitlines()) == 1
     good = playbook("settings", env=_env(PLAYBOOK_API_REQUEST_TIMEOUT="2.5"))
     assert good.returncode == 0 and "2.5" in good.stdout
+
+
+@pytest.mark.parametrize("value", ["-1", "lots", "1.5"])
+def test_bad_worker_cache_names_the_variable(value: str) -> None:
+    """PLAYBOOK_WORKER_CACHED_WORKFLOWS takes a whole number of workflows, 0 or more; anything
+    else is one line naming it, from `playbook settings` and `playbook worker` alike (before
+    the worker connects)."""
+    for command in ("settings", "worker"):
+        bad = playbook(command, env=_env(PLAYBOOK_WORKER_CACHED_WORKFLOWS=value))
+        assert bad.returncode == 1
+        assert bad.stderr.startswith("playbook: PLAYBOOK_WORKER_CACHED_WORKFLOWS:"), bad.stderr
+        assert len(bad.stderr.strip().splitlines()) == 1
+    good = playbook("settings", env=_env(PLAYBOOK_WORKER_CACHED_WORKFLOWS="30000"))
+    assert good.returncode == 0 and "30000" in good.stdout
+    default = playbook("settings", env=_env())
+    assert "(default 2000)" in default.stdout

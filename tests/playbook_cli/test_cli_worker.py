@@ -63,11 +63,13 @@ def wait_for_line(log: Path, text: str, process: subprocess.Popen[bytes]) -> Non
 
 
 async def test_worker_runs_what_publish_sends(dev_env: WorkflowEnvironment, tmp_path: Path) -> None:
-    """Worker up, set published (twice), an account enrolls, Ctrl-C stops it cleanly."""
+    """Worker up (keeping as many workflows in memory as PLAYBOOK_WORKER_CACHED_WORKFLOWS
+    says), set published (twice), an account enrolls, Ctrl-C stops it cleanly."""
     client = await fresh_namespace(dev_env)
     queue = f"q-{uuid.uuid4().hex[:8]}"
     account = f"acme-{queue[-6:]}"
     connection = {"PLAYBOOK_TEMPORAL_ADDRESS": address(dev_env)}
+    cache = {"PLAYBOOK_WORKER_CACHED_WORKFLOWS": "123"}
     log = tmp_path / "worker.err"
     with log.open("w") as stderr:
         worker = subprocess.Popen(
@@ -79,10 +81,11 @@ async def test_worker_runs_what_publish_sends(dev_env: WorkflowEnvironment, tmp_
             ],
             stdout=subprocess.DEVNULL,
             stderr=stderr,
-            env=environment(connection),
+            env=environment({**connection, **cache}),
         )
     try:
         wait_for_line(log, f"serving task queue {queue}", worker)
+        assert "up to 123 kept in memory" in log.read_text()
         assert "search attributes registered: AccountId" in log.read_text()
 
         flags = ("--namespace", client.namespace, "--task-queue", queue)

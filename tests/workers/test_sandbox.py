@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
+from importlib import _bootstrap_external  # type: ignore[attr-defined]
 from typing import Any
 
 import pytest
+import temporalio.workflow
 from temporalio.api.common.v1 import Payload
 from temporalio.client import WorkflowFailureError
 from temporalio.converter import (
@@ -23,6 +25,7 @@ from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner
 from engine.client._converter import DATA_CONVERTER
 from tests.workers.sandboxed import Echo, ReadsTheClock
 from workers.sandbox import context_free, workflow_runner
+from workers.worker import WORKFLOWS
 
 
 class _ContextCodec(PayloadCodec, WithSerializationContext):
@@ -79,3 +82,26 @@ async def test_the_sandbox_still_refuses_the_clock(skipping_env: WorkflowEnviron
     with pytest.raises(WorkflowFailureError) as failure:
         await _run(skipping_env, ReadsTheClock, workflow_failure_exception_types=[Exception])
     assert "RestrictedWorkflowAccessError" in str(failure.value.cause)
+
+
+@pytest.mark.parametrize("workflow", WORKFLOWS, ids=lambda w: w.__name__)
+async def test_a_new_instance_executes_only_the_workflow_module(
+    workflow: type, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A new sandbox instance (a run's first task, a replay after a cache eviction) executes
+    the workflow's own module and its packages again, and nothing else: every helper and
+    library it imports is passed through, not executed once more per instance."""
+    executed: list[str] = []
+    real = _bootstrap_external._LoaderBasics.exec_module
+
+    def exec_module(loader: Any, module: Any) -> None:
+        executed.append(module.__name__)
+        real(loader, module)
+
+    runner = workflow_runner(DATA_CONVERTER)
+    definition = temporalio.workflow._Definition.must_from_class(workflow)
+    monkeypatch.setattr(_bootstrap_external._LoaderBasics, "exec_module", exec_module)
+    runner.prepare_workflow(definition)
+    module = workflow.__module__
+    packages = {module.rsplit(".", depth)[0] for depth in range(1, module.count(".") + 1)}
+    assert set(executed) == {module, *packages}

@@ -263,6 +263,9 @@ class FixedCatalog(CatalogActivities):
     async def _current(self) -> Catalog:
         return self._catalog
 
+    async def _published_hash(self) -> str | None:
+        return self._catalog.hash
+
     @activity.defn(name="catalog_index")
     async def catalog_index(self, request: IndexRequest) -> CatalogIndex | None:
         """The simulated set's index, marked as a simulation's (see CatalogIndex.simulation)."""

@@ -1,0 +1,126 @@
+"""workers.catalog: an account's check for a newer published set asks the catalog workflow
+for its hash alone, and the worker reads the full catalog (every plan) once per publish,
+not once per account and check.
+
+On the time-skipping server with the real catalog workflow; queries counted by a client
+interceptor.
+"""
+
+from __future__ import annotations
+
+import shutil
+import uuid
+from pathlib import Path
+from typing import Any
+
+import pytest
+from temporalio.client import (
+    Client,
+    Interceptor,
+    OutboundInterceptor,
+    QueryWorkflowInput,
+)
+from temporalio.testing import WorkflowEnvironment
+from temporalio.worker import Worker
+
+from engine import load
+from engine.client._start import publish
+from engine.journeys._catalog import CatalogWorkflow, IndexRequest, build_catalog
+from workers.catalog import CatalogActivities
+from workers.sandbox import workflow_runner
+
+SHIPPED = Path(__file__).parents[2] / "playbooks"
+
+
+class _Counted(Interceptor):
+    def __init__(self) -> None:
+        self.queries: list[str] = []
+
+    def intercept_client(self, next: OutboundInterceptor) -> OutboundInterceptor:
+        counter = self
+
+        class Outbound(OutboundInterceptor):
+            async def query_workflow(self, input: QueryWorkflowInput) -> Any:
+                counter.queries.append(input.query)
+                return await super().query_workflow(input)
+
+        return Outbound(next)
+
+
+def _catalog(folder: Path) -> Any:
+    book = load([folder])
+    return build_catalog(book.plans(), book.health_plan())  # type: ignore[arg-type]
+
+
+async def test_checks_ask_for_the_hash_and_read_each_catalog_once(
+    skipping_env: WorkflowEnvironment, tmp_path: Path
+) -> None:
+    """Three accounts' first checks read the catalog once; a check by an account that has
+    the current one gets None from the hash alone; after a publish, the next check reads the
+    new catalog once and hands out its index."""
+    counted = _Counted()
+    config = skipping_env.client.config()
+    config["interceptors"] = [counted]
+    client = Client(**config)
+    queue = f"q-{uuid.uuid4().hex[:8]}"
+    shutil.copytree(SHIPPED, tmp_path / "set")
+    first = _catalog(tmp_path / "set")
+    activities = CatalogActivities(client)
+    async with Worker(
+        client,
+        task_queue=queue,
+        workflows=[CatalogWorkflow],
+        activities=[activities.announce_catalog],
+        workflow_runner=workflow_runner(client.data_converter),
+    ):
+        await publish(client, first, queue)
+        counted.queries.clear()
+        indexes = [await activities.catalog_index(IndexRequest()) for _ in range(3)]
+        assert {index.hash for index in indexes if index} == {first.hash}
+        assert counted.queries == ["hash", "current", "hash", "hash"]
+
+        counted.queries.clear()
+        assert await activities.catalog_index(IndexRequest(known_hash=first.hash)) is None
+        assert counted.queries == ["hash"]
+
+        onboarding = tmp_path / "set" / "onboarding.yaml"
+        onboarding.write_text(onboarding.read_text().replace("version: 1", "version: 2", 1))
+        second = _catalog(tmp_path / "set")
+        await publish(client, second, queue)
+        counted.queries.clear()
+        newer = await activities.catalog_index(IndexRequest(known_hash=first.hash))
+        again = await activities.catalog_index(IndexRequest(known_hash=first.hash))
+        assert newer is not None and again is not None
+        assert newer.hash == again.hash == second.hash != first.hash
+        assert counted.queries == ["hash", "current", "hash"]
+
+        # An announced catalog the worker holds is answered from memory: an announcement to
+        # every account costs no query per account.
+        counted.queries.clear()
+        told = IndexRequest(known_hash=first.hash, announced_hash=second.hash)
+        assert (await activities.catalog_index(told)) == newer
+        assert (
+            await activities.catalog_index(
+                IndexRequest(known_hash=second.hash, announced_hash=second.hash)
+            )
+            is None
+        )
+        assert counted.queries == []
+
+
+async def test_nothing_published_is_still_refused(skipping_env: WorkflowEnvironment) -> None:
+    """Before the first publish the check fails as before: nothing to enroll from."""
+    queue = f"q-{uuid.uuid4().hex[:8]}"
+    client = skipping_env.client
+    async with Worker(
+        client,
+        task_queue=queue,
+        workflows=[CatalogWorkflow],
+        activities=[CatalogActivities(client).announce_catalog],
+        workflow_runner=workflow_runner(client.data_converter),
+    ):
+        await client.start_workflow(
+            CatalogWorkflow.run, None, id="catalog/default", task_queue=queue
+        )
+        with pytest.raises(Exception, match="no playbooks published yet"):
+            await CatalogActivities(client).catalog_index(IndexRequest())
