@@ -47,7 +47,6 @@ from bench._servers import dev_server
 from bench._servers import worker_env as engine_worker_env
 from engine import load
 from engine.client._start import publish, send
-from engine.journeys._account import _CATALOG_TTL
 from engine.journeys._catalog import build_catalog
 from engine.journeys._messages import AccountEvent, AttributeChange, HealthEvent
 from workers.dev import free_port
@@ -229,11 +228,6 @@ async def main(accounts: int, profile: bool, keep: Path | None = None) -> None:
             await _setup_engine(client, accounts, engine.pid)
             setup = time.perf_counter() - began
             await _setup_bare(client, accounts, bare.pid)
-            # A nightly reading comes a day after the account's last event, so the account
-            # checks the catalog first (once its freshness has passed); so must these: every
-            # account last checked before its setup ended.
-            since = time.perf_counter() - began - setup
-            await asyncio.sleep(max(0.0, _CATALOG_TTL.total_seconds() - since))
 
             async def bare_reading(i: int) -> None:
                 await client.get_workflow_handle(f"bare-{i}").signal(BareWaiting.reading, SCORE)

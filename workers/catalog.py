@@ -44,8 +44,15 @@ class CatalogActivities:
         self._client = client
         self._index: CatalogIndex | None = None
         """The index of the catalog this worker read last (its hash says which)."""
+        self._read: Catalog | None = None
+        """The catalog this worker read last, whose plans new enrollments start from."""
 
     async def _current(self) -> Catalog:
+        catalog = await self._query_current()
+        self._read = catalog
+        return catalog
+
+    async def _query_current(self) -> Catalog:
         handle = self._client.get_workflow_handle(CATALOG_WORKFLOW_ID)
         catalog = await handle.query("current", result_type=Catalog | None)  # type: ignore[arg-type]
         if catalog is None:
@@ -79,8 +86,11 @@ class CatalogActivities:
 
     @activity.defn(name="resolve_plan")
     async def resolve_plan(self, request: PlanRequest) -> Plan:
-        """The current plan of one playbook, for a new enrollment."""
-        catalog = await self._current()
+        """The plan of one playbook in the catalog the account enrolls from (read once per
+        worker and catalog), or in the current one when the request names none."""
+        held = self._read
+        wanted = request.catalog_hash
+        catalog = held if held and wanted and held.hash == wanted else await self._current()
         plan = catalog.plans.get(request.name)
         if plan is None:
             raise ApplicationError(

@@ -710,9 +710,10 @@ class AccountWorkflow:
         state = self.state
         previous = state.enrollments.get(entry.name)
         cycle = previous.cycle + 1 if previous else 1
+        known = state.catalog.hash if state.catalog and self._pushed else None
         plan: Plan = await workflow.execute_local_activity(
             "resolve_plan",
-            PlanRequest(name=entry.name),
+            PlanRequest(name=entry.name, catalog_hash=known),
             summary=f"catalog: the published plan of {entry.name}",
             result_type=Plan,
             start_to_close_timeout=_LOCAL,

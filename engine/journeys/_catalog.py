@@ -184,11 +184,20 @@ class CatalogNotice(BaseModel):
 
 
 class PlanRequest(BaseModel):
-    """Ask for the current plan of one playbook."""
+    """Ask for the plan of one playbook in the catalog the account decided from."""
 
     model_config = ConfigDict(frozen=True)
 
     name: str
+    catalog_hash: str | None = None
+    """The hash of the account's catalog index: a worker that read that catalog answers
+    from memory (no query per enrollment); None, or a catalog it has not read, asks for the
+    current one."""
+
+    @model_serializer(mode="wrap")
+    def _without_unset_catalog(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        # Requests from before read as they were recorded.
+        return omit_absent(handler(self), catalog_hash=None)
 
 
 @workflow.defn(name="Catalog")

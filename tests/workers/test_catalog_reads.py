@@ -25,7 +25,7 @@ from temporalio.worker import Worker
 
 from engine import load
 from engine.client._start import publish
-from engine.journeys._catalog import CatalogWorkflow, IndexRequest, build_catalog
+from engine.journeys._catalog import CatalogWorkflow, IndexRequest, PlanRequest, build_catalog
 from workers.catalog import CatalogActivities
 from workers.sandbox import workflow_runner
 
@@ -106,6 +106,16 @@ async def test_checks_ask_for_the_hash_and_read_each_catalog_once(
             is None
         )
         assert counted.queries == []
+
+        # An enrollment asks for the plan of the catalog it decided from: the one the worker
+        # read is answered from memory; another hash (or none) asks for the current one.
+        plan = await activities.resolve_plan(
+            PlanRequest(name="onboarding", catalog_hash=second.hash)
+        )
+        assert plan == second.plans["onboarding"] and counted.queries == []
+        await activities.resolve_plan(PlanRequest(name="onboarding", catalog_hash=first.hash))
+        await activities.resolve_plan(PlanRequest(name="onboarding"))
+        assert counted.queries == ["current", "current"]
 
 
 async def test_nothing_published_is_still_refused(skipping_env: WorkflowEnvironment) -> None:

@@ -260,7 +260,7 @@ class FixedCatalog(CatalogActivities):
         super().__init__(client)
         self._catalog = catalog
 
-    async def _current(self) -> Catalog:
+    async def _query_current(self) -> Catalog:
         return self._catalog
 
     async def _published_hash(self) -> str | None:
