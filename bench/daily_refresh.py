@@ -312,42 +312,42 @@ for the engine's), the whole population: no task replays a history after an evic
 
 ANALYSIS = """\
 Goals (issue 20): readings per second >= 0.6x bare, worker CPU per 1,000 readings <= 2x.
-Both **missed** in the last run (600 accounts on 2 cores at load 3-6, not the issue's
-10,000: their setup alone, server-bound at 2-4 accounts a second here, would take over an
-hour). Each reading costs one workflow task, as bare: the account's; its journeys read
-nothing that changed (engine/journeys/_account.py, _what_runs_read).
+Both **met** in the last run (0.65x and 1.24x), at 600 accounts on 2 cores, not the
+issue's 10,000: the engine's setup alone runs at 4-6 accounts a second here (two signals,
+an enrollment into two journeys each), so 10,000 would take 30-45 minutes before the
+readings; the command takes `--accounts 10000` (the default) where there is the time.
+A reading that changes nothing costs the account one workflow task that completes with no
+command, as a bare signal does (tests/engine/journeys/test_catalog_announced.py checks it
+from the account's history); its journeys read nothing that changed and hear nothing.
 
-Runs of 2026-12-05, 600 accounts, engine against bare in the same run; "check" is the
-account's catalog check before its reading, of the full catalog or of its hash; d is this
-file's tables:
+Runs of 2026-12-05, 600 accounts, engine against bare in the same run:
 
 | run | readings/s | worker CPU-s per 1,000 |
 | --- | --- | --- |
 | a: cache 1,000 for 1,800 workflows | 5.9 vs 79.8 (0.07x) | 32.7 vs 2.3 (14.0x) |
-| b: cache for all, some check (full) | 6.4 vs 11.8 (0.54x) | 12.2 vs 3.5 (3.5x) |
-| c: cache for all, few check (hash) | 63.4 vs 91.4 (0.69x) | 2.8 vs 2.1 (1.34x) |
-| d: cache for all, all check (hash) | 5.0 vs 21.5 (0.23x) | 10.7 vs 3.2 (3.35x) |
+| b: cache for all, catalog checked (full) | 6.4 vs 11.8 (0.54x) | 12.2 vs 3.5 (3.5x) |
+| d: cache for all, catalog checked (hash) | 5.0 vs 21.5 (0.23x) | 10.7 vs 3.2 (3.35x) |
+| e: cache for all, publishes announced | 55.8 vs 85.3 (0.65x) | 3.3 vs 2.6 (1.24x) |
 
-The first gap was a cache smaller than the population: evicted accounts replayed their
-whole history in a new sandbox instance before handling the reading (the first 2,000-account
-run, 6,000 workflows against 1,000: 0.06x). With the cache holding everyone
-(PLAYBOOK_WORKER_CACHED_WORKFLOWS, here 3 per account + 100) the profile shows no new
-instance at all.
+What moved it: (a) a cache smaller than the population replayed evicted accounts' whole
+histories in new sandbox instances (PLAYBOOK_WORKER_CACHED_WORKFLOWS, 2,000 by default,
+here 3 per account + 100). (b, d) the account asked for a newer catalog on every reading
+once five minutes had passed since its last look (a nightly reading always comes later):
+the catalog_index local activity, a query to the one catalog workflow through the server,
+and a marker in the history; and it re-armed its wake timer on every event (a cancel and a
+start) and woke daily to look for a catalog. (e) publishes are announced: the catalog
+workflow signals every running account the new hash (announce_catalog, from visibility),
+an account reads the catalog on that notice and when a run starts, never on its events,
+wakes only for its own dates, and keeps its wake timer while the deadline holds
+(engine.journeys._alarm). Both behind patches; accounts that ran before keep asking until
+their next run.
 
-The bottleneck now, both goals: the account's catalog check. A nightly reading comes a day
-after the account's last event, so the account first runs the `catalog_index` local
-activity, which queries the catalog workflow: a query task through the server and the
-worker for every reading, and a marker in the account's history. Without it (row c) both
-goals were met; with it the dev server used 73 CPU-s per 1,000 readings against
-22 for bare (these include the benchmark's own history reads, three per account against
-one). Asking for the hash alone instead of the whole catalog took the worker's decoding out
-(12.2 -> 10.7 CPU-s per 1,000 with more checks), not the round trip. What would move it
-next: no query per account and day (the catalog's hash pushed to the workers, or the check
-answered from a per-worker copy refreshed once a minute), then the account's own
-activation (its code is 28% of the profiled round's Python time, payload visiting 10%).
-The bare rate moved from 11.8 to 91.4/s between runs on the same machine with the load of
-other work: compare ratios within a run, not absolute rates across runs. The worker CPU of
-the first 2,000-account run (0.54x) was read before the last tasks were done (fixed).
+Still above bare: the dev server's CPU per 1,000 readings (about 2x; these figures include
+the benchmark's own reads of the histories, three per engine account against one bare);
+in the worker, the account's own code (about 0.4 ms a reading: the reading's scoring, the
+entry rules evaluated against it, its sample kept) and payload conversion, which a reading
+of a few fields cannot make cheaper than bare's. Compare ratios within a run: the bare rate
+moved from 11.8 to 91.4 a second between runs on this machine with the load of other work.
 """
 
 
