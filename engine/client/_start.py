@@ -11,7 +11,7 @@ from typing import Any
 from temporalio.client import Client, WorkflowHandle
 from temporalio.common import WorkflowIDConflictPolicy
 
-from engine.journeys._account import AccountWorkflow
+from engine.journeys._account import ACCOUNT_PATCHES, AccountWorkflow
 from engine.journeys._account_state import AccountState
 from engine.journeys._catalog import CATALOG_WORKFLOW_ID, Catalog, CatalogWorkflow
 from engine.journeys._messages import AccountEvent, AttributeChange, HealthEvent
@@ -73,7 +73,8 @@ async def send(
     check_account_id(account_id)
     return await client.start_workflow(
         AccountWorkflow.run,
-        AccountState(account_id=account_id),
+        # The code that creates the account vouches for its settled patches (no marker each).
+        AccountState(account_id=account_id, patches=list(ACCOUNT_PATCHES)),
         id=account_workflow_id(account_id),
         task_queue=task_queue,
         start_signal=ACCOUNT_SIGNALS[type(message)],

@@ -37,7 +37,7 @@ with workflow.unsafe.imports_passed_through():
     )
     from engine.journeys._contacts import ContactDesk
     from engine.journeys._entries import Due, EntryRules, segment_refusal
-    from engine.journeys._history import ChangeLog
+    from engine.journeys._history import DECISIONS_PATCH, ChangeLog
     from engine.journeys._messages import (
         AccountEvent,
         AccountInput,
@@ -101,12 +101,17 @@ RUN_START = "run-start-attributes-and-patches"
 """A run starts with its account, playbook and version as search attributes and with the
 run's patches vouched for (RunInput.patches), so its first task records no patch markers
 and upserts only its step; accounts that enrolled before started runs without either."""
-CATALOG_PUSH = "catalog-announced"
-"""The account reads the catalog when a publish is announced to it and when a run starts;
-accounts that ran before asked on their events, at most every five minutes."""
-STEADY_WAKE = "steady-wake-timer"
-"""The account keeps its wake-up timer while the moment it wakes for stays the same
-(engine.journeys._alarm); accounts that ran before restarted it on every event."""
+QUIET_READINGS = "quiet-readings"
+"""A reading that changes nothing costs no command: the account reads the catalog when a
+publish is announced to it and when a run starts (accounts that ran before asked on their
+events, at most every five minutes, and woke daily to look), and keeps its wake-up timer
+while the moment it wakes for stays the same (engine.journeys._alarm; before, every event
+restarted it)."""
+ACCOUNT_PATCHES = (EXACT_WAKES, DECISIONS_PATCH, FORWARD_READS, SATISFACTION, NAME_VALUES)
+"""The account's workflow.patched ids a starter vouches for (AccountState.patches): the
+client that creates an account and the account continuing as new. As with the runs'
+RUN_PATCHES, a patch joins this list a release after it ships, so that no worker of a
+rolling deploy meets a vouched id its code does not know."""
 _WAKE_SUMMARY = "next entry date: check the playbooks' entries"
 _CATALOG_TTL = timedelta(minutes=5)
 _HISTORY_DAYS = 400
@@ -146,7 +151,9 @@ class AccountWorkflow:
         self._announced: str | None = None
         """The hash of a publish announced since the account last read the catalog."""
         self._pushed = False
-        """workflow.patched(CATALOG_PUSH): the catalog is read when a publish is announced."""
+        """workflow.patched(QUIET_READINGS): the catalog is read when a publish is announced."""
+        self._vouched: frozenset[str] = frozenset()
+        """The patch ids this run's input vouched for (AccountState.patches)."""
 
     # Signals ------------------------------------------------------------------------------
 
@@ -334,21 +341,22 @@ class AccountWorkflow:
     @workflow.run
     async def run(self, state: AccountState) -> None:
         self._state = state
-        self._changes.start()
+        self._vouched = frozenset(state.patches)
+        self._changes.start(self._patched(DECISIONS_PATCH))
         for signal, error in self._refused:
             self._refuse(signal, error)
         # Carried over from the previous run, ahead of anything signalled since.
         self._inbox[:0], state.pending = state.pending, []
         self._ended[:0], state.ended = state.ended, []
-        self._pushed = workflow.patched(CATALOG_PUSH)
+        self._pushed = workflow.patched(QUIET_READINGS)
         # Announced publishes are read when they come; each run also reads the catalog once
         # as it starts, for a publish whose announcement did not reach this account.
         await self._refresh_catalog(force=state.catalog is None or self._pushed)
         self._upsert()
         self._entries.due(event=None)
         self._changes.send()
-        exact = self._exact = workflow.patched(EXACT_WAKES)
-        alarm = Alarm(_WAKE_SUMMARY) if workflow.patched(STEADY_WAKE) else None
+        exact = self._exact = self._patched(EXACT_WAKES)
+        alarm = Alarm(_WAKE_SUMMARY) if self._pushed else None
         while True:
             wake = _sooner(self._next_wake(exact), self._contact_wake())
             if alarm is not None:
@@ -411,7 +419,13 @@ class AccountWorkflow:
                 # stream of events cannot keep the history growing.
                 state.pending, state.ended = list(self._inbox), list(self._ended)
                 self._desk.take()  # requests travel in the state, decided in the next run
+                state.patches = list(ACCOUNT_PATCHES)  # this code runs the next one
                 workflow.continue_as_new(state, memo=_clock.memo())
+
+    def _patched(self, patch_id: str) -> bool:
+        """``workflow.patched(patch_id)``, unless this run's input vouched for it: decided by
+        the run's first event, so replay decides the same."""
+        return patch_id in self._vouched or workflow.patched(patch_id)
 
     def _has_work(self) -> bool:
         return bool(self._inbox or self._ended or self._desk.arrived or self._announced)
@@ -446,7 +460,7 @@ class AccountWorkflow:
             for name, value in components.items():
                 measure = satisfaction_measure(name)
                 was = state.components.get(name)
-                if measure is not None and value != was and workflow.patched(SATISFACTION):
+                if measure is not None and value != was and self._patched(SATISFACTION):
                     self._changes.note(measure, was, value)
             state.components.update(components)
             for name, value in components.items():
@@ -478,7 +492,7 @@ class AccountWorkflow:
     def _usable(self, item: AttributeChange) -> dict[str, Any]:
         """The changes the account can take (engine.journeys._values); each one it cannot
         is left out and recorded, so one bad value never stops the account."""
-        names = workflow.patched(NAME_VALUES)
+        names = self._patched(NAME_VALUES)
         # Asked only when the change places the account on the calendar: other histories
         # keep their commands.
         zones = bool(set(item.set) & set(_values.CALENDAR_ATTRIBUTES)) and workflow.patched(
@@ -721,7 +735,7 @@ class AccountWorkflow:
         workflow_id = f"playbook/{entry.name}/{state.account_id}/{cycle}"
         now = _clock.now()
         windows = history_windows(plan)
-        reads = health_reads(plan) if workflow.patched(FORWARD_READS) else None
+        reads = health_reads(plan) if self._patched(FORWARD_READS) else None
         current = workflow.patched(RUN_START)
         run_input = RunInput(
             plan=plan,

@@ -78,6 +78,10 @@ class AccountState(BaseModel):
     attributes_changed: int = 0
     """How many attribute changes altered the account: journeys read every attribute (their
     actions carry them), so a new count is news to each of them."""
+    patches: list[str] = Field(default_factory=list)
+    """The run's ``workflow.patched`` ids its starter vouches for
+    (``engine.journeys._account.ACCOUNT_PATCHES``), taken without asking: each asked costs
+    a run two events (the marker and the SDK's upsert of TemporalChangeVersion)."""
 
 
 class AccountStatus(BaseModel):

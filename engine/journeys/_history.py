@@ -124,9 +124,10 @@ class ChangeLog:
         self._sending: list[asyncio.Task[None]] = []
         self._outbox: Outbox | None = None
 
-    def start(self) -> None:
-        """At the start of a run: log decisions, coalesced (runs from before replay without)."""
-        if workflow.patched(DECISIONS_PATCH):
+    def start(self, decisions: bool) -> None:
+        """At the start of a run: log decisions, coalesced, when the account's
+        DECISIONS_PATCH holds (runs from before replay without)."""
+        if decisions:
             self._outbox = Outbox(self._not_sent)
 
     def note(self, kind: ChangeKind, old: Any, new: Any) -> None:

@@ -21,7 +21,7 @@ from engine.client._converter import DATA_CONVERTER
 from engine.client._start import publish, send
 from engine.journeys._account import AccountWorkflow
 from engine.journeys._account_state import AccountStatus
-from engine.journeys._catalog import build_catalog
+from engine.journeys._catalog import CATALOG_SIGNAL, CatalogNotice, build_catalog
 from engine.journeys._messages import (
     ActionReceipt,
     ActionRequest,
@@ -115,7 +115,13 @@ async def test_enrollment_exclusion_reentry_and_versions(
         first = (await status()).why[-1]
         assert first.kind == "enrolled" and first.seen == {"health.tier": "critical"}
 
-        await publish(client, build_catalog(v2.plans(), v2.health_plan()), queue)  # type: ignore[arg-type]
+        second = build_catalog(v2.plans(), v2.health_plan())  # type: ignore[arg-type]
+        await publish(client, second, queue)
+        # What announce_catalog sends each running account (this server keeps no visibility
+        # to list them, so the announcement itself fails here).
+        await client.get_workflow_handle(f"account/{account}").signal(
+            CATALOG_SIGNAL, CatalogNotice(hash=second.hash)
+        )
         await health(85)
         await eventually(skipped("upsell", "suppressed while rescue runs"), "upsell suppressed")
         run = client.get_workflow_handle(f"playbook/rescue/{account}/1")

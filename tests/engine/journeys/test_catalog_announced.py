@@ -21,10 +21,10 @@ from temporalio.testing import WorkflowEnvironment
 from engine import load
 from engine.client._attributes import register
 from engine.client._start import account_workflow_id, publish, send
-from engine.journeys._account import AccountWorkflow
+from engine.journeys._account import ACCOUNT_PATCHES, QUIET_READINGS, AccountWorkflow
 from engine.journeys._account_state import AccountStatus
 from engine.journeys._catalog import CATALOG_WORKFLOW_ID, Catalog, build_catalog
-from engine.journeys._messages import HealthEvent
+from engine.journeys._messages import AttributeChange, HealthEvent
 from tests.support import Recorder, eventually, fresh_namespace
 from workers.worker import build_worker
 
@@ -187,3 +187,34 @@ async def test_without_visibility_a_publish_still_lands(
             return "upsell" in (await _status(handle)).enrollments
 
         await eventually(upsell, "upsell enrolled from the published catalog")
+
+
+async def test_a_new_account_asks_only_about_its_newest_patches(
+    skipping_env: WorkflowEnvironment,
+) -> None:
+    """The client that creates an account vouches for ACCOUNT_PATCHES: the account's history
+    records no marker for any of them (each would be a marker and an upsert), only for the
+    patches too new to vouch for."""
+    client = skipping_env.client
+    queue = f"q-{uuid.uuid4().hex[:8]}"
+    account = f"acme-{queue[-6:]}"
+    handle = client.get_workflow_handle(account_workflow_id(account))
+    async with build_worker(client, queue, Recorder().activities()):
+        await publish(client, _catalog(JOURNEYS), queue)
+        await send(client, account, AttributeChange(set={"segment": "smb"}), queue)
+        await send(client, account, HealthEvent(event_id="r1", score=30), queue)
+
+        async def rescued() -> bool:
+            return "rescue" in (await _status(handle)).enrollments
+
+        await eventually(rescued, "rescue enrolled")
+        history = await handle.fetch_history()
+        markers = [
+            e.marker_recorded_event_attributes.SerializeToString()
+            for e in history.events
+            if e.event_type == EventType.EVENT_TYPE_MARKER_RECORDED
+        ]
+        asked = [
+            p for p in (*ACCOUNT_PATCHES, QUIET_READINGS) if any(p.encode() in m for m in markers)
+        ]
+        assert asked == [QUIET_READINGS]
