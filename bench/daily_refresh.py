@@ -41,17 +41,16 @@ from temporalio.client import Client
 
 from bench._bare import BareWaiting
 from bench._cpu import child_named, cpu_seconds, until_idle
+from bench._playbooks import shipped_on_a_real_clock
 from bench._profile import Recording, py_spy, summary
 from bench._results import write
 from bench._servers import dev_server
 from bench._servers import worker_env as engine_worker_env
-from engine import load
 from engine.client._start import publish, send
 from engine.journeys._catalog import build_catalog
 from engine.journeys._messages import AccountEvent, AttributeChange, HealthEvent
 from workers.dev import free_port
 
-PLAYBOOKS = Path(__file__).parents[1] / "playbooks"
 BIN = Path(sys.executable).parent
 QUEUE, BARE_QUEUE = "refresh", "refresh-bare"
 IN_FLIGHT = 64
@@ -204,7 +203,7 @@ def _spawn(command: list[str], env: dict[str, str]) -> subprocess.Popen[bytes]:
 
 
 async def main(accounts: int, profile: bool, keep: Path | None = None) -> None:
-    shipped = load([PLAYBOOKS])
+    shipped = shipped_on_a_real_clock()
     catalog = build_catalog(shipped.plans(), shipped.health_plan())  # type: ignore[arg-type]
     smtp_port = free_port()
     smtp = Controller(_Null(), hostname="127.0.0.1", port=smtp_port)

@@ -52,9 +52,9 @@ from temporalio.worker import (
 )
 
 from bench._bare import BareAccount, BareJourney, BareReaction
+from bench._playbooks import shipped_on_a_real_clock
 from bench._results import percentile, spread, write
 from bench._servers import dev_server
-from engine import load
 from engine.client._connect import TemporalSettings
 from engine.client._start import publish, send
 from engine.journeys._catalog import build_catalog
@@ -70,7 +70,6 @@ from workers.settings import ApiSettings, Settings
 from workers.store import open_store
 from workers.worker import build_worker
 
-PLAYBOOKS = Path(__file__).parents[1] / "playbooks"
 BIN = Path(sys.executable).parent
 CSM = "csm@bench.example"
 TOKEN = "bench-token-0123456789"
@@ -258,7 +257,7 @@ GOAL = 1.25
 
 async def main(samples: int) -> None:
     configure(level=logging.WARNING)
-    shipped = load([PLAYBOOKS])
+    shipped = shipped_on_a_real_clock()
     catalog = build_catalog(shipped.plans(), shipped.health_plan())  # type: ignore[arg-type]
     clock = _Clock()
     smtp_port = free_port()

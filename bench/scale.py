@@ -39,16 +39,15 @@ from temporalio.client import Client
 from temporalio.worker import Worker
 
 from bench._bare import BareAccount, BareEnrollment, BareJourney
+from bench._playbooks import shipped_on_a_real_clock
 from bench._results import percentile, spread, write
 from bench._servers import dev_server
 from bench._servers import worker_env as engine_worker_env
-from engine import load
 from engine.client._start import publish, send
 from engine.journeys._catalog import build_catalog
 from engine.journeys._messages import AccountEvent, AttributeChange, HealthEvent
 from workers.dev import free_port
 
-PLAYBOOKS = Path(__file__).parents[1] / "playbooks"
 BIN = Path(sys.executable).parent
 QUEUE = "scale"
 IN_FLIGHT = 64
@@ -198,7 +197,7 @@ async def _reaction(client: Client, mail: _Mail, samples: int) -> list[float]:
 
 
 async def main(accounts: int, samples: int) -> None:
-    shipped = load([PLAYBOOKS])
+    shipped = shipped_on_a_real_clock()
     catalog = build_catalog(shipped.plans(), shipped.health_plan())  # type: ignore[arg-type]
     loop = asyncio.get_running_loop()
     mail = _Mail(loop)

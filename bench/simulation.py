@@ -16,6 +16,7 @@ import argparse
 import asyncio
 import json
 import os
+import resource
 import sys
 import tempfile
 import time
@@ -60,11 +61,18 @@ async def one_account(catalog: Catalog, days: int) -> tuple[float, int]:
     return result.wall_seconds, len(result.actions)
 
 
+def _children_cpu() -> float:
+    """CPU-seconds (user + system) of the finished child processes waited for, theirs too."""
+    used = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return used.ru_utime + used.ru_stime
+
+
 async def book(
     catalog: Catalog, accounts: int, days: int, shards: int | None, jobs: int | None
-) -> tuple[float, int, int]:
+) -> tuple[float, float, int, int]:
     """Wall seconds of a backtest of a generated book, servers' start included, as the CLI;
-    the actions it recorded and the shards it ran in."""
+    the CPU-seconds of its shard processes and their test servers; the actions it recorded
+    and the shards it ran in."""
     made = generate(accounts, days)
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "book.jsonl"
@@ -73,9 +81,9 @@ async def book(
         start = resolve_days(rows, None, path)
     scenario = Scenario({}, rows, start, days)
     count = shards or default_shards(scenario)
-    began = time.perf_counter()
+    began, cpu = time.perf_counter(), _children_cpu()
     result = await run_sharded(catalog, scenario, count, jobs=jobs)
-    return time.perf_counter() - began, len(result.actions), count
+    return time.perf_counter() - began, _children_cpu() - cpu, len(result.actions), count
 
 
 async def main() -> None:
@@ -100,7 +108,7 @@ async def main() -> None:
         f" {'met' if wall < 2 and args.days >= 365 else 'not met'}"
     )
     if args.accounts:
-        wall, actions, shards = await book(
+        wall, cpu, actions, shards = await book(
             catalog, args.accounts, args.days, args.shards, args.jobs
         )
         jobs = min(args.jobs or default_jobs(), shards)
@@ -113,6 +121,10 @@ async def main() -> None:
             f" {wall / (bare * args.accounts):.2f}x {args.accounts} floors back to back;"
             f" goal under 300 s for 1,000 x 365: "
             + (("met" if wall < 300 else "not met") if goal else "not measured at that size")
+        )
+        lines.append(
+            f"backtest CPU: {cpu:.0f} CPU-s (the shard processes and their test servers),"
+            f" {1000 * cpu / account_days:.2f} CPU-ms per account-day"
         )
     print("\n".join(lines))
     write(

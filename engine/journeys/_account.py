@@ -808,7 +808,9 @@ class AccountWorkflow:
         if not (self._desk.arrived or self.state.contact_waiting):
             return
         self._desk.take()
-        for workflow_id, verdict in self._desk.decide(self._contact_policy):
+        # With events waiting, one may enroll another journey that could ask too.
+        calm = not self._inbox
+        for workflow_id, verdict in self._desk.decide(self._contact_policy, calm):
             # A journey that ended a moment ago refuses the signal; nothing waits for it.
             with contextlib.suppress(TemporalError):
                 await workflow.get_external_workflow_handle(workflow_id).signal(

@@ -10,11 +10,13 @@ continue-as-new in its state.
 Requests are decided a moment after the first of them arrives (``SETTLE``), all that arrived
 by then together, highest playbook ``priority`` first (then the oldest): journeys enrolled
 together send their first emails within a few workflow tasks of each other, and the priority
-should pick, not the order of those tasks. A request over a cap is deferred until a send
-leaves the window (and decided again, with the others waiting, in priority order), or
-dropped, as the policy says; a deferral longer than ``defer_for`` drops it. Each journey
-records in its ``why`` that its message was deferred (how long) or dropped (which cap, and
-what used it).
+should pick, not the order of those tasks. When every running journey of the account could
+send now within every cap, nothing is for priority to pick and a request is decided at
+once (what the shipped policy gives most accounts most days). A request over a cap is
+deferred until a send leaves the window (and decided again, with the others waiting, in
+priority order), or dropped, as the policy says; a deferral longer than ``defer_for``
+drops it. Each journey records in its ``why`` that its message was deferred (how long) or
+dropped (which cap, and what used it).
 """
 
 from __future__ import annotations
@@ -39,6 +41,10 @@ with workflow.unsafe.imports_passed_through():
 SETTLE = timedelta(seconds=2)
 """How long the account gathers requests before deciding them, so priority picks among
 journeys that asked at (nearly) the same moment."""
+AT_ONCE = "uncontended-contacts-at-once"
+"""workflow.patched id: a request is decided at once, without the settle, when every running
+journey of the account could send now within every cap (nothing for priority to pick);
+accounts that decided before waited SETTLE for every request."""
 _UNANSWERED = timedelta(days=1)
 """How long past its longest deferral a journey waits for a verdict before it sends anyway:
 a cap is a courtesy to the customer, and a message is never lost for want of an answer."""
@@ -154,9 +160,13 @@ class ContactDesk:
         later = [m - now for m in moments if m > now]
         return min(later) if later else None
 
-    def decide(self, policy: ContactPolicyPlan | None) -> list[tuple[str, ContactVerdict]]:
+    def decide(
+        self, policy: ContactPolicyPlan | None, calm: bool = False
+    ) -> list[tuple[str, ContactVerdict]]:
         """Decide every settled request, highest priority first: the verdicts to send, each
-        with the run to send it to (a deferral is told once, when it begins)."""
+        with the run to send it to (a deferral is told once, when it begins). ``calm``: no
+        event waits that could enroll another journey, so the running ones are all that
+        can ask."""
         state = self._state()
         now = _clock.now()
         if policy is None:  # the policy was withdrawn: nothing holds a message back
@@ -168,7 +178,9 @@ class ContactDesk:
             return out
         self._forget(policy, now)
         undecided = [r for r in state.contact_waiting if r.key not in state.contact_deferred]
-        if undecided and now < min(r.requested_at for r in undecided) + SETTLE:
+        settling = undecided and now < min(r.requested_at for r in undecided) + SETTLE
+        at_once = calm and self._uncontended(policy, now)
+        if settling and not (at_once and workflow.patched(AT_ONCE)):
             return []  # more requests of this moment may be on their way
         waiting = sorted(state.contact_waiting, key=lambda r: (-r.priority, r.requested_at, r.key))
         out = []
@@ -201,6 +213,23 @@ class ContactDesk:
                 verdict = ContactVerdict(key=request.key, send=None, detail=blocking)
                 out.append((request.workflow_id, verdict))
         return out
+
+    def _uncontended(self, policy: ContactPolicyPlan, now: datetime) -> bool:
+        """Whether every running journey of the account could send now within every cap:
+        then no request can take another's slot, and priority has nothing to pick."""
+        state = self._state()
+        if state.contact_deferred:
+            return False
+        running = sum(1 for e in state.enrollments.values() if e.running)
+        asking = max(running, len(state.contact_waiting))
+        for cap in policy.caps:
+            since = now - timedelta(seconds=cap.within_seconds)
+            # Every send in the window counts against each contact: an upper bound of any
+            # one contact's, so a per-contact cap is never overrun by this shortcut.
+            used = sum(1 for s in state.contact_sends if s.channel == cap.channel and s.at > since)
+            if used + asking > cap.max:
+                return False
+        return True
 
     def forget_run(self, workflow_id: str) -> None:
         """A journey ended: its requests no longer wait (and take no slot)."""

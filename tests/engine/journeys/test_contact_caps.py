@@ -19,6 +19,7 @@ from engine.client._start import account_workflow_id, publish, send
 from engine.journeys._account import AccountWorkflow
 from engine.journeys._account_state import AccountStatus
 from engine.journeys._catalog import build_catalog
+from engine.journeys._contacts import SETTLE
 from engine.journeys._messages import AccountEvent, AttributeChange, Decision, RunStatus
 from engine.journeys._run import PlaybookRunWorkflow
 from tests.support import Recorder, eventually
@@ -41,10 +42,10 @@ def _set(tmp_path: Path, policy: str | None) -> Path:
 
 
 async def _journeys(
-    env: WorkflowEnvironment, book: Path, days: int
+    env: WorkflowEnvironment, book: Path, days: int, order: list[str] = ORDER
 ) -> tuple[dict[str, float], dict[str, list[Decision]]]:
-    """Enroll one account in the three playbooks together; the day each email went (after
-    the signing, each once), and each journey's decisions."""
+    """Enroll one account in the playbooks of ``order`` together; the day each email went
+    (after the signing, each once), and each journey's decisions."""
     client = env.client
     queue = f"q-{uuid.uuid4().hex[:8]}"
     account = f"acme-{queue[-6:]}"
@@ -61,11 +62,11 @@ async def _journeys(
 
         async def enrolled() -> AccountStatus | None:
             status: AccountStatus = await handle.query(AccountWorkflow.status)
-            return status if set(ORDER) <= set(status.enrollments) else None
+            return status if set(order) <= set(status.enrollments) else None
 
         status = await eventually(enrolled, "all three enroll")
         await env.sleep(timedelta(days=days))
-        why = await _why(env, status)
+        why = await _why(env, status, order)
     sent = {
         playbook: (at - signed) / DAY
         for at, playbook, step, _ in recorder.actions
@@ -75,9 +76,11 @@ async def _journeys(
     return sent, why
 
 
-async def _why(env: WorkflowEnvironment, status: AccountStatus) -> dict[str, list[Decision]]:
+async def _why(
+    env: WorkflowEnvironment, status: AccountStatus, order: list[str]
+) -> dict[str, list[Decision]]:
     why = {}
-    for name in ORDER:
+    for name in order:
         run = env.client.get_workflow_handle(status.enrollments[name].workflow_id)
         run_status: RunStatus = await run.query(PlaybookRunWorkflow.status)
         why[name] = run_status.why
@@ -142,3 +145,43 @@ async def test_priority_picks_among_requests_of_the_same_moment(
     sent, _ = await _journeys(skipping_env, book, days=10)
     assert sent["welcome"] < 0.01 and sent["renewal-notice"] < 0.01
     assert 7 <= sent["qbr-invite"] < 7.01
+
+
+async def test_requests_that_cannot_contend_are_decided_at_once(
+    skipping_env: WorkflowEnvironment, tmp_path: Path
+) -> None:
+    """Two journeys under a cap of three a week: whatever each asks next fits too, so
+    neither waits the settle for a higher-priority rival; each email goes the moment it is
+    asked for (on this clock, within a second of the signing, where the settle is 2 s)."""
+    book = _set(tmp_path, "when_capped: defer")
+    policy = book / "contact.yaml"
+    policy.write_text(policy.read_text().replace("max: 2,", "max: 3,"))
+    (book / "qbr-invite.yaml").unlink()
+    pair = ["welcome", "renewal-notice"]
+    sent, why = await _journeys(skipping_env, book, days=2, order=pair)
+    assert sorted(sent) == sorted(pair)
+    assert max(sent.values()) * DAY < SETTLE
+    assert not [d for ds in why.values() for d in ds if d.kind.startswith("contact_")]
+
+
+async def test_three_journeys_over_a_cap_of_two_still_settle(
+    skipping_env: WorkflowEnvironment, tmp_path: Path
+) -> None:
+    """The neighbouring case: with three journeys running, a cap of two can bind, so the
+    first emails wait the settle (priority picks) before going."""
+    sent, _ = await _journeys(skipping_env, _set(tmp_path, "when_capped: defer"), days=10)
+    assert SETTLE <= sent["welcome"] * DAY < 2 * SETTLE
+    assert SETTLE <= sent["renewal-notice"] * DAY < 2 * SETTLE
+
+
+async def test_two_journeys_under_a_cap_of_two_settle_the_second(
+    skipping_env: WorkflowEnvironment, tmp_path: Path
+) -> None:
+    """Under a cap of two, once the first of two journeys sent, the other and a second email
+    of the first could want the last slot: the later request settles before it goes."""
+    book = _set(tmp_path, "when_capped: defer")
+    (book / "qbr-invite.yaml").unlink()
+    pair = ["welcome", "renewal-notice"]
+    sent, _ = await _journeys(skipping_env, book, days=2, order=pair)
+    first, second = sorted(sent.values())
+    assert first * DAY < SETTLE <= second * DAY < 2 * SETTLE
