@@ -355,38 +355,33 @@ async def main(samples: int) -> None:
 
 ANALYSIS = """\
 Against the floor of our own architecture (bare with child) the goal is p50 and p99 <=
-1.25x: **missed** (last run: p50 1.54x, p99 5.6x from the client; 100 samples at load 4-10,
-so the p99 is a handful of slow samples on a machine other work kept busy, and the bare
-baselines' own p99 is 3x their p50). That baseline already has the enrollment's shape: a
-signal-with-start, the parent's workflow task, the child start, the child's first task and
-the activity; it is 1.65x the single-task bare at p50. What is left between it and the
-engine is the engine's work inside the two workflow tasks, read from the event timestamps of
-the account's and the run's histories (25 accounts, p50, on this machine while other work
-ran, before issue 20's changes):
+1.25x: **missed**. Last run (100 samples, load about 2, nothing else running): client p50
+160 ms / p99 303 ms against 88 / 154 ms (1.82x / 1.97x); an earlier run at load 4-10 read
+1.54x / 5.6x, its p99 a handful of slow samples on a busy machine. That baseline already
+has the enrollment's shape: a signal-with-start, the parent's workflow task, the child
+start, the child's first task and the activity; it is 2.2x the single-task bare at p50.
 
-1. the account's workflow task (~40 ms): decode the event, score health, evaluate every
-   entry rule, resolve the plan (a local activity, a marker in the history), command the
-   child start;
-2. the child start (~5 ms on the server; the bare baseline pays it too);
-3. the run's first workflow task (~40 ms): a new workflow instance in the sandbox, decoding
-   its input (the whole plan, templates included), search attributes, the ladder engaging
-   the CSM tier and scheduling its channels.
+Where the engine's time goes, from the event times of one account's and its run's histories
+on a quiet dev server (a probe with recording activities, so without the store and SMTP):
+the drop's signal -> the account's task starts 4 ms -> completes 17 ms (the entry rules, the
+plan resolved by a local activity from the worker's memory, the child start commanded) ->
+the child's first task is scheduled 12 ms after the start is initiated -> the run's task
+takes 21 ms (a new sandbox instance, its input with the whole plan, the ladder engaging the
+CSM tier and its channels) -> the escalation activities start about 60 ms after the
+signal. The benchmark's figure is larger than that: its accounts are created 150 ms before
+their drop (the attributes, then a healthy reading), and their own first tasks, their
+history records and the catalog read of their start still share the worker then.
 
-Cut since (issue 20): step 3 writes 1 search-attribute upsert and no patch marker where it
-wrote 3 markers and 5 upserts (every workflow.patched() of a new workflow is a marker and an
-upsert of TemporalChangeVersion; the account now starts the run with its attributes and
-vouches for its patches); a new sandbox instance executes only the workflow module again
-(its helpers were executed afresh each time, 7-8 modules; now 3, about 1-2.5 ms less per
-instance). The engine at p50 went from 4.7x the single-task bare (the committed results of
-2026-11-24, a quieter machine) to 2.5x here, but its absolute p50 barely moved (179 -> 182
-ms) while the bare one doubled with the load: across runs at different loads that ratio
-says little, and no before/after at one load was run. Still open, the bottleneck: step 1's local
-activity and the whole plan in the run's input (issue 20's plans by content hash, not done:
-a cache hit or miss must not change the run's commands, or a replay on a worker with a cold
-cache fails; see the issue), and the account's work per event. Earlier: the channels of a
-tier go out at once (patched); the worker's sandbox answers the SDK's per-payload "which
+Cut in issue 20: the run's first task writes 1 search-attribute upsert and no patch marker
+(3 markers and 5 upserts before); a new sandbox instance executes only the workflow module
+again; the plan comes from the worker's memory when it has read the account's catalog (a
+query for the whole catalog per enrollment before); an account's settled patches are
+vouched for by the client that creates it. Still open: the local activity itself (a second
+activation of the account's task and a marker), the whole plan in the run's input, and
+what the run's first task does before the ladder's first activity. Earlier: the channels of
+a tier go out at once (patched); the worker's sandbox answers the SDK's per-payload "which
 serialization context?" itself (workers/sandbox.py). Tried and not taken: passing the
-`engine` package through the sandbox (step 3 from 42 to 28 ms) at the price of the
+`engine` package through the sandbox (the run's task from 42 to 28 ms) at the price of the
 sandbox's checks of engine code. The HTTP API adds its request and the signal-with-start it
 makes; its tail is the uvicorn process sharing 2 cores with the dev server and the worker.
 """

@@ -135,6 +135,15 @@ async def main() -> None:
 
 
 WHY = """\
+Runs of 2026-12-05 (issue 20): the 1,000-account backtest took 661 s and 467 CPU-s on main
+(26b8ca0) and 427 s and 420 CPU-s with issue 20's second round (10% less CPU; the issue's
+goal is 40% less: **missed**), both far above November's 244 s: in both, shards stopped the
+time-skipping server's clock (ClockStopped) and ran again on a fresh server, which is most
+of the wall time. With issue 20's contact requests decided at once, shards failed twice in a
+row in three runs out of three; simulations now keep the 2-second settle, and the run above
+went through. Why the stalls grew since November (calendars and send windows, approvals,
+contact caps all add timers) is open.
+
 What it costs (profiled with py-spy and perf on a 100-account book): a simulation is bound
 by workflow activations, about 3 ms of CPU each on this machine counting the worker's Python
 (half of it holding the GIL, half in the SDK's Rust core) and the test server's share. An

@@ -808,8 +808,11 @@ class AccountWorkflow:
         if not (self._desk.arrived or self.state.contact_waiting):
             return
         self._desk.take()
-        # With events waiting, one may enroll another journey that could ask too.
-        calm = not self._inbox
+        # With events waiting, one may enroll another journey that could ask too. Not in a
+        # simulation: a verdict at once lands in the instants the time-skipping server's
+        # driver keeps clear (workers.simulate.runner._drive), and its clock stopped.
+        catalog = self.state.catalog
+        calm = not self._inbox and not (catalog is not None and catalog.simulation)
         for workflow_id, verdict in self._desk.decide(self._contact_policy, calm):
             # A journey that ended a moment ago refuses the signal; nothing waits for it.
             with contextlib.suppress(TemporalError):
