@@ -25,7 +25,7 @@ from engine.language._yaml import Positions
 from workers.directory import Directory
 from workers.simulate.inputs import InputError, TimedRow, _timed, resolve_days
 from workers.simulate.report import Entry, line, timeline
-from workers.simulate.runner import Scenario, SimulationError, run
+from workers.simulate.runner import ClockStopped, Scenario, SimulationError, run
 
 _CONTEXT_DAYS = 2
 """A failure shows the actual timeline this many days either side of the expected window."""
@@ -110,7 +110,12 @@ async def _run_one(
     began = loop.time()
     try:
         scenario = _scenario(test, path, positions)
-        result = await run(catalog, scenario, directory=directory)
+        try:
+            result = await run(catalog, scenario, directory=directory)
+        except ClockStopped:
+            # The test server stops its clock by chance (workers.simulate.runner._drive): once
+            # more on a fresh one, as a backtest's shard does.
+            result = await run(catalog, scenario, directory=directory)
     except (InputError, SimulationError) as error:
         return Outcome(test.name, path, 0, [], loop.time() - began, str(error).splitlines()[0])
     entries = timeline(result)

@@ -13,6 +13,7 @@ import shutil
 import uuid
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client, WorkflowHandle
@@ -45,12 +46,12 @@ def _without_upsell(tmp_path: Path) -> Path:
     return folder
 
 
-async def _status(handle: WorkflowHandle[object, object]) -> AccountStatus:
+async def _status(handle: WorkflowHandle[Any, Any]) -> AccountStatus:
     found: AccountStatus = await handle.query(AccountWorkflow.status)
     return found
 
 
-async def _catalog_checks(handle: WorkflowHandle[object, object]) -> int:
+async def _catalog_checks(handle: WorkflowHandle[Any, Any]) -> int:
     """How many times the account ran its catalog_index local activity."""
     history = await handle.fetch_history()
     return sum(
@@ -59,6 +60,13 @@ async def _catalog_checks(handle: WorkflowHandle[object, object]) -> int:
         if event.event_type == EventType.EVENT_TYPE_MARKER_RECORDED
         and b"catalog_index" in event.marker_recorded_event_attributes.SerializeToString()
     )
+
+
+def _an_account(client: Client) -> tuple[str, str, WorkflowHandle[Any, Any]]:
+    """A task queue of its own, an account id on it and the handle of its workflow."""
+    queue = f"q-{uuid.uuid4().hex[:8]}"
+    account = f"acme-{queue[-6:]}"
+    return queue, account, client.get_workflow_handle(account_workflow_id(account))
 
 
 async def _namespace(env: WorkflowEnvironment) -> Client:
@@ -73,9 +81,7 @@ async def test_a_publish_enrolls_an_idle_account_in_a_new_playbook(
     """An account at 90 under a set without upsell enrolls in upsell (entry: score >= 80)
     when the set with it is published, with no event of its own after the publish."""
     client = await _namespace(dev_env)
-    queue = f"q-{uuid.uuid4().hex[:8]}"
-    account = f"acme-{queue[-6:]}"
-    handle = client.get_workflow_handle(account_workflow_id(account))
+    queue, account, handle = _an_account(client)
     async with build_worker(client, queue, Recorder().activities()):
         await publish(client, _catalog(_without_upsell(tmp_path)), queue)
         await send(client, account, HealthEvent(event_id="r1", score=90), queue)
@@ -103,9 +109,7 @@ async def test_readings_that_change_nothing_read_no_catalog(
     later (each past the five minutes after which accounts used to ask again) it has not
     read it again."""
     client = skipping_env.client
-    queue = f"q-{uuid.uuid4().hex[:8]}"
-    account = f"acme-{queue[-6:]}"
-    handle = client.get_workflow_handle(account_workflow_id(account))
+    queue, account, handle = _an_account(client)
     async with build_worker(client, queue, Recorder().activities()):
         await publish(client, _catalog(JOURNEYS), queue)
         for n in range(5):
@@ -125,9 +129,7 @@ async def test_an_account_reads_each_announced_catalog_once(
     """Publishing a new set makes the account read it (one more check); publishing the same
     set again announces a hash the account has, and it reads nothing."""
     client = await _namespace(dev_env)
-    queue = f"q-{uuid.uuid4().hex[:8]}"
-    account = f"acme-{queue[-6:]}"
-    handle = client.get_workflow_handle(account_workflow_id(account))
+    queue, account, handle = _an_account(client)
     first, second = _catalog(_without_upsell(tmp_path)), _catalog(JOURNEYS)
     async with build_worker(client, queue, Recorder().activities()):
         await publish(client, first, queue)
@@ -146,7 +148,7 @@ async def test_an_account_reads_each_announced_catalog_once(
         assert await _catalog_checks(handle) == 2
 
 
-async def _notices(handle: WorkflowHandle[object, object], n: int) -> bool:
+async def _notices(handle: WorkflowHandle[Any, Any], n: int) -> bool:
     history = await handle.fetch_history()
     signals = [
         e
@@ -164,9 +166,7 @@ async def test_without_visibility_a_publish_still_lands(
     fails once, without retries; the catalog is published all the same and an account whose
     run starts afterwards reads it."""
     client = skipping_env.client
-    queue = f"q-{uuid.uuid4().hex[:8]}"
-    account = f"acme-{queue[-6:]}"
-    handle = client.get_workflow_handle(account_workflow_id(account))
+    queue, account, handle = _an_account(client)
     async with build_worker(client, queue, Recorder().activities()):
         await publish(client, _catalog(JOURNEYS), queue)
         catalog = client.get_workflow_handle(CATALOG_WORKFLOW_ID)
@@ -196,9 +196,7 @@ async def test_a_new_account_asks_only_about_its_newest_patches(
     records no marker for any of them (each would be a marker and an upsert), only for the
     patches too new to vouch for."""
     client = skipping_env.client
-    queue = f"q-{uuid.uuid4().hex[:8]}"
-    account = f"acme-{queue[-6:]}"
-    handle = client.get_workflow_handle(account_workflow_id(account))
+    queue, account, handle = _an_account(client)
     async with build_worker(client, queue, Recorder().activities()):
         await publish(client, _catalog(JOURNEYS), queue)
         await send(client, account, AttributeChange(set={"segment": "smb"}), queue)
