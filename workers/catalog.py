@@ -42,14 +42,15 @@ class CatalogActivities:
 
     def __init__(self, client: Client) -> None:
         self._client = client
-        self._index: CatalogIndex | None = None
-        """The index of the catalog this worker read last (its hash says which)."""
         self._read: Catalog | None = None
         """The catalog this worker read last, whose plans new enrollments start from."""
+        self._index: CatalogIndex | None = None
+        """That catalog's index, made once per read (its hash says which)."""
 
     async def _current(self) -> Catalog:
         catalog = await self._query_current()
-        self._read = catalog
+        if self._read is None or self._read.hash != catalog.hash:
+            self._read, self._index = catalog, catalog.index()
         return catalog
 
     async def _query_current(self) -> Catalog:
@@ -81,7 +82,8 @@ class CatalogActivities:
         if published is not None and published == request.known_hash:
             return None
         if published is None or self._index is None or self._index.hash != published:
-            self._index = (await self._current()).index()
+            await self._current()
+        assert self._index is not None  # set by _current
         return None if self._index.hash == request.known_hash else self._index
 
     @activity.defn(name="resolve_plan")

@@ -272,6 +272,6 @@ class CatalogWorkflow:
 
     @workflow.query(name="hash")
     def published_hash(self) -> str | None:
-        """The published catalog's hash, or None before the first publish: what an account
-        checks every few minutes, a few bytes where ``current`` is every plan."""
+        """The published catalog's hash, or None before the first publish: what a worker
+        asks when an account reads the catalog, a few bytes where ``current`` is every plan."""
         return self._catalog.hash if self._catalog else None

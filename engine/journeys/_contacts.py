@@ -223,11 +223,9 @@ class ContactDesk:
         running = sum(1 for e in state.enrollments.values() if e.running)
         asking = max(running, len(state.contact_waiting))
         for cap in policy.caps:
-            since = now - timedelta(seconds=cap.within_seconds)
             # Every send in the window counts against each contact: an upper bound of any
             # one contact's, so a per-contact cap is never overrun by this shortcut.
-            used = sum(1 for s in state.contact_sends if s.channel == cap.channel and s.at > since)
-            if used + asking > cap.max:
+            if len(self._in_window(cap, cap.channel, now)) + asking > cap.max:
                 return False
         return True
 
@@ -251,13 +249,7 @@ class ContactDesk:
     ) -> str | None:
         """The first cap ``request`` would pass, in words (with what used it); None if none."""
         for cap in policy.caps:
-            since = now - timedelta(seconds=cap.within_seconds)
-            sends = [
-                s
-                for s in self._state().contact_sends
-                if s.channel == request.channel and s.at > since
-            ]
-            over = _over(cap, sends, request.contacts)
+            over = _over(cap, self._in_window(cap, request.channel, now), request.contacts)
             if over is not None:
                 who, used = over
                 by = ", ".join(dict.fromkeys(s.playbook for s in used))
@@ -267,6 +259,11 @@ class ContactDesk:
                     f" (from {by})"
                 )
         return None
+
+    def _in_window(self, cap: ContactCapPlan, channel: str, now: datetime) -> list[ContactSend]:
+        """The sends on ``channel`` that count against ``cap`` at ``now``."""
+        since = now - timedelta(seconds=cap.within_seconds)
+        return [s for s in self._state().contact_sends if s.channel == channel and s.at > since]
 
     def _forget(self, policy: ContactPolicyPlan, now: datetime) -> None:
         """Sends older than every window no longer count."""

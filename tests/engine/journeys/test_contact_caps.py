@@ -178,10 +178,13 @@ async def test_two_journeys_under_a_cap_of_two_settle_the_second(
     skipping_env: WorkflowEnvironment, tmp_path: Path
 ) -> None:
     """Under a cap of two, once the first of two journeys sent, the other and a second email
-    of the first could want the last slot: the later request settles before it goes."""
+    of the first could want the last slot: a request that comes after the first send settles
+    before it goes. (Two requests the account hears in one task both fit and go at once.)"""
     book = _set(tmp_path, "when_capped: defer")
     (book / "qbr-invite.yaml").unlink()
     pair = ["welcome", "renewal-notice"]
     sent, _ = await _journeys(skipping_env, book, days=2, order=pair)
     first, second = sorted(sent.values())
-    assert first * DAY < SETTLE <= second * DAY < 2 * SETTLE
+    assert first * DAY < SETTLE and second * DAY < 2 * SETTLE
+    together = second - first < 0.1 / 86400  # heard in the same account task
+    assert together or second * DAY >= SETTLE
