@@ -19,7 +19,14 @@ sandbox unchanged.
 
 from __future__ import annotations
 
-from typing import Any
+import importlib.abc
+import importlib.machinery
+import sys
+import threading
+from collections.abc import Sequence
+from pathlib import Path
+from types import CodeType
+from typing import Any, ClassVar
 
 from temporalio.converter import (
     DataConverter,
@@ -43,8 +50,72 @@ def context_free(converter: DataConverter) -> bool:
 def workflow_runner(converter: DataConverter) -> WorkflowRunner:
     """The sandbox for a worker whose client converts with ``converter``."""
     if _INSTANCE is None or not context_free(converter):
-        return SandboxedWorkflowRunner()
+        return _CompiledSandbox()
     return _ContextFreeSandbox()
+
+
+class _CachedCodeLoader(importlib.machinery.SourceFileLoader):
+    """A source loader whose code objects outlive the module: one compilation per version of
+    the file (path, modification time, size), however many sandboxes import it."""
+
+    _code: ClassVar[dict[str, tuple[tuple[int, int], CodeType]]] = {}
+    _lock: ClassVar[threading.Lock] = threading.Lock()
+
+    def get_code(self, fullname: str) -> CodeType:
+        path = self.get_filename(fullname)
+        stat = Path(path).stat()
+        version = (stat.st_mtime_ns, stat.st_size)
+        cached = self._code.get(path)
+        if cached is not None and cached[0] == version:
+            return cached[1]
+        code = super().get_code(fullname)
+        assert code is not None  # a source file always compiles to code or raises
+        with self._lock:
+            self._code[path] = (version, code)
+        return code
+
+
+class _CompiledOnce(importlib.abc.MetaPathFinder):
+    """Finds the registered workflow modules (and their packages) as the path finder does,
+    with a loader that compiles each once; every other module is left to the finders after
+    it. Installed once per process, at the front of ``sys.meta_path``."""
+
+    def __init__(self) -> None:
+        self.modules: frozenset[str] = frozenset()
+        self._lock = threading.Lock()
+
+    def register(self, module: str) -> None:
+        parts = module.split(".")
+        names = {".".join(parts[:depth]) for depth in range(1, len(parts) + 1)}
+        if names <= self.modules:
+            return
+        with self._lock:
+            self.modules = self.modules | names
+            if self not in sys.meta_path:
+                sys.meta_path.insert(0, self)
+
+    def find_spec(
+        self, fullname: str, path: Sequence[str] | None, target: Any = None
+    ) -> importlib.machinery.ModuleSpec | None:
+        if fullname not in self.modules:
+            return None
+        spec = importlib.machinery.PathFinder.find_spec(fullname, path)
+        if spec is None or type(spec.loader) is not importlib.machinery.SourceFileLoader:
+            return spec
+        assert spec.origin is not None  # a source file loader has its file
+        spec.loader = _CachedCodeLoader(fullname, spec.origin)
+        return spec
+
+
+_COMPILED_ONCE = _CompiledOnce()
+
+
+class _CompiledSandbox(SandboxedWorkflowRunner):
+    """The stock sandbox, its workflow modules compiled once (see :class:`_CompiledOnce`)."""
+
+    def create_instance(self, det: Any) -> Any:
+        _COMPILED_ONCE.register(det.defn.cls.__module__)
+        return super().create_instance(det)
 
 
 def _context_free_instance() -> type[Any] | None:
@@ -68,8 +139,10 @@ _INSTANCE = _context_free_instance()
 
 
 class _ContextFreeSandbox(SandboxedWorkflowRunner):
-    """:class:`SandboxedWorkflowRunner` whose instances answer the context question outside."""
+    """:class:`SandboxedWorkflowRunner` whose instances answer the context question outside,
+    its workflow modules compiled once."""
 
     def create_instance(self, det: Any) -> Any:
         assert _INSTANCE is not None
+        _COMPILED_ONCE.register(det.defn.cls.__module__)
         return _INSTANCE(det, self.runner_class, self.restrictions)
