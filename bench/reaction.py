@@ -75,6 +75,13 @@ CSM = "csm@bench.example"
 TOKEN = "bench-token-0123456789"
 
 
+SETTLE = 0.4
+"""Seconds after each sample before the next one starts: the journey's own work after the
+measured moment (its other actions, their completions, its next tasks: about 150 ms for
+churn-prevention) must not overlap the next sample, or a sample measures the previous
+one's tail; the bare rows rest alike."""
+
+
 class _Clock:
     """Futures keyed by account (or bare workflow id) for each moment measured."""
 
@@ -174,6 +181,7 @@ async def _bare(client: Client, clock: _Clock, n: int) -> tuple[list[float], lis
         a, b = await _wait(futures, start)
         starts.append(a)
         mails.append(b)
+        await asyncio.sleep(SETTLE)
     return starts, mails
 
 
@@ -199,6 +207,7 @@ async def _bare_child(client: Client, clock: _Clock, n: int) -> tuple[list[float
         a, b = await _wait(futures, start)
         starts.append(a)
         mails.append(b)
+        await asyncio.sleep(SETTLE)
     return starts, mails
 
 
@@ -229,6 +238,7 @@ async def _engine(
         a, b = await _wait(futures, start)
         starts.append(a)
         mails.append(b)
+        await asyncio.sleep(SETTLE)
     return starts, mails
 
 
@@ -323,7 +333,8 @@ async def main(samples: int) -> None:
     mails = (bare_mail, child_mail)
     body = "\n".join(
         [
-            f"{samples} samples per row, one at a time, each account at rest before its event.",
+            f"{samples} samples per row, one at a time, each account at rest before its event",
+            f"and the server and workers idle ({SETTLE:.1f} s after the previous sample).",
             "Ratios are engine / baseline at p50 / p99; *bare* is one workflow task, *bare with",
             "child* is signal-with-start -> parent task -> child start -> child's first task.",
             "",

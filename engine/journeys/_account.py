@@ -414,7 +414,7 @@ class AccountWorkflow:
             if self._time_to_continue() and len(self._inbox) <= _CARRY:
                 await workflow.wait_condition(workflow.all_handlers_finished)
                 # Changes on their way to the store must get there before this run ends.
-                await workflow.wait_condition(self._changes.delivered)
+                await self._changes.settle()
                 # Whatever arrived and is not handled yet travels in the state, so a steady
                 # stream of events cannot keep the history growing.
                 state.pending, state.ended = list(self._inbox), list(self._ended)
@@ -750,6 +750,7 @@ class AccountWorkflow:
         )
         pairs = sa.run_attributes(state.account_id, plan.name, plan.version)
         attributes = TypedSearchAttributes(pairs) if current else None
+        self._changes.reacting()
         # Enrolled before a retry or replay got here: the deterministic id makes it idempotent.
         with contextlib.suppress(WorkflowAlreadyStartedError):
             await workflow.start_child_workflow(
@@ -814,6 +815,7 @@ class AccountWorkflow:
         catalog = self.state.catalog
         calm = not self._inbox and not (catalog is not None and catalog.simulation)
         for workflow_id, verdict in self._desk.decide(self._contact_policy, calm):
+            self._changes.reacting()
             # A journey that ended a moment ago refuses the signal; nothing waits for it.
             with contextlib.suppress(TemporalError):
                 await workflow.get_external_workflow_handle(workflow_id).signal(
@@ -889,6 +891,8 @@ class AccountWorkflow:
         ]
 
     def _child(self, name: str) -> workflow.ExternalWorkflowHandle[Any]:
+        """The journey ``name``'s run, about to be signalled (a reaction: see ChangeLog)."""
+        self._changes.reacting()
         return workflow.get_external_workflow_handle(self.state.enrollments[name].workflow_id)
 
     # Catalog, dates, why ------------------------------------------------------------------

@@ -86,6 +86,7 @@ async def permit(run: Journey, node: EmailNode, key: str) -> bool:
     )
     rule = f"steps.{node.id}.contact"
     seen = {"contacts": contacts, "policy": policy.name}
+    run.reacting()
     await workflow.get_external_workflow_handle(parent).signal("contact_request", request)
     deadline = run.wait_ends = (
         _clock.now() + timedelta(seconds=policy.defer_seconds) + SETTLE + _UNANSWERED

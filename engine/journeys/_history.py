@@ -4,20 +4,30 @@ run ended, and every decision (the log ``playbook why`` reads after retention).
 Temporal keeps a journey's state, not its past, and deletes a closed run's history after the
 namespace's retention: ARR, segment and tier changes, lifecycle events, journey outcomes and
 the why trace are sent to the store (``workers/history.py``) by the ``record_history``
-activity. Sends go in the background, so a slow or absent database never delays a reaction;
-an :class:`Outbox` coalesces them (a burst of decisions costs one activity, not one each),
-and its workflow waits for it before it returns or continues as new.
+activity. An :class:`Outbox` coalesces them (a burst of decisions costs one send, not one
+each), and its workflow waits for it before it returns or continues as new.
+
+A send goes as a local activity inside the workflow task that noted it (patch
+``history-in-task``): no activity task to dispatch and no workflow task for its completion,
+which were two thirds of an enrollment's server work besides the journey's own. A reaction
+never waits behind the store: a task that started an action, a child or a signal (whose
+completion brings this workflow another task) leaves its sends for that next task. A local
+send that fails or takes over two seconds is retried as the background activity it used to
+be, and the workflow sends in the background from then on: a slow or absent database
+delays no reaction and loses nothing.
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
 from collections.abc import Callable, Sequence
 from datetime import timedelta
 from typing import Any, Protocol
 
 from temporalio import workflow
-from temporalio.exceptions import ActivityError
+from temporalio.common import RetryPolicy
+from temporalio.exceptions import ActivityError, TemporalError
 
 with workflow.unsafe.imports_passed_through():
     import engine.journeys._clock as _clock
@@ -38,6 +48,11 @@ HISTORY_PATCH = "record-account-history"
 DECISIONS_PATCH = "record-decisions"
 """Workflows that ran before the decision log replay without it: read once, at the start of
 each run (an account's next run after an upgrade logs its decisions)."""
+HISTORY_IN_TASK = "history-in-task"
+"""workflow.patched id: sends go as local activities in a task no reaction waits on; runs from
+before send each batch as a background activity."""
+IN_TASK_TIMEOUT = timedelta(seconds=2)
+"""How long a send inside a workflow task may take before it is retried in the background."""
 UNLOGGED = "history_failed"
 """A decision about the store itself is not sent to it (it would fail alike, again)."""
 
@@ -63,6 +78,22 @@ class Outbox:
         self._decisions: list[DecisionRecord] = []
         self._journey: JourneyRecord | None = None
         self._sender: asyncio.Task[None] | None = None
+        self._in_task: bool | None = None  # decided at the first send (the patch)
+        self._reacting_in = -1  # the task (its history length) that started a reaction
+        self._closing = False
+
+    def reacting(self) -> None:
+        """This workflow task is about to start an action, a child or a signal: sends wait
+        for the task its completion brings, so that the reaction goes out at once."""
+        self._reacting_in = workflow.info().get_current_history_length()
+
+    async def settle(self) -> None:
+        """Send what is left now, in this task even if it reacts, and wait until everything
+        is sent: the workflow is about to return or continue as new, and a task it would
+        wait for may not come."""
+        self._closing = True
+        self.flush()
+        await workflow.wait_condition(self.idle)
 
     def add(
         self,
@@ -95,14 +126,40 @@ class Outbox:
         while self._waiting():
             # Let the rest of this workflow task note its decisions first: one send for all.
             await workflow.wait_condition(lambda: True)
+            in_task = self._sends_in_task()
+            if in_task and self._reacting() and not self._closing:
+                # Its reaction's completion brings the next task: send then, alongside.
+                task = workflow.info().get_current_history_length()
+                await workflow.wait_condition(functools.partial(self._next_task, task))
+                continue
             request = HistoryRequest(
                 changes=self._changes, decisions=self._decisions, journey=self._journey
             )
             self.drop()
-            failed = await send_history(request)
+            failed = await self._send(request, in_task)
             if failed:
                 self._failed(request, failed)
         self._sender = None
+
+    async def _send(self, request: HistoryRequest, in_task: bool) -> str | None:
+        if in_task:
+            try:
+                await record_in_task(request)
+                return None
+            except TemporalError:  # a local activity's failure may come unwrapped
+                self._in_task = False  # the store is slow or away: background sends from now
+        return await send_history(request)
+
+    def _sends_in_task(self) -> bool:
+        if self._in_task is None:
+            self._in_task = workflow.patched(HISTORY_IN_TASK)
+        return self._in_task
+
+    def _reacting(self) -> bool:
+        return self._reacting_in == workflow.info().get_current_history_length()
+
+    def _next_task(self, task: int) -> bool:
+        return self._closing or workflow.info().get_current_history_length() != task
 
 
 class Account(Protocol):
@@ -151,7 +208,7 @@ class ChangeLog:
             self._outbox.add(decisions=[decision_record(self._account.state.account_id, decision)])
 
     def send(self) -> None:
-        """Send the noted changes (and decisions) in the background.
+        """Send the noted changes (and decisions): see :class:`Outbox` for when and how.
 
         Behind a patch: an account that ran before this existed replays its history without
         the activity (the patch is false for the rest of that run, so its changes are not
@@ -175,11 +232,17 @@ class ChangeLog:
         self._sending = [t for t in self._sending if not t.done()]
         self._sending.append(asyncio.create_task(self._send(changes)))
 
-    def delivered(self) -> bool:
-        """Whether every send has finished (the run may continue as new)."""
+    def reacting(self) -> None:
+        """This task starts a child or signals one (see :meth:`Outbox.reacting`)."""
         if self._outbox is not None:
-            return self._outbox.idle()
-        return all(t.done() for t in self._sending)
+            self._outbox.reacting()
+
+    async def settle(self) -> None:
+        """Wait until every send has finished (the run may continue as new)."""
+        if self._outbox is not None:
+            await self._outbox.settle()
+        else:
+            await workflow.wait_condition(lambda: all(t.done() for t in self._sending))
 
     async def _send(self, changes: list[HistoryChange]) -> None:
         failed = await send_history(HistoryRequest(changes=changes))
@@ -204,9 +267,7 @@ class ChangeLog:
         )
 
 
-async def send_history(request: HistoryRequest) -> str | None:
-    """Send what ``request`` carries to the store (``record_history``); the failure, in
-    words, when it could not be sent after every retry."""
+def _summary(request: HistoryRequest) -> str:
     what = []
     if request.journey:
         what.append("this journey's outcome")
@@ -214,11 +275,30 @@ async def send_history(request: HistoryRequest) -> str | None:
         what.append("the account's changes")
     if request.decisions:
         what.append(f"{len(request.decisions)} decision(s)")
+    return "history: the store's record of " + " and ".join(what)
+
+
+async def record_in_task(request: HistoryRequest) -> None:
+    """Send ``request`` to the store inside this workflow task (a local activity, one try);
+    raises a TemporalError when it failed or took over IN_TASK_TIMEOUT."""
+    await workflow.execute_local_activity(
+        "record_history",
+        request,
+        summary=_summary(request),
+        result_type=int,
+        start_to_close_timeout=IN_TASK_TIMEOUT,
+        retry_policy=RetryPolicy(maximum_attempts=1),
+    )
+
+
+async def send_history(request: HistoryRequest) -> str | None:
+    """Send what ``request`` carries to the store (``record_history``) in the background;
+    the failure, in words, when it could not be sent after every retry."""
     try:
         await workflow.execute_activity(
             "record_history",
             request,
-            summary="history: the store's record of " + " and ".join(what),
+            summary=_summary(request),
             result_type=int,
             # One idempotent write: when the worker dies during it, the next try should come
             # in seconds, not after an action's five minutes (a run waits for its decisions).

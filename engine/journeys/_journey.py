@@ -78,6 +78,10 @@ class Journey(Protocol):
     @property
     def latest_facts(self) -> Facts | None: ...
 
+    def reacting(self) -> None:
+        """A signal or action is about to go out (its decisions wait for the next task)."""
+        ...
+
     @property
     def ladder(self) -> Observer: ...
 

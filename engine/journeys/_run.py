@@ -351,6 +351,7 @@ class PlaybookRunWorkflow:
         if input.parent_workflow_id:
             # By workflow id, not run id: the account may have continued as new meanwhile.
             account = workflow.get_external_workflow_handle(input.parent_workflow_id)
+            self.reacting()
             try:
                 await account.signal(
                     "run_ended", RunEnded(playbook=plan.name, cycle=input.cycle, result=result)
@@ -359,7 +360,7 @@ class PlaybookRunWorkflow:
                 self.record("exit", "parent", detail=f"could not tell the account: {error}")
         if self._log is not None:
             # The decision log and the outcome must be in the store before the run closes.
-            await workflow.wait_condition(self._log.idle)
+            await self._log.settle()
         return result
 
     async def _cancel(self, task: asyncio.Task[Any]) -> None:
@@ -533,6 +534,7 @@ class PlaybookRunWorkflow:
             playbook=node.playbook,
             requested_by=f"{self.input.plan.name}.{rule}",
         )
+        self.reacting()
         try:
             await workflow.get_external_workflow_handle(parent).signal("start_playbook", request)
         except TemporalError as error:
@@ -659,6 +661,12 @@ class PlaybookRunWorkflow:
         """Whether a goal, exit or stop has fired (in runs that honour it: no action starts)."""
         return self.exact_journeys and self._ending is not None
 
+    def reacting(self) -> None:
+        """An action, a signal or a request is about to go out: this task's decisions go to
+        the store in the task its completion brings (engine.journeys._history.Outbox)."""
+        if self._log is not None:
+            self._log.reacting()
+
     async def activity(
         self, name: str, request: ActionRequest | CloseRequest | ApprovalSettlement
     ) -> ActionReceipt:
@@ -680,6 +688,7 @@ class PlaybookRunWorkflow:
             summary = _summaries.close(request)
         else:
             summary = _summaries.settle(request)
+        self.reacting()
         receipt: ActionReceipt = await workflow.execute_activity(
             name,
             request,

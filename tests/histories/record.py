@@ -42,6 +42,7 @@ from typing import Any
 from temporalio import activity
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import WorkflowHandle, WorkflowHistory
+from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Replayer
 
@@ -457,6 +458,42 @@ async def account_decisions(env: WorkflowEnvironment) -> Histories:
     return {
         "account_decisions": histories["account_history"],
         "account_decisions_rescue": histories["account_history_rescue"],
+    }
+
+
+async def history_in_task(env: WorkflowEnvironment) -> Histories:
+    """History sent inside workflow tasks (patch history-in-task): the account_history journey
+    again, each send a local activity in its own task, those of a task that enrolls, signals
+    or acts waiting for the task that reaction's completion brings, and the run's last
+    decisions and outcome sent as it ends.
+
+    It waits by describing workflows, never by querying them: the time-skipping server
+    delivers a query that meets a local activity inside the workflow task (a legacy query),
+    which splits the task where a real server would not, and that split does not replay.
+    """
+    client = env.client
+    account = "umbrella"
+    handle = client.get_workflow_handle(account_workflow_id(account))
+    run = client.get_workflow_handle_for(PlaybookRunWorkflow.run, f"playbook/rescue/{account}/1")
+
+    async def enrolled() -> bool:
+        try:
+            await run.describe()
+        except RPCError:
+            return False
+        return True
+
+    await publish(client, catalog_of(load_relative(FIXTURES, "journeys")), QUEUE)
+    await send(client, account, AttributeChange(set={"segment": "smb", "arr": 12000}), QUEUE)
+    await send(client, account, HealthEvent(score=70), QUEUE)
+    await send(client, account, HealthEvent(score=30), QUEUE)
+    await eventually(enrolled, "rescue enrolls on the drop")
+    await send(client, account, AccountEvent(name="renewal.signed"), QUEUE)
+    await send(client, account, HealthEvent(score=96), QUEUE)
+    expect((await run.result()).ended_by == "goal", "rescue reached its goal")
+    return {
+        "history_in_task_rescue": await settled(run),
+        "history_in_task": await settled(handle),
     }
 
 
@@ -1018,6 +1055,7 @@ JOURNEYS: dict[str, Callable[[WorkflowEnvironment], Awaitable[Histories]]] = {
     "experiment_holdout": experiment_holdout,
     "account_overrides": account_overrides,
     "catalog_announced": catalog_announced,
+    "history_in_task": history_in_task,
 }
 
 

@@ -1,7 +1,8 @@
 """A run its account enrolls starts ready: found by its account, playbook and version from
 its first event, and with its patches vouched for by the account, so its first workflow task
-records no patch marker (each a marker and an upsert of TemporalChangeVersion) and upserts
-only its step. Runs started before replay as they ran (tests/histories, test_replay.py).
+records no marker for them (each a marker and an upsert of TemporalChangeVersion) and upserts
+only its step, besides the markers of patches too new to vouch for (a release after they
+ship). Runs started before replay as they ran (tests/histories, test_replay.py).
 
 On the time-skipping server, reading the run's history.
 """
@@ -20,20 +21,23 @@ from engine.client._start import account_workflow_id, publish, send
 from engine.journeys._account import AccountWorkflow
 from engine.journeys._account_state import AccountStatus
 from engine.journeys._catalog import build_catalog
+from engine.journeys._history import HISTORY_IN_TASK
 from engine.journeys._messages import AccountEvent
 from engine.journeys._run import RUN_PATCHES
 from tests.support import Recorder, eventually
 from workers.worker import build_worker
 
 PLAYBOOKS = Path(__file__).parents[2] / "fixtures" / "forwarding"
+NEWER_PATCHES = (HISTORY_IN_TASK,)
+"""Patches a run asks about that are too new for RUN_PATCHES (they join a release later)."""
 
 
 async def test_a_run_starts_with_its_attributes_and_asks_about_no_patch(
     skipping_env: WorkflowEnvironment,
 ) -> None:
     """Both journeys of a signed contract start with AccountId, Playbook and PlaybookVersion
-    set and RUN_PATCHES vouched for; their first task records no marker and one upsert
-    (the step)."""
+    set and RUN_PATCHES vouched for; their first task records no marker for those, and one
+    upsert (the step) besides the TemporalChangeVersion of each newer patch it asks about."""
     client = skipping_env.client
     queue = f"q-{uuid.uuid4().hex[:8]}"
     account = f"acme-{queue[-6:]}"
@@ -59,13 +63,20 @@ async def test_a_run_starts_with_its_attributes_and_asks_about_no_patch(
             started = history.events[0].workflow_execution_started_event_attributes
             assert b'"patches":' + _json(RUN_PATCHES) in started.input.payloads[0].data
             first: list[EventType.ValueType] = []
+            patches = 0
+            asked: list[str] = []
             for event in history.events[4:]:  # started, scheduled, started, completed
                 if event.event_type == EventType.EVENT_TYPE_WORKFLOW_TASK_SCHEDULED:
                     break
                 first.append(event.event_type)
-            assert EventType.EVENT_TYPE_MARKER_RECORDED not in first
+                marker = event.marker_recorded_event_attributes
+                if marker.marker_name == "core_patch":
+                    patches += 1
+                    asked += [p for p in NEWER_PATCHES if p.encode() in str(marker).encode()]
+            assert patches == len(asked), first
+            assert not set(asked) & set(RUN_PATCHES)
             upserts = EventType.EVENT_TYPE_UPSERT_WORKFLOW_SEARCH_ATTRIBUTES
-            assert first.count(upserts) == 1, first
+            assert first.count(upserts) == 1 + len(asked), first
 
 
 def _json(patches: tuple[str, ...]) -> bytes:
