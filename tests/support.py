@@ -199,8 +199,24 @@ async def serving_api(
     database_url: str | None = None,
 ) -> AsyncIterator[ServedApi]:
     """A fresh namespace with ``playbooks`` published, a worker running ``activities``, and
-    the API in front of them (reading the store at ``database_url``, if given), served until
-    the block ends."""
+    the API in front of them (reading the store at ``database_url``; by default an empty
+    SQLite store of its own, never the working directory's ``.playbook/``), served until the
+    block ends."""
+    with tempfile.TemporaryDirectory() as tmp:
+        async with _serving_api(
+            env, api, activities, playbooks, database_url or f"sqlite:///{tmp}/store.db"
+        ) as served:
+            yield served
+
+
+@contextlib.asynccontextmanager
+async def _serving_api(
+    env: WorkflowEnvironment,
+    api: ApiSettings,
+    activities: list[Callable[..., Any]],
+    playbooks: Path,
+    database_url: str,
+) -> AsyncIterator[ServedApi]:
     client = await fresh_namespace(env)
     await register(client, client.namespace)
     queue = f"q-{uuid.uuid4().hex[:8]}"

@@ -72,8 +72,13 @@ class Outbox:
     """What one workflow has to send the store, sent coalesced: while one send is in flight,
     what is noted meanwhile waits and goes together in the next."""
 
-    def __init__(self, failed: Callable[[HistoryRequest, str], None]) -> None:
+    def __init__(
+        self,
+        failed: Callable[[HistoryRequest, str], None],
+        patched: Callable[[str], bool] = workflow.patched,
+    ) -> None:
         self._failed = failed
+        self._patched = patched  # the workflow's, honouring the patches its starter vouched for
         self._changes: list[HistoryChange] = []
         self._decisions: list[DecisionRecord] = []
         self._journey: JourneyRecord | None = None
@@ -152,7 +157,7 @@ class Outbox:
 
     def _sends_in_task(self) -> bool:
         if self._in_task is None:
-            self._in_task = workflow.patched(HISTORY_IN_TASK)
+            self._in_task = self._patched(HISTORY_IN_TASK)
         return self._in_task
 
     def _reacting(self) -> bool:
@@ -181,11 +186,12 @@ class ChangeLog:
         self._sending: list[asyncio.Task[None]] = []
         self._outbox: Outbox | None = None
 
-    def start(self, decisions: bool) -> None:
+    def start(self, decisions: bool, patched: Callable[[str], bool] = workflow.patched) -> None:
         """At the start of a run: log decisions, coalesced, when the account's
-        DECISIONS_PATCH holds (runs from before replay without)."""
+        DECISIONS_PATCH holds (runs from before replay without); ``patched`` is the
+        account's, which honours the patches its starter vouched for."""
         if decisions:
-            self._outbox = Outbox(self._not_sent)
+            self._outbox = Outbox(self._not_sent, patched)
 
     def note(self, kind: ChangeKind, old: Any, new: Any) -> None:
         """Note a change for the store; sent once the batch of events is handled."""

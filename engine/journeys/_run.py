@@ -12,6 +12,7 @@ Deterministic by construction: no I/O, clock or randomness; time is ``_clock.now
 from __future__ import annotations
 
 import asyncio
+import functools
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
@@ -112,8 +113,9 @@ vouches for them all (RunInput.patches), so the run need not record a marker for
 A new patch of the run joins this list one release after it ships, never with it: during a
 rolling deploy an account on a new worker may start a run whose first task an old worker
 runs, and an id vouched for that the old code does not know would be taken as applied on the
-next replay although the old code took the old path. Asked with a marker meanwhile, it is
-recorded as what it was."""
+next replay although the old code took the old path. Asked with a marker meanwhile (through
+``patched``, which honours a vouch), it is recorded as what it was. Next to join:
+HISTORY_IN_TASK."""
 # Endings that close all the run opened; a natural end closes only the ladder's items.
 _CLOSES_ALL = ("goal", "exit", "stopped")
 
@@ -302,7 +304,7 @@ class PlaybookRunWorkflow:
             # Only plans anchored elsewhere: the others count renewal_date moves as before.
             self._anchor_names = anchors
         if not input.simulation and patched(input, DECISIONS_PATCH):
-            self._log = Outbox(self._not_logged)
+            self._log = Outbox(self._not_logged, functools.partial(patched, input))
         plan = input.plan
         # The account sets them on the start (engine.journeys._account.RUN_ATTRIBUTES): an
         # upsert then would change nothing and cost an event. What the start carried is in
