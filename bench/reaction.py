@@ -366,35 +366,36 @@ async def main(samples: int) -> None:
 
 ANALYSIS = """\
 Against the floor of our own architecture (bare with child) the goal is p50 and p99 <=
-1.25x: **missed**. Last run (100 samples, load about 2, nothing else running): client p50
-160 ms / p99 303 ms against 88 / 154 ms (1.82x / 1.97x); an earlier run at load 4-10 read
-1.54x / 5.6x, its p99 a handful of slow samples on a busy machine. That baseline already
-has the enrollment's shape: a signal-with-start, the parent's workflow task, the child
-start, the child's first task and the activity; it is 2.2x the single-task bare at p50.
+1.25x: **missed**, closer. Last run (100 samples, nothing else running): client p50 68.8 ms
+/ p99 272 ms against 49.4 / 144 ms (1.39x / 1.90x); the p99s are the two or three slowest
+samples of a hundred. Since that run each sample starts with the server and workers idle
+(0.4 s after the previous one): back to back, a sample measured part of the previous one's
+tail (the churn run's other actions and tasks go on for about 150 ms after its escalation
+starts), and every row read slower, bare with child 88 ms and bare 40 ms.
 
-Where the engine's time goes, from the event times of one account's and its run's histories
-on a quiet dev server (a probe with recording activities, so without the store and SMTP):
-the drop's signal -> the account's task starts 4 ms -> completes 17 ms (the entry rules, the
-plan resolved by a local activity from the worker's memory, the child start commanded) ->
-the child's first task is scheduled 12 ms after the start is initiated -> the run's task
-takes 21 ms (a new sandbox instance, its input with the whole plan, the ladder engaging the
-CSM tier and its channels) -> the escalation activities start about 60 ms after the
-signal. The benchmark's figure is larger than that: its accounts are created 150 ms before
-their drop (the attributes, then a healthy reading), and their own first tasks, their
-history records and the catalog read of their start still share the worker then.
+Where the engine's time goes, from the event times of one drop's account and run histories
+on a quiet dev server: the account's task takes about 12 ms against the bare parent's 7
+(scoring, the entry rules, the plan from the worker's memory through a local activity, which
+is a second activation, and the child start); the run's first task is scheduled about 10 ms
+after the child start is initiated (6 ms bare: its input carries the whole plan) and takes
+about 17 ms against 12 (a new sandbox instance, 3 ms, and the first activation, 2.5 ms: the
+ladder engaging the CSM tier and scheduling its channels); the escalation activity starts
+as in the baseline.
 
-Cut in issue 20: the run's first task writes 1 search-attribute upsert and no patch marker
-(3 markers and 5 upserts before); a new sandbox instance executes only the workflow module
-again; the plan comes from the worker's memory when it has read the account's catalog (a
-query for the whole catalog per enrollment before); an account's settled patches are
-vouched for by the client that creates it. Still open: the local activity itself (a second
-activation of the account's task and a marker), the whole plan in the run's input, and
-what the run's first task does before the ladder's first activity. Earlier: the channels of
-a tier go out at once (patched); the worker's sandbox answers the SDK's per-payload "which
-serialization context?" itself (workers/sandbox.py). Tried and not taken: passing the
-`engine` package through the sandbox (the run's task from 42 to 28 ms) at the price of the
-sandbox's checks of engine code. The HTTP API adds its request and the signal-with-start it
-makes; its tail is the uvicorn process sharing 2 cores with the dev server and the worker.
+Cut in issue 20: the history sends no longer go out as activities from a task that
+reacts (they wait for the next task, which is not on this path); a new sandbox instance
+no longer compiles the workflow module again when no bytecode cache is written (9 -> 3 ms
+per instance; `make bench` compiles bytecode first, so that part shows only when the
+benchmarks are run without it); the run's first task writes 1 search-attribute upsert and
+no patch marker for its vouched patches (3 markers and 5 upserts before); a new sandbox
+instance executes only the workflow module again; the plan comes from the worker's memory
+when it has read the account's catalog (a query for the whole catalog per enrollment
+before). Still open: the local activity for the plan (a second activation of the account's
+task), the whole plan in the run's input, and what the run's first task does before the
+ladder's first activity. Earlier: the channels of a tier go out at once (patched); the
+worker's sandbox answers the SDK's per-payload "which serialization context?" itself
+(workers/sandbox.py). The HTTP API adds its request and the signal-with-start it makes; its
+tail is the uvicorn process sharing 2 cores with the dev server and the worker.
 """
 
 

@@ -313,34 +313,36 @@ ANALYSIS = """\
 Goals: worker memory <= 1 GiB: **met**. The worker keeps at most its cache of workflows
 in memory (PLAYBOOK_WORKER_CACHED_WORKFLOWS, 2,000 by default since issue 20; the rest
 wait in Temporal and are replayed when they next have work), so its memory follows the
-cache, not the number of accounts: 770 MiB with 1,050 accounts (2,080 account workflows,
-most with a journey) live in the last run; with the SDK's 1,000 before, 487 MiB with 2,070
-accounts and 499 MiB peak with 10,070 (runs of 2026-11-24). About 0.25 MiB more per cached
-workflow. Latency under load: the alert's p99 with the accounts live is within 10% of the
-empty server's (30 samples each: the tail is a few samples).
+cache, not the number of accounts: 387 MiB with 530 accounts live in the last run, 770 MiB
+with 1,050 (2,080 account workflows, most with a journey) in the one before; with the SDK's
+1,000 before, 487 MiB with 2,070 accounts and 499 MiB peak with 10,070 (runs of
+2026-11-24). About 0.25 MiB more per cached workflow. Latency under load: the alert with
+the accounts live is as fast as on the empty server (10 samples each: the tail is one or
+two samples).
 
 Throughput against the floor of our own architecture (bare with child: a parent task, a
-child start, the child's first task, an activity), goal >= 0.8x: **missed**: 0.49x in the
-last run (1,000 accounts, not 10,000, at load 2-4 with nothing else running), 0.26x in
-the run before issue 20's second round. What moved it: the plan an enrollment resolves
-comes from the worker's memory when the worker has read the account's catalog (before, a
-query for the whole catalog per enrollment); an account's settled patches are vouched for
-by the client that creates it (no marker and upsert each); publishes are announced, so the
-account reads the catalog at its start only; a contact request no other journey could
-contend with is decided at once (before, a 2-second settle timer and its workflow task
-before every first customer email). And this benchmark waited for nothing on a weekend:
-it now runs the shipped set without its company calendar, whose send windows held the
-welcome emails until Monday 09:00.
+child start, the child's first task, an activity), goal >= 0.8x: **missed**: 0.70x in the
+last run (500 accounts, not 10,000, nothing else running; 11.0 against 15.7 accounts/s),
+0.49-0.52x before history went into the workflow tasks, 0.26x before issue 20's second
+round. The last step: the decision log and the account's changes used to reach the store by
+a background activity per send, each an activity task and a workflow task for its
+completion (three per enrollment); they are now local activities inside tasks that happen
+anyway (engine.journeys._history), and a task that starts an action, a journey or a signal
+leaves them to the next one, so no reaction waits behind the store. An enrollment is now
+two account tasks, two run tasks and the welcome email's activity, the baseline's shape.
+Before that: the plan from the worker's memory, settled patches vouched for by the client
+that creates the account, publishes announced (the catalog read at an account's start
+only), a contact request no rival could contend with decided at once, and this benchmark
+no longer waits for Monday's send window (it runs the shipped set without its calendar).
 
-What is left is the shape and the engine's own work: two signal-with-starts per account
-(attributes, then the event) where the baselines send one; the account's tasks (its start,
-the event, the child started, the history record's completion); the run's first task and
-its contact request round trip (a signal to the account and the verdict back, two more
-workflow tasks) before the welcome email; the history record activity per account task.
-The second worker adds nothing (0.99x): the dev server, on the same 2 cores, is the
-bottleneck, so fewer server operations per enrollment is what would move it next (one
-signal-with-start per account carrying attributes and event; the first customer email's
-slot granted with the enrollment when no rival can contend).
+What is left: two signal-with-starts per account (attributes, then the event) where the
+baselines send one; per enrollment four patch markers with their TemporalChangeVersion
+upserts (visibility writes) for patches too new to vouch for (QUIET_READINGS, RUN_START,
+HISTORY_IN_TASK on the account, HISTORY_IN_TASK on the run: they join the vouched lists in
+the next release) and four search-attribute upserts of our own; the local activities (the
+catalog read of a new account, the plan, the history sends). The second worker adds
+nothing (0.92x): the dev server, on the same 2 cores, is the bottleneck, so fewer server
+operations per enrollment is what moves it.
 """
 
 

@@ -28,7 +28,7 @@ from engine.journeys._messages import AccountEvent, HealthEvent, HistoryRequest
 from engine.journeys._run import PlaybookRunWorkflow
 from tests.support import Recorder, eventually
 from workers import history
-from workers.store import open_store
+from workers.store import Store, open_store
 from workers.worker import build_worker
 
 FORWARDING = Path(__file__).parents[2] / "fixtures" / "forwarding"
@@ -95,17 +95,21 @@ async def _events(client: Client, workflow_id: str) -> list[HistoryEvent]:
     return list((await client.get_workflow_handle(workflow_id).fetch_history()).events)
 
 
+def _account(tmp_path: Path) -> tuple[str, str, Store, Recorder]:
+    """A queue, an account id, a store in ``tmp_path`` and a recorder writing to it."""
+    queue = f"q-{uuid.uuid4().hex[:8]}"
+    store = open_store(f"sqlite:///{tmp_path / 'store.db'}")
+    return queue, f"acme-{queue[-6:]}", store, Recorder(store=store)
+
+
 async def _enroll_and_store(
     env: WorkflowEnvironment, tmp_path: Path, activities: Callable[[Recorder], list[Any]]
 ) -> tuple[Client, str, list[str], Recorder]:
     """A signed contract enrolls onboard and watch; returns when every decision of the
     account and both runs is in the store."""
     client = env.client
-    queue = f"q-{uuid.uuid4().hex[:8]}"
-    account = f"acme-{queue[-6:]}"
+    queue, account, store, recorder = _account(tmp_path)
     book = load([FORWARDING])
-    store = open_store(f"sqlite:///{tmp_path / 'store.db'}")
-    recorder = Recorder(store=store)
     handle = client.get_workflow_handle(account_workflow_id(account))
     runs = [f"playbook/{name}/{account}/1" for name in ("onboard", "watch")]
 
@@ -189,11 +193,8 @@ async def test_a_reading_no_journey_reads_costs_one_task_and_no_activity(
     health its journeys read): the account's one task sends the change itself, with no
     activity and no second task for its completion."""
     client = skipping_env.client
-    queue = f"q-{uuid.uuid4().hex[:8]}"
-    account = f"acme-{queue[-6:]}"
+    queue, account, store, recorder = _account(tmp_path)
     book = load([FORWARDING])
-    store = open_store(f"sqlite:///{tmp_path / 'store.db'}")
-    recorder = Recorder(store=store)
     workflow_id = account_workflow_id(account)
 
     def nps_sent(value: str) -> Callable[[], Awaitable[bool]]:
