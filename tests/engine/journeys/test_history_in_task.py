@@ -7,6 +7,7 @@ On the time-skipping server, reading the account's and its runs' histories.
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -24,6 +25,7 @@ from engine.client._start import account_workflow_id, publish, send
 from engine.journeys._account import AccountWorkflow
 from engine.journeys._account_state import AccountStatus
 from engine.journeys._catalog import build_catalog
+from engine.journeys._history import IN_TASK_TIMEOUT
 from engine.journeys._messages import AccountEvent, HealthEvent, HistoryRequest
 from engine.journeys._run import PlaybookRunWorkflow
 from tests.support import Recorder, eventually
@@ -184,6 +186,34 @@ async def test_a_failing_store_gets_the_records_from_the_background_activity(
             assert sum(_local_sends([e]) for e in events[:first]) >= 1
             assert sum(_local_sends([e]) for e in events[first:]) == 0
     assert len(fell_back) == 1
+
+
+async def test_a_slow_store_is_left_to_the_background_after_two_seconds(
+    skipping_env: WorkflowEnvironment, tmp_path: Path
+) -> None:
+    """The first write takes longer than a send inside a task may (IN_TASK_TIMEOUT): the
+    workflow does not wait on it past that; the same request is written by the background
+    activity, and nothing is lost."""
+    slow: list[HistoryRequest] = []
+
+    def activities(recorder: Recorder) -> list[Any]:
+        perform, close, record = recorder.activities()
+
+        @activity.defn(name="record_history")
+        async def record_history(request: HistoryRequest) -> int:
+            if not slow:
+                slow.append(request)
+                await asyncio.sleep(IN_TASK_TIMEOUT.total_seconds() + 1)
+            result: int = await record(request)
+            return result
+
+        return [perform, close, record_history]
+
+    client, account, runs, recorder = await _enroll_and_store(skipping_env, tmp_path, activities)
+    assert len(slow) == 1
+    assert slow[0] in recorder.history
+    backgrounds = [_background_sends(await _events(client, w)) for w in (account, *runs)]
+    assert sum(backgrounds) >= 1
 
 
 async def test_a_reading_no_journey_reads_costs_one_task_and_no_activity(
