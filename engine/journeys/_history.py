@@ -75,7 +75,7 @@ class Outbox:
     def __init__(
         self,
         failed: Callable[[HistoryRequest, str], None],
-        patched: Callable[[str], bool] = workflow.patched,
+        patched: Callable[[str], bool],
     ) -> None:
         self._failed = failed
         self._patched = patched  # the workflow's, honouring the patches its starter vouched for
@@ -186,7 +186,7 @@ class ChangeLog:
         self._sending: list[asyncio.Task[None]] = []
         self._outbox: Outbox | None = None
 
-    def start(self, decisions: bool, patched: Callable[[str], bool] = workflow.patched) -> None:
+    def start(self, decisions: bool, patched: Callable[[str], bool]) -> None:
         """At the start of a run: log decisions, coalesced, when the account's
         DECISIONS_PATCH holds (runs from before replay without); ``patched`` is the
         account's, which honours the patches its starter vouched for."""
