@@ -54,6 +54,8 @@ from engine.journeys._messages import (
 from engine.journeys._run import PlaybookRunWorkflow
 from engine.language._errors import PlaybookError
 from workers.directory import Directory
+from workers.sandbox import workflow_runner
+from workers.simulate import timers
 from workers.simulate.inputs import Message, TimedRow
 from workers.simulate.recorder import FixedCatalog, RecordedAction, RecordedClose, Recorder
 from workers.worker import build_worker
@@ -195,6 +197,8 @@ async def run(
             catalog=FixedCatalog(env.client, catalog),
             # Every workflow of a book stays cached: an eviction means replaying its history.
             max_cached_workflows=max(1_000, 6 * len(scenario.names())),
+            # The test server strands a task that cancels a timer fired meanwhile.
+            workflow_runner=timers.sandboxed(workflow_runner(env.client.data_converter)),
         )
         async with worker:
             began = time.perf_counter()
@@ -251,7 +255,8 @@ async def _drive(
             # Nothing arrives that day: the next day's sleep skips it, timers and all.
             continue
         # The test server refuses a workflow task that cancels a timer firing while the task
-        # runs ("invalid history builder state for action"), or an activity scheduled in the
+        # runs ("invalid history builder state for action"; the workflows here never cancel
+        # one on the server, see workers.simulate.timers), or an activity scheduled in the
         # same instant ("ACTIVITY_UNKNOWN"), and then stops moving time for good. So no event
         # arrives in the instant anything else happens. Each day's events come later in the
         # day than the day before's, by more than that day took in wall time: a daily wake-up

@@ -1,0 +1,93 @@
+"""A simulation's workflows never cancel a timer on the server (workers.simulate.timers): the
+time-skipping server strands a task that cancels a timer which fired while it ran."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from datetime import timedelta
+
+import pytest
+from temporalio import activity
+from temporalio.testing import WorkflowEnvironment
+from temporalio.worker import Worker, WorkflowRunner
+
+from tests.workers.sandboxed import CancelsAFiredTimer
+from workers.sandbox import workflow_runner
+from workers.simulate import timers
+
+# The wait's timer comes due 0.2 s into the 1 s the task that ends the wait is held open.
+_TRIGGER, _HOLD, _WAIT = 3600.0, 1.0, 3600.2
+_TASK_TIMEOUT = timedelta(seconds=3)
+
+
+@activity.defn(name="hold")
+async def _hold(seconds: float) -> None:
+    await asyncio.sleep(seconds)
+
+
+async def _run(env: WorkflowEnvironment, runner: WorkflowRunner, limit: float) -> str:
+    queue = f"timers-{uuid.uuid4()}"
+    async with Worker(
+        env.client,
+        task_queue=queue,
+        workflows=[CancelsAFiredTimer],
+        activities=[_hold],
+        workflow_runner=runner,
+    ):
+        handle = await env.client.start_workflow(
+            CancelsAFiredTimer.run,
+            args=[_TRIGGER, _HOLD, _WAIT],
+            id=f"timers-{uuid.uuid4()}",
+            task_queue=queue,
+            task_timeout=_TASK_TIMEOUT,
+        )
+        result: str = await asyncio.wait_for(handle.result(), limit)
+        return result
+
+
+def _sdk_runner(env: WorkflowEnvironment) -> WorkflowRunner:
+    return workflow_runner(env.client.data_converter)
+
+
+def test_the_hook_is_in_this_sdk() -> None:
+    """The SDK's instance still cancels timers through the method the runner replaces; if a
+    release moves it, this fails rather than simulations stranding again unnoticed."""
+    assert timers.supported()
+
+
+async def test_a_wait_ended_as_its_timer_fires_completes(skipping_env: WorkflowEnvironment) -> None:
+    """The task that ends the wait sends no CancelTimer, so the server takes it, and the
+    workflow sees its wait met, as on a real server."""
+    runner = timers.sandboxed(_sdk_runner(skipping_env))
+    assert await _run(skipping_env, runner, limit=30) == "met"
+
+
+async def test_a_wait_that_times_out_still_times_out(skipping_env: WorkflowEnvironment) -> None:
+    """Timers still fire: a wait whose flag comes later than its timeout times out."""
+    runner = timers.sandboxed(_sdk_runner(skipping_env))
+    queue = f"timers-{uuid.uuid4()}"
+    async with Worker(
+        skipping_env.client,
+        task_queue=queue,
+        workflows=[CancelsAFiredTimer],
+        activities=[_hold],
+        workflow_runner=runner,
+    ):
+        result = await skipping_env.client.execute_workflow(
+            CancelsAFiredTimer.run,
+            args=[7200.0, 0.0, 3600.0],
+            id=f"timers-{uuid.uuid4()}",
+            task_queue=queue,
+        )
+    assert result == "timed out"
+
+
+async def test_the_stock_runner_is_stranded_by_the_server(
+    skipping_env: WorkflowEnvironment,
+) -> None:
+    """Why the runner exists: with the SDK's own instance the same workflow never completes
+    (temporalio/sdk-java#2606), its task neither timed out nor sent again. When a test server
+    release fixes it, this fails, and the workaround can go."""
+    with pytest.raises(asyncio.TimeoutError):
+        await _run(skipping_env, _sdk_runner(skipping_env), limit=3 * _TASK_TIMEOUT.seconds)
