@@ -135,14 +135,19 @@ async def main() -> None:
 
 
 WHY = """\
-Runs of 2026-12-05 (issue 20): the 1,000-account backtest took 661 s and 467 CPU-s on main
-(26b8ca0) and 427 s and 420 CPU-s with issue 20's second round (10% less CPU; the issue's
-goal is 40% less: **missed**), both far above November's 244 s: in both, shards stopped the
-time-skipping server's clock (ClockStopped) and ran again on a fresh server, which is most
-of the wall time. With issue 20's contact requests decided at once, shards failed twice in a
-row in three runs out of three; simulations now keep the 2-second settle, and the run above
-went through. Why the stalls grew since November (calendars and send windows, approvals,
-contact caps all add timers) is open.
+Runs of 2026-12-06 (issue 20): 213 s and 417 CPU-s for the 1,000-account year, no shard
+run twice. Runs of the day before took 424 to 703 s for the same CPU (420 to 527 CPU-s):
+shards whose time-skipping server stopped its clock waited out a three-and-a-half-minute
+timeout and ran again on a fresh server. The cause, found with the SDK core's warnings on:
+a workflow task that cancels a timer which fired while the task ran is refused by the test
+server ("invalid history builder state for action", temporalio/sdk-java#2606) and never
+timed out; timers of day-long waits set off by the same 09:00 send window come due
+milliseconds apart, so a churn run's task cancelled one as it fired. Simulations now run the
+workflows on an SDK instance that never sends a cancel (workers/simulate/timers.py). CPU goal
+(40% less than 440-545 CPU-s): **missed**; the stalled shards cost wall time, not CPU. One
+50-account shard alone: 19 CPU-s in the worker's Python process, 6 in its test server
+(perf: the Python interpreter is 42% of all samples, the SDK's Rust core and the kernel
+under it 16%, the server 10%).
 
 What it costs (profiled with py-spy and perf on a 100-account book): a simulation is bound
 by workflow activations, about 3 ms of CPU each on this machine counting the worker's Python
