@@ -17,6 +17,7 @@ from temporalio.worker import Worker
 
 from bench._bare import BareWaiting
 from engine.client._converter import DATA_CONVERTER
+from workers.worker import tune_gc
 
 
 async def main(address: str, task_queue: str, cached: int) -> None:
@@ -24,6 +25,7 @@ async def main(address: str, task_queue: str, cached: int) -> None:
     async with Worker(
         client, task_queue=task_queue, workflows=[BareWaiting], max_cached_workflows=cached
     ):
+        tune_gc()  # as `playbook worker` does: the two workers collect garbage alike
         await asyncio.Event().wait()  # until the benchmark terminates the process
 
 

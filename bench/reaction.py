@@ -68,7 +68,7 @@ from workers.log import configure
 from workers.outbound import OutboundSettings
 from workers.settings import ApiSettings, Settings
 from workers.store import open_store
-from workers.worker import build_worker
+from workers.worker import build_worker, tune_gc
 
 BIN = Path(sys.executable).parent
 CSM = "csm@bench.example"
@@ -303,6 +303,9 @@ async def main(samples: int) -> None:
         try:
             async with worker, bare_worker, httpx.AsyncClient(base_url=await ready) as http:
                 await publish(client, catalog, "bench")
+                # This process is the workers' (engine and baselines alike): collect as
+                # `playbook worker` does.
+                tune_gc()
 
                 async def by_client(account: str) -> None:
                     await send(client, account, HealthEvent(score=25), "bench")

@@ -59,7 +59,7 @@ async def _serve(settings: TemporalSettings, register_attributes: bool) -> None:
     from workers.metrics import serve_sdk_metrics
     from workers.probe import bind
     from workers.settings import METRICS_PORT_VAR, Settings
-    from workers.worker import build_worker
+    from workers.worker import build_worker, tune_gc
 
     try:
         # Before connecting: a bad SMTP, store or directory setting is the first thing to say.
@@ -88,6 +88,7 @@ async def _serve(settings: TemporalSettings, register_attributes: bool) -> None:
             graceful_shutdown_timeout=_GRACE,
             max_cached_workflows=full.worker.cached_workflows,
         )
+        tune_gc()
         await _work(worker, settings, probe)
     finally:
         if probe is not None:
