@@ -369,12 +369,15 @@ async def main(samples: int) -> None:
 
 ANALYSIS = """\
 Against the floor of our own architecture (bare with child) the goal is p50 and p99 <=
-1.25x: **missed**, closer. Last run (100 samples, nothing else running): client p50 68.8 ms
-/ p99 272 ms against 49.4 / 144 ms (1.39x / 1.90x); the p99s are the two or three slowest
-samples of a hundred. Since that run each sample starts with the server and workers idle
-(0.4 s after the previous one): back to back, a sample measured part of the previous one's
-tail (the churn run's other actions and tasks go on for about 150 ms after its escalation
-starts), and every row read slower, bare with child 88 ms and bare 40 ms.
+1.25x: **missed**, closer. Last run (100 samples, nothing else running, 2026-12-06): client
+p50 66.5 ms / p99 106 ms against 51.1 / 77.8 ms (1.30x / 1.36x). The run before, without
+workers.worker.tune_gc: 66.9 / 211 ms against 50.0 / 75.8 (1.34x / 2.78x); the tail was the
+worker process's full garbage collections (8 in that run, up to 233 ms each, over every
+cached workflow's sandbox; with tune_gc, 2 of at most 45 ms, before it was called). The run
+of 2026-12-05: 68.8 / 272 against 49.4 / 144. Each sample starts with the server and
+workers idle (0.4 s after the previous one): back to back, a sample measured part of the
+previous one's tail (the churn run's other actions and tasks go on for about 150 ms after
+its escalation starts), and every row read slower, bare with child 88 ms and bare 40 ms.
 
 Where the engine's time goes, from the event times of one drop's account and run histories
 on a quiet dev server: the account's task takes about 12 ms against the bare parent's 7
