@@ -43,7 +43,7 @@ from bench._playbooks import shipped_on_a_real_clock
 from bench._results import percentile, spread, write
 from bench._servers import dev_server
 from bench._servers import worker_env as engine_worker_env
-from engine.client._start import publish, send
+from engine.client._start import publish, send, send_event
 from engine.journeys._catalog import build_catalog
 from engine.journeys._messages import AccountEvent, AttributeChange, HealthEvent
 from workers.dev import free_port
@@ -136,8 +136,13 @@ async def _enroll(client: Client, mail: _Mail, prefix: str, n: int) -> float:
             "owner": "csm@scale.example",
             "contact_email": f"ops@{account}.example",
         }
-        await send(client, account, AttributeChange(set=attributes), QUEUE)
-        await send(client, account, AccountEvent(name="contract.signed"), QUEUE)
+        # As the HTTP API sends {"set": ..., "event": ...}: one signal-with-start.
+        await send_event(
+            client,
+            account,
+            [AttributeChange(set=attributes), AccountEvent(name="contract.signed")],
+            QUEUE,
+        )
 
     await _bounded(n, one)
     await _until(lambda: mail.welcomes - before >= n, f"{n} welcome emails")
@@ -185,8 +190,9 @@ async def _reaction(client: Client, mail: _Mail, samples: int) -> list[float]:
     for _ in range(samples):
         account = f"r{uuid.uuid4().hex[:10]}"
         attributes = {"segment": "mid-market", "name": account, "owner": "csm@scale.example"}
-        await send(client, account, AttributeChange(set=attributes), QUEUE)
-        await send(client, account, HealthEvent(score=85), QUEUE)
+        await send_event(
+            client, account, [AttributeChange(set=attributes), HealthEvent(score=85)], QUEUE
+        )
         await asyncio.sleep(0.3)
         future = mail.loop.create_future()
         mail.alerts[account] = future

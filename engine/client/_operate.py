@@ -24,7 +24,7 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from engine.client._connect import TemporalSettings, connect
 from engine.client._names import Kind, check
-from engine.client._start import AccountIdRefused, account_workflow_id, check_account_id, send
+from engine.client._start import AccountIdRefused, account_workflow_id, check_account_id, send_event
 from engine.journeys import _values
 from engine.journeys._account import AccountWorkflow
 from engine.journeys._account_state import AccountStatus
@@ -152,8 +152,7 @@ async def send_events(
     messages: list[HealthEvent | AttributeChange | AccountEvent],
 ) -> None:
     client = await connect(settings)
-    for message in messages:
-        await send(client, account_id, message, settings.task_queue)
+    await send_event(client, account_id, messages, settings.task_queue)
 
 
 class Overview(BaseModel):
@@ -573,8 +572,7 @@ async def ingest(
     client = await connect(settings)
     for sent, row in enumerate(rows):
         try:
-            for message in row.messages:
-                await send(client, row.account, message, settings.task_queue)
+            await send_event(client, row.account, row.messages, settings.task_queue)
         except RPCError as error:
             raise IngestCut(sent, row, error.message or error.status.name) from None
         except RuntimeError as error:  # the SDK's transport errors ("Failed client connect")

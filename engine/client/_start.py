@@ -14,11 +14,16 @@ from temporalio.common import WorkflowIDConflictPolicy
 from engine.journeys._account import ACCOUNT_PATCHES, AccountWorkflow
 from engine.journeys._account_state import AccountState
 from engine.journeys._catalog import CATALOG_WORKFLOW_ID, Catalog, CatalogWorkflow
-from engine.journeys._messages import AccountEvent, AttributeChange, HealthEvent
+from engine.journeys._messages import AccountEvent, AttributeChange, CombinedEvent, HealthEvent
 from engine.journeys._values import text_problem
 from engine.language._errors import PlaybookError
 
-ACCOUNT_SIGNALS = {HealthEvent: "health", AttributeChange: "attributes", AccountEvent: "lifecycle"}
+ACCOUNT_SIGNALS = {
+    HealthEvent: "health",
+    AttributeChange: "attributes",
+    AccountEvent: "lifecycle",
+    CombinedEvent: "event",
+}
 
 
 MAX_ACCOUNT_ID = 200
@@ -55,10 +60,24 @@ async def publish(client: Client, catalog: Catalog, task_queue: str) -> str:
     return result
 
 
+async def send_event(
+    client: Client,
+    account_id: str,
+    parts: list[HealthEvent | AttributeChange | AccountEvent],
+    task_queue: str,
+) -> None:
+    """Deliver the parts of one event (its attributes, reading, lifecycle event, in that
+    order) in one signal-with-start: the account takes them in order, as if sent one by one."""
+    if len(parts) == 1:
+        await send(client, account_id, parts[0], task_queue)
+    elif parts:
+        await send(client, account_id, CombinedEvent(parts=parts), task_queue)
+
+
 async def send(
     client: Client,
     account_id: str,
-    message: HealthEvent | AttributeChange | AccountEvent,
+    message: HealthEvent | AttributeChange | AccountEvent | CombinedEvent,
     task_queue: str,
     *,
     memo: dict[str, Any] | None = None,

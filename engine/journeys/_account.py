@@ -45,6 +45,7 @@ with workflow.unsafe.imports_passed_through():
         ApprovalAnswer,
         AttributeChange,
         ChangeKind,
+        CombinedEvent,
         ContactRequest,
         Decision,
         Enrollment,
@@ -107,6 +108,9 @@ publish is announced to it and when a run starts (accounts that ran before asked
 events, at most every five minutes, and woke daily to look), and keeps its wake-up timer
 while the moment it wakes for stays the same (engine.journeys._alarm; before, every event
 restarted it)."""
+COMBINED_EVENTS = "combined-events"
+"""The ``event`` signal (a CombinedEvent: one event's attributes, reading and lifecycle event
+in one signal) is taken; a worker from before it had no such signal."""
 ACCOUNT_PATCHES = (EXACT_WAKES, DECISIONS_PATCH, FORWARD_READS, SATISFACTION, NAME_VALUES)
 """The account's workflow.patched ids a starter vouches for (AccountState.patches): the
 client that creates an account and the account continuing as new. As with the runs'
@@ -114,7 +118,7 @@ RUN_PATCHES, a patch joins this list a release after it ships, asked through
 :meth:`AccountWorkflow._patched` from the start, so that no worker of a rolling deploy meets a
 vouched id its code does not honour (one that asked workflow.patched itself would record a
 marker the next worker does not expect). Ready for the next release: QUIET_READINGS,
-RUN_START, HISTORY_IN_TASK."""
+RUN_START, HISTORY_IN_TASK, COMBINED_EVENTS."""
 _WAKE_SUMMARY = "next entry date: check the playbooks' entries"
 _CATALOG_TTL = timedelta(minutes=5)
 _HISTORY_DAYS = 400
@@ -176,6 +180,10 @@ class AccountWorkflow:
     @workflow.signal(name="lifecycle")
     def lifecycle(self, raw: RawValue) -> None:
         self._take(raw, AccountEvent, "lifecycle")
+
+    @workflow.signal(name="event")
+    def event(self, raw: RawValue) -> None:
+        self._take(raw, CombinedEvent, "event")
 
     @workflow.signal(name="start_playbook")
     def start_playbook(self, request: StartPlaybook) -> None:
@@ -380,6 +388,12 @@ class AccountWorkflow:
                     await workflow.sleep(_YIELD, summary="let queries in between event batches")
                     batch = 0
                 item = self._inbox.pop(0)
+                if isinstance(item, CombinedEvent):
+                    # Its parts, in order, as if each had come alone. Workers before this
+                    # signal existed took nothing from it, and replay as they ran.
+                    if self._patched(COMBINED_EVENTS):
+                        self._inbox[0:0] = item.parts
+                    continue
                 batch += 1
                 self._handled += 1
                 if self._duplicate(item.event_id):

@@ -305,10 +305,25 @@ class OverrideRequest(_Message):
     clear: bool = False
 
 
+class CombinedEvent(_Message):
+    """The parts of one event from outside (its attributes, its reading, its lifecycle event)
+    in one signal, taken in that order as if each had come alone: an event that enrolls an
+    account with its attributes is one signal-with-start, not two."""
+
+    kind: Literal["combined"] = "combined"
+
+    event_id: None = None
+    """Each part carries its own id; the whole has none."""
+    parts: list[
+        Annotated[AttributeChange | HealthEvent | AccountEvent, Field(discriminator="kind")]
+    ] = Field(min_length=2)
+
+
 AccountInput = Annotated[
     HealthEvent
     | AttributeChange
     | AccountEvent
+    | CombinedEvent
     | StartPlaybook
     | PauseRequest
     | ResumeRequest

@@ -49,7 +49,7 @@ from temporalio.worker import Replayer
 from engine import PlaybookSet, load
 from engine.client._attributes import register
 from engine.client._converter import DATA_CONVERTER
-from engine.client._start import account_workflow_id, publish, send
+from engine.client._start import account_workflow_id, publish, send, send_event
 from engine.journeys._account import _EVENTS_PER_RUN, AccountWorkflow
 from engine.journeys._account_state import AccountStatus
 from engine.journeys._catalog import (
@@ -495,6 +495,44 @@ async def history_in_task(env: WorkflowEnvironment) -> Histories:
         "history_in_task_rescue": await settled(run),
         "history_in_task": await settled(handle),
     }
+
+
+async def combined_events(env: WorkflowEnvironment) -> Histories:
+    """One event's parts in one signal (patch combined-events; tests/fixtures/forwarding: onboard
+    and watch enroll on contract.signed): attributes with the event that enrolls the account,
+    then a reading with an attribute change. Waits by describing, as history_in_task does."""
+    client = env.client
+    account = "acme"
+    handle = client.get_workflow_handle(account_workflow_id(account))
+    run = client.get_workflow_handle(f"playbook/onboard/{account}/1")
+
+    async def enrolled() -> bool:
+        try:
+            await run.describe()
+        except RPCError:
+            return False
+        return True
+
+    await publish(client, catalog_of(load_relative(FIXTURES, "forwarding")), QUEUE)
+    signed: list[HealthEvent | AttributeChange | AccountEvent] = [
+        AttributeChange(event_id="crm-1/set", set={"segment": "smb", "owner": "jo"}),
+        AccountEvent(event_id="crm-1/event", name="contract.signed"),
+    ]
+    await send_event(client, account, signed, QUEUE)
+    await eventually(enrolled, "onboard enrolls on the signed contract")
+    reading: list[HealthEvent | AttributeChange | AccountEvent] = [
+        AttributeChange(event_id="crm-2/set", set={"arr": 24000}),
+        HealthEvent(event_id="crm-2/health", score=64),
+    ]
+    await send_event(client, account, reading, QUEUE)
+    history = await settled(handle)
+    names = [
+        e.workflow_execution_signaled_event_attributes.signal_name
+        for e in history.events
+        if e.HasField("workflow_execution_signaled_event_attributes")
+    ]
+    expect(names[:2] == ["event", "event"], f"one signal per event, saw {names}")
+    return {"combined_events": history}
 
 
 async def account_exact_wakes(env: WorkflowEnvironment) -> Histories:
@@ -1056,6 +1094,7 @@ JOURNEYS: dict[str, Callable[[WorkflowEnvironment], Awaitable[Histories]]] = {
     "account_overrides": account_overrides,
     "catalog_announced": catalog_announced,
     "history_in_task": history_in_task,
+    "combined_events": combined_events,
 }
 
 

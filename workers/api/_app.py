@@ -33,7 +33,7 @@ from engine.client._operate import (
     list_accounts,
     overview,
 )
-from engine.client._start import check_account_id, send
+from engine.client._start import check_account_id, send_event
 from engine.journeys._messages import DecisionRecord
 from engine.language._errors import PlaybookError
 from workers.api._auth import authorize
@@ -189,8 +189,7 @@ def create_app(settings: Settings, *, request_seconds: float = DEFAULT_REQUEST_S
 
         async def work(client: Client) -> None:
             for account, messages in batches:
-                for message in messages:
-                    await send(client, account, message, settings.temporal.task_queue)
+                await send_event(client, account, messages, settings.temporal.task_queue)
 
         try:
             await _temporal_call(work)
