@@ -303,9 +303,10 @@ worker` process with the real actions (SQLite store, SMTP to a catcher on loopba
 | --- | --- | --- | --- |
 {table}
 
-Each engine enrollment is two signals, an account workflow task, a local activity for the
-plan, a child workflow (tech-touch onboarding) and its first workflow task, and the welcome
-email activity; the bare baseline is one workflow and one activity, the bare-with-child
+Each engine enrollment is one signal (the event's attributes and contract.signed, as the
+HTTP API sends one event), an account workflow task, a local activity for the plan, a child
+workflow (tech-touch onboarding) and its first workflow task, and the welcome email
+activity; the bare baseline is one workflow and one activity, the bare-with-child
 baseline a parent workflow task, a child start, the child's first task and one activity (both
 baselines' workers run in this driver process, the engine's in its own). The two-worker row
 shares the machine's 2 cores with the dev server and this process, so it shows how far one
@@ -319,7 +320,8 @@ ANALYSIS = """\
 Goals: worker memory <= 1 GiB: **met**. The worker keeps at most its cache of workflows
 in memory (PLAYBOOK_WORKER_CACHED_WORKFLOWS, 2,000 by default since issue 20; the rest
 wait in Temporal and are replayed when they next have work), so its memory follows the
-cache, not the number of accounts: 387 MiB with 530 accounts live in the last run, 770 MiB
+cache, not the number of accounts: 416 MiB with 570 accounts live in the last run (its
+garbage collection tuned, workers.worker.tune_gc), 387 MiB with 530 before that, 770 MiB
 with 1,050 (2,080 account workflows, most with a journey) in the one before; with the SDK's
 1,000 before, 487 MiB with 2,070 accounts and 499 MiB peak with 10,070 (runs of
 2026-11-24). About 0.25 MiB more per cached workflow. Latency under load: the alert with
@@ -327,11 +329,13 @@ the accounts live is as fast as on the empty server (10 samples each: the tail i
 two samples).
 
 Throughput against the floor of our own architecture (bare with child: a parent task, a
-child start, the child's first task, an activity), goal >= 0.8x: **missed**: 0.70x in the
-last run (500 accounts, not 10,000, nothing else running; 11.0 against 15.7 accounts/s),
-0.49-0.52x before history went into the workflow tasks, 0.26x before issue 20's second
-round. The last step: the decision log and the account's changes used to reach the store by
-a background activity per send, each an activity task and a workflow task for its
+child start, the child's first task, an activity), goal >= 0.8x: **missed**: 0.69x in the
+last run (500 accounts, not 10,000, nothing else running, 2026-12-06; 7.8 against 11.4
+accounts/s, an hour when every row ran slower), 0.68x that day before an event's parts went
+in one signal, 0.70x the day before (11.0 against 15.7), 0.49-0.52x before history went
+into the workflow tasks, 0.26x before issue 20's second round. The last step: the
+decision log and the account's changes used to reach the store by a background activity per
+send, each an activity task and a workflow task for its
 completion (three per enrollment); they are now local activities inside tasks that happen
 anyway (engine.journeys._history), and a task that starts an action, a journey or a signal
 leaves them to the next one, so no reaction waits behind the store. An enrollment is now
@@ -341,13 +345,15 @@ that creates the account, publishes announced (the catalog read at an account's 
 only), a contact request no rival could contend with decided at once, and this benchmark
 no longer waits for Monday's send window (it runs the shipped set without its calendar).
 
-What is left: two signal-with-starts per account (attributes, then the event) where the
-baselines send one; per enrollment four patch markers with their TemporalChangeVersion
-upserts (visibility writes) for patches too new to vouch for (QUIET_READINGS, RUN_START,
-HISTORY_IN_TASK on the account, HISTORY_IN_TASK on the run: they join the vouched lists in
-the next release) and four search-attribute upserts of our own; the local activities (the
+One signal per account instead of two (attributes, then the event; now one CombinedEvent,
+as the API sends an event with `set` and `event`) did not move the ratio: the second signal
+mostly joined the account's first task. What is left: per enrollment five patch markers
+with their TemporalChangeVersion upserts (visibility writes) for patches too new to vouch
+for (QUIET_READINGS, RUN_START, HISTORY_IN_TASK, COMBINED_EVENTS on the account,
+HISTORY_IN_TASK on the run: they join the vouched lists in the next release) and four
+search-attribute upserts of our own; the local activities (the
 catalog read of a new account, the plan, the history sends). The second worker adds
-nothing (0.92x): the dev server, on the same 2 cores, is the bottleneck, so fewer server
+nothing (1.02x): the dev server, on the same 2 cores, is the bottleneck, so fewer server
 operations per enrollment is what moves it.
 """
 

@@ -26,7 +26,12 @@ async def _hold(seconds: float) -> None:
     await asyncio.sleep(seconds)
 
 
-async def _run(env: WorkflowEnvironment, runner: WorkflowRunner, limit: float) -> str:
+async def _run(
+    env: WorkflowEnvironment,
+    runner: WorkflowRunner,
+    limit: float,
+    timings: tuple[float, float, float] = (_TRIGGER, _HOLD, _WAIT),
+) -> str:
     queue = f"timers-{uuid.uuid4()}"
     async with Worker(
         env.client,
@@ -37,7 +42,7 @@ async def _run(env: WorkflowEnvironment, runner: WorkflowRunner, limit: float) -
     ):
         handle = await env.client.start_workflow(
             CancelsAFiredTimer.run,
-            args=[_TRIGGER, _HOLD, _WAIT],
+            args=list(timings),
             id=f"timers-{uuid.uuid4()}",
             task_queue=queue,
             task_timeout=_TASK_TIMEOUT,
@@ -66,20 +71,7 @@ async def test_a_wait_ended_as_its_timer_fires_completes(skipping_env: WorkflowE
 async def test_a_wait_that_times_out_still_times_out(skipping_env: WorkflowEnvironment) -> None:
     """Timers still fire: a wait whose flag comes later than its timeout times out."""
     runner = timers.sandboxed(_sdk_runner(skipping_env))
-    queue = f"timers-{uuid.uuid4()}"
-    async with Worker(
-        skipping_env.client,
-        task_queue=queue,
-        workflows=[CancelsAFiredTimer],
-        activities=[_hold],
-        workflow_runner=runner,
-    ):
-        result = await skipping_env.client.execute_workflow(
-            CancelsAFiredTimer.run,
-            args=[7200.0, 0.0, 3600.0],
-            id=f"timers-{uuid.uuid4()}",
-            task_queue=queue,
-        )
+    result = await _run(skipping_env, runner, limit=30, timings=(7200.0, 0.0, 3600.0))
     assert result == "timed out"
 
 
