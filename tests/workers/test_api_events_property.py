@@ -242,15 +242,18 @@ class Example:
         assert skipped == refused
 
     async def _signalled(self, account: str) -> set[str]:
-        """The event ids of every signal in the account's history; no workflow task failed."""
+        """The event ids of every signal in the account's history, each part of a combined
+        event's; no workflow task failed."""
         handle = self.api.client.get_workflow_handle(account_workflow_id(account))
         ids = set()
         async for event in handle.fetch_history_events():
             assert event.event_type != EventType.EVENT_TYPE_WORKFLOW_TASK_FAILED, event
             signal = event.workflow_execution_signaled_event_attributes
-            if signal.signal_name in ("health", "attributes", "lifecycle"):  # not run_ended
-                [payload] = signal.input.payloads
-                ids.add(DATA_CONVERTER.payload_converter.from_payload(payload)["event_id"])
+            if signal.signal_name in ("health", "attributes", "lifecycle", "event"):
+                [payload] = signal.input.payloads  # (not run_ended)
+                message = DATA_CONVERTER.payload_converter.from_payload(payload)
+                # An event of several parts is one signal carrying them (CombinedEvent).
+                ids.update(part["event_id"] for part in message.get("parts", [message]))
         return ids
 
 
