@@ -311,8 +311,12 @@ for the engine's), the whole population: no task replays a history after an evic
 
 ANALYSIS = """\
 Goals (issue 20): readings per second >= 0.6x bare, worker CPU per 1,000 readings <= 2x.
-Both **met** in the last run (0.65x and 1.24x), at 600 accounts on 2 cores, not the
-issue's 10,000: the engine's setup alone runs at 4-6 accounts a second here (two signals,
+Readings per second at the line: 0.60x (just under, **missed**) and 0.57x in the two runs
+of 2026-12-06 (both worker processes now tune their garbage collection alike,
+workers.worker.tune_gc), 0.63-0.65x in the runs before; the dev server, which does twice
+the bare's work per reading, is the bound. Not profiled in these runs (--no-profile).
+Worker CPU: 1.35x and 1.26x, **met**. At 600 accounts on 2 cores, not the issue's 10,000:
+the engine's setup alone runs at 4-6 accounts a second here (two signals,
 an enrollment into two journeys each), so 10,000 would take 30-45 minutes before the
 readings; the command takes `--accounts 10000` (the default) where there is the time.
 A reading that changes nothing costs the account one workflow task that completes with no
