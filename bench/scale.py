@@ -346,8 +346,9 @@ only), a contact request no rival could contend with decided at once, and this b
 no longer waits for Monday's send window (it runs the shipped set without its calendar).
 
 One signal per account instead of two (attributes, then the event; now one CombinedEvent,
-as the API sends an event with `set` and `event`) did not move the ratio: the second signal
-mostly joined the account's first task. What is left: per enrollment five patch markers
+as the API sends an event with `set` and `event`) did not move the ratio (why was not
+checked: likely the second signal joined the account's first task). What is left: per
+enrollment five patch markers
 with their TemporalChangeVersion upserts (visibility writes) for patches too new to vouch
 for (QUIET_READINGS, RUN_START, HISTORY_IN_TASK, COMBINED_EVENTS on the account,
 HISTORY_IN_TASK on the run: they join the vouched lists in the next release) and four
