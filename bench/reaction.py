@@ -304,7 +304,8 @@ async def main(samples: int) -> None:
             async with worker, bare_worker, httpx.AsyncClient(base_url=await ready) as http:
                 await publish(client, catalog, "bench")
                 # This process is the workers' (engine and baselines alike): collect as
-                # `playbook worker` does.
+                # `playbook worker` does. build_worker skipped the SDK's no-op payload
+                # passes (workers.payload_passes) for both alike.
                 tune_gc()
 
                 async def by_client(account: str) -> None:

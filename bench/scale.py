@@ -46,6 +46,7 @@ from bench._servers import worker_env as engine_worker_env
 from engine.client._start import publish, send, send_event
 from engine.journeys._catalog import build_catalog
 from engine.journeys._messages import AccountEvent, AttributeChange, HealthEvent
+from workers import payload_passes
 from workers.dev import free_port
 
 BIN = Path(sys.executable).parent
@@ -205,6 +206,9 @@ async def _reaction(client: Client, mail: _Mail, samples: int) -> list[float]:
 async def main(accounts: int, samples: int) -> None:
     shipped = shipped_on_a_real_clock()
     catalog = build_catalog(shipped.plans(), shipped.health_plan())  # type: ignore[arg-type]
+    # The baselines' worker runs here: it skips the SDK's no-op payload passes as the
+    # engine's worker process does, so the two differ by their workflows alone.
+    payload_passes.install()
     loop = asyncio.get_running_loop()
     mail = _Mail(loop)
     smtp_port = free_port()

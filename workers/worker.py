@@ -16,6 +16,7 @@ from temporalio.worker import Worker
 from engine.journeys._account import AccountWorkflow
 from engine.journeys._catalog import CatalogWorkflow
 from engine.journeys._run import PlaybookRunWorkflow
+from workers import payload_passes
 from workers.catalog import CatalogActivities
 from workers.sandbox import workflow_runner
 
@@ -36,6 +37,7 @@ def build_worker(
     workflow, a simulation passes one that holds the set it simulates.
     """
     catalog = catalog or CatalogActivities(client)
+    payload_passes.install()
     options.setdefault("workflow_runner", workflow_runner(client.data_converter))
     return Worker(
         client,
