@@ -37,7 +37,7 @@ with workflow.unsafe.imports_passed_through():
     )
     from engine.journeys._contacts import ContactDesk
     from engine.journeys._entries import Due, EntryRules, segment_refusal
-    from engine.journeys._history import DECISIONS_PATCH, ChangeLog
+    from engine.journeys._history import DECISIONS_PATCH, HISTORY_IN_TASK, ChangeLog
     from engine.journeys._messages import (
         AccountEvent,
         AccountInput,
@@ -111,14 +111,24 @@ restarted it)."""
 COMBINED_EVENTS = "combined-events"
 """The ``event`` signal (a CombinedEvent: one event's attributes, reading and lifecycle event
 in one signal) is taken; a worker from before it had no such signal."""
-ACCOUNT_PATCHES = (EXACT_WAKES, DECISIONS_PATCH, FORWARD_READS, SATISFACTION, NAME_VALUES)
+ACCOUNT_PATCHES = (
+    EXACT_WAKES,
+    DECISIONS_PATCH,
+    FORWARD_READS,
+    SATISFACTION,
+    NAME_VALUES,
+    QUIET_READINGS,
+    RUN_START,
+    HISTORY_IN_TASK,
+    COMBINED_EVENTS,
+)
 """The account's workflow.patched ids a starter vouches for (AccountState.patches): the
 client that creates an account and the account continuing as new. As with the runs'
 RUN_PATCHES, a patch joins this list a release after it ships, asked through
 :meth:`AccountWorkflow._patched` from the start, so that no worker of a rolling deploy meets a
 vouched id its code does not honour (one that asked workflow.patched itself would record a
-marker the next worker does not expect). Ready for the next release: QUIET_READINGS,
-RUN_START, HISTORY_IN_TASK, COMBINED_EVENTS."""
+marker the next worker does not expect). QUIET_READINGS, RUN_START, HISTORY_IN_TASK and
+COMBINED_EVENTS joined in 0.2.0 (README, "Releases and upgrades")."""
 _WAKE_SUMMARY = "next entry date: check the playbooks' entries"
 _CATALOG_TTL = timedelta(minutes=5)
 _HISTORY_DAYS = 400

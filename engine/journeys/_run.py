@@ -32,6 +32,7 @@ with workflow.unsafe.imports_passed_through():
     from engine.journeys._evaluate import evaluate
     from engine.journeys._history import (
         DECISIONS_PATCH,
+        HISTORY_IN_TASK,
         UNLOGGED,
         Outbox,
         decision_record,
@@ -106,6 +107,7 @@ RUN_PATCHES = (
     HISTORY_PATCH,
     CATCH_UP,
     CHANNELS_AT_ONCE,
+    HISTORY_IN_TASK,
 )
 """Every workflow.patched id a run asks about: an account enrolling a run with this engine
 vouches for them all (RunInput.patches), so the run need not record a marker for each.
@@ -114,8 +116,8 @@ A new patch of the run joins this list one release after it ships, never with it
 rolling deploy an account on a new worker may start a run whose first task an old worker
 runs, and an id vouched for that the old code does not know would be taken as applied on the
 next replay although the old code took the old path. Asked with a marker meanwhile (through
-``patched``, which honours a vouch), it is recorded as what it was. Next to join:
-HISTORY_IN_TASK."""
+``patched``, which honours a vouch), it is recorded as what it was. HISTORY_IN_TASK joined
+in 0.2.0 (README, "Releases and upgrades")."""
 # Endings that close all the run opened; a natural end closes only the ladder's items.
 _CLOSES_ALL = ("goal", "exit", "stopped")
 

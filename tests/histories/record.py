@@ -739,6 +739,37 @@ async def account_forwards_reads(env: WorkflowEnvironment) -> Histories:
     return {"account_forwards_reads": await settled(handle)}
 
 
+async def vouched_0_2(env: WorkflowEnvironment) -> Histories:
+    """An account created by a 0.2.0 client, which vouches for every patch the account and its
+    runs ask about (README, "Releases and upgrades"): the history_in_task journey with an
+    event's parts in one signal, and neither history records a patch marker."""
+    client = env.client
+    account = "vouched"
+    handle = client.get_workflow_handle(account_workflow_id(account))
+    run = client.get_workflow_handle_for(PlaybookRunWorkflow.run, f"playbook/rescue/{account}/1")
+
+    await publish(client, catalog_of(load_relative(FIXTURES, "journeys")), QUEUE)
+    first: list[HealthEvent | AttributeChange | AccountEvent] = [
+        AttributeChange(set={"segment": "smb", "arr": 12000}),
+        HealthEvent(score=70),
+    ]
+    await send_event(client, account, first, QUEUE)
+    await send(client, account, HealthEvent(score=30), QUEUE)
+    await eventually(lambda: exists(run), "rescue enrolls on the drop")
+    await send(client, account, AccountEvent(name="renewal.signed"), QUEUE)
+    await send(client, account, HealthEvent(score=96), QUEUE)
+    expect((await run.result()).ended_by == "goal", "rescue reached its goal")
+    histories = {"vouched_0_2_rescue": await settled(run), "vouched_0_2": await settled(handle)}
+    for name, history in histories.items():
+        markers = [
+            e.marker_recorded_event_attributes.marker_name
+            for e in history.events
+            if e.HasField("marker_recorded_event_attributes")
+        ]
+        expect("core_patch" not in markers, f"{name} asks about no patch, saw {markers}")
+    return histories
+
+
 async def run_starts_current(env: WorkflowEnvironment) -> Histories:
     """An account that starts its runs with their account, playbook and version as search
     attributes and their patches vouched for (behind its patch), and one of those runs, whose
@@ -1091,6 +1122,7 @@ JOURNEYS: dict[str, Callable[[WorkflowEnvironment], Awaitable[Histories]]] = {
     "catalog_announced": catalog_announced,
     "history_in_task": history_in_task,
     "combined_events": combined_events,
+    "vouched_0_2": vouched_0_2,
 }
 
 
