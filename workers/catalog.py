@@ -14,12 +14,14 @@ once per account.
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 
 from temporalio import activity
 from temporalio.client import Client, WorkflowQueryFailedError
 from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 
+from engine.journeys import _plan_cache
 from engine.journeys._catalog import (
     CATALOG_SIGNAL,
     CATALOG_WORKFLOW_ID,
@@ -46,12 +48,29 @@ class CatalogActivities:
         """The catalog this worker read last, whose plans new enrollments start from."""
         self._index: CatalogIndex | None = None
         """That catalog's index, made once per read (its hash says which)."""
+        self._loading: concurrent.futures.Future[object] | None = None
 
     async def _current(self) -> Catalog:
         catalog = await self._query_current()
         if self._read is None or self._read.hash != catalog.hash:
             self._read, self._index = catalog, catalog.index()
+        # Accounts enroll from the plans held by hash (engine.journeys._plan_cache).
+        _plan_cache.keep(catalog.plans.values())
         return catalog
+
+    def loader(self, loop: asyncio.AbstractEventLoop) -> _plan_cache.Loader:
+        """What a workflow activation that does not hold a plan calls, from its thread: the
+        published catalog is read on ``loop`` (the worker's), once for any number of asks
+        while a read is under way."""
+
+        def load(plan_hash: str) -> concurrent.futures.Future[object]:
+            loading = self._loading
+            if loading is None or loading.done():
+                loading = asyncio.run_coroutine_threadsafe(self._current(), loop)
+                self._loading = loading
+            return loading
+
+        return load
 
     async def _query_current(self) -> Catalog:
         handle = self._client.get_workflow_handle(CATALOG_WORKFLOW_ID)

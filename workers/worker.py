@@ -6,6 +6,8 @@ the same workflows; the action activities are passed in (tests pass recorders).
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import gc
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -13,6 +15,7 @@ from typing import Any
 from temporalio.client import Client
 from temporalio.worker import Worker
 
+from engine.journeys import _plan_cache
 from engine.journeys._account import AccountWorkflow
 from engine.journeys._catalog import CatalogWorkflow
 from engine.journeys._run import PlaybookRunWorkflow
@@ -38,6 +41,10 @@ def build_worker(
     """
     catalog = catalog or CatalogActivities(client)
     payload_passes.install()
+    # A plan an enrolling account does not find in this process is read from the catalog
+    # on the worker's event loop (engine.journeys._plan_cache); built outside one, none is.
+    with contextlib.suppress(RuntimeError):
+        _plan_cache.set_loader(task_queue, catalog.loader(asyncio.get_running_loop()))
     options.setdefault("workflow_runner", workflow_runner(client.data_converter))
     return Worker(
         client,

@@ -16,12 +16,14 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from temporalio import workflow
+from temporalio.api.common.v1 import Payload
 from temporalio.common import RawValue, TypedSearchAttributes
 from temporalio.exceptions import TemporalError, WorkflowAlreadyStartedError
 
 with workflow.unsafe.imports_passed_through():
     import engine.journeys._clock as _clock
     import engine.journeys._overrides as _overrides
+    import engine.journeys._plan_cache as _plan_cache
     import engine.journeys._scoring as _scoring
     import engine.journeys._search as sa
     import engine.journeys._summaries as _summaries
@@ -111,6 +113,10 @@ restarted it)."""
 COMBINED_EVENTS = "combined-events"
 """The ``event`` signal (a CombinedEvent: one event's attributes, reading and lifecycle event
 in one signal) is taken; a worker from before it had no such signal."""
+PLANS_BY_HASH = "plans-by-hash"
+"""An account whose catalog index lists what each plan's runs read enrolls with the plan
+taken by hash from the worker's memory (engine.journeys._plan_cache), with no local activity;
+enrollments before it asked for the plan through ``resolve_plan``, and replay so."""
 ACCOUNT_PATCHES = (
     EXACT_WAKES,
     DECISIONS_PATCH,
@@ -128,7 +134,8 @@ RUN_PATCHES, a patch joins this list a release after it ships, asked through
 :meth:`AccountWorkflow._patched` from the start, so that no worker of a rolling deploy meets a
 vouched id its code does not honour (one that asked workflow.patched itself would record a
 marker the next worker does not expect). QUIET_READINGS, RUN_START, HISTORY_IN_TASK and
-COMBINED_EVENTS joined in 0.2.0 (README, "Releases and upgrades")."""
+COMBINED_EVENTS joined in 0.2.0 (README, "Releases and upgrades"). Ready for the next
+release: PLANS_BY_HASH."""
 _WAKE_SUMMARY = "next entry date: check the playbooks' entries"
 _CATALOG_TTL = timedelta(minutes=5)
 _HISTORY_DAYS = 400
@@ -751,31 +758,33 @@ class AccountWorkflow:
         state = self.state
         previous = state.enrollments.get(entry.name)
         cycle = previous.cycle + 1 if previous else 1
-        known = state.catalog.hash if state.catalog and self._pushed else None
-        plan: Plan = await workflow.execute_local_activity(
-            "resolve_plan",
-            PlanRequest(name=entry.name, catalog_hash=known),
-            summary=f"catalog: the published plan of {entry.name}",
-            result_type=Plan,
-            start_to_close_timeout=_LOCAL,
-        )
+        plan: Plan | None
+        if entry.windows is not None and entry.reads is not None and self._patched(PLANS_BY_HASH):
+            # The plan by its hash, from this worker's memory; replaying, not at all: what the
+            # account keeps of it is in the index, and the start is matched by its id.
+            plan = _plan_cache.held(entry.hash)
+            if plan is None and not workflow.unsafe.is_replaying():
+                plan = _plan_cache.need(entry.hash, workflow.info().task_queue)
+            windows, reads = entry.windows, entry.reads
+            version, recorded = entry.version, None
+        else:  # an index read before it listed what runs read: the plan as it was asked for
+            known = state.catalog.hash if state.catalog and self._pushed else None
+            plan = await workflow.execute_local_activity(
+                "resolve_plan",
+                PlanRequest(name=entry.name, catalog_hash=known),
+                summary=f"catalog: the published plan of {entry.name}",
+                result_type=Plan,
+                start_to_close_timeout=_LOCAL,
+            )
+            assert plan is not None  # the activity returns one or fails
+            windows, reads = history_windows(plan), health_reads(plan)
+            version, recorded = plan.version, plan
         workflow_id = f"playbook/{entry.name}/{state.account_id}/{cycle}"
         now = _clock.now()
-        windows = history_windows(plan)
-        reads = health_reads(plan) if self._patched(FORWARD_READS) else None
+        forwarded = reads if self._patched(FORWARD_READS) else None
         current = self._patched(RUN_START)
-        run_input = RunInput(
-            plan=plan,
-            account_id=state.account_id,
-            cycle=cycle,
-            enrolled_at=now,
-            facts=self.facts(enrolled_at=now).for_run(windows),
-            parent_workflow_id=workflow.info().workflow_id,
-            simulation=bool(state.catalog and state.catalog.simulation),
-            contacts=self._contact_policy,
-            patches=list(RUN_PATCHES) if current else [],
-        )
-        pairs = sa.run_attributes(state.account_id, plan.name, plan.version)
+        run_input: Any = self._run_input(plan, cycle, now, windows, current)
+        pairs = sa.run_attributes(state.account_id, entry.name, version)
         attributes = TypedSearchAttributes(pairs) if current else None
         self._changes.reacting()
         # Enrolled before a retry or replay got here: the deterministic id makes it idempotent.
@@ -787,23 +796,46 @@ class AccountWorkflow:
                 parent_close_policy=workflow.ParentClosePolicy.ABANDON,
                 memo=_clock.memo(),
                 search_attributes=attributes,
-                static_summary=_summaries.run_summary(plan, state.account_id, cycle),
-                static_details=_summaries.run_details(plan, rule, seen),
+                static_summary=_summaries.run_summary(plan, state.account_id, cycle)
+                if plan
+                else None,
+                static_details=_summaries.run_details(plan, rule, seen) if plan else None,
             )
         state.enrollments[entry.name] = Enrollment(
             cycle=cycle,
             running=True,
-            version=plan.version,
+            version=version,
             workflow_id=workflow_id,
             started_at=now,
             windows=windows,
-            reads=reads,
+            reads=forwarded,
         )
-        if reads is not None:
+        if forwarded is not None:
             enrollment = state.enrollments[entry.name]
             sent = self._what_runs_read(enrollment)
             state.enrollments[entry.name] = enrollment.model_copy(update={"sent": sent})
-        self.record("enrolled", entry, rule, seen, f"{workflow_id} v{plan.version}", plan)
+        self.record("enrolled", entry, rule, seen, f"{workflow_id} v{version}", recorded)
+
+    def _run_input(
+        self, plan: Plan | None, cycle: int, now: datetime, windows: dict[str, int], current: bool
+    ) -> RunInput | RawValue:
+        """The run's input; while replaying a start without the plan at hand, an empty
+        payload in its place: core matches a replayed start by the run's workflow id and
+        type, and nothing reads its input (the run's own history holds it)."""
+        if plan is None:
+            return RawValue(Payload())
+        state = self.state
+        return RunInput(
+            plan=plan,
+            account_id=state.account_id,
+            cycle=cycle,
+            enrolled_at=now,
+            facts=self.facts(enrolled_at=now).for_run(windows),
+            parent_workflow_id=workflow.info().workflow_id,
+            simulation=bool(state.catalog and state.catalog.simulation),
+            contacts=self._contact_policy,
+            patches=list(RUN_PATCHES) if current else [],
+        )
 
     def _finish(self, ended: RunEnded) -> None:
         enrollment = self.state.enrollments.get(ended.playbook)

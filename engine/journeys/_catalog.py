@@ -40,6 +40,8 @@ with workflow.unsafe.imports_passed_through():
         ReentryPlan,
         TriggerPlan,
         content_hash,
+        health_reads,
+        history_windows,
         omit_absent,
     )
 
@@ -71,6 +73,12 @@ class EntrySummary(BaseModel):
     entry: EntryPlan
     reentry: ReentryPlan
     goal: TriggerPlan | None = None
+    windows: dict[str, int] | None = None
+    """What a run of the plan reads of the account (``history_windows``, ``health_reads``),
+    for the account to keep as it enrolls without the plan at hand when it replays
+    (engine.journeys._plan_cache). None in an index read before they were listed: the
+    account then enrolls through the ``resolve_plan`` local activity, as it did."""
+    reads: list[str] | None = None
 
 
 class Catalog(BaseModel):
@@ -102,6 +110,8 @@ class Catalog(BaseModel):
                 entry=p.entry,
                 reentry=p.reentry,
                 goal=p.goal,
+                windows=history_windows(p),
+                reads=health_reads(p),
             )
             for p in self.plans.values()
         ]

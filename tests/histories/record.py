@@ -50,7 +50,7 @@ from engine import PlaybookSet, load
 from engine.client._attributes import register
 from engine.client._converter import DATA_CONVERTER
 from engine.client._start import account_workflow_id, publish, send, send_event
-from engine.journeys._account import _EVENTS_PER_RUN, AccountWorkflow
+from engine.journeys._account import _EVENTS_PER_RUN, PLANS_BY_HASH, AccountWorkflow
 from engine.journeys._account_state import AccountStatus
 from engine.journeys._catalog import (
     CATALOG_SIGNAL,
@@ -742,7 +742,7 @@ async def account_forwards_reads(env: WorkflowEnvironment) -> Histories:
 async def vouched_0_2(env: WorkflowEnvironment) -> Histories:
     """An account created by a 0.2.0 client, which vouches for every patch the account and its
     runs ask about (README, "Releases and upgrades"): the history_in_task journey with an
-    event's parts in one signal, and neither history records a patch marker."""
+    event's parts in one signal, and neither history records a marker for a vouched patch."""
     client = env.client
     account = "vouched"
     handle = client.get_workflow_handle(account_workflow_id(account))
@@ -761,13 +761,43 @@ async def vouched_0_2(env: WorkflowEnvironment) -> Histories:
     expect((await run.result()).ended_by == "goal", "rescue reached its goal")
     histories = {"vouched_0_2_rescue": await settled(run), "vouched_0_2": await settled(handle)}
     for name, history in histories.items():
-        markers = [
-            e.marker_recorded_event_attributes.marker_name
+        asked = [
+            e.marker_recorded_event_attributes.SerializeToString()
             for e in history.events
             if e.HasField("marker_recorded_event_attributes")
+            and e.marker_recorded_event_attributes.marker_name == "core_patch"
         ]
-        expect("core_patch" not in markers, f"{name} asks about no patch, saw {markers}")
+        # Bar plans-by-hash, too new to vouch for (it joins the list a release after 0.2.0).
+        asked = [m for m in asked if PLANS_BY_HASH.encode() not in m]
+        expect(not asked, f"{name} asks about no vouched patch, saw {asked}")
     return histories
+
+
+async def plans_by_hash(env: WorkflowEnvironment) -> Histories:
+    """An account whose index lists what each plan's runs read, so it enrolls with the plan
+    from the worker's memory and no local activity (engine.journeys._plan_cache); replayed
+    with nothing in memory (tests/fixtures/forwarding: onboard and watch enroll on
+    contract.signed), then a reading the runs read. Waits by describing."""
+    client = env.client
+    account = "hashed"
+    handle = client.get_workflow_handle(account_workflow_id(account))
+    run = client.get_workflow_handle(f"playbook/watch/{account}/1")
+    await publish(client, catalog_of(load_relative(FIXTURES, "forwarding")), QUEUE)
+    signed: list[HealthEvent | AttributeChange | AccountEvent] = [
+        AttributeChange(set={"segment": "smb", "owner": "jo"}),
+        AccountEvent(name="contract.signed"),
+    ]
+    await send_event(client, account, signed, QUEUE)
+    await eventually(lambda: exists(run), "watch enrolls on the signed contract")
+    await send(client, account, HealthEvent(score=35), QUEUE)
+    history = await settled(handle)
+    markers = [
+        e.marker_recorded_event_attributes.SerializeToString()
+        for e in history.events
+        if e.HasField("marker_recorded_event_attributes")
+    ]
+    expect(not [m for m in markers if b"resolve_plan" in m], "no local activity for a plan")
+    return {"plans_by_hash": history, "plans_by_hash_watch": await settled(run)}
 
 
 async def run_starts_current(env: WorkflowEnvironment) -> Histories:
@@ -1123,6 +1153,7 @@ JOURNEYS: dict[str, Callable[[WorkflowEnvironment], Awaitable[Histories]]] = {
     "history_in_task": history_in_task,
     "combined_events": combined_events,
     "vouched_0_2": vouched_0_2,
+    "plans_by_hash": plans_by_hash,
 }
 
 

@@ -16,6 +16,7 @@ from temporalio import workflow
 from temporalio.worker import Replayer, WorkflowReplayResult
 
 from engine.client._converter import DATA_CONVERTER
+from engine.journeys import _plan_cache
 from engine.journeys._messages import RunInput, RunResult
 from engine.journeys._run import PlaybookRunWorkflow
 from workers.sandbox import workflow_runner
@@ -39,7 +40,9 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
 
 async def replay(path: Path, workflows: list[type]) -> WorkflowReplayResult:
     """Replay one recorded history as a worker would resume it: in the worker's sandbox,
-    pydantic payloads."""
+    pydantic payloads, and as a worker that just started, holding no plan in memory
+    (a replay must not need one: engine.journeys._plan_cache)."""
+    _plan_cache.forget()
     replayer = Replayer(
         workflows=workflows,
         data_converter=DATA_CONVERTER,
