@@ -311,11 +311,14 @@ for the engine's), the whole population: no task replays a history after an evic
 
 ANALYSIS = """\
 Goals (issue 20): readings per second >= 0.6x bare, worker CPU per 1,000 readings <= 2x.
-Readings per second at the line: 0.60x (just under, **missed**) and 0.57x in the two runs
-of 2026-12-06 (both worker processes now tune their garbage collection alike,
-workers.worker.tune_gc), 0.63-0.65x in the runs before; the dev server, which does twice
-the bare's work per reading, is the bound. Not profiled in these runs (--no-profile).
-Worker CPU: 1.35x and 1.26x, **met**. At 600 accounts on 2 cores, not the issue's 10,000:
+Readings per second at the line: 0.60x in the last run (2026-12-06, release 0.2.0), **met**
+by a hair (0.604), 0.64x in the run before it, 0.60x and 0.57x in the two before that
+(both worker processes tuning their garbage collection alike, workers.worker.tune_gc, and
+now skipping the SDK's no-op payload passes alike, workers.payload_passes), 0.63-0.65x
+before those; the dev server, which does about 2x the bare's work per reading, is the
+bound. Not profiled in these runs (--no-profile). Worker CPU: 1.82x in the last run (the
+bare's 1.5 CPU-s per 1,000 its lowest yet; the engine's 2.7 as in the run before), 1.31x in
+the one before, **met**. At 600 accounts on 2 cores, not the issue's 10,000:
 the engine's setup alone runs at 4-6 accounts a second here (two signals,
 an enrollment into two journeys each), so 10,000 would take 30-45 minutes before the
 readings; the command takes `--accounts 10000` (the default) where there is the time.

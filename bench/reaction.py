@@ -370,24 +370,36 @@ async def main(samples: int) -> None:
 
 ANALYSIS = """\
 Against the floor of our own architecture (bare with child) the goal is p50 and p99 <=
-1.25x: **missed**, closer. Last run (100 samples, nothing else running, 2026-12-06): client
-p50 66.5 ms / p99 106 ms against 51.1 / 77.8 ms (1.30x / 1.36x). The run before, without
-workers.worker.tune_gc: 66.9 / 211 ms against 50.0 / 75.8 (1.34x / 2.78x); the tail was the
-worker process's full garbage collections (8 in that run, up to 233 ms each, over every
-cached workflow's sandbox; with tune_gc, 2 of at most 45 ms, before it was called). The run
-of 2026-12-05: 68.8 / 272 against 49.4 / 144. Each sample starts with the server and
-workers idle (0.4 s after the previous one): back to back, a sample measured part of the
-previous one's tail (the churn run's other actions and tasks go on for about 150 ms after
-its escalation starts), and every row read slower, bare with child 88 ms and bare 40 ms.
+1.25x: **missed** at p50. Last run (100 samples, nothing else running, 2026-12-06, release
+0.2.0 with plans by hash): client p50 62.1 ms / p99 100 ms against 46.4 / 87.2 ms (1.34x /
+1.15x); through the HTTP API 59.6 / 101 ms (1.28x / 1.15x). The run before, the same day
+without plans by hash: 62.5 / 101 against 45.8 / 70.1 (1.37x / 1.44x); the one before that,
+without the payload passes skipped or the four patches vouched: 66.5 / 106 against 51.1 /
+77.8 (1.30x / 1.36x). The baseline moves with the machine as much as the engine does (the
+simulation benchmark's bare floor read 0.45-0.53 s in these runs, 0.64 s hours before):
+compare within a run. Each sample starts with the server and workers idle (0.4 s after the
+previous one): back to back, a sample measured part of the previous one's tail (the churn
+run's other actions and tasks go on for about 150 ms after its escalation starts).
 
-Where the engine's time goes, from the event times of one drop's account and run histories
-on a quiet dev server: the account's task takes about 12 ms against the bare parent's 7
-(scoring, the entry rules, the plan from the worker's memory through a local activity, which
-is a second activation, and the child start); the run's first task is scheduled about 10 ms
-after the child start is initiated (6 ms bare: its input carries the whole plan) and takes
-about 17 ms against 12 (a new sandbox instance, 3 ms, and the first activation, 2.5 ms: the
-ladder engaging the CSM tier and scheduling its channels); the escalation activity starts
-as in the baseline.
+Where the engine's time goes (per-activation timings in this process and the event times
+of drops' account and run histories, 2026-12-06, before plans by hash): the account's task
+took about 11 ms against the bare parent's 5: its first activation (scoring, the entry
+rules: about 2 ms), the plan's local activity and the second activation it brought, which
+started the child; the child's start event followed the command about 7 ms later against 2;
+the run's first task takes about 14 ms against 10 (a new sandbox instance, 3.3 ms, as for
+the bare child; then its input, the walk to the first step and the ladder engaging the CSM
+tier: about 4 ms more than the bare child's one activity). Our own workflow code is the
+smaller part (under 1 ms in each task by py-spy); the rest is round trips and what each
+task writes. Plans by hash took the local activity out (the account enrolls with the plan
+from the worker's memory, engine.journeys._plan_cache) but, until the next release vouches
+for it, a new account asks about the patch as it enrolls: a marker and an upsert of
+TemporalChangeVersion (a visibility write) in that same task, and p50 did not move. Every
+sample here is a new account, so it pays that each time; an account pays it once a run.
+Tried once with plans-by-hash vouched for, as the next release will: p50 64.3 / p99 104
+against 51.7 / 68.7 (1.25x / 1.52x; HTTP API 1.17x / 1.42x), the p50 at the goal's line in
+a run whose baseline was slower, the p99 a few samples.
+Still open: the plan in the run's input (10 KB written twice on this path), and the run's
+first task.
 
 Cut in issue 20: the history sends no longer go out as activities from a task that
 reacts (they wait for the next task, which is not on this path); a new sandbox instance
@@ -397,12 +409,13 @@ benchmarks are run without it); the run's first task writes 1 search-attribute u
 no patch marker for its vouched patches (3 markers and 5 upserts before); a new sandbox
 instance executes only the workflow module again; the plan comes from the worker's memory
 when it has read the account's catalog (a query for the whole catalog per enrollment
-before). Still open: the local activity for the plan (a second activation of the account's
-task), the whole plan in the run's input, and what the run's first task does before the
-ladder's first activity. Earlier: the channels of a tier go out at once (patched); the
-worker's sandbox answers the SDK's per-payload "which serialization context?" itself
-(workers/sandbox.py). The HTTP API adds its request and the signal-with-start it makes; its
-tail is the uvicorn process sharing 2 cores with the dev server and the worker.
+before); since 0.2.0 the plan from the worker's memory by hash, with no local activity, and
+the SDK's no-op payload passes skipped (about 0.3 ms per activation, for the baselines'
+workflows in this process too; workers.payload_passes). Earlier: the channels of a tier go
+out at once (patched); the worker's sandbox answers the SDK's per-payload "which
+serialization context?" itself (workers/sandbox.py). The HTTP API adds its request and the
+signal-with-start it makes; its tail is the uvicorn process sharing 2 cores with the dev
+server and the worker.
 """
 
 

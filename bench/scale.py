@@ -308,8 +308,8 @@ worker` process with the real actions (SQLite store, SMTP to a catcher on loopba
 {table}
 
 Each engine enrollment is one signal (the event's attributes and contract.signed, as the
-HTTP API sends one event), an account workflow task, a local activity for the plan, a child
-workflow (tech-touch onboarding) and its first workflow task, and the welcome email
+HTTP API sends one event), an account workflow task (the plan from the worker's memory), a
+child workflow (tech-touch onboarding) and its first workflow task, and the welcome email
 activity; the bare baseline is one workflow and one activity, the bare-with-child
 baseline a parent workflow task, a child start, the child's first task and one activity (both
 baselines' workers run in this driver process, the engine's in its own). The two-worker row
@@ -324,42 +324,41 @@ ANALYSIS = """\
 Goals: worker memory <= 1 GiB: **met**. The worker keeps at most its cache of workflows
 in memory (PLAYBOOK_WORKER_CACHED_WORKFLOWS, 2,000 by default since issue 20; the rest
 wait in Temporal and are replayed when they next have work), so its memory follows the
-cache, not the number of accounts: 416 MiB with 570 accounts live in the last run (its
-garbage collection tuned, workers.worker.tune_gc), 387 MiB with 530 before that, 770 MiB
-with 1,050 (2,080 account workflows, most with a journey) in the one before; with the SDK's
+cache, not the number of accounts: 333 MiB with 530 accounts live in the last run, 416 MiB
+with 570 the day before (its garbage collection tuned, workers.worker.tune_gc), 770 MiB
+with 1,050 (2,080 account workflows, most with a journey) before that; with the SDK's
 1,000 before, 487 MiB with 2,070 accounts and 499 MiB peak with 10,070 (runs of
 2026-11-24). About 0.25 MiB more per cached workflow. Latency under load: the alert with
 the accounts live is as fast as on the empty server (10 samples each: the tail is one or
 two samples).
 
 Throughput against the floor of our own architecture (bare with child: a parent task, a
-child start, the child's first task, an activity), goal >= 0.8x: **missed**: 0.69x in the
-last run (500 accounts, not 10,000, nothing else running, 2026-12-06; 7.8 against 11.4
-accounts/s, an hour when every row ran slower), 0.68x that day before an event's parts went
-in one signal, 0.70x the day before (11.0 against 15.7), 0.49-0.52x before history went
-into the workflow tasks, 0.26x before issue 20's second round. The last step: the
-decision log and the account's changes used to reach the store by a background activity per
-send, each an activity task and a workflow task for its
-completion (three per enrollment); they are now local activities inside tasks that happen
-anyway (engine.journeys._history), and a task that starts an action, a journey or a signal
-leaves them to the next one, so no reaction waits behind the store. An enrollment is now
-two account tasks, two run tasks and the welcome email's activity, the baseline's shape.
-Before that: the plan from the worker's memory, settled patches vouched for by the client
-that creates the account, publishes announced (the catalog read at an account's start
-only), a contact request no rival could contend with decided at once, and this benchmark
-no longer waits for Monday's send window (it runs the shipped set without its calendar).
+child start, the child's first task, an activity), goal >= 0.8x: **missed** in the last
+run: 0.74x (500 accounts, nothing else running, 2026-12-06, release 0.2.0 with plans by
+hash; 12.1 against 16.3 accounts/s). The same day: 0.82x (12.1 against 14.7) with the four
+patches vouched and the payload passes skipped, before plans by hash; 0.81x at 400 accounts
+(13.7 against 17.0) before either; 0.69x and 0.68x in the night (7.8 against 11.4, an hour
+when every row ran slower); 0.70x the day before, 0.49-0.52x before the history sends went
+into workflow tasks, 0.26x before issue 20's second round. The engine's rate held at 12.0
+to 12.1 a second in all three runs of the afternoon, whatever changed (with plans by hash
+vouched for as the next release will, tried once: 12.0 against 16.3, 0.73x); the baseline
+moved from 14.7 to 16.3 between runs, and the ratio with it. So the engine's enrollment is
+bound by something none of these touched: the dev server (about 1.2x the bare's CPU per
+enrollment, every persistence write through one SQLite file) and the writes each enrollment
+makes beyond the baseline's: per enrollment a visibility update for each workflow task that
+upserts a search attribute (the account's AccountId, then its segment and owner; the run's
+step, each time it moves) where the baseline makes none but its starts, and the decision
+log's local activities. Fewer of those (the attributes known at the first event set with
+the start, as the runs' are) is what is left to try.
 
-One signal per account instead of two (attributes, then the event; now one CombinedEvent,
-as the API sends an event with `set` and `event`) did not move the ratio (why was not
-checked: likely the second signal joined the account's first task). What is left: per
-enrollment five patch markers
-with their TemporalChangeVersion upserts (visibility writes) for patches too new to vouch
-for (QUIET_READINGS, RUN_START, HISTORY_IN_TASK, COMBINED_EVENTS on the account,
-HISTORY_IN_TASK on the run: they join the vouched lists in the next release) and four
-search-attribute upserts of our own; the local activities (the
-catalog read of a new account, the plan, the history sends). The second worker adds
-nothing (1.02x): the dev server, on the same 2 cores, is the bottleneck, so fewer server
-operations per enrollment is what moves it.
+Since the night's runs: 0.2.0 vouches for the four patches the account and run asked about
+(five markers and five TemporalChangeVersion upserts fewer per enrollment), the SDK's no-op
+payload passes are skipped in both workers (workers.payload_passes), and an account enrolls
+with the plan from the worker's memory by hash, without the resolve_plan local activity
+(engine.journeys._plan_cache), asking about that new patch once per account run until the
+next release. One signal per account instead of two (an event's parts in one
+CombinedEvent, as the API sends `set` with `event`) did not move the ratio either. The
+second worker adds nothing (0.91x): the dev server, on the same 2 cores, is the bottleneck.
 """
 
 

@@ -135,19 +135,30 @@ async def main() -> None:
 
 
 WHY = """\
-Runs of 2026-12-06 (issue 20): 213 s and 417 CPU-s for the 1,000-account year, no shard
-run twice. Runs of the day before took 424 to 703 s for the same CPU (420 to 527 CPU-s):
-shards whose time-skipping server stopped its clock waited out a three-and-a-half-minute
-timeout and ran again on a fresh server. The cause, found with the SDK core's warnings on:
-a workflow task that cancels a timer which fired while the task ran is refused by the test
-server ("invalid history builder state for action", temporalio/sdk-java#2606) and never
-timed out; timers of day-long waits set off by the same 09:00 send window come due
-milliseconds apart, so a churn run's task cancelled one as it fired. Simulations now run the
-workflows on an SDK instance that never sends a cancel (workers/simulate/timers.py). CPU goal
-(40% less than 440-545 CPU-s): **missed**; the stalled shards cost wall time, not CPU. One
-50-account shard alone: 19 CPU-s in the worker's Python process, 6 in its test server
-(perf: the Python interpreter is 42% of all samples, the SDK's Rust core and the kernel
-under it 16%, the server 10%).
+Last run (2026-12-06, release 0.2.0): 155 s and 301 CPU-s for the 1,000-account year; the
+same day 162 s and 318 CPU-s, and 150 s and 293 CPU-s with only the SDK's no-op payload
+passes skipped (workers.payload_passes), against 213 s and 417 CPU-s in the night. CPU goal
+(40% less than 440-545 CPU-s, so at most 264-327): **at the line, not clearly met**: 293 to
+318 CPU-s is 28% to 46% less than that range, and the machine accounts for much of the move
+since the night: the bare floor (one workflow, 365 one-day timers) read 0.45 to 0.53 s in
+these runs against 0.64 s then, and an A/B of the payload passes on a 200-account book in
+one sitting (60 and 71 CPU-s with them skipped, 59 and 68 without) did not separate them
+from the noise. What the code changed since the night: fewer markers and upserts (0.2.0
+vouches for four patches), no local activity per enrollment (the plan by hash,
+engine.journeys._plan_cache), no payload passes. One 50-account shard in one process: 22
+CPU-s of the worker's Python and 6.5 of its test server's (py-spy: a new sandbox instance
+per workflow started or replayed about 8% of the Python; the driver's signal-with-starts of
+the book's readings about 6%).
+
+The night's runs took 213 s, no shard run twice; runs of the day before took 424 to 703 s
+for the same CPU (420 to 527 CPU-s): shards whose time-skipping server stopped its clock
+waited out a three-and-a-half-minute timeout and ran again on a fresh server. The cause,
+found with the SDK core's warnings on: a workflow task that cancels a timer which fired
+while the task ran is refused by the test server ("invalid history builder state for
+action", temporalio/sdk-java#2606) and never timed out; timers of day-long waits set off by
+the same 09:00 send window come due milliseconds apart, so a churn run's task cancelled one
+as it fired. Simulations now run the workflows on an SDK instance that never sends a cancel
+(workers/simulate/timers.py).
 
 What it costs (profiled with py-spy and perf on a 100-account book): a simulation is bound
 by workflow activations, about 3 ms of CPU each on this machine counting the worker's Python
