@@ -116,7 +116,8 @@ in one signal) is taken; a worker from before it had no such signal."""
 PLANS_BY_HASH = "plans-by-hash"
 """An account whose catalog index lists what each plan's runs read enrolls with the plan
 taken by hash from the worker's memory (engine.journeys._plan_cache), with no local activity;
-enrollments before it asked for the plan through ``resolve_plan``, and replay so."""
+enrollments before it asked for the plan through ``resolve_plan``, and replay so. Asked once
+as each run starts."""
 ACCOUNT_PATCHES = (
     EXACT_WAKES,
     DECISIONS_PATCH,
@@ -176,6 +177,9 @@ class AccountWorkflow:
         """The hash of a publish announced since the account last read the catalog."""
         self._pushed = False
         """workflow.patched(QUIET_READINGS): the catalog is read when a publish is announced."""
+        self._by_hash = False
+        """workflow.patched(PLANS_BY_HASH), asked as the run starts: its marker and upsert go
+        in a task that upserts anyway, not in the task of an enrollment."""
         self._vouched: frozenset[str] = frozenset()
         """The patch ids this run's input vouched for (AccountState.patches)."""
 
@@ -377,6 +381,7 @@ class AccountWorkflow:
         self._inbox[:0], state.pending = state.pending, []
         self._ended[:0], state.ended = state.ended, []
         self._pushed = self._patched(QUIET_READINGS)
+        self._by_hash = self._patched(PLANS_BY_HASH)
         # Announced publishes are read when they come; each run also reads the catalog once
         # as it starts, for a publish whose announcement did not reach this account.
         await self._refresh_catalog(force=state.catalog is None or self._pushed)
@@ -759,7 +764,7 @@ class AccountWorkflow:
         previous = state.enrollments.get(entry.name)
         cycle = previous.cycle + 1 if previous else 1
         plan: Plan | None
-        if entry.windows is not None and entry.reads is not None and self._patched(PLANS_BY_HASH):
+        if entry.windows is not None and entry.reads is not None and self._by_hash:
             # The plan by its hash, from this worker's memory; replaying, not at all: what the
             # account keeps of it is in the index, and the start is matched by its id.
             plan = _plan_cache.held(entry.hash)

@@ -181,3 +181,42 @@ async def test_a_plan_that_cannot_be_read_fails_the_task_until_it_can(
     message = failed[0].workflow_task_failed_event_attributes.failure.message  # type: ignore[attr-defined]
     assert "is not in this worker's memory" in message
     assert asked[0] in {catalog.plans["onboard"].hash, catalog.plans["watch"].hash}
+
+
+async def test_the_patch_is_asked_as_the_account_starts_not_as_it_enrolls(
+    skipping_env: WorkflowEnvironment,
+) -> None:
+    """plans-by-hash (too new to vouch for) costs a new account a marker and an upsert in its
+    first task, which upserts anyway; the task that enrolls on a later event writes neither,
+    so a health drop that enrolls waits on no visibility write of it."""
+    client = skipping_env.client
+    queue = f"q-{uuid.uuid4().hex[:8]}"
+    account = f"acme-{queue[-6:]}"
+    async with build_worker(client, queue, Recorder().activities()):
+        await publish(client, _catalog(), queue)
+        await _at_rest(skipping_env, queue, account)
+        history = await _signed(skipping_env, queue, account)
+    tasks: list[list[object]] = []
+    for event in history.events:
+        if event.event_type == EventType.EVENT_TYPE_WORKFLOW_TASK_COMPLETED:
+            tasks.append([])
+        elif tasks:
+            tasks[-1].append(event)
+    first, enrolling = tasks[0], next(t for t in tasks if _starts(t))
+    assert [e for e in first if _is_patch(e)]
+    assert not [e for e in enrolling if _is_patch(e) or _changes_version(e)]
+
+
+def _starts(events: list[object]) -> bool:
+    initiated = EventType.EVENT_TYPE_START_CHILD_WORKFLOW_EXECUTION_INITIATED
+    return any(e.event_type == initiated for e in events)  # type: ignore[attr-defined]
+
+
+def _is_patch(event: object) -> bool:
+    marker = event.marker_recorded_event_attributes  # type: ignore[attr-defined]
+    return bool(marker.marker_name == "core_patch")
+
+
+def _changes_version(event: object) -> bool:
+    upsert = event.upsert_workflow_search_attributes_event_attributes  # type: ignore[attr-defined]
+    return "TemporalChangeVersion" in upsert.search_attributes.indexed_fields
