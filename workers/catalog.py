@@ -49,6 +49,7 @@ class CatalogActivities:
         self._index: CatalogIndex | None = None
         """That catalog's index, made once per read (its hash says which)."""
         self._loading: concurrent.futures.Future[object] | None = None
+        """The catalog read a plan's loader started, while it is under way."""
 
     async def _current(self) -> Catalog:
         catalog = await self._query_current()

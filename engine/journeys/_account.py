@@ -765,10 +765,11 @@ class AccountWorkflow:
         cycle = previous.cycle + 1 if previous else 1
         plan: Plan | None
         if entry.windows is not None and entry.reads is not None and self._by_hash:
-            # The plan by its hash, from this worker's memory; replaying, not at all: what the
-            # account keeps of it is in the index, and the start is matched by its id.
-            plan = _plan_cache.held(entry.hash)
-            if plan is None and not workflow.unsafe.is_replaying():
+            # The plan by its hash, from this worker's memory; replaying, only if held: what
+            # the account keeps of it is in the index, and the start is matched by its id.
+            if workflow.unsafe.is_replaying():
+                plan = _plan_cache.held(entry.hash)
+            else:
                 plan = _plan_cache.need(entry.hash, workflow.info().task_queue)
             windows, reads = entry.windows, entry.reads
             version, recorded = entry.version, None

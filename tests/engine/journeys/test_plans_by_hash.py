@@ -85,6 +85,12 @@ def test_a_loader_brings_the_plan() -> None:
         _plan_cache.set_loader(queue, None)
 
 
+def _names() -> tuple[str, str]:
+    """A task queue and an account of this test's own."""
+    queue = f"q-{uuid.uuid4().hex[:8]}"
+    return queue, f"acme-{queue[-6:]}"
+
+
 def _events(history: WorkflowHistory, kind: EventType.ValueType) -> list[object]:
     return [e for e in history.events if e.event_type == kind]
 
@@ -120,8 +126,7 @@ async def test_an_account_enrolls_without_asking_for_the_plan(
     """No local activity for the plan in the account's history; the run's input carries the
     plan its index entry names."""
     client = skipping_env.client
-    queue = f"q-{uuid.uuid4().hex[:8]}"
-    account = f"acme-{queue[-6:]}"
+    queue, account = _names()
     catalog = _catalog()
     async with build_worker(client, queue, Recorder().activities()):
         await publish(client, catalog, queue)
@@ -141,8 +146,7 @@ async def test_a_worker_that_does_not_hold_the_plan_reads_it(
     """The worker forgot every plan after the account read its index (a restart): the
     enrolling task reads the catalog and enrolls, no task failed."""
     client = skipping_env.client
-    queue = f"q-{uuid.uuid4().hex[:8]}"
-    account = f"acme-{queue[-6:]}"
+    queue, account = _names()
     async with build_worker(client, queue, Recorder().activities()):
         await publish(client, _catalog(), queue)
         await _at_rest(skipping_env, queue, account)
@@ -157,8 +161,7 @@ async def test_a_plan_that_cannot_be_read_fails_the_task_until_it_can(
     """The first read brings nothing (the catalog is away): the account's task fails, with
     nothing decided, and the retried task enrolls once the plan is there."""
     client = skipping_env.client
-    queue = f"q-{uuid.uuid4().hex[:8]}"
-    account = f"acme-{queue[-6:]}"
+    queue, account = _names()
     catalog = _catalog()
     asked: list[str] = []
 
@@ -190,8 +193,7 @@ async def test_the_patch_is_asked_as_the_account_starts_not_as_it_enrolls(
     first task, which upserts anyway; the task that enrolls on a later event writes neither,
     so a health drop that enrolls waits on no visibility write of it."""
     client = skipping_env.client
-    queue = f"q-{uuid.uuid4().hex[:8]}"
-    account = f"acme-{queue[-6:]}"
+    queue, account = _names()
     async with build_worker(client, queue, Recorder().activities()):
         await publish(client, _catalog(), queue)
         await _at_rest(skipping_env, queue, account)
