@@ -182,6 +182,9 @@ async def test_a_reading_that_stays_good_after_a_recovery_does_not_engage(
     async with _worker(skipping_env, recorder.activities()) as queue:
         at_risk = Facts(now=start, health=Health(score=45, tier="at-risk"))
         handle = await _start(skipping_env, plan, queue, at_risk)
+        # Engaged before it is acknowledged: an acknowledgement that reaches the run with its
+        # start, before the ladder engages, acknowledges nothing and the ladder climbs.
+        await skipping_env.sleep(timedelta(hours=1))
         await handle.signal(PlaybookRunWorkflow.acknowledge, Acknowledgement(by="sam"))
         good = Facts(now=start, health=Health(score=75, tier="good"))
         await handle.signal(PlaybookRunWorkflow.update, good)
