@@ -512,12 +512,16 @@ def _as_dict(person: Person) -> dict[str, Any]:
 
 @contextlib.contextmanager
 def _heartbeating() -> Iterator[None]:
-    """Heartbeat while an action works, so a dead worker is noticed within the timeout."""
+    """Heartbeat while an action works, so a dead worker is noticed within the timeout.
+
+    The first beat waits an interval: the server's heartbeat timeout already runs from the
+    activity's start, and most actions end well within it, so a beat at once would be an RPC
+    and a write to the run's state on the server for every action, for nothing."""
 
     async def beat() -> None:
         while True:
-            activity.heartbeat()
             await asyncio.sleep(_HEARTBEAT_EVERY)
+            activity.heartbeat()
 
     task = asyncio.get_running_loop().create_task(beat()) if activity.in_activity() else None
     try:
