@@ -5,8 +5,9 @@ may not read files or call out, so what they load enters through here.
 
 A publish is announced to every running account (``announce_catalog``, listed from
 Temporal's visibility), and each then reads the index again: with a book of accounts that
-is a burst of checks. So a check asks the catalog workflow for the hash alone, unless this
-worker already holds the announced catalog's index, and the worker keeps the index of the
+is a burst of checks. So a check reads the published hash alone (from the catalog
+workflow's memo, which the server answers without a worker), unless this worker already
+holds the announced catalog's index, and the worker keeps the index of the
 last catalog it read: the full catalog (every plan) is read once per worker and publish, not
 once per account.
 """
@@ -25,6 +26,7 @@ from engine.journeys import _plan_cache
 from engine.journeys._catalog import (
     CATALOG_SIGNAL,
     CATALOG_WORKFLOW_ID,
+    MEMO_HASH,
     Catalog,
     CatalogIndex,
     CatalogNotice,
@@ -85,8 +87,16 @@ class CatalogActivities:
         return catalog  # type: ignore[no-any-return]
 
     async def _published_hash(self) -> str | None:
-        """The hash of the published catalog; None when the catalog workflow cannot say."""
+        """The hash of the published catalog; None when the catalog workflow cannot say.
+
+        Read from the catalog's memo (a describe the server answers alone); a catalog run
+        whose memo does not have it yet (one from before the memo, or not published since
+        it continued) answers the query."""
         handle = self._client.get_workflow_handle(CATALOG_WORKFLOW_ID)
+        described = await handle.describe()
+        kept = await described.memo_value(MEMO_HASH, None, type_hint=str)
+        if kept is not None:
+            return kept
         try:
             return await handle.query("hash", result_type=str | None)  # type: ignore[no-any-return, arg-type]
         except WorkflowQueryFailedError:  # a worker from before the hash query answered

@@ -118,6 +118,11 @@ PLANS_BY_HASH = "plans-by-hash"
 taken by hash from the worker's memory (engine.journeys._plan_cache), with no local activity;
 enrollments before it asked for the plan through ``resolve_plan``, and replay so. Asked once
 as each run starts."""
+ATTRIBUTES_WITH_ENROLLMENT = "attributes-with-enrollment"
+"""The account's search attributes that changed are upserted in the task that starts a run,
+with its start (the server writes visibility once per task); before, the task that saw the run
+started upserted them, a visibility write of its own for each enrollment. Asked once as each
+run starts."""
 ACCOUNT_PATCHES = (
     EXACT_WAKES,
     DECISIONS_PATCH,
@@ -136,7 +141,7 @@ RUN_PATCHES, a patch joins this list a release after it ships, asked through
 vouched id its code does not honour (one that asked workflow.patched itself would record a
 marker the next worker does not expect). QUIET_READINGS, RUN_START, HISTORY_IN_TASK and
 COMBINED_EVENTS joined in 0.2.0 (README, "Releases and upgrades"). Ready for the next
-release: PLANS_BY_HASH."""
+release: PLANS_BY_HASH; for the one after it: ATTRIBUTES_WITH_ENROLLMENT."""
 _WAKE_SUMMARY = "next entry date: check the playbooks' entries"
 _CATALOG_TTL = timedelta(minutes=5)
 _HISTORY_DAYS = 400
@@ -180,6 +185,8 @@ class AccountWorkflow:
         self._by_hash = False
         """workflow.patched(PLANS_BY_HASH), asked as the run starts: its marker and upsert go
         in a task that upserts anyway, not in the task of an enrollment."""
+        self._early_upsert = False
+        """workflow.patched(ATTRIBUTES_WITH_ENROLLMENT), asked as the run starts."""
         self._vouched: frozenset[str] = frozenset()
         """The patch ids this run's input vouched for (AccountState.patches)."""
 
@@ -382,6 +389,7 @@ class AccountWorkflow:
         self._ended[:0], state.ended = state.ended, []
         self._pushed = self._patched(QUIET_READINGS)
         self._by_hash = self._patched(PLANS_BY_HASH)
+        self._early_upsert = self._patched(ATTRIBUTES_WITH_ENROLLMENT)
         # Announced publishes are read when they come; each run also reads the catalog once
         # as it starts, for a publish whose announcement did not reach this account.
         await self._refresh_catalog(force=state.catalog is None or self._pushed)
@@ -793,6 +801,8 @@ class AccountWorkflow:
         pairs = sa.run_attributes(state.account_id, entry.name, version)
         attributes = TypedSearchAttributes(pairs) if current else None
         self._changes.reacting()
+        if self._early_upsert:
+            self._upsert()
         # Enrolled before a retry or replay got here: the deterministic id makes it idempotent.
         with contextlib.suppress(WorkflowAlreadyStartedError):
             await workflow.start_child_workflow(

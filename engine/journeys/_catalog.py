@@ -51,6 +51,13 @@ _PUBLISHES_PER_RUN = 20
 ANNOUNCE = "announce-publishes"
 """workflow.patched id: each publish is announced to the running accounts (announce_catalog);
 catalogs that ran before announced nothing, their accounts asked on their events."""
+HASH_MEMO = "catalog-hash-memo"
+"""workflow.patched id: the catalog keeps the published hash in its memo (MEMO_HASH), which a
+worker reads with a describe, from the server alone; before, every check was a query, a
+round trip through a worker holding this workflow."""
+MEMO_HASH = "hash"
+"""The memo field with the published catalog's hash (absent before the first publish of a
+run, and in runs from before HASH_MEMO: a reader then queries ``hash``)."""
 CATALOG_SIGNAL = "catalog_published"
 """The signal an announcement sends each running account (a CatalogNotice)."""
 # Signalling a book of accounts takes minutes; the heartbeat says it is still going.
@@ -224,6 +231,9 @@ class CatalogWorkflow:
     async def run(self, catalog: Catalog | None = None) -> None:
         if catalog is not None and self._catalog is None:
             self._catalog = catalog
+        if self._catalog is not None:
+            # A continued run starts with the memo its first run started with, not the hash.
+            self._keep_hash()
         while True:
             await workflow.wait_condition(
                 lambda: self._unannounced is not None or self._time_to_continue()
@@ -268,12 +278,23 @@ class CatalogWorkflow:
             {n: p.version for n, p in self._catalog.plans.items()} if self._catalog else {}
         )
         self._catalog = catalog.model_copy(update={"published_at": workflow.now()})
+        self._keep_hash()
         self._publishes += 1
         self._unannounced = catalog.hash
         changed = [
             f"{n} v{p.version}" for n, p in catalog.plans.items() if before.get(n) != p.version
         ]
         return ", ".join(changed) or "no version changes"
+
+    def _keep_hash(self) -> None:
+        """The published hash into the memo, written with the task that publishes it.
+
+        Exact, not a cache: only code that knows HASH_MEMO writes the memo, and once it has in
+        a run, a worker without it cannot replay that run to publish there (the memo's event
+        has no command in its code), so no publish in a run leaves the memo behind."""
+        assert self._catalog is not None
+        if workflow.patched(HASH_MEMO):
+            workflow.upsert_memo({MEMO_HASH: self._catalog.hash})
 
     @workflow.query(name="current")
     def current(self) -> Catalog | None:

@@ -50,11 +50,13 @@ from engine import PlaybookSet, load
 from engine.client._attributes import register
 from engine.client._converter import DATA_CONVERTER
 from engine.client._start import account_workflow_id, publish, send, send_event
-from engine.journeys._account import _EVENTS_PER_RUN, PLANS_BY_HASH, AccountWorkflow
+from engine.journeys._account import _EVENTS_PER_RUN, ACCOUNT_PATCHES, AccountWorkflow
 from engine.journeys._account_state import AccountStatus
 from engine.journeys._catalog import (
+    _PUBLISHES_PER_RUN,
     CATALOG_SIGNAL,
     CATALOG_WORKFLOW_ID,
+    MEMO_HASH,
     CatalogNotice,
     build_catalog,
 )
@@ -79,7 +81,7 @@ from engine.journeys._messages import (
     RunStatus,
     StopRequest,
 )
-from engine.journeys._run import PlaybookRunWorkflow
+from engine.journeys._run import RUN_PATCHES, PlaybookRunWorkflow
 from engine.language._facts import Facts, Health
 from tests.histories import HERE, WORKFLOW_IDS, load_history, workflow_ids
 from tests.support import ignore_history
@@ -767,8 +769,9 @@ async def vouched_0_2(env: WorkflowEnvironment) -> Histories:
             if e.HasField("marker_recorded_event_attributes")
             and e.marker_recorded_event_attributes.marker_name == "core_patch"
         ]
-        # Bar plans-by-hash, too new to vouch for (it joins the list a release after 0.2.0).
-        asked = [m for m in asked if PLANS_BY_HASH.encode() not in m]
+        # Patches too new to vouch for are asked (each joins the lists a release after it).
+        vouched = [p.encode() for p in (*ACCOUNT_PATCHES, *RUN_PATCHES)]
+        asked = [m for m in asked if any(p in m for p in vouched)]
         expect(not asked, f"{name} asks about no vouched patch, saw {asked}")
     return histories
 
@@ -1121,6 +1124,71 @@ async def catalog_announced(env: WorkflowEnvironment) -> Histories:
     }
 
 
+_INITIATED = EventType.EVENT_TYPE_START_CHILD_WORKFLOW_EXECUTION_INITIATED
+
+
+async def attributes_with_enrollment(env: WorkflowEnvironment) -> Histories:
+    """An account whose first event sets its segment and owner and signs the contract
+    (tests/fixtures/forwarding: onboard and watch enroll on it): the attributes are upserted
+    in the task that starts the first run (behind its patch), none in the tasks after."""
+    client = env.client
+    account = "acme"
+    handle = client.get_workflow_handle(account_workflow_id(account))
+    await publish(client, catalog_of(load_relative(FIXTURES, "forwarding")), QUEUE)
+    signed = [
+        AttributeChange(set={"segment": "smb", "owner": "csm@example.com"}),
+        AccountEvent(event_id="signed", name="contract.signed"),
+    ]
+    await send_event(client, account, signed, QUEUE)
+
+    async def enrolled() -> bool:
+        found: AccountStatus = await handle.query(AccountWorkflow.status)
+        return {"onboard", "watch"} <= set(found.enrollments)
+
+    await eventually(enrolled, "both journeys enroll")
+    history = await settled(handle)
+    kinds = [e.event_type for e in history.events]
+    segment = next(
+        i
+        for i, e in enumerate(history.events)
+        if "Segment"
+        in e.upsert_workflow_search_attributes_event_attributes.search_attributes.indexed_fields
+    )
+    expect(segment < kinds.index(_INITIATED), "segment upserted before the first start")
+    return {"attributes_with_enrollment": history}
+
+
+async def catalog_hash_memo(env: WorkflowEnvironment) -> Histories:
+    """The catalog keeping the published hash in its memo (behind its patch): two sets
+    published in turn until the run continues as new (the catalog's run ends after
+    _PUBLISHES_PER_RUN publishes) and once more in the next run, which wrote the hash of the
+    catalog it continued with as it started."""
+    client = env.client
+    sets = [
+        catalog_of(load_relative(FIXTURES, "journeys")),
+        catalog_of(load_relative(FIXTURES, "forwarding")),
+    ]
+    handle = client.get_workflow_handle(CATALOG_WORKFLOW_ID)
+    await publish(client, sets[0], QUEUE)
+    first = (await handle.describe()).run_id
+    for n in range(1, _PUBLISHES_PER_RUN):
+        await publish(client, sets[n % 2], QUEUE)
+
+    async def continued() -> bool:
+        return (await handle.describe()).run_id != first
+
+    await eventually(continued, "the catalog continued as new")
+    await publish(client, sets[_PUBLISHES_PER_RUN % 2], QUEUE)
+    memo = await (await handle.describe()).memo_value(MEMO_HASH, None, type_hint=str)
+    expect(memo == sets[_PUBLISHES_PER_RUN % 2].hash, "the memo holds the last published hash")
+    return {
+        "catalog_hash_memo": await settled(
+            client.get_workflow_handle(CATALOG_WORKFLOW_ID, run_id=first)
+        ),
+        "catalog_hash_memo_continued": await settled(handle),
+    }
+
+
 async def _not(check: Awaitable[bool]) -> bool:
     return not await check
 
@@ -1154,6 +1222,8 @@ JOURNEYS: dict[str, Callable[[WorkflowEnvironment], Awaitable[Histories]]] = {
     "combined_events": combined_events,
     "vouched_0_2": vouched_0_2,
     "plans_by_hash": plans_by_hash,
+    "catalog_hash_memo": catalog_hash_memo,
+    "attributes_with_enrollment": attributes_with_enrollment,
 }
 
 

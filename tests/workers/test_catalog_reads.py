@@ -1,8 +1,8 @@
-"""workers.catalog: an account's check for a newer published set asks the catalog workflow
-for its hash alone, and the worker reads the full catalog (every plan) once per publish,
-not once per account and check.
+"""workers.catalog: an account's check for a newer published set reads the published hash
+alone, from the catalog workflow's memo (a describe: no worker in the way), and the worker
+reads the full catalog (every plan) once per publish, not once per account and check.
 
-On the time-skipping server with the real catalog workflow; queries counted by a client
+On the time-skipping server with the real catalog workflow; reads counted by a client
 interceptor.
 """
 
@@ -16,16 +16,24 @@ from typing import Any
 import pytest
 from temporalio.client import (
     Client,
+    DescribeWorkflowInput,
     Interceptor,
     OutboundInterceptor,
     QueryWorkflowInput,
+    WorkflowExecutionDescription,
 )
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
 from engine import load
 from engine.client._start import publish
-from engine.journeys._catalog import CatalogWorkflow, IndexRequest, PlanRequest, build_catalog
+from engine.journeys._catalog import (
+    CatalogWorkflow,
+    IndexRequest,
+    PlanRequest,
+    build_catalog,
+)
+from tests.engine.journeys.old_catalog import MemolessCatalog
 from workers.catalog import CatalogActivities
 from workers.sandbox import workflow_runner
 
@@ -44,6 +52,12 @@ class _Counted(Interceptor):
                 counter.queries.append(input.query)
                 return await super().query_workflow(input)
 
+            async def describe_workflow(
+                self, input: DescribeWorkflowInput
+            ) -> WorkflowExecutionDescription:
+                counter.queries.append("describe")
+                return await super().describe_workflow(input)
+
         return Outbound(next)
 
 
@@ -56,8 +70,8 @@ async def test_checks_ask_for_the_hash_and_read_each_catalog_once(
     skipping_env: WorkflowEnvironment, tmp_path: Path
 ) -> None:
     """Three accounts' first checks read the catalog once; a check by an account that has
-    the current one gets None from the hash alone; after a publish, the next check reads the
-    new catalog once and hands out its index."""
+    the current one gets None from the hash alone (the memo: no query); after a publish,
+    the next check reads the new catalog once and hands out its index."""
     counted = _Counted()
     config = skipping_env.client.config()
     config["interceptors"] = [counted]
@@ -77,11 +91,11 @@ async def test_checks_ask_for_the_hash_and_read_each_catalog_once(
         counted.queries.clear()
         indexes = [await activities.catalog_index(IndexRequest()) for _ in range(3)]
         assert {index.hash for index in indexes if index} == {first.hash}
-        assert counted.queries == ["hash", "current", "hash", "hash"]
+        assert counted.queries == ["describe", "current", "describe", "describe"]
 
         counted.queries.clear()
         assert await activities.catalog_index(IndexRequest(known_hash=first.hash)) is None
-        assert counted.queries == ["hash"]
+        assert counted.queries == ["describe"]
 
         onboarding = tmp_path / "set" / "onboarding.yaml"
         onboarding.write_text(onboarding.read_text().replace("version: 1", "version: 2", 1))
@@ -92,7 +106,7 @@ async def test_checks_ask_for_the_hash_and_read_each_catalog_once(
         again = await activities.catalog_index(IndexRequest(known_hash=first.hash))
         assert newer is not None and again is not None
         assert newer.hash == again.hash == second.hash != first.hash
-        assert counted.queries == ["hash", "current", "hash"]
+        assert counted.queries == ["describe", "current", "describe"]
 
         # An announced catalog the worker holds is answered from memory: an announcement to
         # every account costs no query per account.
@@ -116,6 +130,32 @@ async def test_checks_ask_for_the_hash_and_read_each_catalog_once(
         await activities.resolve_plan(PlanRequest(name="onboarding", catalog_hash=first.hash))
         await activities.resolve_plan(PlanRequest(name="onboarding"))
         assert counted.queries == ["current", "current"]
+
+
+async def test_a_catalog_without_the_memo_is_asked_by_query(
+    skipping_env: WorkflowEnvironment,
+) -> None:
+    """A catalog run from before the memo still answers: its hash by query, as before."""
+    counted = _Counted()
+    config = skipping_env.client.config()
+    config["interceptors"] = [counted]
+    client = Client(**config)
+    queue = f"q-{uuid.uuid4().hex[:8]}"
+    published = _catalog(SHIPPED)
+    activities = CatalogActivities(client)
+    async with Worker(
+        client,
+        task_queue=queue,
+        workflows=[MemolessCatalog],
+        activities=[activities.announce_catalog],
+        workflow_runner=workflow_runner(client.data_converter),
+    ):
+        await publish(client, published, queue)
+        counted.queries.clear()
+        index = await activities.catalog_index(IndexRequest())
+        assert index is not None and index.hash == published.hash
+        assert await activities.catalog_index(IndexRequest(known_hash=published.hash)) is None
+        assert counted.queries == ["describe", "hash", "current", "describe", "hash"]
 
 
 async def test_nothing_published_is_still_refused(skipping_env: WorkflowEnvironment) -> None:

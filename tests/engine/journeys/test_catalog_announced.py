@@ -24,6 +24,7 @@ from engine.client._attributes import register
 from engine.client._start import account_workflow_id, publish, send
 from engine.journeys._account import (
     ACCOUNT_PATCHES,
+    ATTRIBUTES_WITH_ENROLLMENT,
     PLANS_BY_HASH,
     QUIET_READINGS,
     AccountWorkflow,
@@ -199,7 +200,7 @@ async def test_a_new_account_asks_only_about_its_newest_patch(
 ) -> None:
     """The client that creates an account vouches for ACCOUNT_PATCHES: the account's history
     records no marker for any of them (each would be a marker and an upsert), only for the
-    patch too new to vouch for."""
+    patches too new to vouch for."""
     client = skipping_env.client
     queue, account, handle = _an_account(client)
     async with build_worker(client, queue, Recorder().activities()):
@@ -220,5 +221,7 @@ async def test_a_new_account_asks_only_about_its_newest_patch(
         assert QUIET_READINGS in ACCOUNT_PATCHES
         assert not [p for p in ACCOUNT_PATCHES if any(p.encode() in m for m in markers)]
         patches = [m for m in markers if b"core_patch" in m]
-        # The one too new to vouch for (it joins a release after it ships).
-        assert len(patches) == 1 and PLANS_BY_HASH.encode() in patches[0]
+        # Those too new to vouch for (each joins a release after it ships), once each.
+        newest = (PLANS_BY_HASH, ATTRIBUTES_WITH_ENROLLMENT)
+        assert len(patches) == len(newest)
+        assert all(any(p.encode() in m for m in patches) for p in newest)

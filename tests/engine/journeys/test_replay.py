@@ -17,8 +17,10 @@ from temporalio.worker import Replayer, WorkflowReplayResult
 
 from engine.client._converter import DATA_CONVERTER
 from engine.journeys import _plan_cache
+from engine.journeys._catalog import CatalogWorkflow
 from engine.journeys._messages import RunInput, RunResult
 from engine.journeys._run import PlaybookRunWorkflow
+from tests.engine.journeys.old_catalog import MemolessCatalog
 from workers.sandbox import workflow_runner
 from workers.worker import WORKFLOWS
 
@@ -79,3 +81,15 @@ async def test_a_changed_workflow_fails_replay() -> None:
     """The guard can fail: a reordered command is reported as nondeterminism."""
     with pytest.raises(workflow.NondeterminismError):
         await replay(HERE / "onboarding_run.json", [TimerFirstPlaybookRun])
+
+
+async def test_a_worker_without_the_memo_cannot_publish_where_it_was_kept() -> None:
+    """The memo is exact: a worker that does not write it fails to replay a catalog run that
+    did, so it never publishes there and leaves an older hash in the memo."""
+    with pytest.raises(workflow.NondeterminismError):
+        await replay(HERE / "catalog_hash_memo.json", [MemolessCatalog])
+    with pytest.raises(workflow.NondeterminismError):
+        await replay(HERE / "catalog_hash_memo_continued.json", [MemolessCatalog])
+    # Runs it never wrote replay on either worker.
+    await replay(HERE / "catalog_announces.json", [MemolessCatalog])
+    await replay(HERE / "catalog_announces.json", [CatalogWorkflow])
