@@ -133,6 +133,7 @@ ACCOUNT_PATCHES = (
     RUN_START,
     HISTORY_IN_TASK,
     COMBINED_EVENTS,
+    PLANS_BY_HASH,
 )
 """The account's workflow.patched ids a starter vouches for (AccountState.patches): the
 client that creates an account and the account continuing as new. As with the runs'
@@ -140,8 +141,8 @@ RUN_PATCHES, a patch joins this list a release after it ships, asked through
 :meth:`AccountWorkflow._patched` from the start, so that no worker of a rolling deploy meets a
 vouched id its code does not honour (one that asked workflow.patched itself would record a
 marker the next worker does not expect). QUIET_READINGS, RUN_START, HISTORY_IN_TASK and
-COMBINED_EVENTS joined in 0.2.0 (README, "Releases and upgrades"). Ready for the next
-release: PLANS_BY_HASH; for the one after it: ATTRIBUTES_WITH_ENROLLMENT."""
+COMBINED_EVENTS joined in 0.2.0 (README, "Releases and upgrades"), PLANS_BY_HASH in 0.3.0.
+Ready for the next release: ATTRIBUTES_WITH_ENROLLMENT."""
 _WAKE_SUMMARY = "next entry date: check the playbooks' entries"
 _CATALOG_TTL = timedelta(minutes=5)
 _HISTORY_DAYS = 400

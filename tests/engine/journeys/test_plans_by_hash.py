@@ -6,6 +6,7 @@ until it can, never deciding otherwise. On the time-skipping server, reading his
 
 from __future__ import annotations
 
+import json
 import uuid
 from concurrent.futures import Future
 from pathlib import Path
@@ -18,7 +19,13 @@ from temporalio.testing import WorkflowEnvironment
 from engine import load
 from engine.client._start import account_workflow_id, publish, send
 from engine.journeys import _plan_cache
-from engine.journeys._account import AccountWorkflow
+from engine.journeys._account import (
+    ACCOUNT_PATCHES,
+    ATTRIBUTES_WITH_ENROLLMENT,
+    PLANS_BY_HASH,
+    AccountWorkflow,
+)
+from engine.journeys._account_state import AccountState
 from engine.journeys._catalog import Catalog, build_catalog
 from engine.journeys._messages import AccountEvent, RunInput
 from engine.language._plan import health_reads, history_windows
@@ -186,17 +193,30 @@ async def test_a_plan_that_cannot_be_read_fails_the_task_until_it_can(
     assert asked[0] in {catalog.plans["onboard"].hash, catalog.plans["watch"].hash}
 
 
-async def test_the_patch_is_asked_as_the_account_starts_not_as_it_enrolls(
-    skipping_env: WorkflowEnvironment,
+@pytest.mark.parametrize("vouched", ["0.2.0", "current"])
+async def test_the_patches_are_asked_as_the_account_starts_not_as_it_enrolls(
+    skipping_env: WorkflowEnvironment, vouched: str
 ) -> None:
-    """plans-by-hash (too new to vouch for) costs a new account a marker and an upsert in its
-    first task, which upserts anyway; the task that enrolls on a later event writes neither,
-    so a health drop that enrolls waits on no visibility write of it."""
+    """The patches asked as a run starts (plans-by-hash from an account a 0.2.0 client made,
+    attributes-with-enrollment, too new to vouch for) cost a new account a marker and an
+    upsert in its first task, which upserts anyway; the task that enrolls on a later event
+    writes neither, so a health drop that enrolls waits on no visibility write of them."""
     client = skipping_env.client
     queue, account = _names()
+    patches = [p for p in ACCOUNT_PATCHES if vouched == "current" or p != PLANS_BY_HASH]
+    asked = {ATTRIBUTES_WITH_ENROLLMENT} | ({PLANS_BY_HASH} - set(patches))
     async with build_worker(client, queue, Recorder().activities()):
         await publish(client, _catalog(), queue)
-        await _at_rest(skipping_env, queue, account)
+        await client.start_workflow(
+            AccountWorkflow.run,
+            AccountState(account_id=account, patches=patches),
+            id=account_workflow_id(account),
+            task_queue=queue,
+            start_signal="lifecycle",
+            start_signal_args=[AccountEvent(event_id="hello", name="hello")],
+        )
+        handle = client.get_workflow_handle(account_workflow_id(account))
+        await eventually(lambda: handle.query(AccountWorkflow.status), "the account answers")
         history = await _signed(skipping_env, queue, account)
     tasks: list[list[object]] = []
     for event in history.events:
@@ -205,8 +225,14 @@ async def test_the_patch_is_asked_as_the_account_starts_not_as_it_enrolls(
         elif tasks:
             tasks[-1].append(event)
     first, enrolling = tasks[0], next(t for t in tasks if _starts(t))
-    assert [e for e in first if _is_patch(e)]
+    assert {_patch_id(e) for e in first if _is_patch(e)} == asked
     assert not [e for e in enrolling if _is_patch(e) or _changes_version(e)]
+
+
+def _patch_id(event: object) -> str:
+    marker = event.marker_recorded_event_attributes  # type: ignore[attr-defined]
+    data = json.loads(marker.details["patch-data"].payloads[0].data)
+    return str(data["id"])
 
 
 def _starts(events: list[object]) -> bool:
