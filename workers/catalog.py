@@ -90,8 +90,8 @@ class CatalogActivities:
         """The hash of the published catalog; None when the catalog workflow cannot say.
 
         Read from the catalog's memo (a describe the server answers alone); a catalog run
-        whose memo does not have it yet (one from before the memo, or not published since
-        it continued) answers the query."""
+        whose memo does not have it (one a worker from before the memo ran) answers the
+        query."""
         handle = self._client.get_workflow_handle(CATALOG_WORKFLOW_ID)
         described = await handle.describe()
         kept = await described.memo_value(MEMO_HASH, None, type_hint=str)

@@ -119,10 +119,13 @@ taken by hash from the worker's memory (engine.journeys._plan_cache), with no lo
 enrollments before it asked for the plan through ``resolve_plan``, and replay so. Asked once
 as each run starts."""
 ATTRIBUTES_WITH_ENROLLMENT = "attributes-with-enrollment"
-"""The account's search attributes that changed are upserted in the task that starts a run,
-with its start (the server writes visibility once per task); before, the task that saw the run
-started upserted them, a visibility write of its own for each enrollment. Asked once as each
-run starts."""
+"""In a task that upserts already (an account's first: its AccountId), the search attributes
+that changed go with it, before a run it enrolls starts, where the task that saw the run
+started upserted them, a visibility write of its own (the server writes visibility once per
+task): a new account's first event costs one write fewer. A task that has not upserted keeps
+its upsert for after the start: one there would put a visibility write before the start of
+every later enrollment (a health drop's, on the reaction path). Asked once as each run
+starts."""
 ACCOUNT_PATCHES = (
     EXACT_WAKES,
     DECISIONS_PATCH,
@@ -188,6 +191,8 @@ class AccountWorkflow:
         in a task that upserts anyway, not in the task of an enrollment."""
         self._early_upsert = False
         """workflow.patched(ATTRIBUTES_WITH_ENROLLMENT), asked as the run starts."""
+        self._upserted_in: int | None = None
+        """The task that upserted last, by the history length it started at."""
         self._vouched: frozenset[str] = frozenset()
         """The patch ids this run's input vouched for (AccountState.patches)."""
 
@@ -596,6 +601,7 @@ class AccountWorkflow:
         if updates:
             workflow.upsert_search_attributes(updates)
             self._upserted.update({key.name: values[key] for key in values})
+            self._upserted_in = workflow.info().get_current_history_length()
 
     def _describe(self) -> None:
         """The account's current details in the Temporal UI: who, health, journeys."""
@@ -802,7 +808,7 @@ class AccountWorkflow:
         pairs = sa.run_attributes(state.account_id, entry.name, version)
         attributes = TypedSearchAttributes(pairs) if current else None
         self._changes.reacting()
-        if self._early_upsert:
+        if self._early_upsert and self._upserted_in == workflow.info().get_current_history_length():
             self._upsert()
         # Enrolled before a retry or replay got here: the deterministic id makes it idempotent.
         with contextlib.suppress(WorkflowAlreadyStartedError):

@@ -56,8 +56,8 @@ HASH_MEMO = "catalog-hash-memo"
 worker reads with a describe, from the server alone; before, every check was a query, a
 round trip through a worker holding this workflow."""
 MEMO_HASH = "hash"
-"""The memo field with the published catalog's hash (absent before the first publish of a
-run, and in runs from before HASH_MEMO: a reader then queries ``hash``)."""
+"""The memo field with the published catalog's hash (absent before the first publish, and in
+runs from before HASH_MEMO: a reader then queries ``hash``)."""
 CATALOG_SIGNAL = "catalog_published"
 """The signal an announcement sends each running account (a CatalogNotice)."""
 # Signalling a book of accounts takes minutes; the heartbeat says it is still going.
@@ -232,7 +232,6 @@ class CatalogWorkflow:
         if catalog is not None and self._catalog is None:
             self._catalog = catalog
         if self._catalog is not None:
-            # A continued run starts with the memo its first run started with, not the hash.
             self._keep_hash()
         while True:
             await workflow.wait_condition(
@@ -287,7 +286,8 @@ class CatalogWorkflow:
         return ", ".join(changed) or "no version changes"
 
     def _keep_hash(self) -> None:
-        """The published hash into the memo, written with the task that publishes it.
+        """The published hash into the memo, written by the task that publishes it (and by
+        a continued run's first: continue-as-new copies the memo the first run started with).
 
         Exact, not a cache: only code that knows HASH_MEMO writes the memo, and once it has in
         a run, a worker without it cannot replay that run to publish there (the memo's event

@@ -66,27 +66,37 @@ def _catalog(folder: Path) -> Any:
     return build_catalog(book.plans(), book.health_plan())  # type: ignore[arg-type]
 
 
+def _counted_client(env: WorkflowEnvironment) -> tuple[Client, _Counted]:
+    """A client to ``env`` whose reads of workflows are counted."""
+    counted = _Counted()
+    config = env.client.config()
+    config["interceptors"] = [counted]
+    return Client(**config), counted
+
+
+def _catalog_worker(client: Client, queue: str, catalog: type = CatalogWorkflow) -> Worker:
+    """A worker running the catalog workflow (``catalog``'s code) on ``queue``."""
+    return Worker(
+        client,
+        task_queue=queue,
+        workflows=[catalog],
+        activities=[CatalogActivities(client).announce_catalog],
+        workflow_runner=workflow_runner(client.data_converter),
+    )
+
+
 async def test_checks_ask_for_the_hash_and_read_each_catalog_once(
     skipping_env: WorkflowEnvironment, tmp_path: Path
 ) -> None:
     """Three accounts' first checks read the catalog once; a check by an account that has
     the current one gets None from the hash alone (the memo: no query); after a publish,
     the next check reads the new catalog once and hands out its index."""
-    counted = _Counted()
-    config = skipping_env.client.config()
-    config["interceptors"] = [counted]
-    client = Client(**config)
+    client, counted = _counted_client(skipping_env)
     queue = f"q-{uuid.uuid4().hex[:8]}"
     shutil.copytree(SHIPPED, tmp_path / "set")
     first = _catalog(tmp_path / "set")
     activities = CatalogActivities(client)
-    async with Worker(
-        client,
-        task_queue=queue,
-        workflows=[CatalogWorkflow],
-        activities=[activities.announce_catalog],
-        workflow_runner=workflow_runner(client.data_converter),
-    ):
+    async with _catalog_worker(client, queue):
         await publish(client, first, queue)
         counted.queries.clear()
         indexes = [await activities.catalog_index(IndexRequest()) for _ in range(3)]
@@ -136,20 +146,11 @@ async def test_a_catalog_without_the_memo_is_asked_by_query(
     skipping_env: WorkflowEnvironment,
 ) -> None:
     """A catalog run from before the memo still answers: its hash by query, as before."""
-    counted = _Counted()
-    config = skipping_env.client.config()
-    config["interceptors"] = [counted]
-    client = Client(**config)
+    client, counted = _counted_client(skipping_env)
     queue = f"q-{uuid.uuid4().hex[:8]}"
     published = _catalog(SHIPPED)
     activities = CatalogActivities(client)
-    async with Worker(
-        client,
-        task_queue=queue,
-        workflows=[MemolessCatalog],
-        activities=[activities.announce_catalog],
-        workflow_runner=workflow_runner(client.data_converter),
-    ):
+    async with _catalog_worker(client, queue, MemolessCatalog):
         await publish(client, published, queue)
         counted.queries.clear()
         index = await activities.catalog_index(IndexRequest())
@@ -162,13 +163,7 @@ async def test_nothing_published_is_still_refused(skipping_env: WorkflowEnvironm
     """Before the first publish the check fails as before: nothing to enroll from."""
     queue = f"q-{uuid.uuid4().hex[:8]}"
     client = skipping_env.client
-    async with Worker(
-        client,
-        task_queue=queue,
-        workflows=[CatalogWorkflow],
-        activities=[CatalogActivities(client).announce_catalog],
-        workflow_runner=workflow_runner(client.data_converter),
-    ):
+    async with _catalog_worker(client, queue):
         await client.start_workflow(
             CatalogWorkflow.run, None, id="catalog/default", task_queue=queue
         )
