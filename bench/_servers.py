@@ -4,7 +4,9 @@ runs real workers starts them (one place, so they measure the same set-up)."""
 from __future__ import annotations
 
 import os
+import subprocess
 import sys
+from collections.abc import Iterable
 from pathlib import Path
 
 from temporalio.testing import WorkflowEnvironment
@@ -53,3 +55,19 @@ def worker_env(
         "PLAYBOOK_DIRECTORY": str(people),
         **cache,
     }
+
+
+def stop(processes: Iterable[subprocess.Popen[bytes]]) -> None:
+    """SIGTERM to each worker process, then wait; one still running after 60 s is killed.
+
+    A worker evicts every cached workflow as it stops (an activation each), and one holding
+    thousands can take longer than its measurements are worth waiting for."""
+    running = list(processes)
+    for process in running:
+        process.terminate()
+    for process in running:
+        try:
+            process.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()

@@ -44,7 +44,7 @@ from bench._cpu import child_named, cpu_seconds, until_idle
 from bench._playbooks import shipped_on_a_real_clock
 from bench._profile import Recording, py_spy, summary
 from bench._results import write
-from bench._servers import dev_server
+from bench._servers import dev_server, stop
 from bench._servers import worker_env as engine_worker_env
 from engine.client._start import publish, send
 from engine.journeys._catalog import build_catalog
@@ -248,10 +248,7 @@ async def main(accounts: int, profile: bool, keep: Path | None = None) -> None:
                 else:
                     profiled = "Not profiled: py-spy is not installed (`pip install py-spy`)."
         finally:
-            for process in (engine, bare):
-                process.terminate()
-            for process in (engine, bare):
-                process.wait(timeout=60)
+            stop([engine, bare])
             await env.shutdown()
             smtp.stop()
     body = _report(accounts, setup, base, ours, profiled)
@@ -311,14 +308,18 @@ for the engine's), the whole population: no task replays a history after an evic
 
 ANALYSIS = """\
 Goals (issue 20): readings per second >= 0.6x bare, worker CPU per 1,000 readings <= 2x.
-Readings per second at the line: 0.60x in the last run (2026-12-06, release 0.2.0), **met**
-by a hair (0.604), 0.64x in the run before it, 0.60x and 0.57x in the two before that
-(both worker processes tuning their garbage collection alike, workers.worker.tune_gc, and
-now skipping the SDK's no-op payload passes alike, workers.payload_passes), 0.63-0.65x
-before those; the dev server, which does about 2x the bare's work per reading, is the
-bound. Not profiled in these runs (--no-profile). Worker CPU: 1.82x in the last run (the
-bare's 1.5 CPU-s per 1,000 its lowest yet; the engine's 2.7 as in the run before), 1.31x in
-the one before, **met**. At 600 accounts on 2 cores, not the issue's 10,000:
+Both at their lines, on either side from run to run. Last run (2026-12-06, release 0.3.0,
+the dev server caching search-attribute definitions): 0.59x and 2.02x (66.3 against 112.4
+readings a second; 3.4 against 1.7 worker CPU-s per 1,000): **missed by a hair**, both. The
+run of 0.2.0 before it: 0.60x (0.604) and 1.82x, met by a hair; 0.64x and 1.31x in the one
+before that, 0.60x and 0.57x in the two before (both worker processes tuning their garbage
+collection alike, workers.worker.tune_gc, and skipping the SDK's no-op payload passes alike,
+workers.payload_passes), 0.63-0.65x before those. The dev server, which does about 2x the
+bare's work per reading, is the bound; part of that is how each reading arrives: as every
+event the engine takes, a signal-with-start (the account may not exist yet), where the
+bare gets a plain signal, and the benchmark's own reads of three histories per account
+against one. Not profiled in these runs (--no-profile). At 600 accounts on 2 cores, not
+the issue's 10,000:
 the engine's setup alone runs at 4-6 accounts a second here (two signals,
 an enrollment into two journeys each), so 10,000 would take 30-45 minutes before the
 readings; the command takes `--accounts 10000` (the default) where there is the time.

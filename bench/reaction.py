@@ -370,20 +370,19 @@ async def main(samples: int) -> None:
 
 ANALYSIS = """\
 Against the floor of our own architecture (bare with child) the goal is p50 and p99 <=
-1.25x on the path to the first escalation. Three runs of the last code (100 samples each,
-nothing else running, 2026-12-06, release 0.2.0 with plans by hash, its patch asked as the
-account starts), client path: p50 55.4 / p99 80.8 ms against 45.6 / 131 ms (1.21x /
-0.61x, the baseline's tail one slow sample) in the last; 55.9 / 90.9 against 53.0 / 85.3
-(1.06x / 1.07x) and 58.0 / 100 against 53.8 / 77.1 (1.08x / 1.30x) before it. So p50 is
-**met** in all three (the engine's own p50 steady at 55-58 ms while the baseline's moved
-from 46 to 54), p99 met in two and missed in one: a p99 of 100 samples is one or two of
-them, on either side of the line. Through the HTTP API: 1.28x / 0.65x, 1.21x / 1.24x and
-1.52x / 1.69x. Earlier that day: 62.1 / 100 against 46.4 / 87.2 (1.34x / 1.15x) with the
-patch asked in the task that enrolls, 62.5 / 101 against 45.8 / 70.1 (1.37x / 1.44x)
-before plans by hash, and in the night 66.5 / 106 against 51.1 / 77.8 (1.30x / 1.36x),
-before the payload passes and the four vouched patches. Compare within a run, and read
-more than one. Each sample starts with the server and workers idle (0.4 s after the
-previous one): back to back, a sample measured part of the previous one's tail (the churn
+1.25x on the path to the first escalation. Last run (100 samples, nothing else running,
+2026-12-06, release 0.3.0), client path: p50 63.2 / p99 102 ms against 54.0 / 97.8 (1.17x /
+1.04x): **met**; through the HTTP API 1.29x / 1.28x. `make bench`'s run of 0.3.0 an hour
+before, when an account upserted its changed attributes before the start of every run it
+enrolled (a health drop's too): 68.3 / 97.8 against 49.5 / 72.6 (1.38x / 1.35x, missed). A
+visibility write in the task that enrolls costs this path, as the TemporalChangeVersion
+upsert did when plans-by-hash was asked there: attributes-with-enrollment now upserts early
+only in a task that upserts anyway (an account's first). The day before, on 0.2.0, three
+runs: p50 1.21x / 1.06x / 1.08x, p99 0.61x / 1.07x / 1.30x. This hour ran slower than that
+day, baseline and engine alike (the bare with child's p50 49.5-54.0 ms against 45.6-53.8,
+the engine's 63-68 against 55-58): compare within a run, and read more than one (here one
+run each side of the change). Each sample starts with the server and workers idle (0.4 s
+after the previous one): back to back, a sample measured part of the previous one's tail (the churn
 run's other actions and tasks go on for about 150 ms after its escalation starts).
 
 Where the engine's time goes (per-activation timings in this process and the event times

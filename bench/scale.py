@@ -41,7 +41,7 @@ from temporalio.worker import Worker
 from bench._bare import BareAccount, BareEnrollment, BareJourney
 from bench._playbooks import shipped_on_a_real_clock
 from bench._results import percentile, spread, write
-from bench._servers import dev_server
+from bench._servers import dev_server, stop
 from bench._servers import worker_env as engine_worker_env
 from engine.client._start import publish, send, send_event
 from engine.journeys._catalog import build_catalog
@@ -254,10 +254,7 @@ async def main(accounts: int, samples: int) -> None:
                 await asyncio.sleep(3)  # the second worker polls before the load starts
                 two = await _enroll(client, mail, "two", accounts)
         finally:
-            for process in workers:
-                process.terminate()
-            for process in workers:
-                process.wait(timeout=60)
+            stop(workers)
             await env.shutdown()
             smtp.stop()
     one_rate, two_rate, bare_rate = accounts / one, accounts / two, accounts / bare
@@ -321,44 +318,43 @@ machine goes, not how a cluster scales.
 
 
 ANALYSIS = """\
-Goals: worker memory <= 1 GiB: **met**. The worker keeps at most its cache of workflows
-in memory (PLAYBOOK_WORKER_CACHED_WORKFLOWS, 2,000 by default since issue 20; the rest
-wait in Temporal and are replayed when they next have work), so its memory follows the
-cache, not the number of accounts: 333 MiB with 530 accounts live in the last run, 416 MiB
-with 570 the day before (its garbage collection tuned, workers.worker.tune_gc), 770 MiB
-with 1,050 (2,080 account workflows, most with a journey) before that; with the SDK's
-1,000 before, 487 MiB with 2,070 accounts and 499 MiB peak with 10,070 (runs of
-2026-11-24). About 0.25 MiB more per cached workflow. Latency under load: the alert with
-the accounts live is as fast as on the empty server (10 samples each: the tail is one or
-two samples).
+Goals: enrollment throughput >= 0.8x bare with child: **met** at 500 accounts: 12.7 accounts
+a second against 14.8 (0.85x) in the last run (2026-12-06, release 0.3.0), 14.0 against 14.8
+(0.95x) in the one before it, on a faster hour (the bare baseline 36.6/s then, 26.5 now).
+Worker memory <= 1 GiB: met at 500 (332 MiB with 530 accounts live), **not at 10,000**: in
+`make bench`'s 10,000-account run of 2026-12-06 (release 0.3.0) the engine worker's resident
+set grew about 1 MiB a second through the one-worker phase (about 80 KB an enrollment, its
+cache of 2,000 workflows long full) and stood at 1.7 GiB near its end; that run's figures were lost
+(the benchmark waited 60 s for that worker to stop, then raised; it now kills it). Not
+tune_gc and not Python's heap: an in-process worker with a cache of 200 enrolling 2,000
+accounts grew about 15 MiB per 1,000 accounts with or without it, while tracemalloc saw
+under 1 MiB of Python allocations added between the 1,000th and 2,000th. The growth is
+native (sdk-core's, or the allocator's arenas); with the SDK's cache of 1,000, the run of
+2026-11-24 peaked at 499 MiB with 10,070 accounts. Open.
 
-Throughput against the floor of our own architecture (bare with child: a parent task, a
-child start, the child's first task, an activity), goal >= 0.8x: **missed** in the last
-run: 0.74x (500 accounts, nothing else running, 2026-12-06, release 0.2.0 with plans by
-hash; 12.1 against 16.3 accounts/s). The same day: 0.82x (12.1 against 14.7) with the four
-patches vouched and the payload passes skipped, before plans by hash; 0.81x at 400 accounts
-(13.7 against 17.0) before either; 0.69x and 0.68x in the night (7.8 against 11.4, an hour
-when every row ran slower); 0.70x the day before, 0.49-0.52x before the history sends went
-into workflow tasks, 0.26x before issue 20's second round. The engine's rate held at 12.0
-to 12.1 a second in all three runs of the afternoon, whatever changed (with plans by hash
-vouched for as the next release will, tried once: 12.0 against 16.3, 0.73x); the baseline
-moved from 14.7 to 16.3 between runs, and the ratio with it. So the engine's enrollment is
-bound by something none of these touched: the dev server (about 1.2x the bare's CPU per
-enrollment, every persistence write through one SQLite file) and the writes each enrollment
-makes beyond the baseline's: per enrollment a visibility update for each workflow task that
-upserts a search attribute (the account's AccountId, then its segment and owner; the run's
-step, each time it moves) where the baseline makes none but its starts, and the decision
-log's local activities. Fewer of those (the attributes known at the first event set with
-the start, as the runs' are) is what is left to try.
+What each enrollment costs the server, from the dev server's own metrics (persistence and
+frontend requests by operation over 300 enrollments, 2026-12-06): the engine made as many
+workflow tasks (4), history reads (4), workflow creations (2) and state updates as the bare
+with child, and beyond it: about 40 reads of the search attributes' definitions (27
+GetCurrentClusterMetadata, 12 GetNamespace; 10 for the bare), as `temporal server
+start-dev` rereads them from its SQLite file on every check of one; a query of the catalog
+workflow for the published hash (through matching and a worker and back); a heartbeat at
+the start of the email action (an RPC and a write of the run's state); and 4 visibility
+upserts against 2. Now: the dev server of `playbook dev` and of the benchmarks caches the
+attribute definitions as a cluster does (engine.client._attributes.CACHED_ATTRIBUTES_ARGS;
+none of those reads for either), the hash is in the catalog's memo and read with a describe
+the server answers alone (patch catalog-hash-memo), actions beat first after 2 s, and an
+account's first task upserts the attributes its event set with its AccountId, before the
+run starts (patch attributes-with-enrollment: 3 visibility upserts). The engine's rate went
+from 12.1 a second, where it had held through every change of the day before, to 14.0 and
+12.7 in the two runs since.
 
-Since the night's runs: 0.2.0 vouches for the four patches the account and run asked about
-(five markers and five TemporalChangeVersion upserts fewer per enrollment), the SDK's no-op
-payload passes are skipped in both workers (workers.payload_passes), and an account enrolls
-with the plan from the worker's memory by hash, without the resolve_plan local activity
-(engine.journeys._plan_cache), asking about that new patch once per account run until the
-next release. One signal per account instead of two (an event's parts in one
-CombinedEvent, as the API sends `set` with `event`) did not move the ratio either. The
-second worker adds nothing (0.91x): the dev server, on the same 2 cores, is the bottleneck.
+Memory at 500: the worker keeps at most its cache of workflows in memory
+(PLAYBOOK_WORKER_CACHED_WORKFLOWS, 2,000 by default since issue 20; the rest wait in
+Temporal and are replayed when they next have work): about 0.25 MiB per cached workflow.
+Latency under load: the alert with the accounts live against the empty server (10 samples
+each: the tail is one or two samples). The second worker adds nothing: the dev server, on
+the same 2 cores, is the bottleneck.
 """
 
 
