@@ -325,12 +325,16 @@ Worker memory <= 1 GiB: met at 500 (332 MiB with 530 accounts live), **not at 10
 `make bench`'s 10,000-account run of 2026-12-06 (release 0.3.0) the engine worker's resident
 set grew about 1 MiB a second through the one-worker phase (about 80 KB an enrollment, its
 cache of 2,000 workflows long full) and stood at 1.7 GiB near its end; that run's figures were lost
-(the benchmark waited 60 s for that worker to stop, then raised; it now kills it). Not
-tune_gc and not Python's heap: an in-process worker with a cache of 200 enrolling 2,000
-accounts grew about 15 MiB per 1,000 accounts with or without it, while tracemalloc saw
-under 1 MiB of Python allocations added between the 1,000th and 2,000th. The growth is
-native (sdk-core's, or the allocator's arenas); with the SDK's cache of 1,000, the run of
-2026-11-24 peaked at 499 MiB with 10,070 accounts. Open.
+(the benchmark waited 60 s for that worker to stop, then raised; it now kills it). The
+growth follows the accounts enrolled, not the cache: a `playbook worker` enrolling 3,000
+accounts as here grew about 250 KB per account past the first 1,000 (1,001 MiB at 3,000),
+the same with a cache of 200 (634 MiB at 2,000) and with MALLOC_ARENA_MAX=2; an in-process
+worker built the same way (build_worker, tune_gc) grew about 25 KB per account with
+recorded actions and about 10 KB with the real ones (SQLite store, SMTP to a catcher), its
+Python heap flat by tracemalloc. So it is in what `playbook worker` sets up beyond that (its
+logging, the Temporal runtime's telemetry and log forwarding, the settings) or in its
+process alone. With the SDK's cache of 1,000, the run of 2026-11-24 peaked at 499 MiB with
+10,070 accounts. Open.
 
 What each enrollment costs the server, from the dev server's own metrics (persistence and
 frontend requests by operation over 300 enrollments, 2026-12-06): the engine made as many
