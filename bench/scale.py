@@ -328,12 +328,9 @@ cache of 2,000 workflows long full) and stood at 1.7 GiB near its end; that run'
 (the benchmark waited 60 s for that worker to stop, then raised; it now kills it). The
 growth follows the accounts enrolled, not the cache: a `playbook worker` enrolling 3,000
 accounts as here grew about 250 KB per account past the first 1,000 (1,001 MiB at 3,000),
-the same with a cache of 200 (634 MiB at 2,000) and with MALLOC_ARENA_MAX=2; an in-process
-worker built the same way (build_worker, tune_gc) grew about 25 KB per account with
-recorded actions and about 10 KB with the real ones (SQLite store, SMTP to a catcher), its
-Python heap flat by tracemalloc. So it is in what `playbook worker` sets up beyond that (its
-logging, the Temporal runtime's telemetry and log forwarding, the settings) or in its
-process alone. With the SDK's cache of 1,000, the run of 2026-11-24 peaked at 499 MiB with
+the same with a cache of 200 (634 MiB at 2,000) and with MALLOC_ARENA_MAX=2. (Probes of an
+in-process worker that grew far less did not wait for their enrollments to be done, so they
+say nothing yet.) With the SDK's cache of 1,000, the run of 2026-11-24 peaked at 499 MiB with
 10,070 accounts. Open.
 
 What each enrollment costs the server, from the dev server's own metrics (persistence and
