@@ -19,6 +19,7 @@ from temporalio.worker import Worker
 from bench._bare import BareWaiting
 from engine.client._converter import DATA_CONVERTER
 from workers import payload_passes
+from workers.sandbox import CountingSandbox
 from workers.worker import tune_gc
 
 
@@ -26,9 +27,14 @@ async def main(address: str, task_queue: str, cached: int) -> None:
     client = await Client.connect(address, data_converter=DATA_CONVERTER)
     payload_passes.install()  # as the engine's worker does: the SDK's no-op passes skipped
     async with Worker(
-        client, task_queue=task_queue, workflows=[BareWaiting], max_cached_workflows=cached
+        client,
+        task_queue=task_queue,
+        workflows=[BareWaiting],
+        max_cached_workflows=cached,
+        # The SDK's sandbox, reporting evictions: the two workers collect garbage alike.
+        workflow_runner=CountingSandbox(),
     ):
-        tune_gc()  # as `playbook worker` does: the two workers collect garbage alike
+        tune_gc(cached)  # as `playbook worker` does
         await asyncio.Event().wait()  # until the benchmark terminates the process
 
 

@@ -306,7 +306,7 @@ async def main(samples: int) -> None:
                 # This process is the workers' (engine and baselines alike): collect as
                 # `playbook worker` does. build_worker skipped the SDK's no-op payload
                 # passes (workers.payload_passes) for both alike.
-                tune_gc()
+                tune_gc(worker.config()["max_cached_workflows"])
 
                 async def by_client(account: str) -> None:
                     await send(client, account, HealthEvent(score=25), "bench")

@@ -88,7 +88,7 @@ async def _serve(settings: TemporalSettings, register_attributes: bool) -> None:
             graceful_shutdown_timeout=_GRACE,
             max_cached_workflows=full.worker.cached_workflows,
         )
-        tune_gc()
+        tune_gc(worker.config()["max_cached_workflows"])
         await _work(worker, settings, probe)
     finally:
         if probe is not None:

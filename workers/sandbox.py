@@ -15,6 +15,10 @@ for any answer. Everything else is the stock sandbox: the same restrictions, the
 per-workflow imports, the same activations. For any other converter, or an SDK whose
 private runner no longer looks as expected, :func:`workflow_runner` returns the stock
 sandbox unchanged.
+
+Every sandbox here also reports each workflow it lets go to ``workers.evictions``, which
+paces the worker's full garbage collections by them; :class:`CountingSandbox` is the stock
+sandbox with that alone, for a baseline's worker.
 """
 
 from __future__ import annotations
@@ -28,6 +32,7 @@ from pathlib import Path
 from types import CodeType
 from typing import Any, ClassVar
 
+from temporalio.bridge.proto.workflow_activation import WorkflowActivation
 from temporalio.converter import (
     DataConverter,
     StorageDriverStoreContext,
@@ -36,6 +41,8 @@ from temporalio.converter import (
 from temporalio.worker import WorkflowRunner
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner
 from temporalio.worker.workflow_sandbox import _runner as _sdk
+
+from workers import evictions
 
 _NO_STORE = StorageDriverStoreContext(target=None)
 _ANSWERED = ("get_serialization_context", "get_external_store_context")
@@ -110,18 +117,37 @@ class _CompiledOnce(importlib.abc.MetaPathFinder):
 _COMPILED_ONCE = _CompiledOnce()
 
 
-class _CompiledSandbox(SandboxedWorkflowRunner):
-    """The stock sandbox, its workflow modules compiled once (see :class:`_CompiledOnce`)."""
+def _counting_instance() -> type[Any] | None:
+    """The SDK's private sandboxed instance, reporting its eviction to workers.evictions;
+    None when the installed SDK has no such class."""
+    base: Any = getattr(_sdk, "_Instance", None)
+    if base is None or not callable(getattr(base, "activate", None)):
+        return None
 
-    def create_instance(self, det: Any) -> Any:
-        _COMPILED_ONCE.register(det.defn.cls.__module__)
-        return super().create_instance(det)
+    class CountingInstance(base):  # type: ignore[misc]
+        def activate(self, act: WorkflowActivation) -> Any:
+            completion = super().activate(act)
+            # The SDK sends an eviction alone in its activation, and drops the instance
+            # once this returns.
+            if len(act.jobs) == 1 and act.jobs[0].HasField("remove_from_cache"):
+                evictions.evicted()
+            return completion
+
+    return CountingInstance
+
+
+_COUNTING = _counting_instance()
+
+
+def counts_evictions() -> bool:
+    """True when this module's sandboxes report evictions (workers.evictions)."""
+    return _COUNTING is not None
 
 
 def _context_free_instance() -> type[Any] | None:
-    """The SDK's private sandboxed instance with the context questions answered outside it;
-    None when the installed SDK has no such class (the stock sandbox runs then)."""
-    base: Any = getattr(_sdk, "_Instance", None)
+    """The counting instance with the context questions answered outside it; None when the
+    installed SDK has no such class (the stock sandbox runs then)."""
+    base: Any = _COUNTING
     if base is None or not all(callable(getattr(base, name, None)) for name in _ANSWERED):
         return None
 
@@ -136,6 +162,24 @@ def _context_free_instance() -> type[Any] | None:
 
 
 _INSTANCE = _context_free_instance()
+
+
+class CountingSandbox(SandboxedWorkflowRunner):
+    """The SDK's sandbox, unchanged but for reporting evictions: for a baseline's worker
+    that collects garbage as the engine's does."""
+
+    def create_instance(self, det: Any) -> Any:
+        if _COUNTING is None:
+            return super().create_instance(det)
+        return _COUNTING(det, self.runner_class, self.restrictions)
+
+
+class _CompiledSandbox(CountingSandbox):
+    """The stock sandbox, its workflow modules compiled once (see :class:`_CompiledOnce`)."""
+
+    def create_instance(self, det: Any) -> Any:
+        _COMPILED_ONCE.register(det.defn.cls.__module__)
+        return super().create_instance(det)
 
 
 class _ContextFreeSandbox(SandboxedWorkflowRunner):

@@ -19,9 +19,9 @@ from engine.journeys import _plan_cache
 from engine.journeys._account import AccountWorkflow
 from engine.journeys._catalog import CatalogWorkflow
 from engine.journeys._run import PlaybookRunWorkflow
-from workers import payload_passes
+from workers import evictions, payload_passes
 from workers.catalog import CatalogActivities
-from workers.sandbox import workflow_runner
+from workers.sandbox import counts_evictions, workflow_runner
 
 WORKFLOWS: list[type] = [AccountWorkflow, PlaybookRunWorkflow, CatalogWorkflow]
 
@@ -64,8 +64,9 @@ FULL_COLLECTION_EVERY = 1_000
 """Collections of the middle generation between two full ones (Python's default: 10)."""
 
 
-def tune_gc() -> None:
-    """Garbage collection for a worker process, called once it has imported what it runs.
+def tune_gc(cached_workflows: int) -> None:
+    """Garbage collection for a worker process whose cache holds ``cached_workflows``,
+    called once it has imported what it runs, on its event loop.
 
     A worker's heap is mostly long-lived: every cached workflow keeps its sandbox's modules
     (about 0.25 MiB each). With Python's default thresholds a full collection walks all of
@@ -73,10 +74,17 @@ def tune_gc() -> None:
     collections of up to 233 ms in a run, each one a sample of 300 ms where the rest took 80.
     The young generations stay as they are (a workflow's garbage is young: its activation's
     payloads and commands); full collections wait for 1,000 middle ones instead of 10, and
-    what the process imported at start is frozen out of them (gc.freeze). Garbage that
-    survives to the old generation (an evicted workflow's sandbox) waits longer to be freed;
-    the worker's memory still follows its cache (bench.scale).
+    what the process imported at start is frozen out of them (gc.freeze). An evicted
+    workflow's sandbox, though, is old garbage only a full collection frees, so full
+    collections follow evictions instead (workers.evictions: one per quarter of the cache
+    evicted). Where the sandbox cannot count evictions, the thresholds stay Python's.
     """
     gc.freeze()
+    if not counts_evictions():
+        return
     young, middle, _ = gc.get_threshold()
     gc.set_threshold(young, middle, FULL_COLLECTION_EVERY)
+    loop = None
+    with contextlib.suppress(RuntimeError):
+        loop = asyncio.get_running_loop()
+    evictions.pace(cached_workflows, loop)
