@@ -318,20 +318,25 @@ machine goes, not how a cluster scales.
 
 
 ANALYSIS = """\
-Goals: enrollment throughput >= 0.8x bare with child: **met** at 500 accounts: 12.7 accounts
-a second against 14.8 (0.85x) in the last run (2026-12-06, release 0.3.0), 14.0 against 14.8
-(0.95x) in the one before it, on a faster hour (the bare baseline 36.6/s then, 26.5 now).
-Worker memory <= 1 GiB: met at 500 (332 MiB with 530 accounts live), **not at 10,000**: in
-`make bench`'s 10,000-account run of 2026-12-06 (release 0.3.0) the engine worker's resident
-set grew about 1 MiB a second through the one-worker phase (about 80 KB an enrollment, its
-cache of 2,000 workflows long full) and stood at 1.7 GiB near its end; that run's figures were lost
-(the benchmark waited 60 s for that worker to stop, then raised; it now kills it). The
-growth follows the accounts enrolled, not the cache: a `playbook worker` enrolling 3,000
-accounts as here grew about 250 KB per account past the first 1,000 (1,001 MiB at 3,000),
-the same with a cache of 200 (634 MiB at 2,000) and with MALLOC_ARENA_MAX=2. (Probes of an
-in-process worker that grew far less did not wait for their enrollments to be done, so they
-say nothing yet.) With the SDK's cache of 1,000, the run of 2026-11-24 peaked at 499 MiB with
-10,070 accounts. Open.
+Goals: enrollment throughput >= 0.8x bare with child: **met** at 10,000 accounts, 11.3
+accounts a second against 13.9 (0.81x, just over the line) in the run of 2026-12-06 (after
+release 0.3.0, full collections paced by evictions); at 500 accounts 12.7 against 14.8
+(0.85x) and 14.0 against 14.8 (0.95x) the same day. Worker memory <= 1 GiB: **met** at
+10,000: 638 MiB peak, 631 MiB at the end with 10,070 accounts live (the one-worker phase read
+633-649 MiB from its 1,000th account on). Alert latency with them live: p99 111 ms against
+130 on the empty server (50 samples each).
+
+Memory before that run: in `make bench`'s 10,000-account run of release 0.3.0 the worker
+grew about 1 MiB a second through the one-worker phase and stood at 1.7 GiB near its end;
+a `playbook worker` enrolling 3,000 accounts as here grew about 250 KB per account past the
+first 1,000 (1,001 MiB at 3,000), whatever its cache. The cause: workers.worker.tune_gc had
+Python's full collections wait for 1,000 middle ones (to keep their pauses out of reaction
+latency), and a full collection is the only thing that frees an evicted workflow's sandbox
+(a web of reference cycles): under tracemalloc the Python heap was flat from 1,000 to 2,000
+accounts (285-287 MiB) while the resident set grew, and a `gc.collect()` every 500 accounts
+held the worker at 640 MiB. Now each sandbox reports its eviction and a full collection
+runs after every quarter of the cache evicted (workers.evictions): the same probe read 507
+MiB at 1,000 accounts and 573-580 MiB from 1,500 to 4,000.
 
 What each enrollment costs the server, from the dev server's own metrics (persistence and
 frontend requests by operation over 300 enrollments, 2026-12-06): the engine made as many
@@ -350,12 +355,10 @@ run starts (patch attributes-with-enrollment: 3 visibility upserts). The engine'
 from 12.1 a second, where it had held through every change of the day before, to 14.0 and
 12.7 in the two runs since.
 
-Memory at 500: the worker keeps at most its cache of workflows in memory
-(PLAYBOOK_WORKER_CACHED_WORKFLOWS, 2,000 by default since issue 20; the rest wait in
-Temporal and are replayed when they next have work): about 0.25 MiB per cached workflow.
-Latency under load: the alert with the accounts live against the empty server (10 samples
-each: the tail is one or two samples). The second worker adds nothing: the dev server, on
-the same 2 cores, is the bottleneck.
+The worker keeps at most its cache of workflows in memory (PLAYBOOK_WORKER_CACHED_WORKFLOWS,
+2,000 by default since issue 20; the rest wait in Temporal and are replayed when they next
+have work): about 0.25 MiB per cached workflow. The second worker adds nothing (0.98x): the
+dev server, on the same 2 cores, is the bottleneck.
 """
 
 

@@ -31,11 +31,15 @@ class _Pacer:
         self._count = 0
         self._loop: asyncio.AbstractEventLoop | None = None
         self._lock = threading.Lock()
-        gc.callbacks.append(self._collected)
 
     def pace(self, every: int, loop: asyncio.AbstractEventLoop | None) -> None:
         with self._lock:
             self._every, self._count, self._loop = every, 0, loop
+        # Heard on every collection, young ones too: only while pacing.
+        if every and self._collected not in gc.callbacks:
+            gc.callbacks.append(self._collected)
+        elif not every and self._collected in gc.callbacks:
+            gc.callbacks.remove(self._collected)
 
     def evicted(self) -> None:
         with self._lock:
