@@ -60,8 +60,9 @@ def worker_env(
 def stop(processes: Iterable[subprocess.Popen[bytes]]) -> None:
     """SIGTERM to each worker process, then wait; one still running after 60 s is killed.
 
-    The engine worker of bench.scale's 10,000-account run (1.7 GiB, 2,000 cached workflows)
-    had not stopped after 60 s, why not unmeasured; its figures are taken by then."""
+    The engine worker of bench.scale's 10,000-account run of release 0.3.0 (1.7 GiB, 2,000
+    cached workflows) had not stopped after 60 s, why not unmeasured; its figures are taken
+    by then."""
     running = list(processes)
     for process in running:
         process.terminate()
