@@ -52,10 +52,13 @@ class _Pacer:
             loop = self._loop
         # Evictions run on the SDK's workflow threads, each against the deadlock timeout; the
         # collection goes to the worker's event loop instead, outside any activation's clock.
-        if loop is None or loop.is_closed():
-            gc.collect()
-        else:
-            loop.call_soon_threadsafe(gc.collect)
+        try:
+            if loop is not None:
+                loop.call_soon_threadsafe(gc.collect)
+                return
+        except RuntimeError:  # the loop closed: nothing else runs now
+            pass
+        gc.collect()
 
     def _collected(self, phase: str, info: dict[str, Any]) -> None:
         # Any full collection, Python's own included, frees what was evicted before it.

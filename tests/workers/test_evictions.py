@@ -98,6 +98,15 @@ async def test_the_collection_runs_on_the_workers_loop(full_collections: list[in
     assert len(full_collections) == 1
 
 
+def test_a_closed_loop_collects_at_once(full_collections: list[int]) -> None:
+    """A worker's loop already closed (a shutdown) leaves the collection to the thread."""
+    loop = asyncio.new_event_loop()
+    loop.close()
+    evictions.pace(400, loop)
+    _evict(100)
+    assert len(full_collections) == 1
+
+
 def _runners() -> dict[str, WorkflowRunner]:
     return {
         "engine's": workflow_runner(DATA_CONVERTER),
