@@ -30,8 +30,20 @@ COSTS: list[tuple[str, tuple[str, ...]]] = [
     ),
     ("sandbox: module imports inside it", ("_importer.py:Importer._import",)),
     ("workflow code and the SDK inside the sandbox", ("_in_sandbox.py:InSandbox.activate",)),
-    ("AccountWorkflow code (engine/journeys/_account.py)", ("engine/journeys/_account.py",)),
-    ("PlaybookRun code (engine/journeys/_run.py)", ("engine/journeys/_run.py",)),
+    (
+        "AccountWorkflow code (engine/journeys/_account*, its intake, enrolling, forwarding)",
+        (
+            "engine/journeys/_account",
+            "engine/journeys/_intake.py",
+            "engine/journeys/_enrolling.py",
+            "engine/journeys/_forwarding.py",
+            "engine/journeys/_interventions.py",
+        ),
+    ),
+    (
+        "PlaybookRun code (engine/journeys/_run*, its steps and actions)",
+        ("engine/journeys/_run", "engine/journeys/_steps.py", "engine/journeys/_actions.py"),
+    ),
     ("entry rules (engine/journeys/_entries.py)", ("engine/journeys/_entries.py",)),
     ("conditions, facts (engine/language)", ("engine/language/",)),
     ("signals to the journeys (signal_external_workflow)", ("signal_external_workflow",)),

@@ -11,7 +11,8 @@ from typing import Any
 from temporalio.client import Client, WorkflowHandle
 from temporalio.common import WorkflowIDConflictPolicy
 
-from engine.journeys._account import ACCOUNT_PATCHES, AccountWorkflow
+from engine.journeys._account import AccountWorkflow
+from engine.journeys._account_patches import ACCOUNT_PATCHES
 from engine.journeys._account_state import AccountState
 from engine.journeys._catalog import CATALOG_WORKFLOW_ID, Catalog, CatalogWorkflow
 from engine.journeys._messages import AccountEvent, AttributeChange, CombinedEvent, HealthEvent

@@ -80,7 +80,7 @@ class AccountState(BaseModel):
     actions carry them), so a new count is news to each of them."""
     patches: list[str] = Field(default_factory=list)
     """The run's ``workflow.patched`` ids its starter vouches for
-    (``engine.journeys._account.ACCOUNT_PATCHES``), taken without asking: each asked costs
+    (``engine.journeys._account_patches.ACCOUNT_PATCHES``), taken without asking: each asked costs
     a run two events (the marker and the SDK's upsert of TemporalChangeVersion)."""
 
 

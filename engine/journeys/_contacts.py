@@ -27,6 +27,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from temporalio import workflow
+from temporalio.exceptions import TemporalError
 
 with workflow.unsafe.imports_passed_through():
     import engine.journeys._clock as _clock
@@ -140,6 +141,22 @@ class ContactDesk:
         known = {r.key for r in state.contact_waiting}
         state.contact_waiting += [r for r in self.arrived if r.key not in known]
         self.arrived.clear()
+
+    async def answer(
+        self, policy: ContactPolicyPlan | None, calm: bool, reacting: Callable[[], None]
+    ) -> None:
+        """Decide what waits (:meth:`decide`) and signal each journey its verdict;
+        ``reacting`` is called before each signal (the account's ChangeLog.reacting)."""
+        if not (self.arrived or self._state().contact_waiting):
+            return
+        self.take()
+        for workflow_id, verdict in self.decide(policy, calm):
+            reacting()
+            # A journey that ended a moment ago refuses the signal; nothing waits for it.
+            with contextlib.suppress(TemporalError):
+                await workflow.get_external_workflow_handle(workflow_id).signal(
+                    "contact_verdict", verdict
+                )
 
     def next_wake(self, policy: ContactPolicyPlan | None) -> timedelta | None:
         """How long until a waiting request can be decided anew (it settles, a slot frees,

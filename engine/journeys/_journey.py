@@ -137,6 +137,10 @@ class Journey(Protocol):
 
     def check_endings(self, event: str | None = None) -> None: ...
 
+    def holds(self, condition: ConditionPlan, rule: str, record: str | None = None) -> bool:
+        """Whether ``condition`` holds now; recorded as ``record`` when given."""
+        ...
+
     @property
     def endings_due(self) -> datetime | None:
         """When a goal or exit condition holding now will have held for its ``for``."""

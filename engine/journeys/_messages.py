@@ -38,7 +38,7 @@ class RunInput(_Message):
     for a slot first (engine.journeys._contacts)."""
     patches: list[str] = Field(default_factory=list)
     """The run's ``workflow.patched`` ids the account vouches for: those of the engine that
-    enrolled it (``engine.journeys._run.RUN_PATCHES``), taken without asking. Asking costs a
+    enrolled it (``engine.journeys._run_patches.RUN_PATCHES``), taken without asking. Asking costs a
     new run two events per id (the marker and the SDK's upsert of TemporalChangeVersion);
     a run started without the list asks, and replays as it ran."""
 
@@ -377,8 +377,8 @@ class Enrollment(_Message):
     """The health values its run reads (``engine.language._plan.health_reads``). None for
     enrollments from before it was kept: every change wakes them."""
     sent: list[Any] | None = None
-    """What the run last got of what it reads (``AccountWorkflow._what_runs_read``): the
-    account sends new facts only when this differs."""
+    """What the run last got of what it reads (``Forwarding.what_runs_read``, in
+    engine.journeys._forwarding): the account sends new facts only when this differs."""
 
 
 ChangeKind = Literal["arr", "segment", "tier", "lifecycle", "nps", "csat"]

@@ -6,6 +6,10 @@ durable timers, condition waits wake on the signal that changes the facts, actio
 activities with idempotency keys, and the escalation ladder runs beside the steps. Goal and
 exit end the run from any state, cancel what is pending and close what it opened.
 
+The walk through the steps is engine.journeys._steps, the way an action is asked for and
+called engine.journeys._actions, the ladder engine.journeys._ladder, the waits
+engine.journeys._waits; the run's patch ids are in engine.journeys._run_patches.
+
 Deterministic by construction: no I/O, clock or randomness; time is ``_clock.now()``.
 """
 
@@ -17,29 +21,26 @@ from datetime import datetime, timedelta
 from typing import Any, Literal
 
 from temporalio import workflow
-from temporalio.exceptions import ActivityError, TemporalError
-from temporalio.workflow import ActivityCancellationType
+from temporalio.exceptions import TemporalError
 
 with workflow.unsafe.imports_passed_through():
+    import engine.journeys._actions as _actions
     import engine.journeys._approvals as _approvals
     import engine.journeys._arms as _arms
     import engine.journeys._clock as _clock
     import engine.journeys._search as sa
     import engine.journeys._summaries as _summaries
-    from engine.journeys._catch_up import skipping_policy
-    from engine.journeys._contacts import permit
     from engine.journeys._endings import Endings
     from engine.journeys._evaluate import evaluate
     from engine.journeys._history import (
         DECISIONS_PATCH,
-        HISTORY_IN_TASK,
         UNLOGGED,
         Outbox,
         decision_record,
         send_history,
     )
     from engine.journeys._journey import patched
-    from engine.journeys._ladder import CHANNELS_AT_ONCE, Ladder
+    from engine.journeys._ladder import Ladder
     from engine.journeys._messages import (
         Acknowledgement,
         ActionReceipt,
@@ -58,66 +59,23 @@ with workflow.unsafe.imports_passed_through():
         RunInput,
         RunResult,
         RunStatus,
-        StartPlaybook,
         StopRequest,
         nothing_to_do,
     )
-    from engine.journeys._options import ACTION_HEARTBEAT, ACTION_RETRY, ACTION_TIMEOUT
-    from engine.journeys._reviews import reviewed_email
-    from engine.journeys._timing import sleep_at_most
-    from engine.journeys._waits import wait_for, wait_for_event, wait_until, watch_calendar
-    from engine.journeys._windows import journey_zone, wait_business_days, wait_for_window
-    from engine.language._by_segment import for_facts as by_segment
-    from engine.language._facts import Facts, anchor_value
-    from engine.language._plan import (
-        ApprovalNode,
-        BranchNode,
-        ConditionPlan,
-        EmailNode,
-        EndNode,
-        EscalateNode,
-        Node,
-        StartPlaybookNode,
-        TierPlan,
-        WaitForNode,
-        WaitNode,
-        date_anchors,
+    from engine.journeys._run_patches import (
+        ANY_ANCHORS,
+        EXACT_JOURNEYS,
+        EXACT_WAKES,
+        HISTORY_PATCH,
+        TICK,
     )
+    from engine.journeys._steps import Steps
+    from engine.journeys._timing import sleep_at_most
+    from engine.journeys._waits import watch_calendar
+    from engine.journeys._windows import journey_zone
+    from engine.language._facts import Facts, anchor_value
+    from engine.language._plan import ConditionPlan, Node, TierPlan, date_anchors
 
-# How the run ended goes to the store for the dashboard; runs started before this replay
-# without it.
-HISTORY_PATCH = "record-journey-outcome"
-# Conditions that read the calendar (days_to_renewal...) change without a signal. A run
-# sleeps until the moment one can change (engine.journeys._timing); runs started before that
-# (workflow.patched id below) replay with a daily wake-up instead.
-TICK = timedelta(days=1)
-EXACT_WAKES = "exact-wakes"
-# workflow.patched ids; runs started before each replay the old way. exact-journeys: endings
-# as docs/language.md "How a journey ends" says, no action after a goal or exit, waits and
-# the ladder moved by new facts. catch-up: passed actions skipped as the plan says.
-EXACT_JOURNEYS = "exact-journeys"
-CATCH_UP = "catch-up"
-ANY_ANCHORS = "any-date-anchors"
-"""workflow.patched id: a date-anchored wait re-reads its date when any of its anchors moves
-(start_date, go_live_date...); runs from before re-read it on renewal_date moves only."""
-RUN_PATCHES = (
-    EXACT_WAKES,
-    EXACT_JOURNEYS,
-    DECISIONS_PATCH,
-    HISTORY_PATCH,
-    CATCH_UP,
-    CHANNELS_AT_ONCE,
-    HISTORY_IN_TASK,
-)
-"""Every workflow.patched id a run asks about: an account enrolling a run with this engine
-vouches for them all (RunInput.patches), so the run need not record a marker for each.
-
-A new patch of the run joins this list one release after it ships, never with it: during a
-rolling deploy an account on a new worker may start a run whose first task an old worker
-runs, and an id vouched for that the old code does not know would be taken as applied on the
-next replay although the old code took the old path. Asked with a marker meanwhile (through
-``patched``, which honours a vouch), it is recorded as what it was. HISTORY_IN_TASK joined
-in 0.2.0 (README, "Releases and upgrades")."""
 # Endings that close all the run opened; a natural end closes only the ladder's items.
 _CLOSES_ALL = ("goal", "exit", "stopped")
 
@@ -135,16 +93,14 @@ class PlaybookRunWorkflow:
         self._result: RunResult | None = None
         self._why: list[Decision] = []
         self._log: Outbox | None = None  # the decision log, in runs that keep one
-        self._step: str | None = None
-        self._visits: dict[str, int] = {}
         self.anchors = 0
         self._anchor_names: list[str] = ["renewal_date"]  # whose moves count in ``anchors``
         self.paused = False
         self.exact_wakes = False
         self.exact_journeys = False
         self.ladder = Ladder(self)
+        self._steps = Steps(self)
         self._endings = Endings()
-        self._passed: datetime | None = None  # the date the walk is late for, if any
         self.waiting: str | None = None  # what the current step waits for, in words
         self.wait_ends: datetime | None = None  # when that wait ends at the latest
         self.approval: _approvals.Request | None = None  # the approval waiting for an answer
@@ -197,7 +153,7 @@ class PlaybookRunWorkflow:
         if self._ending is None:
             reason = request.reason + (f" (by {request.by})" if request.by else "")
             self._ending = RunResult(
-                outcome="neutral", ended_by="stopped", reason=reason, step=self._step
+                outcome="neutral", ended_by="stopped", reason=reason, step=self._steps.step
             )
             self.record("exit", "stop", detail=reason)
 
@@ -281,7 +237,7 @@ class PlaybookRunWorkflow:
             playbook=plan.name,
             version=plan.version,
             hash=plan.hash,
-            step=self._step,
+            step=self._steps.step,
             escalation_tier=self.ladder.tier,
             acknowledged_by=self.ladder.acknowledged_by,
             result=self._result,
@@ -308,7 +264,7 @@ class PlaybookRunWorkflow:
         if not input.simulation and patched(input, DECISIONS_PATCH):
             self._log = Outbox(self._not_logged, functools.partial(patched, input))
         plan = input.plan
-        # The account sets them on the start (engine.journeys._account.RUN_ATTRIBUTES): an
+        # The account sets them on the start (engine.journeys._enrolling): an
         # upsert then would change nothing and cost an event. What the start carried is in
         # the run's first event, so a run started without them replays as it ran.
         started = workflow.info().typed_search_attributes
@@ -327,7 +283,7 @@ class PlaybookRunWorkflow:
         self.check_endings()
         for name in self._events:  # events delivered with the start
             self.check_endings(name)
-        steps = asyncio.create_task(self._walk())
+        steps = asyncio.create_task(self._steps.walk())
         ladder = asyncio.create_task(self.ladder.run()) if plan.escalation else None
         calendar = asyncio.create_task(watch_calendar(self)) if self.exact_wakes else None
         await workflow.wait_condition(lambda: steps.done() or self._ending is not None)
@@ -408,145 +364,6 @@ class PlaybookRunWorkflow:
             ack_seconds=dict(self.ladder.ack_seconds),
         )
 
-    async def _walk(self) -> RunResult:
-        plan = self.input.plan
-        node_id = plan.start
-        while node_id is not None:
-            if self.ending:
-                # The goal or exit came while the last step finished: the walk stops here,
-                # so the Step attribute and the result name the same step.
-                raise asyncio.CancelledError
-            node = plan.nodes[node_id]
-            self._enter(node_id)
-            guard = evaluate(node.when, self.facts()) if node.when is not None else None
-            if guard is not None and not guard.result:
-                # The values the guard read are the reason: "days_to_renewal 80" says why.
-                self.record("skipped", f"steps.{node_id}.if", guard.seen, "guard did not hold")
-                node_id = node.next
-                continue
-            held = _arms.held(self.arm, node)
-            if held is not None:
-                self.record(held.kind, f"steps.{node_id}", held.seen, held.why)
-                node_id = node.next
-                continue
-            if isinstance(node, EndNode):
-                self.record("end", f"steps.{node_id}", detail=node.reason or node.outcome)
-                return RunResult(
-                    outcome=node.outcome,
-                    ended_by="end",
-                    reason=node.reason or f"ended at {node_id}",
-                    step=node_id,
-                )
-            outcome = await self._execute(node)
-            if isinstance(outcome, RunResult):
-                return outcome
-            node_id = outcome
-        self.record("end", "steps", detail="all steps done")
-        return RunResult(outcome="neutral", ended_by="completed", reason="all steps done")
-
-    async def _execute(self, node: Node) -> str | RunResult | None:
-        """Run one node; the id of the next node, or a result that ends the run."""
-        if isinstance(node, WaitNode):
-            self._passed = None
-            if node.seconds is not None:
-                seconds = by_segment(node.seconds, node.seconds_by_segment, self.facts())
-                until = self.wait_ends = _clock.now() + timedelta(seconds=seconds)
-                self.waiting = (
-                    f"waiting {_summaries.duration(seconds)}, until {_summaries.moment(until)}"
-                )
-                self.describe()
-                await workflow.sleep(
-                    timedelta(seconds=seconds), summary=_summaries.wait(node.id, seconds)
-                )
-            elif node.until is not None:
-                self._passed = await wait_until(self, node.until, node.id)
-            elif node.business_days is not None:
-                await wait_business_days(self, node)
-            self.waiting = None
-            return node.next
-        if isinstance(node, WaitForNode):
-            self._passed = None
-            timeout = by_segment(node.timeout_seconds, node.timeout_by_segment, self.facts())
-            if node.event is not None:
-                met = await wait_for_event(self, node.event, timeout, node.id)
-            else:
-                assert node.condition is not None
-                met = await wait_for(self, node.condition, timeout, node.id)
-            self.waiting = None
-            return node.on_met if met else node.on_timeout
-        if isinstance(node, BranchNode):
-            taken = self.holds(node.condition, f"steps.{node.id}", record="branch")
-            return node.then if taken else node.otherwise
-        if isinstance(node, EscalateNode):
-            self.ladder.request(node.tier, f"steps.{node.id}")
-            return node.next
-        if isinstance(node, ApprovalNode):
-            key = f"{workflow.info().workflow_id}/{node.id}/{self._visits[node.id]}"
-            return await _approvals.ask(self, node, key)
-        assert not isinstance(node, EndNode)
-        if self._skips_passed(node):
-            return node.next
-        reviewed = isinstance(node, EmailNode) and node.review is not None
-        if not reviewed:  # a reviewed email's draft is filed now; its send waits for the window
-            await wait_for_window(self, node)
-        if isinstance(node, StartPlaybookNode):
-            failed = await self._start_playbook(node)
-        elif isinstance(node, EmailNode) and node.review is not None:
-            key = f"{workflow.info().workflow_id}/{node.id}/{self._visits[node.id]}"
-            failed = await reviewed_email(self, node, key)
-        else:
-            failed = await self._act(node)
-        if failed and node.on_failure == "stop":
-            return RunResult(outcome="failure", ended_by="failed", reason=failed, step=node.id)
-        if failed and node.on_failure == "escalate":
-            self.ladder.request(None, f"steps.{node.id}.on_failure")
-        return node.next
-
-    def _skips_passed(self, node: Node) -> bool:
-        """Skip an action whose date had passed, as the catch-up policy says (recorded)."""
-        policy = skipping_policy(self.input.plan, node) if self._passed else None
-        if self._passed is None or policy is None or not patched(self.input, CATCH_UP):
-            return False
-        seen = {"date": self._passed.date().isoformat()}
-        why = f"its date had passed when the journey reached it (catch_up: {policy})"
-        self.record("skipped", f"steps.{node.id}.catch_up", seen, detail=why)
-        return True
-
-    async def _act(self, node: Node) -> str | None:
-        """Carry out an action step; the failure message when it failed for good."""
-        key = f"{workflow.info().workflow_id}/{node.id}/{self._visits[node.id]}"
-        if isinstance(node, EmailNode) and not await permit(self, node, key):
-            return None  # dropped under the contact policy, and recorded
-        try:
-            receipt = await self.activity("perform_action", self.action(key, node.id, node=node))
-        except ActivityError as error:
-            message = str(error.cause or error)
-            self.record("action_failed", f"steps.{node.id}", detail=message)
-            return message
-        self.record("action", f"steps.{node.id}", detail=receipt.detail)
-        return None
-
-    async def _start_playbook(self, node: StartPlaybookNode) -> str | None:
-        """Ask the account to enroll in ``node.playbook``; the failure message if it cannot."""
-        rule = f"steps.{node.id}"
-        parent = self.input.parent_workflow_id
-        if parent is None:
-            self.record("skipped", rule, detail="no account workflow to enroll through")
-            return None
-        request = StartPlaybook(
-            event_id=f"{workflow.info().workflow_id}/{node.id}/{self._visits[node.id]}",
-            playbook=node.playbook,
-            requested_by=f"{self.input.plan.name}.{rule}",
-        )
-        self.reacting()
-        try:
-            await workflow.get_external_workflow_handle(parent).signal("start_playbook", request)
-        except TemporalError as error:
-            self.record("action_failed", rule, detail=f"could not reach {parent}: {error}")
-            return str(error)
-        self.record("action", rule, detail=f"asked {parent} to start {node.playbook}")
-        return None
-
     # Helpers shared with the ladder -----------------------------------------------------
 
     @property
@@ -620,7 +437,7 @@ class PlaybookRunWorkflow:
             _summaries.run_now(
                 self.input.plan,
                 self.input.account_id,
-                self._step,
+                self._steps.step,
                 self.waiting,
                 ladder.tier,
                 ladder.sla_until,
@@ -638,27 +455,7 @@ class PlaybookRunWorkflow:
         tier: TierPlan | None = None,
         channel: Any = None,
     ) -> ActionRequest:
-        facts = self.facts()
-        template_name = node.template if isinstance(node, EmailNode) else None
-        if tier is not None and channel == "email":
-            template_name = tier.template
-        plan = self.input.plan
-        return ActionRequest(
-            idempotency_key=key,
-            workflow_id=workflow.info().workflow_id,
-            account_id=self.input.account_id,
-            playbook=self.input.plan.name,
-            version=self.input.plan.version,
-            step=step,
-            node=node,
-            tier=tier,
-            channel=channel,
-            template=plan.templates.get(template_name) if template_name else None,
-            owner=plan.owner,
-            enrolled_at=self.input.enrolled_at,
-            account=facts.account,
-            health=facts.health.model_dump(),
-        )
+        return _actions.request(self, key, step, node, tier, channel)
 
     @property
     def ending(self) -> bool:
@@ -674,48 +471,7 @@ class PlaybookRunWorkflow:
     async def activity(
         self, name: str, request: ActionRequest | CloseRequest | ApprovalSettlement
     ) -> ActionReceipt:
-        if isinstance(request, ActionRequest) and self.ending:
-            raise asyncio.CancelledError  # the task running it is being cancelled anyway
-        if self.paused and isinstance(request, ActionRequest):
-            # Only when paused: a journey never paused takes exactly the path it always did,
-            # so recorded histories replay unchanged.
-            await workflow.wait_condition(lambda: not self.paused)
-            if self.ending:  # the goal or exit came during the pause
-                raise asyncio.CancelledError
-            facts = self.facts()
-            request = request.model_copy(
-                update={"account": facts.account, "health": facts.health.model_dump()}
-            )
-        if isinstance(request, ActionRequest):
-            summary = _summaries.action(request, _clock.now())
-        elif isinstance(request, CloseRequest):
-            summary = _summaries.close(request)
-        else:
-            summary = _summaries.settle(request)
-        self.reacting()
-        receipt: ActionReceipt = await workflow.execute_activity(
-            name,
-            request,
-            summary=summary,
-            result_type=ActionReceipt,
-            start_to_close_timeout=ACTION_TIMEOUT,
-            heartbeat_timeout=ACTION_HEARTBEAT,
-            retry_policy=ACTION_RETRY,
-            # An action cancelled by a goal or exit is waited for, so the run closes what it
-            # opened after it landed rather than before.
-            cancellation_type=(
-                ActivityCancellationType.WAIT_CANCELLATION_COMPLETED
-                if self.exact_journeys
-                else ActivityCancellationType.TRY_CANCEL
-            ),
-        )
-        return receipt
-
-    def _enter(self, node_id: str) -> None:
-        self._visits[node_id] = self._visits.get(node_id, 0) + 1
-        self._step = node_id
-        workflow.upsert_search_attributes([sa.STEP.value_set(node_id)])
-        self.describe()
+        return await _actions.perform(self, name, request)
 
     def check_endings(self, event: str | None = None) -> None:
         if self._ending is not None or self._input is None:
@@ -727,7 +483,7 @@ class PlaybookRunWorkflow:
                 outcome="success" if fired.name == "goal" else "neutral",
                 ended_by=fired.name,
                 reason=fired.reason,
-                step=self._step,
+                step=self._steps.step,
             )
 
     @property

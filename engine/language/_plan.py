@@ -493,7 +493,7 @@ line), so every change of it matters."""
 def health_reads(plan: Plan) -> list[str]:
     """The health values a run of ``plan`` reads (``health.score``, ``health.tier``,
     ``health.components.usage``...; ``[ALL_HEALTH]`` for all of it), so the account wakes the
-    run only when one of them changes (engine.journeys._account). The entry rule is the
+    run only when one of them changes (engine.journeys._forwarding). The entry rule is the
     account's to evaluate, so it is left out.
 
     Over-reading is safe and under-reading is not: any text of the plan that mentions

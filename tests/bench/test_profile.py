@@ -12,7 +12,7 @@ ROOT = Path(bench.__file__).parents[1]
 SITE = "/work/x/.venv/lib/python3.11/site-packages"
 LOOP = "run (asyncio/base_events.py:600);_run_once (asyncio/base_events.py:1900)"
 ACTIVATE = f"activate ({SITE}/temporalio/worker/workflow_sandbox/_runner.py:120)"
-ACCOUNT = f"_apply ({ROOT}/engine/journeys/_account.py:300)"
+ACCOUNT = f"apply ({ROOT}/engine/journeys/_intake.py:60)"
 DUMP = f"to_payload ({SITE}/temporalio/converter/_payload.py:40)"
 
 
@@ -32,10 +32,11 @@ def test_shares_count_each_sample_once_per_cost_and_function(tmp_path: Path) -> 
     text = summary(raw, 2)
     assert text.startswith("4 samples")
     assert "(20.0 ms each" in text  # 4 samples at 100 a second over 2 events
-    assert "| AccountWorkflow code (engine/journeys/_account.py) | 75.0% |" in text
+    account = "AccountWorkflow code (engine/journeys/_account*, its intake, enrolling, forwarding)"
+    assert f"| {account} | 75.0% |" in text
     assert "| the sandbox: new instances and activations, all of it | 75.0% |" in text
     assert "| payload conversion (to and from JSON) | 25.0% |" in text
-    assert "| `engine/journeys/_account.py:_apply` | 75.0% |" in text
+    assert "| `engine/journeys/_intake.py:apply` | 75.0% |" in text
 
 
 def test_event_loop_frames_are_left_out_of_the_inclusive_table(tmp_path: Path) -> None:
@@ -50,7 +51,7 @@ def test_self_time_is_the_innermost_frame(tmp_path: Path) -> None:
     """The self table names the line that was running, not its callers."""
     text = summary(_raw(tmp_path, f"{LOOP};{ACTIVATE};{ACCOUNT} 5"), 5)
     own = text.split("(self")[1]
-    assert "`engine/journeys/_account.py:_apply` | 100.0%" in own
+    assert "`engine/journeys/_intake.py:apply` | 100.0%" in own
     assert "_runner.py:activate" not in own
 
 

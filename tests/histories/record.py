@@ -50,7 +50,8 @@ from engine import PlaybookSet, load
 from engine.client._attributes import register
 from engine.client._converter import DATA_CONVERTER
 from engine.client._start import account_workflow_id, publish, send, send_event
-from engine.journeys._account import _EVENTS_PER_RUN, ACCOUNT_PATCHES, AccountWorkflow
+from engine.journeys._account import _EVENTS_PER_RUN, AccountWorkflow
+from engine.journeys._account_patches import ACCOUNT_PATCHES
 from engine.journeys._account_state import AccountStatus
 from engine.journeys._catalog import (
     _PUBLISHES_PER_RUN,
@@ -81,7 +82,8 @@ from engine.journeys._messages import (
     RunStatus,
     StopRequest,
 )
-from engine.journeys._run import RUN_PATCHES, PlaybookRunWorkflow
+from engine.journeys._run import PlaybookRunWorkflow
+from engine.journeys._run_patches import RUN_PATCHES
 from engine.language._facts import Facts, Health
 from tests.histories import HERE, WORKFLOW_IDS, load_history, workflow_ids
 from tests.support import ignore_history

@@ -22,12 +22,12 @@ from temporalio.testing import WorkflowEnvironment
 from engine import load
 from engine.client._attributes import register
 from engine.client._start import account_workflow_id, publish, send
-from engine.journeys._account import (
+from engine.journeys._account import AccountWorkflow
+from engine.journeys._account_patches import (
     ACCOUNT_PATCHES,
     ATTRIBUTES_WITH_ENROLLMENT,
     PLANS_BY_HASH,
     QUIET_READINGS,
-    AccountWorkflow,
 )
 from engine.journeys._account_state import AccountStatus
 from engine.journeys._catalog import CATALOG_WORKFLOW_ID, Catalog, build_catalog

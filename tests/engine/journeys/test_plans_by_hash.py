@@ -19,11 +19,11 @@ from temporalio.testing import WorkflowEnvironment
 from engine import load
 from engine.client._start import account_workflow_id, publish, send
 from engine.journeys import _plan_cache
-from engine.journeys._account import (
+from engine.journeys._account import AccountWorkflow
+from engine.journeys._account_patches import (
     ACCOUNT_PATCHES,
     ATTRIBUTES_WITH_ENROLLMENT,
     PLANS_BY_HASH,
-    AccountWorkflow,
 )
 from engine.journeys._account_state import AccountState
 from engine.journeys._catalog import Catalog, build_catalog

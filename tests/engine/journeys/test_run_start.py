@@ -23,7 +23,7 @@ from engine.journeys._account_state import AccountStatus
 from engine.journeys._catalog import build_catalog
 from engine.journeys._history import HISTORY_IN_TASK
 from engine.journeys._messages import AccountEvent
-from engine.journeys._run import RUN_PATCHES
+from engine.journeys._run_patches import RUN_PATCHES
 from tests.support import Recorder, eventually
 from workers.worker import build_worker
 
