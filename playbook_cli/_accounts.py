@@ -66,7 +66,7 @@ def event(
     settings: TemporalSettings,
 ) -> None:
     """Send an account a health reading, attribute changes or a lifecycle event."""
-    from engine.client._operate import build_events, send_events
+    from engine.client._events import build_events, send_events
 
     try:
         messages = build_events(
@@ -92,8 +92,8 @@ def ingest(
     """Send accounts the rows of a JSONL or CSV file, in order; bad rows are reported by line."""
     from rich.progress import Progress
 
-    from engine.client._operate import IngestCut, read_rows
-    from engine.client._operate import ingest as send_rows
+    from engine.client._events import IngestCut, read_rows
+    from engine.client._events import ingest as send_rows
 
     try:
         rows, errors = read_rows(file)

@@ -53,7 +53,7 @@ def report(
     and each experiment's outcomes per arm."""
     from engine.client._connect import connect
     from engine.dashboard._lift import parse_horizon
-    from engine.dashboard._numbers import parse_period
+    from engine.dashboard._period import parse_period
     from engine.dashboard._view import plain_lines, sections, title
     from workers.dashboard_sources import report as build
     from workers.settings import dashboard_settings

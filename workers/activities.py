@@ -19,7 +19,7 @@ import contextlib
 import os
 import time
 from collections.abc import Awaitable, Callable, Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from temporalio import activity
@@ -38,16 +38,25 @@ from engine.language._by_segment import for_segment
 from engine.language._plan import (
     ApprovalNode,
     EmailNode,
-    NotifyNode,
     TaskNode,
-    TierPlan,
     WebhookNode,
 )
-from engine.language._template_context import PEOPLE, template_context
+from engine.language._template_context import PEOPLE
 from workers import history, outbox
+from workers.action_parts import (
+    as_dict,
+    chat_message,
+    fail,
+    journey_now,
+    kind_of,
+    nobody,
+    people,
+    render_for,
+    tier_of,
+)
 from workers.backoff import RetrySettings, with_delay
 from workers.directory import Directory, Person
-from workers.email import Outgoing, RenderedEmail, SmtpSettings, render_off_loop, send_emails
+from workers.email import Outgoing, RenderedEmail, SmtpSettings, send_emails
 from workers.log import action_log
 from workers.metrics import METRICS, EngineMetrics
 from workers.outbound import OutboundClient, OutboundSettings, notify_chat, post_webhook
@@ -60,10 +69,6 @@ of the step named here is done and recorded, before the activity completes. Neve
 production."""
 
 _HEARTBEAT_EVERY = 2.0
-
-
-def _fail(message: str, kind: str) -> ApplicationError:
-    return ApplicationError(message, type=kind, non_retryable=True)
 
 
 class Actions:
@@ -119,7 +124,7 @@ class Actions:
     @activity.defn(name="perform_action")
     async def perform_action(self, request: ActionRequest) -> ActionReceipt:
         """Carry out one step action or one channel of an escalation tier."""
-        kind = _kind(request)
+        kind = kind_of(request)
         log = action_log(
             account_id=request.account_id, playbook=request.playbook, step=request.step, kind=kind
         )
@@ -186,17 +191,17 @@ class Actions:
         if request.outbox == "send":
             return await self._send_draft(request)
         if request.template is None:
-            raise _fail(f"step {request.step} has no email template in its plan", "TemplateError")
+            raise fail(f"step {request.step} has no email template in its plan", "TemplateError")
         if isinstance(request.node, EmailNode):
             to_roles, cc_roles = request.node.to, request.node.cc
         else:
-            to_roles, cc_roles = _tier(request).notify, []
+            to_roles, cc_roles = tier_of(request).notify, []
         to = self._people(to_roles, request)
         if not to:
-            raise _fail(_nobody(to_roles, request), "NoRecipient")
+            raise fail(nobody(to_roles, request), "NoRecipient")
         cc = [p.email for p in self._people(cc_roles, request)]
         people = {
-            role: _as_dict(found[0])
+            role: as_dict(found[0])
             for role in PEOPLE
             if (found := self._directory.resolve(role, request.account, request.owner))
         }
@@ -208,7 +213,7 @@ class Actions:
         for person in to:
             key = f"{request.idempotency_key}/{person.email}"
             if await self._ledger(key) is None:
-                rendered = await _render_for(request, person, people)
+                rendered = await render_for(request, person, people)
                 pending.append(Outgoing(key, [person.email], cc, rendered))
 
         async def sent(outgoing: Outgoing, message_id: str) -> None:
@@ -227,9 +232,9 @@ class Actions:
         node = request.node
         assert isinstance(node, EmailNode) and node.review is not None
         assert request.template is not None
-        rendered = await _render_for(request, to[0], people)
+        rendered = await render_for(request, to[0], people)
         reviewers = self._directory.resolve(node.review, request.account, request.owner)
-        due = _journey_now() + timedelta(seconds=node.review_seconds or 0)
+        due = journey_now() + timedelta(seconds=node.review_seconds or 0)
         draft = await asyncio.to_thread(
             outbox.file_draft,
             self._store,
@@ -259,7 +264,7 @@ class Actions:
         """Send the reviewed draft as its reviewer left it, once per recipient."""
         draft = await asyncio.to_thread(outbox.draft_by_key, self._store, request.idempotency_key)
         if draft is None:
-            raise _fail(f"step {request.step}: no draft in the outbox to send", "DraftMissing")
+            raise fail(f"step {request.step}: no draft in the outbox to send", "DraftMissing")
         rendered = RenderedEmail(subject=draft.subject, text=draft.text, html=draft.html)
         pending = [
             Outgoing(key, [address], draft.cc, rendered)
@@ -279,7 +284,7 @@ class Actions:
     # Tasks --------------------------------------------------------------------------------
 
     async def _task(self, request: ActionRequest) -> str:
-        now = _journey_now()
+        now = journey_now()
         if isinstance(request.node, TaskNode):
             node = request.node
             specs = [(node.assignee, request.idempotency_key)]
@@ -298,7 +303,7 @@ class Actions:
             due = now + timedelta(seconds=sla or timeout)
             scope, kind = "run", "approval"
         else:
-            tier = _tier(request)
+            tier = tier_of(request)
             # One task per role the tier engages, each under its own key.
             specs = [(role, f"{request.idempotency_key}/{role}") for role in tier.notify]
             title, description, priority = tier.title, None, "high"
@@ -422,92 +427,6 @@ class Actions:
     def _maybe_crash(self, request: ActionRequest) -> None:
         if self._crash_after is not None and request.step == self._crash_after:
             os._exit(86)
-
-
-def _kind(request: ActionRequest) -> str:
-    node = request.node
-    if isinstance(node, EmailNode):
-        return "email"
-    if isinstance(node, TaskNode | ApprovalNode):
-        return "task"
-    if isinstance(node, NotifyNode):
-        return "chat"
-    if isinstance(node, WebhookNode):
-        return "webhook"
-    if node is None and request.tier is not None and request.channel is not None:
-        return request.channel
-    raise _fail(f"step {request.step}: not an action this worker performs", "UnknownAction")
-
-
-def people(
-    directory: Directory, roles: list[str], account: dict[str, Any], owner: str | None
-) -> list[Person]:
-    """The people behind ``roles`` for this account, each once."""
-    found: dict[str, Person] = {}
-    for role in roles:
-        for person in directory.resolve(role, account, owner):
-            found.setdefault(person.email, person)
-    return list(found.values())
-
-
-def chat_message(
-    request: ActionRequest, people_of: Callable[[list[str]], list[Person]]
-) -> tuple[str, str]:
-    """The channel and text of a chat action: a notify step's own, or an escalation tier's
-    title with its people mentioned (shared with the simulation's recorder)."""
-    if isinstance(request.node, NotifyNode):
-        return request.node.channel, request.node.message
-    tier = _tier(request)
-    if tier.channel is None:
-        raise _fail(f"tier {tier.id} has no chat channel", "ChatNotConfigured")
-    mentions = [p.chat or p.display for role in tier.notify for p in people_of([role])]
-    text = f"{tier.title} ({' '.join(mentions)})" if mentions else tier.title
-    return tier.channel, text
-
-
-def _tier(request: ActionRequest) -> TierPlan:
-    if request.tier is None:
-        raise _fail(f"step {request.step}: no escalation tier in the request", "UnknownAction")
-    return request.tier
-
-
-def _nobody(roles: list[str], request: ActionRequest) -> str:
-    return (
-        f"nobody to email for {', '.join(roles)} on account {request.account_id}: set the"
-        " account's attributes (owner or csm, manager, executive, contact_email) or add the"
-        " people to the directory"
-    )
-
-
-async def _render_for(
-    request: ActionRequest, person: Person, people: dict[str, Any]
-) -> RenderedEmail:
-    """The request's template rendered for ``person`` (``recipient`` in the template)."""
-    assert request.template is not None
-    context = template_context(
-        account=request.account,
-        health=request.health,
-        recipient=_as_dict(person),
-        people=people,
-        playbook=request.playbook,
-        version=request.version,
-        step=request.step,
-        now=_journey_now(),
-        enrolled_at=request.enrolled_at,
-    )
-    return await render_off_loop(request.template, context)
-
-
-def _journey_now() -> datetime:
-    """When the journey asked for the action: due dates and "today" follow the journey's
-    clock (and stay the same on a retry), not the moment a worker got to it."""
-    if activity.in_activity():
-        return activity.info().scheduled_time
-    return datetime.now(UTC)
-
-
-def _as_dict(person: Person) -> dict[str, Any]:
-    return {"name": person.display, "email": person.email}
 
 
 @contextlib.contextmanager

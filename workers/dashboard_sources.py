@@ -25,16 +25,15 @@ from engine.dashboard._numbers import (
     AT_RISK_TIERS,
     DEFAULT_LADDER,
     DEFAULT_TIERS,
-    EARLIEST,
     RENEWAL_WINDOW,
     Escalation,
     Live,
-    Period,
     Renewing,
     Report,
     build_report,
 )
 from engine.dashboard._overrides import LISTED, OverrideRow, in_force
+from engine.dashboard._period import EARLIEST, Period
 from engine.dashboard._settings import DashboardSettings
 from engine.journeys import _search as sa
 from engine.journeys._catalog import CATALOG_WORKFLOW_ID, Catalog, CatalogWorkflow

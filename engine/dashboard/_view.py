@@ -8,83 +8,25 @@ carries as ``data-key`` for tests and scripts.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
-from pydantic import BaseModel, Field
-
-from engine.dashboard._forecast import Measure, forecast, pipeline, satisfaction
+from engine.dashboard._forecast import forecast, pipeline, satisfaction
+from engine.dashboard._layout import (
+    Row,
+    Section,
+    check,
+    duration,
+    money,
+    multiple,
+    na,
+    pct,
+    signed,
+    target,
+    vs,
+)
 from engine.dashboard._lift import table
-from engine.dashboard._numbers import AtRisk, Renewals, Report
+from engine.dashboard._numbers import Report
 from engine.dashboard._overrides import model, summary
+from engine.dashboard._phrases import coverage, expected, measured, onboarding_nps
 from engine.dashboard._retention import NewCustomers
-
-
-class Row(BaseModel):
-    key: str
-    cells: list[str]
-    account: str | None = None
-    """The account the row is about: the page links its first cell to the account's page."""
-
-
-class Section(BaseModel):
-    key: str
-    title: str
-    headers: list[str]
-    rows: list[Row]
-    bars: list[tuple[str, float]] = Field(default_factory=list)
-    """What the page draws as a bar chart: label and value."""
-
-
-def pct(value: float | None) -> str:
-    return "n/a" if value is None else f"{value * 100:.1f}%"
-
-
-def money(value: float) -> str:
-    return f"-${-value:,.0f}" if value < 0 else f"${value:,.0f}"
-
-
-def signed(value: int | None) -> str:
-    return "n/a" if value is None else f"{value:+d}" if value else "0"
-
-
-def duration(seconds: float) -> str:
-    if seconds < 60:
-        return f"{seconds:.0f}s"
-    if seconds < 3600:
-        return f"{seconds / 60:.0f}m"
-    if seconds < 86400:
-        return f"{seconds / 3600:.1f}h"
-    return f"{seconds / 86400:.1f}d"
-
-
-def _check(value: float | None, target: float, above: bool) -> str:
-    if value is None:
-        return "-"
-    return "met" if (value >= target if above else value < target) else "missed"
-
-
-def na(reason: str) -> str:
-    """A figure the engine has no data for: said, with why, never a number made up."""
-    return f"n/a: {reason}"
-
-
-def _target(name: str, value: float) -> str:
-    if name == "time_to_value_days":
-        return f"< {value:g} days"
-    return f"{value * 100:g}%+"
-
-
-def _vs(now: float | None, then: float | None, shown: Callable[[float | None], str]) -> str:
-    """The previous period's value and the change, e.g. ``90.0% (+5.0 pts)``."""
-    if then is None:
-        return "n/a"
-    if now is None:
-        return shown(then)
-    return f"{shown(then)} ({(now - then) * 100:+.1f} pts)"
-
-
-def _multiple(value: float | None) -> str:
-    return "n/a" if value is None else f"{value:.2f}x"
 
 
 def _retention(report: Report) -> Section:
@@ -92,7 +34,7 @@ def _retention(report: Report) -> Section:
     before = na("no history before this period") if p is None else None
 
     def prev(now: float | None, attr: str) -> str:
-        return before or _vs(now, getattr(p, attr), pct)
+        return before or vs(now, getattr(p, attr), pct)
 
     rows = [
         Row(
@@ -100,8 +42,8 @@ def _retention(report: Report) -> Section:
             cells=[
                 "Gross revenue retention (GRR)",
                 pct(r.grr),
-                _target("grr", t["grr"]),
-                _check(r.grr, t["grr"], True),
+                target("grr", t["grr"]),
+                check(r.grr, t["grr"], True),
                 prev(r.grr, "grr"),
             ],
         ),
@@ -110,8 +52,8 @@ def _retention(report: Report) -> Section:
             cells=[
                 "Net revenue retention (NRR)",
                 pct(r.nrr),
-                _target("nrr", t["nrr"]),
-                _check(r.nrr, t["nrr"], True),
+                target("nrr", t["nrr"]),
+                check(r.nrr, t["nrr"], True),
                 prev(r.nrr, "nrr"),
             ],
         ),
@@ -123,10 +65,10 @@ def _retention(report: Report) -> Section:
             key="retention.dilation",
             cells=[
                 "Dilation rate (cohort ARR at end / at start)",
-                _multiple(r.dilation),
+                multiple(r.dilation),
                 "",
                 "",
-                before or _multiple(p.dilation if p else None),
+                before or multiple(p.dilation if p else None),
             ],
         ),
         Row(
@@ -248,7 +190,7 @@ def sections(report: Report) -> list[Section]:
                     Row(key=f"at_risk.escalated.{tier}", cells=[f"Escalated to {tier}", str(n)])
                     for tier, n in a.escalated.items()
                 ),
-                Row(key="at_risk.coverage", cells=["Intervention coverage", _coverage(a)]),
+                Row(key="at_risk.coverage", cells=["Intervention coverage", coverage(a)]),
                 Row(
                     key="at_risk.resolved",
                     cells=["Resolved this period (back to a better tier)", str(a.resolved)],
@@ -318,7 +260,7 @@ def sections(report: Report) -> list[Section]:
                     cells=["With expansion", f"{n.with_expansion} ({pct(f.expansion_share)})"],
                 ),
                 Row(key="renewals.arr", cells=["ARR up for renewal", money(n.arr)]),
-                Row(key="renewals.expected", cells=["Expected revenue", _expected(n)]),
+                Row(key="renewals.expected", cells=["Expected revenue", expected(n)]),
                 Row(
                     key="renewals.expected_expansion",
                     cells=["Expected expansion", na(f.expected_expansion_reason)],
@@ -363,8 +305,8 @@ def sections(report: Report) -> list[Section]:
                     cells=[
                         "Median time to first value",
                         ttv or "n/a",
-                        _target("time_to_value_days", t["time_to_value_days"]),
-                        _check(o.median_days_to_value, t["time_to_value_days"], False),
+                        target("time_to_value_days", t["time_to_value_days"]),
+                        check(o.median_days_to_value, t["time_to_value_days"], False),
                     ],
                 ),
                 Row(
@@ -372,8 +314,8 @@ def sections(report: Report) -> list[Section]:
                     cells=[
                         f"Completion rate ({o.reached_goal} of {o.journeys_ended} journeys)",
                         pct(o.completion_rate),
-                        _target("onboarding_completion", t["onboarding_completion"]),
-                        _check(o.completion_rate, t["onboarding_completion"], True),
+                        target("onboarding_completion", t["onboarding_completion"]),
+                        check(o.completion_rate, t["onboarding_completion"], True),
                     ],
                 ),
                 Row(
@@ -383,13 +325,13 @@ def sections(report: Report) -> list[Section]:
                         pct(nc.rate)
                         if nc.rate is not None
                         else na("no contract.signed 90 to 180 days before the period's end"),
-                        _target("new_customer_retention", t["new_customer_retention"]),
-                        _check(nc.rate, t["new_customer_retention"], True),
+                        target("new_customer_retention", t["new_customer_retention"]),
+                        check(nc.rate, t["new_customer_retention"], True),
                     ],
                 ),
                 Row(
                     key="onboarding.nps",
-                    cells=["Onboarding NPS component", _onboarding_nps(report)],
+                    cells=["Onboarding NPS component", onboarding_nps(report)],
                 ),
             ],
         )
@@ -437,45 +379,6 @@ def sections(report: Report) -> list[Section]:
     return out
 
 
-def _coverage(a: AtRisk) -> str:
-    c = a.coverage
-    if c is None or c.rate is None:
-        return na(c.reason if c else "not computed")
-    return f"{c.covered} of {a.accounts} at-risk accounts have a retain play ({pct(c.rate)})"
-
-
-def _expected(n: Renewals) -> str:
-    f = n.forecast
-    if f is None or not n.count:
-        return na("no renewals in the window") if n.count == 0 else "n/a"
-    if f.expected_revenue is None:
-        return na(f"no health tier with a churn risk for {', '.join(f.unweighed[:5])}")
-    return money(f.expected_revenue)
-
-
-def _measured(measure: Measure | None, reason: str) -> str:
-    """An average component reading and over how many accounts, or n/a and why."""
-    if measure is None or measure.average is None:
-        return na(reason)
-    return f"{measure.average:.1f} of 100 (latest reading of {_accounts(measure.accounts)})"
-
-
-def _accounts(count: int) -> str:
-    return f"{count} account{'' if count == 1 else 's'}"
-
-
-def _onboarding_nps(report: Report) -> str:
-    s = report.satisfaction
-    if s is None or s.nps is None:
-        return na(s.reason if s else "the health model has no NPS component")
-    if s.nps.onboarding_average is None:
-        return na("no account that signed in the last 90 days has an NPS reading")
-    return (
-        f"{s.nps.onboarding_average:.1f} of 100"
-        f" (latest reading of {_accounts(s.nps.onboarding_accounts)} signed in the last 90 days)"
-    )
-
-
 def _outlook(report: Report) -> list[Section]:
     """Expansion pipeline and customer satisfaction: what data exists, and why not the rest."""
     p = report.pipeline or pipeline(None)
@@ -511,8 +414,8 @@ def _outlook(report: Report) -> list[Section]:
             title="Customer satisfaction",
             headers=["metric", "value"],
             rows=[
-                Row(key="satisfaction.nps", cells=["NPS component", _measured(s.nps, s.reason)]),
-                Row(key="satisfaction.csat", cells=["CSAT component", _measured(s.csat, s.reason)]),
+                Row(key="satisfaction.nps", cells=["NPS component", measured(s.nps, s.reason)]),
+                Row(key="satisfaction.csat", cells=["CSAT component", measured(s.csat, s.reason)]),
             ],
         ),
     ]

@@ -40,10 +40,9 @@ with workflow.unsafe.imports_passed_through():
         ReentryPlan,
         TriggerPlan,
         content_hash,
-        health_reads,
-        history_windows,
         omit_absent,
     )
+    from engine.language._plan_reads import health_reads, history_windows
 
 CATALOG_WORKFLOW_ID = "catalog/default"
 # Each publish carries every plan; a fresh run every so often keeps the history small.

@@ -44,7 +44,8 @@ with workflow.unsafe.imports_passed_through():
     from engine.journeys._run import PlaybookRunWorkflow
     from engine.journeys._run_patches import RUN_PATCHES
     from engine.language._facts import Facts
-    from engine.language._plan import ContactPolicyPlan, Plan, health_reads, history_windows
+    from engine.language._plan import ContactPolicyPlan, Plan
+    from engine.language._plan_reads import health_reads, history_windows
 
 _LOCAL = timedelta(seconds=10)
 

@@ -22,7 +22,7 @@ with workflow.unsafe.imports_passed_through():
     from engine.journeys._messages import Enrollment, LifecycleEvent
     from engine.language._counts import EVENT_KEY
     from engine.language._facts import Facts, Health
-    from engine.language._plan import ALL_HEALTH
+    from engine.language._plan_reads import ALL_HEALTH
 
 
 class Account(Protocol):

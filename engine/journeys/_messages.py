@@ -371,11 +371,11 @@ class Enrollment(_Message):
     reason: str | None = None
     """Why it ended, in words, as the run's result says."""
     windows: dict[str, int] | None = None
-    """The history its run reads (``engine.language._plan.history_windows``): what the account sends
-    it. None for enrollments from before it was kept: they get all of it."""
+    """The history its run reads (``history_windows``, engine.language._plan_reads): what
+    the account sends it. None for enrollments from before it was kept: they get all of it."""
     reads: list[str] | None = None
-    """The health values its run reads (``engine.language._plan.health_reads``). None for
-    enrollments from before it was kept: every change wakes them."""
+    """The health values its run reads (``health_reads``, engine.language._plan_reads). None
+    for enrollments from before it was kept: every change wakes them."""
     sent: list[Any] | None = None
     """What the run last got of what it reads (``Forwarding.what_runs_read``, in
     engine.journeys._forwarding): the account sends new facts only when this differs."""

@@ -74,7 +74,8 @@ with workflow.unsafe.imports_passed_through():
     from engine.journeys._waits import watch_calendar
     from engine.journeys._windows import journey_zone
     from engine.language._facts import Facts, anchor_value
-    from engine.language._plan import ConditionPlan, Node, TierPlan, date_anchors
+    from engine.language._plan import ConditionPlan, Node, TierPlan
+    from engine.language._plan_reads import date_anchors
 
 # Endings that close all the run opened; a natural end closes only the ladder's items.
 _CLOSES_ALL = ("goal", "exit", "stopped")

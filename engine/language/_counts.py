@@ -10,7 +10,7 @@ for at most :data:`MAX_EVENTS` names. A window may therefore look back at most t
 
 The CEL function's arguments must be quoted constants, so what an expression counts is known
 from its text: the account sends a run only the events its plan counts
-(``engine.language._plan.history_windows``), and a waiting workflow wakes when a counted
+(``engine.language._plan_reads.history_windows``), and a waiting workflow wakes when a counted
 event leaves its window (``engine.journeys._timing``). Pure and deterministic.
 """
 

@@ -87,7 +87,7 @@ class Facts(BaseModel):
 
     def for_run(self, windows: dict[str, int] | None) -> Facts:
         """These facts with only the history a run measuring changes over ``windows`` (field
-        -> seconds, see ``engine.language._plan.history_windows``) can read, now or until
+        -> seconds, see ``engine.language._plan_reads.history_windows``) can read, now or until
         newer facts come: per field, the readings inside its window and the last one before
         it, which ``change`` compares with. All of it when ``windows`` is None."""
         if windows is None:

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Callable
 from typing import Annotated, Any, Literal
 
 from pydantic import (
@@ -25,7 +24,6 @@ from pydantic import (
 
 from engine.language._base import Scalar
 from engine.language._calendar import CalendarPlan, WindowPlan
-from engine.language._counts import EVENT_KEY, cel_counts
 from engine.language._experiments import ExperimentPlan
 
 
@@ -428,98 +426,6 @@ class HealthModelPlan(_Plan):
     @model_serializer(mode="wrap")
     def _without_unset_segments(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
         return omit_absent(handler(self), tiers_by_segment=None)
-
-
-def _walk(value: Any, visit: Callable[[Any], bool]) -> None:
-    """Call ``visit`` on ``value`` and everything inside it (models, lists, mapping keys and
-    values), not descending where ``visit`` returns True (it handled that part)."""
-    if visit(value):
-        return
-    if isinstance(value, BaseModel):
-        for name in type(value).model_fields:
-            _walk(getattr(value, name), visit)
-    elif isinstance(value, list | tuple):
-        for item in value:
-            _walk(item, visit)
-    elif isinstance(value, dict):
-        for key, item in value.items():
-            _walk(key, visit)
-            _walk(item, visit)
-
-
-def history_windows(plan: Plan) -> dict[str, int]:
-    """For each field whose change a run of ``plan`` measures, the longest window it looks
-    back over: the only history a run reads (its entry rule is the account's to evaluate).
-    Each event it counts is there too, as ``event:NAME`` with its longest window."""
-    windows: dict[str, int] = {}
-
-    def longest(key: str, seconds: int) -> None:
-        windows[key] = max(windows.get(key, 0), seconds)
-
-    def visit(value: Any) -> bool:
-        if isinstance(value, ChangePlan):
-            longest(value.field, value.window_seconds)
-            return True
-        if isinstance(value, CountPlan):
-            longest(EVENT_KEY + value.event, value.window_seconds)
-            return True
-        if isinstance(value, CelPlan):
-            for event, seconds in cel_counts(value.expression):
-                longest(EVENT_KEY + event, seconds)
-            return True
-        return False
-
-    for name in Plan.model_fields:
-        if name not in ("entry", "templates"):
-            _walk(getattr(plan, name), visit)
-    return windows
-
-
-def date_anchors(plan: Plan) -> list[str]:
-    """The anchors of the plan's date-anchored waits (``wait: until``), sorted: a run re-reads
-    its wait's date when one of them changes (engine.journeys._run)."""
-    anchors: set[str] = set()
-    for node in plan.nodes.values():
-        if isinstance(node, WaitNode) and node.until is not None:
-            anchors.add(node.until.anchor)
-    return sorted(anchors - {"enrolled"})
-
-
-ALL_HEALTH = "health"
-"""In ``health_reads``: the run reads the whole health (a template, a CEL expression, a chat
-line), so every change of it matters."""
-
-
-def health_reads(plan: Plan) -> list[str]:
-    """The health values a run of ``plan`` reads (``health.score``, ``health.tier``,
-    ``health.components.usage``...; ``[ALL_HEALTH]`` for all of it), so the account wakes the
-    run only when one of them changes (engine.journeys._forwarding). The entry rule is the
-    account's to evaluate, so it is left out.
-
-    Over-reading is safe and under-reading is not: any text of the plan that mentions
-    ``health`` (a template, a title, a CEL expression) and any chat message (its line shows
-    the score and tier) count as reading all of it.
-    """
-    reads: set[str] = set()
-
-    def visit(value: Any) -> bool:
-        if isinstance(value, ComparePlan | ChangePlan):
-            if value.field.startswith("health."):
-                reads.add(value.field)
-            return True
-        if isinstance(value, CountPlan):
-            return True  # events, not health: history_windows names them
-        chat = isinstance(value, NotifyNode) or (
-            isinstance(value, TierPlan) and "chat" in value.via
-        )
-        if chat or (isinstance(value, str) and "health" in value.lower()):
-            reads.add(ALL_HEALTH)
-        return False
-
-    for name in Plan.model_fields:
-        if name not in ("entry", "name", "hash", "description", "source", "owner", "stage"):
-            _walk(getattr(plan, name), visit)
-    return [ALL_HEALTH] if ALL_HEALTH in reads else sorted(reads)
 
 
 def content_hash(model: BaseModel, exclude: dict[str, Any] | None = None) -> str:

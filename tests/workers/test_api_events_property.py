@@ -137,7 +137,7 @@ async def api(dev_env: WorkflowEnvironment, tmp_path: Path) -> AsyncIterator[Ser
 
 
 def _parts(event: dict[str, Any]) -> list[str]:
-    """The signals an accepted event becomes (engine.client._operate.event_messages)."""
+    """The signals an accepted event becomes (engine.client._events.event_messages)."""
     parts = []
     if event.get("set"):
         parts.append("set")

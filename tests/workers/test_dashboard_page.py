@@ -27,7 +27,8 @@ from engine.client._attributes import register
 from engine.client._connect import TemporalSettings
 from engine.client._operate import overview, signal_account
 from engine.client._start import account_workflow_id, publish, send
-from engine.dashboard._numbers import Period, Report
+from engine.dashboard._numbers import Report
+from engine.dashboard._period import Period
 from engine.journeys._catalog import build_catalog
 from engine.journeys._messages import (
     AccountEvent,

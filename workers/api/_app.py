@@ -25,11 +25,11 @@ from temporalio.client import Client
 from temporalio.service import RPCError
 
 from engine.client._connect import TemporalUnreachable, connect
+from engine.client._events import event_messages
 from engine.client._operate import (
     Overview,
     UnknownAccount,
     account_why,
-    event_messages,
     list_accounts,
     overview,
 )

@@ -12,8 +12,9 @@ from urllib.parse import quote
 
 from jinja2 import Environment
 
+from engine.dashboard._layout import Section
 from engine.dashboard._numbers import Report
-from engine.dashboard._view import Section, sections, title
+from engine.dashboard._view import sections, title
 from workers.api._page_style import STYLE, header
 
 _PAGE = """<!doctype html>

@@ -151,7 +151,7 @@ def add_pages(
         ] = "90d",
     ) -> HTMLResponse:
         """The customer-success dashboard as a page: what `playbook report` prints."""
-        from engine.dashboard._numbers import parse_period
+        from engine.dashboard._period import parse_period
         from workers.api._dashboard import render
         from workers.dashboard_sources import VisibilityFailed, report
         from workers.store import open_store

@@ -20,7 +20,8 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any, Literal, TypeVar
 
-from engine.client._operate import _ROW_KEYS, OperateError, _row, read_records
+from engine.client._events import ROW_KEYS, read_records, read_row
+from engine.client._operate import OperateError
 from engine.journeys._messages import (
     AccountEvent,
     AttributeChange,
@@ -151,7 +152,7 @@ def read_rows(path: Path, account: str | None = None) -> list[TimedRow]:
 
 # What a timeline or book row may hold: ingest's fields and what only a simulation has.
 _TIMELINE_KEYS = (
-    *sorted(_ROW_KEYS),
+    *sorted(ROW_KEYS),
     *("day", "date", "ack", "playbook", "exit", "reason", "pause", "resume"),
     *("approve", "reject", "by", "override", "until_day", "until"),
 )
@@ -184,7 +185,7 @@ def _timed(line: int, record: dict[str, Any], account: str | None, path: Path) -
     if set(record) - {"account", "id"}:
         # Without an id, one from the file and line: the same reading on two days is two events.
         record.setdefault("id", f"{path.name}:{line}")
-        messages += _row(line, record).messages
+        messages += read_row(line, record).messages
     if ack is not None:
         if not isinstance(ack, str) or not ack:
             raise OperateError("ack: who acknowledges, e.g. maria@example.com")

@@ -32,15 +32,15 @@ from engine.journeys._messages import (
 )
 from engine.language._plan import ApprovalNode, EmailNode, TaskNode, WebhookNode
 from engine.language._template_context import PEOPLE, template_context
-from workers.activities import (
-    _as_dict,
-    _fail,
-    _journey_now,
-    _kind,
-    _nobody,
-    _tier,
+from workers.action_parts import (
+    as_dict,
     chat_message,
+    fail,
+    journey_now,
+    kind_of,
+    nobody,
     people,
+    tier_of,
 )
 from workers.catalog import CatalogActivities
 from workers.directory import Directory, Person
@@ -100,7 +100,7 @@ class Recorder:
     @activity.defn(name="perform_action")
     async def perform_action(self, request: ActionRequest) -> ActionReceipt:
         """Record one step action or one channel of an escalation tier, sending nothing."""
-        kind = "review" if request.outbox == "draft" else _kind(request)
+        kind = "review" if request.outbox == "draft" else kind_of(request)
         record = RecordedAction(
             at=self._now(),
             workflow_id=request.workflow_id,
@@ -170,19 +170,19 @@ class Recorder:
 
     async def _email(self, request: ActionRequest, record: RecordedAction) -> str:
         if request.template is None:
-            raise _fail(f"step {request.step} has no email template in its plan", "TemplateError")
+            raise fail(f"step {request.step} has no email template in its plan", "TemplateError")
         if isinstance(request.node, EmailNode):
             to_roles, cc_roles = request.node.to, request.node.cc
         else:
-            to_roles, cc_roles = _tier(request).notify, []
+            to_roles, cc_roles = tier_of(request).notify, []
         account = request.account
         to = self._people(to_roles, account, request.owner)
         record.recipients = [p.email for p in to]
         record.cc = [p.email for p in self._people(cc_roles, account, request.owner)]
         if not to:
-            raise _fail(_nobody(to_roles, request), "NoRecipient")
+            raise fail(nobody(to_roles, request), "NoRecipient")
         people = {
-            role: _as_dict(found[0])
+            role: as_dict(found[0])
             for role in PEOPLE
             if (found := self._directory.resolve(role, account, request.owner))
         }
@@ -193,7 +193,7 @@ class Recorder:
                 template_context(
                     account=account,
                     health=request.health,
-                    recipient=_as_dict(person),
+                    recipient=as_dict(person),
                     people=people,
                     playbook=request.playbook,
                     version=request.version,
@@ -219,7 +219,7 @@ class Recorder:
         elif isinstance(request.node, ApprovalNode):
             roles, title = [request.node.approver], request.node.title
         else:
-            tier = _tier(request)
+            tier = tier_of(request)
             roles, title = list(tier.notify), tier.title
         account = request.account
         for role in roles:
@@ -250,7 +250,7 @@ class Recorder:
 
     def _now(self) -> datetime:
         """When the journey asked, on the account's calendar."""
-        return _journey_now() + self._offset
+        return journey_now() + self._offset
 
 
 class FixedCatalog(CatalogActivities):

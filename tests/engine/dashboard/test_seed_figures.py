@@ -11,7 +11,8 @@ from datetime import UTC, datetime
 import pytest
 
 from engine.dashboard._forecast import coverage, forecast
-from engine.dashboard._numbers import Live, build_report, parse_period
+from engine.dashboard._numbers import Live, build_report
+from engine.dashboard._period import parse_period
 from engine.dashboard._settings import DashboardSettings
 from engine.dashboard._view import sections
 from engine.journeys._messages import ChangeKind, HistoryChange

@@ -28,7 +28,7 @@ from engine.journeys._account_patches import (
 from engine.journeys._account_state import AccountState
 from engine.journeys._catalog import Catalog, build_catalog
 from engine.journeys._messages import AccountEvent, RunInput
-from engine.language._plan import health_reads, history_windows
+from engine.language._plan_reads import health_reads, history_windows
 from tests.support import Recorder, eventually
 from workers.worker import build_worker
 

@@ -14,8 +14,8 @@ from engine.language._plan import (
     TaskNode,
     WaitForNode,
     WaitNode,
-    history_windows,
 )
+from engine.language._plan_reads import history_windows
 
 BASIC = Path(__file__).parents[2] / "fixtures" / "basic"
 PLAYBOOKS = Path(__file__).parents[3] / "playbooks"

@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 
 from engine import Code, check, load
-from engine.language._plan import CountPlan, WaitForNode, health_reads, history_windows
+from engine.language._plan import CountPlan, WaitForNode
+from engine.language._plan_reads import health_reads, history_windows
 
 BASIC = Path(__file__).parents[2] / "fixtures" / "basic"
 

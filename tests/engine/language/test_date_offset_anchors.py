@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 
 from engine import Code, check, load
-from engine.language._plan import DateAt, WaitNode, date_anchors
+from engine.language._plan import DateAt, WaitNode
+from engine.language._plan_reads import date_anchors
 
 BASIC = Path(__file__).parents[2] / "fixtures" / "basic"
 

@@ -10,7 +10,7 @@ import pytest
 
 from engine import load
 from engine.language._errors import ValidationFailed
-from engine.language._plan import ALL_HEALTH, health_reads
+from engine.language._plan_reads import ALL_HEALTH, health_reads
 
 HEALTH = (Path(__file__).parents[2] / "fixtures" / "forwarding" / "health.yaml").read_text()
 HEAD = """kind: Playbook

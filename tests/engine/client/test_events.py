@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from engine.client._operate import OperateError, build_events, read_rows
+from engine.client._events import build_events, read_rows
+from engine.client._operate import OperateError
 from engine.journeys._messages import AttributeChange
 
 

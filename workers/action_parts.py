@@ -1,0 +1,121 @@
+"""What an action is and whom it reaches: shared by the worker's activities
+(``workers.activities``) and the simulation's recorder (``workers.simulate.recorder``), so a
+simulated journey names the same people and renders the same words as a live one.
+
+The kind of action a request asks for, the people behind its roles (each once), a chat
+message with its mentions, a template rendered for one recipient on the journey's clock, and
+the one-line refusals (non-retryable: a retry would fail the same way).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+
+from temporalio import activity
+from temporalio.exceptions import ApplicationError
+
+from engine.journeys._messages import ActionRequest
+from engine.language._plan import (
+    ApprovalNode,
+    EmailNode,
+    NotifyNode,
+    TaskNode,
+    TierPlan,
+    WebhookNode,
+)
+from engine.language._template_context import template_context
+from workers.directory import Directory, Person
+from workers.email import RenderedEmail, render_off_loop
+
+
+def fail(message: str, kind: str) -> ApplicationError:
+    """A refusal no retry can change: the step fails (or escalates) with ``message``."""
+    return ApplicationError(message, type=kind, non_retryable=True)
+
+
+def kind_of(request: ActionRequest) -> str:
+    node = request.node
+    if isinstance(node, EmailNode):
+        return "email"
+    if isinstance(node, TaskNode | ApprovalNode):
+        return "task"
+    if isinstance(node, NotifyNode):
+        return "chat"
+    if isinstance(node, WebhookNode):
+        return "webhook"
+    if node is None and request.tier is not None and request.channel is not None:
+        return request.channel
+    raise fail(f"step {request.step}: not an action this worker performs", "UnknownAction")
+
+
+def people(
+    directory: Directory, roles: list[str], account: dict[str, Any], owner: str | None
+) -> list[Person]:
+    """The people behind ``roles`` for this account, each once."""
+    found: dict[str, Person] = {}
+    for role in roles:
+        for person in directory.resolve(role, account, owner):
+            found.setdefault(person.email, person)
+    return list(found.values())
+
+
+def chat_message(
+    request: ActionRequest, people_of: Callable[[list[str]], list[Person]]
+) -> tuple[str, str]:
+    """The channel and text of a chat action: a notify step's own, or an escalation tier's
+    title with its people mentioned (shared with the simulation's recorder)."""
+    if isinstance(request.node, NotifyNode):
+        return request.node.channel, request.node.message
+    tier = tier_of(request)
+    if tier.channel is None:
+        raise fail(f"tier {tier.id} has no chat channel", "ChatNotConfigured")
+    mentions = [p.chat or p.display for role in tier.notify for p in people_of([role])]
+    text = f"{tier.title} ({' '.join(mentions)})" if mentions else tier.title
+    return tier.channel, text
+
+
+def tier_of(request: ActionRequest) -> TierPlan:
+    if request.tier is None:
+        raise fail(f"step {request.step}: no escalation tier in the request", "UnknownAction")
+    return request.tier
+
+
+def nobody(roles: list[str], request: ActionRequest) -> str:
+    return (
+        f"nobody to email for {', '.join(roles)} on account {request.account_id}: set the"
+        " account's attributes (owner or csm, manager, executive, contact_email) or add the"
+        " people to the directory"
+    )
+
+
+async def render_for(
+    request: ActionRequest, person: Person, people: dict[str, Any]
+) -> RenderedEmail:
+    """The request's template rendered for ``person`` (``recipient`` in the template)."""
+    assert request.template is not None
+    context = template_context(
+        account=request.account,
+        health=request.health,
+        recipient=as_dict(person),
+        people=people,
+        playbook=request.playbook,
+        version=request.version,
+        step=request.step,
+        now=journey_now(),
+        enrolled_at=request.enrolled_at,
+    )
+    return await render_off_loop(request.template, context)
+
+
+def journey_now() -> datetime:
+    """When the journey asked for the action: due dates and "today" follow the journey's
+    clock (and stay the same on a retry), not the moment a worker got to it."""
+    if activity.in_activity():
+        return activity.info().scheduled_time
+    return datetime.now(UTC)
+
+
+def as_dict(person: Person) -> dict[str, Any]:
+    return {"name": person.display, "email": person.email}
