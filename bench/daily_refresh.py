@@ -308,12 +308,15 @@ for the engine's), the whole population: no task replays a history after an evic
 
 ANALYSIS = """\
 Goals (issue 20): readings per second >= 0.6x bare, worker CPU per 1,000 readings <= 2x.
-**Both met at the issue's 10,000 accounts** (2026-12-06, after release 0.3.0, from a clean
-clone, nothing else running): 19.7 against 28.8 readings a second (0.68x) and 4.0 against
-2.8 worker CPU-s per 1,000 readings (1.43x). The engine's setup took 1,199 s (8.3 accounts
-a second: two signals and an enrollment into two journeys each), the whole run 40 minutes.
+**Both met at the issue's 10,000 accounts** in `make bench`'s run from a clean clone
+(2026-12-06 12:44 UTC, nothing else running): 21.2 against 30.4 readings a second (0.70x)
+and 4.1 against 2.4 worker CPU-s per 1,000 readings (1.68x), with the profiled round below.
+The run before it, alone (--no-profile): 19.7 against 28.8 (0.68x) and 4.0 against 2.8
+(1.43x); the bare's CPU moves more than the engine's between sittings. The engine's setup
+took 1,389 s here (1,199 the run before: two signals and an enrollment into two journeys
+per account), the whole run 52 minutes with the profile.
 At 10,000 both sides are slower per reading than at 600 and the dev server's CPU per 1,000
-readings is 64.7 against 38.6 (1.67x; 17.1 against 8.8 at 600): its SQLite file holds
+readings is 59.5 against 34.3 (1.74x; 17.1 against 8.8 at 600): its SQLite file holds
 40,000 workflows, and it is the bound. The engine worker cached all 30,100 of its workflows
 in about 6 GiB here (the benchmark sizes both caches to hold everyone). At 600 accounts the
 two ratios sat on their lines from run to run: 0.59x and 2.02x in the run of 0.3.0 (66.3
@@ -321,8 +324,9 @@ against 112.4 readings a second; 3.4 against 1.7 CPU-s), 0.60x and 1.82x on 0.2.
 1.31x before that; 9 and 5 seconds of readings are too short to separate the two. Part of
 the dev server's extra work is how each reading arrives: as every event the engine takes, a
 signal-with-start (the account may not exist yet), where the bare gets a plain signal; and
-the benchmark's own reads of three histories per account against one. Not profiled in these
-runs (--no-profile).
+the benchmark's own reads of three histories per account against one. The profile above:
+1.9 ms of the worker's Python per reading, a quarter in the sandbox's activation, a sixth in
+the account's own code, a tenth in payload conversion.
 A reading that changes nothing costs the account one workflow task that completes with no
 command, as a bare signal does (tests/engine/journeys/test_catalog_announced.py checks it
 from the account's history); its journeys read nothing that changed and hear nothing.

@@ -318,13 +318,19 @@ machine goes, not how a cluster scales.
 
 
 ANALYSIS = """\
-Goals: enrollment throughput >= 0.8x bare with child: **met** at 10,000 accounts, 11.3
-accounts a second against 13.9 (0.81x, just over the line) in the run of 2026-12-06 (after
-release 0.3.0, full collections paced by evictions); at 500 accounts 12.7 against 14.8
-(0.85x) and 14.0 against 14.8 (0.95x) the same day. Worker memory <= 1 GiB: **met** at
-10,000: 638 MiB peak, 631 MiB at the end with 10,070 accounts live (the one-worker phase read
-633-649 MiB from its 1,000th account on). Alert latency with them live: p99 111 ms against
-130 on the empty server (50 samples each).
+Goals: enrollment throughput >= 0.8x bare with child: **missed** in `make bench`'s run from a
+clean clone (2026-12-06 11:52 UTC, nothing else running): 10.2 accounts a second against
+14.5 (0.71x). Four hours earlier, the same engine before its workflows were split into
+modules (moves only, commands unchanged), alone: 11.3 against 13.9 (0.81x, just over the
+line); at 500 accounts 12.7 against 14.8 (0.85x) and 14.0 against 14.8 (0.95x). The dev
+server is the bound, and the ratio moves with the sitting: the bare with child went from
+13.9 to 14.5 while the engine went from 11.3 to 10.2, and two engine workers enrolled 11.2 a
+second in the same run (1.09x one). The split is not the cause: right after, at 300
+accounts, one after the other, the engine before it enrolled 10.6 a second against 12.9
+(0.82x) and after it 12.3 against 13.6 (0.90x) (runs of under 30 s: noise of their own).
+Worker memory <= 1 GiB: **met** at 10,000: 621 MiB peak, 614 MiB at the end with 10,070
+accounts live (638 MiB peak the run before). Alert latency with them live: p99 113 ms against
+117 on the empty server (50 samples each).
 
 Memory before that run: in `make bench`'s 10,000-account run of release 0.3.0 the worker
 grew about 1 MiB a second through the one-worker phase and stood at 1.7 GiB near its end;
@@ -357,8 +363,8 @@ from 12.1 a second, where it had held through every change of the day before, to
 
 The worker keeps at most its cache of workflows in memory (PLAYBOOK_WORKER_CACHED_WORKFLOWS,
 2,000 by default since issue 20; the rest wait in Temporal and are replayed when they next
-have work): about 0.25 MiB per cached workflow. The second worker adds nothing (0.98x): the
-dev server, on the same 2 cores, is the bottleneck.
+have work): about 0.25 MiB per cached workflow. A second worker adds little (1.09x here,
+0.98x the run before): the dev server, on the same 2 cores, is the bottleneck.
 """
 
 
