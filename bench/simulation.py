@@ -135,7 +135,7 @@ async def main() -> None:
 
 
 WHY = """\
-`make bench` from a clean clone (2026-12-06 13:3x UTC, after two hours of the other
+`make bench` from a clean clone (2026-12-06 13:33 UTC, after two hours of the other
 benchmarks): 177 s and 345 CPU-s for the 1,000-account year, its floor 0.48 s. Wall goal
 met; CPU goal (at most 264-327 CPU-s, 40% less than 440-545): **missed** in this run, 345
 CPU-s (22-37% less). Earlier runs of the day, alone:
