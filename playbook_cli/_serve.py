@@ -7,9 +7,7 @@ settings model of ``workers.settings`` and the logging set-up of ``workers.log``
 
 from __future__ import annotations
 
-import asyncio
 import logging
-import signal
 import sys
 import threading
 from pathlib import Path
@@ -160,7 +158,7 @@ async def _dev(
     people: Path | None,
 ) -> None:
     from engine.client._start import publish
-    from workers.dev import QUEUE, running
+    from workers.dev import QUEUE, running, stop_signals, stopped
 
     def mail(message: EmailMessage) -> None:
         _say(f"mail  to {message['To']}: {message['Subject']}")
@@ -169,10 +167,7 @@ async def _dev(
         text = str(post.get("text", "")).splitlines()
         _say(f"chat  {post.get('channel', '')}: {text[0] if text else ''}")
 
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(signum, stop.set)
+    stop = stop_signals()
     async with running(
         directory,
         temporal_port=port,
@@ -195,7 +190,7 @@ async def _dev(
 Try: playbook event acme --score 35   then: playbook status acme
 Ctrl-C to stop."""
         )
-        await stop.wait()
+        await stopped(stop)
         _say("stopping...")
 
 

@@ -59,14 +59,16 @@ def test_operator_commands_against_the_running_demo(tmp_path: Path) -> None:
         **{k: v for k, v in os.environ.items() if not k.startswith("PLAYBOOK_")},
         "PLAYBOOK_DEMO_UI_PORT": str(ui_port),
     }
-    demo = subprocess.Popen(
-        [sys.executable, "-m", "workers.demo", "--dir", str(tmp_path / "demo"), "--stay"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-        text=True,
-        env=env,
-        cwd=Path(__file__).parents[1],
-    )
+    said = tmp_path / "demo.stderr"
+    with said.open("w") as errors:
+        demo = subprocess.Popen(
+            [sys.executable, "-m", "workers.demo", "--dir", str(tmp_path / "demo"), "--stay"],
+            stdout=subprocess.PIPE,
+            stderr=errors,
+            text=True,
+            env=env,
+            cwd=Path(__file__).parents[1],
+        )
     try:
         address = None
         assert demo.stdout is not None
@@ -114,4 +116,9 @@ def test_operator_commands_against_the_running_demo(tmp_path: Path) -> None:
         assert "initech\t" in shown[shown.index("== Up for renewal") :]
     finally:
         demo.send_signal(signal.SIGINT)
-        assert demo.wait(timeout=60) == 0
+        try:
+            stopped = demo.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            demo.kill()
+            stopped = None
+        assert stopped == 0, f"Ctrl-C: {stopped}; the demo said: {said.read_text()[-3000:]}"

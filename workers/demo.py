@@ -29,7 +29,7 @@ from engine.client._start import publish, send
 from engine.client._status import status_lines
 from engine.journeys._catalog import build_catalog
 from engine.journeys._messages import AccountEvent, AttributeChange, HealthEvent
-from workers.dev import QUEUE, Stack, free_port, running
+from workers.dev import QUEUE, Stack, free_port, running, stop_signals, stopped
 from workers.log import configure
 
 ROOT = Path(__file__).parents[1]
@@ -171,11 +171,12 @@ async def main(directory: Path, stay: bool, resume: bool) -> None:
         views = await _settle(client, list(book))
         _report(views, stack)
         if stay:
+            stop = stop_signals()
             print(
                 f"\nstaying up (as `playbook dev --dir {directory}` would); Ctrl-C to stop",
                 flush=True,
             )
-            await asyncio.Event().wait()
+            await stopped(stop)
 
 
 # The ladder's moves, as the demo prints them per account.

@@ -13,7 +13,9 @@ from __future__ import annotations
 import asyncio
 import email
 import email.policy
+import faulthandler
 import json
+import signal
 import socket
 import subprocess
 import sys
@@ -140,6 +142,49 @@ def _check_free(port: int, what: str, flag: str) -> None:
             raise StackError(
                 f"port {port} for the {what} is in use (another `playbook dev`?): give {flag}"
             ) from None
+
+
+STOPPING_SECONDS = 20.0
+"""How long the stack may take to stop before it says, on stderr, what it is waiting for."""
+
+
+def stop_signals() -> asyncio.Event:
+    """An event set by Ctrl-C or SIGTERM from now on; wait for it with :func:`stopped`.
+
+    The signals go through the event loop's own handlers, which wake it whichever thread the
+    kernel delivers them to (the SDK runs threads of its own).
+    """
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stop.set)
+    return stop
+
+
+async def stopped(stop: asyncio.Event) -> None:
+    """Return once ``stop`` (from :func:`stop_signals`) is set, and from then on watch the
+    stack stop: should that take longer than :data:`STOPPING_SECONDS`, every task and
+    thread is printed to stderr, so a stop that hangs says where."""
+    await stop.wait()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.remove_signal_handler(signum)  # a second Ctrl-C interrupts as usual
+    watch = loop.create_task(_say_what_waits(STOPPING_SECONDS))
+    # Nothing else holds the watch: it ends when asyncio.run cancels what is left.
+    _WATCHES.add(watch)
+    watch.add_done_callback(_WATCHES.discard)
+
+
+_WATCHES: set[asyncio.Task[None]] = set()
+
+
+async def _say_what_waits(seconds: float) -> None:
+    await asyncio.sleep(seconds)
+    print(f"still stopping after {seconds:.0f} s; waiting on:", file=sys.stderr, flush=True)
+    for task in asyncio.all_tasks():
+        if task is not asyncio.current_task():
+            task.print_stack(file=sys.stderr)
+    faulthandler.dump_traceback(file=sys.stderr, all_threads=True)
 
 
 @asynccontextmanager

@@ -64,21 +64,23 @@ def test_dev_runs_everything_until_ctrl_c(tmp_path: Path) -> None:
     ]
     address = f"127.0.0.1:{port}"
     for run in range(2):
-        dev = subprocess.Popen(
-            command,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.DEVNULL,
-            text=True,
-            env=_env(),
-            cwd=ROOT,
-        )
+        said = tmp_path / f"dev-{run}.stderr"
+        with said.open("w") as errors:
+            dev = subprocess.Popen(
+                command,
+                stdout=subprocess.PIPE,
+                stderr=errors,
+                text=True,
+                env=_env(),
+                cwd=ROOT,
+            )
         try:
             assert dev.stdout is not None
             for line in dev.stdout:
                 if "Ctrl-C to stop" in line:
                     break
             else:
-                raise AssertionError("playbook dev never came up")
+                raise AssertionError(f"playbook dev never came up: {said.read_text()[-2000:]}")
             if run == 0:
                 sent = httpx.post(
                     f"http://127.0.0.1:{api_port}/v1/accounts/initech/events",
@@ -118,7 +120,12 @@ def test_dev_runs_everything_until_ctrl_c(tmp_path: Path) -> None:
                 assert "bill@initech.example" in line or "rita@cs.example" in line
         finally:
             dev.send_signal(signal.SIGINT)
-            assert dev.wait(timeout=60) == 0
+            try:
+                stopped = dev.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                dev.kill()
+                stopped = None
+            assert stopped == 0, f"Ctrl-C: {stopped}; it said: {said.read_text()[-3000:]}"
         assert dev.stdout.read().rstrip().endswith("stopped")
 
 
