@@ -64,6 +64,7 @@ ACCOUNT_PATCHES = (
     HISTORY_IN_TASK,
     COMBINED_EVENTS,
     PLANS_BY_HASH,
+    ATTRIBUTES_WITH_ENROLLMENT,
 )
 """The account's workflow.patched ids a starter vouches for (AccountState.patches): the
 client that creates an account and the account continuing as new. As with the runs'
@@ -71,5 +72,5 @@ RUN_PATCHES, a patch joins this list a release after it ships, asked through
 :meth:`AccountWorkflow.patched` from the start, so that no worker of a rolling deploy meets a
 vouched id its code does not honour (one that asked workflow.patched itself would record a
 marker the next worker does not expect). QUIET_READINGS, RUN_START, HISTORY_IN_TASK and
-COMBINED_EVENTS joined in 0.2.0 (README, "Releases and upgrades"), PLANS_BY_HASH in 0.3.0.
-Ready for the next release: ATTRIBUTES_WITH_ENROLLMENT."""
+COMBINED_EVENTS joined in 0.2.0 (README, "Releases and upgrades"), PLANS_BY_HASH in 0.3.0,
+ATTRIBUTES_WITH_ENROLLMENT in 0.4.0."""

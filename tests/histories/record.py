@@ -49,10 +49,10 @@ from temporalio.worker import Replayer
 from engine import PlaybookSet, load
 from engine.client._attributes import register
 from engine.client._converter import DATA_CONVERTER
-from engine.client._start import account_workflow_id, publish, send, send_event
+from engine.client._start import ACCOUNT_SIGNALS, account_workflow_id, publish, send, send_event
 from engine.journeys._account import _EVENTS_PER_RUN, AccountWorkflow
-from engine.journeys._account_patches import ACCOUNT_PATCHES
-from engine.journeys._account_state import AccountStatus
+from engine.journeys._account_patches import ACCOUNT_PATCHES, ATTRIBUTES_WITH_ENROLLMENT
+from engine.journeys._account_state import AccountState, AccountStatus
 from engine.journeys._catalog import (
     _PUBLISHES_PER_RUN,
     CATALOG_SIGNAL,
@@ -71,6 +71,7 @@ from engine.journeys._messages import (
     ApprovalSettlement,
     AttributeChange,
     CloseRequest,
+    CombinedEvent,
     HealthEvent,
     LifecycleEvent,
     OverrideRequest,
@@ -1130,18 +1131,45 @@ _INITIATED = EventType.EVENT_TYPE_START_CHILD_WORKFLOW_EXECUTION_INITIATED
 
 
 async def attributes_with_enrollment(env: WorkflowEnvironment) -> Histories:
-    """An account whose first event sets its segment and owner and signs the contract
-    (tests/fixtures/forwarding: onboard and watch enroll on it): the attributes are upserted
-    in the task that starts the first run (behind its patch), none in the tasks after."""
+    """An account a 0.3.0 client made (attributes-with-enrollment not vouched for: asked, its
+    marker in the first task) whose first event sets its segment and owner and signs the
+    contract (tests/fixtures/forwarding: onboard and watch enroll on it): the attributes are
+    upserted in the task that starts the first run, none in the tasks after."""
+    made_by_0_3 = [p for p in ACCOUNT_PATCHES if p != ATTRIBUTES_WITH_ENROLLMENT]
+    history = await _signs_with_attributes(env, "acme", made_by_0_3)
+    expect(_patches_asked(history) == [ATTRIBUTES_WITH_ENROLLMENT], "its patch asked once")
+    return {"attributes_with_enrollment": history}
+
+
+async def vouched_0_4(env: WorkflowEnvironment) -> Histories:
+    """The same account made by a 0.4.0 client, which vouches for attributes-with-enrollment:
+    no patch marker in its history, the attributes still go with the first run's start."""
+    history = await _signs_with_attributes(env, "vouched", list(ACCOUNT_PATCHES))
+    expect(not _patches_asked(history), "no patch asked")
+    return {"vouched_0_4": history}
+
+
+async def _signs_with_attributes(
+    env: WorkflowEnvironment, account: str, patches: list[str]
+) -> WorkflowHistory:
     client = env.client
-    account = "acme"
     handle = client.get_workflow_handle(account_workflow_id(account))
     await publish(client, catalog_of(load_relative(FIXTURES, "forwarding")), QUEUE)
-    signed = [
-        AttributeChange(set={"segment": "smb", "owner": "csm@example.com"}),
-        AccountEvent(event_id="signed", name="contract.signed"),
-    ]
-    await send_event(client, account, signed, QUEUE)
+    signed = CombinedEvent(
+        parts=[
+            AttributeChange(set={"segment": "smb", "owner": "csm@example.com"}),
+            AccountEvent(event_id="signed", name="contract.signed"),
+        ]
+    )
+    # As engine.client._start.send starts an account, with the patches of the client named.
+    await client.start_workflow(
+        AccountWorkflow.run,
+        AccountState(account_id=account, patches=patches),
+        id=account_workflow_id(account),
+        task_queue=QUEUE,
+        start_signal=ACCOUNT_SIGNALS[CombinedEvent],
+        start_signal_args=[signed],
+    )
 
     async def enrolled() -> bool:
         found: AccountStatus = await handle.query(AccountWorkflow.status)
@@ -1157,7 +1185,17 @@ async def attributes_with_enrollment(env: WorkflowEnvironment) -> Histories:
         in e.upsert_workflow_search_attributes_event_attributes.search_attributes.indexed_fields
     )
     expect(segment < kinds.index(_INITIATED), "segment upserted before the first start")
-    return {"attributes_with_enrollment": history}
+    return history
+
+
+def _patches_asked(history: WorkflowHistory) -> list[str]:
+    """The ids of the patch markers in ``history``, in order."""
+    return [
+        json.loads(e.marker_recorded_event_attributes.details["patch-data"].payloads[0].data)["id"]
+        for e in history.events
+        if e.HasField("marker_recorded_event_attributes")
+        and e.marker_recorded_event_attributes.marker_name == "core_patch"
+    ]
 
 
 async def catalog_hash_memo(env: WorkflowEnvironment) -> Histories:
@@ -1226,6 +1264,7 @@ JOURNEYS: dict[str, Callable[[WorkflowEnvironment], Awaitable[Histories]]] = {
     "plans_by_hash": plans_by_hash,
     "catalog_hash_memo": catalog_hash_memo,
     "attributes_with_enrollment": attributes_with_enrollment,
+    "vouched_0_4": vouched_0_4,
 }
 
 
