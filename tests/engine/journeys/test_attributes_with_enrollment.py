@@ -97,6 +97,14 @@ _SIGNED: list[HealthEvent | AttributeChange | AccountEvent] = [
 ]
 
 
+def _shape(tasks: list[list[HistoryEvent]]) -> str:
+    """Each task's events by type, with what it upserted: shown when an assertion fails."""
+    return "\n".join(
+        f"task {i}: {[EventType.Name(e.event_type)[11:] for e in t]} upserted {_upserted(t)}"
+        for i, t in enumerate(tasks)
+    )
+
+
 def _enrolling(tasks: list[list[HistoryEvent]]) -> int:
     return next(i for i, t in enumerate(tasks) if any(e.event_type == _INITIATED for e in t))
 
@@ -110,10 +118,11 @@ async def test_a_first_event_upserts_its_attributes_with_the_start(
     history = await _account(skipping_env, [_SIGNED], {"onboard", "watch"})
     tasks = _tasks(history)
     starting = _enrolling(tasks)
-    assert starting == 0
+    assert starting == 0, _shape(tasks)
     first_start = [e.event_type for e in tasks[starting]].index(_INITIATED)
-    assert {"AccountId", "Segment", "Owner"} <= _upserted(tasks[starting][:first_start])
-    assert not [_upserted(t) for t in tasks[starting + 1 :] if _upserted(t)]
+    upserted = _upserted(tasks[starting][:first_start])
+    assert {"AccountId", "Segment", "Owner"} <= upserted, _shape(tasks)
+    assert not [_upserted(t) for t in tasks[starting + 1 :] if _upserted(t)], _shape(tasks)
 
 
 async def test_a_later_event_that_enrolls_upserts_after_the_start(
