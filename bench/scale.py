@@ -6,10 +6,13 @@ the customer and whose next step waits three days on a timer: N live journeys. M
 
 - enrollment throughput: accounts per second from the first event sent to the last welcome
   email arriving at a mail catcher on loopback, against two baselines of bare Temporal in
-  the same run: N hand-written workflows started by signal-with-start that run one activity
-  and then wait on a 30-day timer (bare), and N parents started by signal-with-start whose
-  first task starts a child whose first task runs the activity and then waits on a 30-day
-  timer (bare with child: the engine's shape, goal >= 0.8x of it);
+  the same run, each activity sending one email to the same catcher from a worker process
+  of its own (bench._bare_worker): N hand-written workflows started by signal-with-start
+  that run the activity and then wait on a 30-day timer (bare), and N parents started by
+  signal-with-start whose first task starts a child whose first task runs the activity and
+  then waits on a 30-day timer (bare with child: the engine's shape, goal >= 0.8x of it);
+- the CPU-seconds per 1,000 enrollments of the dev server, the phase's worker and this
+  driver, engine against bare with child;
 - the worker's memory: the resident set (peak and at the end) of the ``playbook worker``
   process, read from /proc (goal <= 1 GiB);
 - reaction latency with the N journeys live: a health drop to the churn alert's email
@@ -24,21 +27,22 @@ from __future__ import annotations
 import argparse
 import asyncio
 import email
+import os
 import subprocess
 import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 from aiosmtpd.controller import Controller
-from temporalio import activity
 from temporalio.client import Client
-from temporalio.worker import Worker
 
-from bench._bare import BareAccount, BareEnrollment, BareJourney
+from bench._bare import BareAccount, BareEnrollment
+from bench._cpu import child_named, cpu_seconds
 from bench._playbooks import shipped_on_a_real_clock
 from bench._results import percentile, spread, write
 from bench._servers import dev_server, stop
@@ -46,11 +50,12 @@ from bench._servers import worker_env as engine_worker_env
 from engine.client._start import publish, send, send_event
 from engine.journeys._catalog import build_catalog
 from engine.journeys._messages import AccountEvent, AttributeChange, HealthEvent
-from workers import payload_passes
 from workers.dev import free_port
+from workers.settings import DEFAULT_CACHED_WORKFLOWS
 
 BIN = Path(sys.executable).parent
 QUEUE = "scale"
+BARE_QUEUE = "scale-bare"
 IN_FLIGHT = 64
 """Concurrent signal-with-start calls: enough to keep the server busy, as an ingest would."""
 GOAL = 0.8
@@ -71,7 +76,9 @@ class _Mail:
         message = email.message_from_bytes(envelope.content)
         # A long header arrives folded ("\r\n " inside); unfold it.
         key = "".join(str(message.get("X-Playbook-Idempotency-Key", "")).split())
-        if "/ladder/" in key:
+        if message.get("X-Bench-Key"):
+            self.bare += 1
+        elif "/ladder/" in key:
             future = self.alerts.get(key.split("/")[2])
             if future is not None:
                 self.loop.call_soon_threadsafe(_settle, future, now)
@@ -115,6 +122,34 @@ def _workers(count: int, env: dict[str, str]) -> list[subprocess.Popen[bytes]]:
     ]
 
 
+class _Cpu:
+    """CPU-seconds of the dev server, the phase's worker and this driver over each phase."""
+
+    def __init__(self, server: int) -> None:
+        self._server = server
+        self.used: dict[str, tuple[float, float, float]] = {}
+        """Per phase: (server, worker, driver) CPU-seconds."""
+
+    def _now(self, worker: int) -> tuple[float, float, float]:
+        return cpu_seconds(self._server), cpu_seconds(worker), cpu_seconds(os.getpid())
+
+    @contextmanager
+    def phase(self, name: str, worker: int) -> Iterator[None]:
+        before = self._now(worker)
+        yield
+        after = self._now(worker)
+        self.used[name] = tuple(b - a for a, b in zip(before, after, strict=True))  # type: ignore[assignment]
+
+    def per_thousand(self, name: str, n: int) -> str:
+        server, worker, driver = (1000 * x / n for x in self.used[name])
+        return f"server {server:.0f}, worker {worker:.0f}, driver {driver:.0f}"
+
+
+def _ratio(cpu: _Cpu, which: int) -> str:
+    engine, bare = cpu.used["one"][which], cpu.used["child"][which]
+    return f"{engine / bare:.2f}x" if bare else "n/a"
+
+
 def _rss_mib(pid: int) -> tuple[float, float]:
     """(resident now, peak resident) of a process, in MiB."""
     fields = {}
@@ -150,25 +185,28 @@ async def _enroll(client: Client, mail: _Mail, prefix: str, n: int) -> float:
     return time.perf_counter() - start
 
 
-async def _bare(client: Client, done: list[int], n: int) -> float:
+async def _bare(client: Client, mail: _Mail, n: int) -> float:
+    """Seconds for n signal-with-starts of a workflow whose activity sends the email."""
+    before = mail.bare
     start = time.perf_counter()
 
     async def one(i: int) -> None:
         await client.start_workflow(
             BareEnrollment.run,
             id=f"bare-{i}-{uuid.uuid4().hex[:6]}",
-            task_queue="scale-bare",
+            task_queue=BARE_QUEUE,
             start_signal="go",
         )
 
     await _bounded(n, one)
-    await _until(lambda: done[0] >= n, f"{n} bare activities")
+    await _until(lambda: mail.bare - before >= n, f"{n} bare emails")
     return time.perf_counter() - start
 
 
-async def _bare_child(client: Client, done: list[int], n: int) -> float:
-    """Seconds for n signal-with-starts of a parent that starts a child that runs the activity."""
-    before = done[0]
+async def _bare_child(client: Client, mail: _Mail, n: int) -> float:
+    """Seconds for n signal-with-starts of a parent that starts a child whose activity sends
+    the email."""
+    before = mail.bare
     start = time.perf_counter()
 
     async def one(i: int) -> None:
@@ -176,12 +214,12 @@ async def _bare_child(client: Client, done: list[int], n: int) -> float:
             BareAccount.run,
             "bare_journey_enrolled",
             id=f"bare-account-{i}-{uuid.uuid4().hex[:6]}",
-            task_queue="scale-bare",
+            task_queue=BARE_QUEUE,
             start_signal="go",
         )
 
     await _bounded(n, one)
-    await _until(lambda: done[0] - before >= n, f"{n} bare journeys' activities")
+    await _until(lambda: mail.bare - before >= n, f"{n} bare journeys' emails")
     return time.perf_counter() - start
 
 
@@ -206,55 +244,47 @@ async def _reaction(client: Client, mail: _Mail, samples: int) -> list[float]:
 async def main(accounts: int, samples: int) -> None:
     shipped = shipped_on_a_real_clock()
     catalog = build_catalog(shipped.plans(), shipped.health_plan())  # type: ignore[arg-type]
-    # The baselines' worker runs here: it skips the SDK's no-op payload passes as the
-    # engine's worker process does, so the two differ by their workflows alone.
-    payload_passes.install()
     loop = asyncio.get_running_loop()
     mail = _Mail(loop)
     smtp_port = free_port()
     smtp = Controller(mail, hostname="127.0.0.1", port=smtp_port)
     smtp.start()
-    done = [0]
-
-    @activity.defn(name="bare_enrolled")
-    async def bare_enrolled() -> None:
-        done[0] += 1
-
-    journeys = [0]
-
-    @activity.defn(name="bare_journey_enrolled")
-    async def bare_journey_enrolled(key: str) -> None:
-        journeys[0] += 1
-
     with tempfile.TemporaryDirectory() as tmp:
         people = Path(tmp) / "people.yaml"
         people.write_text("people:\n  csm@scale.example: {name: Casey}\n")
         env = await dev_server(tmp, "scale")
         client = env.client
-        worker_env = engine_worker_env(
-            client.service_client.config.target_host, QUEUE, tmp, smtp_port, people
-        )
+        address = client.service_client.config.target_host
+        worker_env = engine_worker_env(address, QUEUE, tmp, smtp_port, people)
         workers = _workers(1, worker_env)
+        # The baselines' worker is a process of its own too, with the engine worker's cache,
+        # and its activity sends the email through the same catcher (bench._bare_worker).
+        bare_command = [sys.executable, "-m", "bench._bare_worker", address, BARE_QUEUE]
+        bare_worker = subprocess.Popen(
+            [*bare_command, str(DEFAULT_CACHED_WORKFLOWS), "--smtp", str(smtp_port)],
+            stdout=subprocess.DEVNULL,
+        )
+        server = child_named("start-dev")
+        assert server is not None, "no dev server among this process's children"
+        cpu = _Cpu(server)
         try:
-            async with Worker(
-                client,
-                task_queue="scale-bare",
-                workflows=[BareEnrollment, BareAccount, BareJourney],
-                activities=[bare_enrolled, bare_journey_enrolled],
-            ):
-                await publish(client, catalog, QUEUE)
-                await _enroll(client, mail, "warm", 20)
-                empty = await _reaction(client, mail, samples)
-                bare = await _bare(client, done, accounts)
-                child = await _bare_child(client, journeys, accounts)
+            await publish(client, catalog, QUEUE)
+            await _enroll(client, mail, "warm", 20)
+            await _bare(client, mail, 20)  # the bare worker polls, its imports are done
+            empty = await _reaction(client, mail, samples)
+            with cpu.phase("bare", bare_worker.pid):
+                bare = await _bare(client, mail, accounts)
+            with cpu.phase("child", bare_worker.pid):
+                child = await _bare_child(client, mail, accounts)
+            with cpu.phase("one", workers[0].pid):
                 one = await _enroll(client, mail, "one", accounts)
-                rss_now, rss_peak = _rss_mib(workers[0].pid)
-                loaded = await _reaction(client, mail, samples)
-                workers += _workers(1, worker_env)
-                await asyncio.sleep(3)  # the second worker polls before the load starts
-                two = await _enroll(client, mail, "two", accounts)
+            rss_now, rss_peak = _rss_mib(workers[0].pid)
+            loaded = await _reaction(client, mail, samples)
+            workers += _workers(1, worker_env)
+            await asyncio.sleep(3)  # the second worker polls before the load starts
+            two = await _enroll(client, mail, "two", accounts)
         finally:
-            stop(workers)
+            stop([*workers, bare_worker])
             await env.shutdown()
             smtp.stop()
     one_rate, two_rate, bare_rate = accounts / one, accounts / two, accounts / bare
@@ -266,14 +296,21 @@ async def main(accounts: int, samples: int) -> None:
             "enrollment throughput, 1 worker",
             f"{one_rate:.1f} accounts/s ({one:.0f} s)",
             "bare with child: signal-with-start -> parent task -> child start -> child's "
-            f"first task -> activity: {child_rate:.1f}/s ({child:.0f} s)",
+            f"first task -> activity -> email arrives: {child_rate:.1f}/s ({child:.0f} s)",
             f"{one_rate / child_rate:.2f}x (goal >= {GOAL}x: {verdict})",
         ),
         (
             "enrollment throughput, 1 worker",
             f"{one_rate:.1f} accounts/s",
-            f"bare: signal-with-start -> activity: {bare_rate:.1f}/s ({bare:.0f} s)",
+            "bare: signal-with-start -> activity -> email arrives: "
+            f"{bare_rate:.1f}/s ({bare:.0f} s)",
             f"{one_rate / bare_rate:.2f}x",
+        ),
+        (
+            "CPU-seconds per 1,000 enrollments, 1 worker",
+            cpu.per_thousand("one", accounts),
+            f"bare with child: {cpu.per_thousand('child', accounts)}",
+            f"server {_ratio(cpu, 0)}, worker {_ratio(cpu, 1)}",
         ),
         (
             "enrollment throughput, 2 workers",
@@ -308,10 +345,13 @@ Each engine enrollment is one signal (the event's attributes and contract.signed
 HTTP API sends one event), an account workflow task (the plan from the worker's memory), a
 child workflow (tech-touch onboarding) and its first workflow task, and the welcome email
 activity; the bare baseline is one workflow and one activity, the bare-with-child
-baseline a parent workflow task, a child start, the child's first task and one activity (both
-baselines' workers run in this driver process, the engine's in its own). The two-worker row
-shares the machine's 2 cores with the dev server and this process, so it shows how far one
-machine goes, not how a cluster scales.
+baseline a parent workflow task, a child start, the child's first task and one activity;
+each baseline's activity sends one email to the same catcher, and its worker is a process of
+its own with the engine worker's cache (bench._bare_worker). Each phase ends when its last
+email arrives. CPU-seconds are read from /proc for the dev server, the phase's worker and
+this driver (which sends the events and runs the mail catcher). The two-worker row shares
+the machine's 2 cores with the dev server and this process, so it shows how far one machine
+goes, not how a cluster scales.
 """
     print(body)
     write("scale", "Scale on one machine", body + "\n" + ANALYSIS)
