@@ -358,21 +358,41 @@ goes, not how a cluster scales.
 
 
 ANALYSIS = """\
-Goals: enrollment throughput >= 0.8x bare with child: **missed** in `make bench`'s run from a
-clean clone (2026-12-06 11:52 UTC, nothing else running): 10.2 accounts a second against
-14.5 (0.71x). Four hours earlier, the same engine before its workflows were split into
-modules (moves only, commands unchanged), alone: 11.3 against 13.9 (0.81x, just over the
-line); at 500 accounts 12.7 against 14.8 (0.85x) and 14.0 against 14.8 (0.95x). The dev
-server is the bound, and the ratio moves with the sitting: the bare with child went from
-13.9 to 14.5 while the engine went from 11.3 to 10.2, and two engine workers enrolled 11.2 a
-second in the same run (1.09x one). The split is not the cause: right after, at 300
-accounts, one after the other, the engine before it enrolled 10.6 a second against 12.9
-(0.82x) and after it 12.3 against 13.6 (0.90x) (runs of under 30 s: noise of their own).
-Worker memory <= 1 GiB: **met** at 10,000: 621 MiB peak, 614 MiB at the end with 10,070
-accounts live (638 MiB peak the run before). Alert latency with them live: p99 113 ms against
-117 on the empty server (50 samples each).
+Goals: enrollment throughput >= 0.8x bare with child: **met** in the run above (a clean clone
+of 583a56f, 2026-12-06 15:55-16:46 UTC, nothing else running): 11.5 accounts a second against
+13.4 (0.86x). Two things changed since `make bench`'s run that morning (10.2 against 14.5,
+0.71x): the engine (release 0.4.0: a new account records no patch marker and no
+TemporalChangeVersion upsert; the workflow modules' handler hints are objects, so a new
+sandboxed instance costs about 15% less) and the baseline. The baselines now have the shape
+issue 20 gives them: each activity sends its email to the same catcher, from a worker that
+is a process of its own with the engine worker's cache, and each phase ends at its last
+email; before, their activity only counted, in a worker inside this driver process. At
+1,000 accounts that made the bare with child faster (16.4 a second, the engine 12.5: 0.76x);
+at 10,000 it read 13.4 against the 14.5 of the old shape in the morning's run, so part of
+the move of the ratio is the baseline's, and the two runs are hours apart on a machine
+whose figures move 10-30% between sittings. Worker memory <= 1 GiB: **met**: 628 MiB peak,
+620 MiB at the end with 10,070 accounts live. Alert latency with them live: p99 135 ms
+against 106 on the empty server (50 samples each; p50 70 against 87). Two workers enrolled
+0.88x one: the dev server on the same 2 cores is the bound, and a second worker process
+only competes with it for them.
 
-Memory before that run: in `make bench`'s 10,000-account run of release 0.3.0 the worker
+What an enrollment costs beyond the bare with child, at 10,000 (the CPU row): the dev server
+1.10x (71 against 64 CPU-seconds per 1,000), the worker 1.80x (48 against 27). Read off one
+enrollment's histories (2026-12-06, shipped playbooks): the engine's account and run write
+33 KB of history against the bare pair's 2.7 KB: the plan in the run's input (8.7 KB, in
+the account's start-child event and again in the run's started event), the catalog index
+in the account's first task (5.7 KB, the catalog_index local activity's marker), the email
+action's request (2.2 KB, with its template), the decision-log local activities of each
+workflow's second task, and search attribute upserts (AccountId, then Segment and Owner in
+the account's first task; Step in each of the run's two tasks). Counted with perf on the
+dev server over 500 enrollments each, one after the other: 135 fsyncs per enrollment
+against 131 and 2,950 pwrites against 2,620 (the dev server's SQLite syncs each write; the
+two shapes make about as many writes, the engine's larger). The worker's time, from a
+py-spy profile of 1,000 enrollments (28 ms of Python each): new sandboxed instances (the
+account and the run) 30%, the email action with its store write and SMTP session 20%, the
+account's and the run's own code 13% each, payload conversion 9%.
+
+Memory before 0.3.0's fix: in `make bench`'s 10,000-account run of release 0.3.0 the worker
 grew about 1 MiB a second through the one-worker phase and stood at 1.7 GiB near its end;
 a `playbook worker` enrolling 3,000 accounts as here grew about 250 KB per account past the
 first 1,000 (1,001 MiB at 3,000), whatever its cache. The cause: workers.worker.tune_gc had
@@ -384,27 +404,18 @@ held the worker at 640 MiB. Now each sandbox reports its eviction and a full col
 runs after every quarter of the cache evicted (workers.evictions): the same probe read 507
 MiB at 1,000 accounts and 573-580 MiB from 1,500 to 4,000.
 
-What each enrollment costs the server, from the dev server's own metrics (persistence and
-frontend requests by operation over 300 enrollments, 2026-12-06): the engine made as many
-workflow tasks (4), history reads (4), workflow creations (2) and state updates as the bare
-with child, and beyond it: about 40 reads of the search attributes' definitions (27
-GetCurrentClusterMetadata, 12 GetNamespace; 10 for the bare), as `temporal server
-start-dev` rereads them from its SQLite file on every check of one; a query of the catalog
-workflow for the published hash (through matching and a worker and back); a heartbeat at
-the start of the email action (an RPC and a write of the run's state); and 4 visibility
-upserts against 2. Now: the dev server of `playbook dev` and of the benchmarks caches the
-attribute definitions as a cluster does (engine.client._attributes.CACHED_ATTRIBUTES_ARGS;
-none of those reads for either), the hash is in the catalog's memo and read with a describe
-the server answers alone (patch catalog-hash-memo), actions beat first after 2 s, and an
-account's first task upserts the attributes its event set with its AccountId, before the
-run starts (patch attributes-with-enrollment: 3 visibility upserts). The engine's rate went
-from 12.1 a second, where it had held through every change of the day before, to 14.0 and
-12.7 in the two runs since.
+Done before for enrollment, from the dev server's own metrics (persistence and frontend
+requests by operation over 300 enrollments): the dev server of `playbook dev` and of the
+benchmarks caches the search attributes' definitions as a cluster does
+(engine.client._attributes.CACHED_ATTRIBUTES_ARGS: about 40 reads of them per enrollment
+before), the catalog's hash is in its memo and read with a describe the server answers
+alone (patch catalog-hash-memo; before, a query through a worker), actions beat first
+after 2 s, and an account's first task upserts the attributes its event set with its
+AccountId, before the run starts (patch attributes-with-enrollment, vouched for in 0.4.0).
 
 The worker keeps at most its cache of workflows in memory (PLAYBOOK_WORKER_CACHED_WORKFLOWS,
 2,000 by default since issue 20; the rest wait in Temporal and are replayed when they next
-have work): about 0.25 MiB per cached workflow. A second worker adds little (1.09x here,
-0.98x the run before): the dev server, on the same 2 cores, is the bottleneck.
+have work): about 0.25 MiB per cached workflow.
 """
 
 

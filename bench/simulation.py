@@ -135,10 +135,15 @@ async def main() -> None:
 
 
 WHY = """\
-`make bench` from a clean clone (2026-12-06 13:33 UTC, after two hours of the other
-benchmarks): 177 s and 345 CPU-s for the 1,000-account year, its floor 0.48 s. Wall goal
-met; CPU goal (at most 264-327 CPU-s, 40% less than 440-545): **missed** in this run, 345
-CPU-s (22-37% less). Earlier runs of the day, alone:
+The run above, release 0.4.0 from a clean clone (2026-12-06 17:00 UTC, alone): 178 s and
+347 CPU-s for the 1,000-account year, its floor 0.55 s. Wall goal met; CPU goal (at most
+264-327 CPU-s, 40% less than 440-545): **missed**, 347 CPU-s (21-36% less). Two runs
+just before it, on the same code, with the machine slower (the floor read 0.93 and 0.86 s,
+against 0.45-0.55 in every other run of the day): 251 s and 470 CPU-s, then 372 s and 343
+CPU-s (the wall goal missed: 343 CPU-s fill 2 cores for 172 s, so that run waited about
+200 s on something its output does not show). `make bench`
+from a clean clone (13:33 UTC, after two hours of the other benchmarks): 177 s and 345
+CPU-s, floor 0.48 s. Earlier runs of the day, alone:
 155 s and 301 CPU-s for the 1,000-account year; the
 same day 162 s and 318 CPU-s, and 150 s and 293 CPU-s with only the SDK's no-op payload
 passes skipped (workers.payload_passes), against 213 s and 417 CPU-s in the night. CPU goal
