@@ -11,6 +11,8 @@ import asyncio
 import contextlib
 import functools
 import shutil
+import signal
+import subprocess
 import tempfile
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -240,3 +242,15 @@ async def _serving_api(
             await served.http.aclose()
             stop.set()
             await server
+
+
+def stops_on_ctrl_c(process: subprocess.Popen[str], said: Path, seconds: float = 60) -> None:
+    """Send ``process`` a SIGINT and assert it exits 0 within ``seconds``; one that does not
+    is killed, and the failure shows the end of what it wrote to ``said`` (its stderr)."""
+    process.send_signal(signal.SIGINT)
+    try:
+        stopped: int | None = process.wait(timeout=seconds)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        stopped = None
+    assert stopped == 0, f"Ctrl-C: exit {stopped}; it said: {said.read_text()[-3000:]}"

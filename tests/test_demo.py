@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import os
-import signal
 import socket
 import subprocess
 import sys
 import time
 from pathlib import Path
+
+from tests.support import stops_on_ctrl_c
 
 
 def test_demo_drives_the_journeys_and_reports_them(tmp_path: Path) -> None:
@@ -115,10 +116,4 @@ def test_operator_commands_against_the_running_demo(tmp_path: Path) -> None:
         assert "acme\tcritical\t$420,000" in shown  # at risk, with its ARR from the store
         assert "initech\t" in shown[shown.index("== Up for renewal") :]
     finally:
-        demo.send_signal(signal.SIGINT)
-        try:
-            stopped = demo.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            demo.kill()
-            stopped = None
-        assert stopped == 0, f"Ctrl-C: {stopped}; the demo said: {said.read_text()[-3000:]}"
+        stops_on_ctrl_c(demo, said)

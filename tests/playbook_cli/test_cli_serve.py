@@ -14,6 +14,8 @@ from pathlib import Path
 import httpx
 import pytest
 
+from tests.support import stops_on_ctrl_c
+
 PLAYBOOK = Path(sys.executable).parent / "playbook"
 ROOT = Path(__file__).parents[2]
 
@@ -119,13 +121,7 @@ def test_dev_runs_everything_until_ctrl_c(tmp_path: Path) -> None:
                         break
                 assert "bill@initech.example" in line or "rita@cs.example" in line
         finally:
-            dev.send_signal(signal.SIGINT)
-            try:
-                stopped = dev.wait(timeout=60)
-            except subprocess.TimeoutExpired:
-                dev.kill()
-                stopped = None
-            assert stopped == 0, f"Ctrl-C: {stopped}; it said: {said.read_text()[-3000:]}"
+            stops_on_ctrl_c(dev, said)
         assert dev.stdout.read().rstrip().endswith("stopped")
 
 
