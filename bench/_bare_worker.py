@@ -56,12 +56,16 @@ def mailing(smtp_port: int) -> list[Any]:
 async def main(address: str, task_queue: str, cached: int, smtp_port: int | None) -> None:
     client = await Client.connect(address, data_converter=DATA_CONVERTER)
     payload_passes.install()  # as the engine's worker does: the SDK's no-op passes skipped
-    enrolling = smtp_port is not None
+    workflows: list[type] = [BareWaiting]
+    activities: list[Any] = []
+    if smtp_port is not None:
+        workflows += [BareEnrollment, BareAccount, BareJourney]
+        activities = mailing(smtp_port)
     async with Worker(
         client,
         task_queue=task_queue,
-        workflows=[BareWaiting, *([BareEnrollment, BareAccount, BareJourney] * enrolling)],
-        activities=mailing(smtp_port) if smtp_port is not None else [],
+        workflows=workflows,
+        activities=activities,
         max_cached_workflows=cached,
         # The SDK's sandbox, reporting evictions: the two workers collect garbage alike.
         workflow_runner=CountingSandbox(),

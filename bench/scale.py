@@ -259,9 +259,11 @@ async def main(accounts: int, samples: int) -> None:
         workers = _workers(1, worker_env)
         # The baselines' worker is a process of its own too, with the engine worker's cache,
         # and its activity sends the email through the same catcher (bench._bare_worker).
-        bare_command = [sys.executable, "-m", "bench._bare_worker", address, BARE_QUEUE]
         bare_worker = subprocess.Popen(
-            [*bare_command, str(DEFAULT_CACHED_WORKFLOWS), "--smtp", str(smtp_port)],
+            [
+                *(sys.executable, "-m", "bench._bare_worker", address, BARE_QUEUE),
+                *(str(DEFAULT_CACHED_WORKFLOWS), "--smtp", str(smtp_port)),
+            ],
             stdout=subprocess.DEVNULL,
         )
         server = child_named("start-dev")

@@ -161,29 +161,22 @@ def stop_signals() -> asyncio.Event:
     return stop
 
 
-async def stopped(stop: asyncio.Event) -> None:
+async def stopped(stop: asyncio.Event) -> asyncio.TimerHandle:
     """Return once ``stop`` (from :func:`stop_signals`) is set, and from then on watch the
     stack stop: should that take longer than :data:`STOPPING_SECONDS`, every task and
-    thread is printed to stderr, so a stop that hangs says where."""
+    thread is printed to stderr, so a stop that hangs says where. The watch is returned;
+    it lapses with the event loop."""
     await stop.wait()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.remove_signal_handler(signum)  # a second Ctrl-C interrupts as usual
-    watch = loop.create_task(_say_what_waits(STOPPING_SECONDS))
-    # Nothing else holds the watch: it ends when asyncio.run cancels what is left.
-    _WATCHES.add(watch)
-    watch.add_done_callback(_WATCHES.discard)
+    return loop.call_later(STOPPING_SECONDS, _say_what_waits, STOPPING_SECONDS)
 
 
-_WATCHES: set[asyncio.Task[None]] = set()
-
-
-async def _say_what_waits(seconds: float) -> None:
-    await asyncio.sleep(seconds)
+def _say_what_waits(seconds: float) -> None:
     print(f"still stopping after {seconds:.0f} s; waiting on:", file=sys.stderr, flush=True)
     for task in asyncio.all_tasks():
-        if task is not asyncio.current_task():
-            task.print_stack(file=sys.stderr)
+        task.print_stack(file=sys.stderr)
     faulthandler.dump_traceback(file=sys.stderr, all_threads=True)
 
 

@@ -36,7 +36,8 @@ async def test_ctrl_c_delivered_to_another_thread_still_wakes_the_idle_loop() ->
     try:
         assert other.ident is not None
         signal.pthread_kill(other.ident, signal.SIGINT)
-        await asyncio.wait_for(stopped(stop), timeout=2)
+        watch = await asyncio.wait_for(stopped(stop), timeout=2)
+        watch.cancel()
     finally:
         ready.set()
         other.join()
