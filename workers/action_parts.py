@@ -10,12 +10,14 @@ the one-line refusals (non-retryable: a retry would fail the same way).
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
+from engine.client._start import account_workflow_id
+from engine.journeys._account import AccountWorkflow
 from engine.journeys._messages import ActionRequest
 from engine.language._plan import (
     ApprovalNode,
@@ -48,6 +50,41 @@ def kind_of(request: ActionRequest) -> str:
     if node is None and request.tier is not None and request.channel is not None:
         return request.channel
     raise fail(f"step {request.step}: not an action this worker performs", "UnknownAction")
+
+
+_ASK_HEALTH_WITHIN = timedelta(seconds=5)
+
+
+async def with_current_health(request: ActionRequest, kind: str) -> ActionRequest:
+    """``request`` with the account's current health, when its run may hold an older one
+    (``fetch_health``: the run is woken only by what its decisions read) and the action
+    shows health (an email's template, a chat line). Asked of the account workflow; when it
+    cannot answer, the run's health stands, and the log says so."""
+    if not request.fetch_health or not _shows_health(request, kind):
+        return request
+    try:
+        handle = activity.client().get_workflow_handle(account_workflow_id(request.account_id))
+        health = await handle.query(AccountWorkflow.current_health, rpc_timeout=_ASK_HEALTH_WITHIN)
+    except Exception as error:  # noqa: BLE001 - any failure to ask leaves the run's health
+        activity.logger.warning(
+            "rendering with the journey's health: the account's current one was not read (%s)",
+            " ".join(str(error).split())[:200] or type(error).__name__,
+        )
+        return request
+    return request.model_copy(update={"health": health.model_dump()})
+
+
+def _shows_health(request: ActionRequest, kind: str) -> bool:
+    """Whether the action's words show health: a chat line (its score and tier), an email
+    whose template mentions it. A reviewed draft being sent was rendered when filed."""
+    if kind == "chat":
+        return True
+    template = request.template
+    if kind not in ("email", "review") or template is None or request.outbox == "send":
+        return False
+    return any(
+        "health" in (part or "") for part in (template.subject, template.text, template.html)
+    )
 
 
 def people(

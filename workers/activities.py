@@ -53,6 +53,7 @@ from workers.action_parts import (
     people,
     render_for,
     tier_of,
+    with_current_health,
 )
 from workers.backoff import RetrySettings, with_delay
 from workers.directory import Directory, Person
@@ -137,7 +138,7 @@ class Actions:
         started = time.monotonic()
         try:
             with _heartbeating():
-                detail = await handler(request)
+                detail = await handler(await with_current_health(request, kind))
         except ApplicationError as error:
             if error.non_retryable:
                 self._count(kind, "failed", started)

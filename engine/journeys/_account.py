@@ -28,6 +28,7 @@ with workflow.unsafe.imports_passed_through():
         ACCOUNT_PATCHES,
         ATTRIBUTES_WITH_ENROLLMENT,
         COMBINED_EVENTS,
+        DECISION_WAKES,
         EXACT_WAKES,
         PLANS_BY_HASH,
         QUIET_READINGS,
@@ -268,6 +269,12 @@ class AccountWorkflow:
             score_history=state.history.get("health.score", []),
         )
 
+    @workflow.query(name="current_health")
+    def current_health(self) -> Health:
+        """The health the journeys read now, for an action that renders it (an
+        ActionRequest with fetch_health: its run is not woken by every reading)."""
+        return self.health_read()
+
     # The life loop ------------------------------------------------------------------------
 
     @workflow.run
@@ -283,6 +290,7 @@ class AccountWorkflow:
         self._pushed = self.patched(QUIET_READINGS)
         self._enrolling.by_hash = self.patched(PLANS_BY_HASH)
         self._enrolling.early_upsert = self.patched(ATTRIBUTES_WITH_ENROLLMENT)
+        self._enrolling.decision_wakes = self.patched(DECISION_WAKES)
         # Announced publishes are read when they come; each run also reads the catalog once
         # as it starts, for a publish whose announcement did not reach this account.
         await self._refresh_catalog(force=state.catalog is None or self._pushed)

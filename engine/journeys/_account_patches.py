@@ -53,6 +53,12 @@ task): a new account's first event costs one write fewer. A task that has not up
 its upsert for after the start: one there would put a visibility write before the start of
 every later enrollment (a health drop's, on the reaction path). Asked once as each run
 starts."""
+DECISION_WAKES = "wake-on-decisions"
+"""A journey enrolled by an index that lists what its decisions read (EntrySummary.wakes) is
+woken only by changes of those (with attributes, windows and events, as before), no longer
+by a score it only shows in a text; its actions render the account's current health
+(RunInput.fetch_health). Journeys enrolled before are woken by all they read. Asked once as
+each run starts."""
 ACCOUNT_PATCHES = (
     EXACT_WAKES,
     DECISIONS_PATCH,

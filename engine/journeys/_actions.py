@@ -61,6 +61,7 @@ def request(
         enrolled_at=run.input.enrolled_at,
         account=facts.account,
         health=facts.health.model_dump(),
+        fetch_health=run.input.fetch_health and not run.facts_came_in_this_task(),
     )
 
 
@@ -78,7 +79,11 @@ async def perform(
             raise asyncio.CancelledError
         facts = run.facts()
         request = request.model_copy(
-            update={"account": facts.account, "health": facts.health.model_dump()}
+            update={
+                "account": facts.account,
+                "health": facts.health.model_dump(),
+                "fetch_health": run.input.fetch_health and not run.facts_came_in_this_task(),
+            }
         )
     if isinstance(request, ActionRequest):
         summary = _summaries.action(request, _clock.now())

@@ -42,7 +42,7 @@ with workflow.unsafe.imports_passed_through():
         content_hash,
         omit_absent,
     )
-    from engine.language._plan_reads import health_reads, history_windows
+    from engine.language._plan_reads import health_reads, health_wakes, history_windows
 
 CATALOG_WORKFLOW_ID = "catalog/default"
 # Each publish carries every plan; a fresh run every so often keeps the history small.
@@ -85,6 +85,10 @@ class EntrySummary(BaseModel):
     (engine.journeys._plan_cache). None in an index read before they were listed: the
     account then enrolls through the ``resolve_plan`` local activity, as it did."""
     reads: list[str] | None = None
+    wakes: list[str] | None = None
+    """The health values its runs' decisions read (``health_wakes``): what wakes a run of an
+    account that enrolls by them (DECISION_WAKES). None in an index read before they were
+    listed: its enrollments are woken by all they read."""
 
 
 class Catalog(BaseModel):
@@ -118,6 +122,7 @@ class Catalog(BaseModel):
                 goal=p.goal,
                 windows=history_windows(p),
                 reads=health_reads(p),
+                wakes=health_wakes(p),
             )
             for p in self.plans.values()
         ]

@@ -45,7 +45,7 @@ with workflow.unsafe.imports_passed_through():
     from engine.journeys._run_patches import RUN_PATCHES
     from engine.language._facts import Facts
     from engine.language._plan import ContactPolicyPlan, Plan
-    from engine.language._plan_reads import health_reads, history_windows
+    from engine.language._plan_reads import ALL_HEALTH, health_reads, history_windows
 
 _LOCAL = timedelta(seconds=10)
 
@@ -100,6 +100,8 @@ class Enrolling:
         in a task that upserts anyway, not in the task of an enrollment."""
         self.early_upsert = False
         """workflow.patched(ATTRIBUTES_WITH_ENROLLMENT), asked as the run starts."""
+        self.decision_wakes = False
+        """workflow.patched(DECISION_WAKES), asked as the run starts."""
 
     async def start_requested(self, request: StartPlaybook) -> None:
         """A start_playbook step: its target's entry trigger is the step itself, but the
@@ -151,6 +153,7 @@ class Enrolling:
                 plan = _plan_cache.need(entry.hash, workflow.info().task_queue)
             windows, reads = entry.windows, entry.reads
             version, recorded = entry.version, None
+            wakes = entry.wakes if self.decision_wakes else None
         else:  # an index read before it listed what runs read: the plan as it was asked for
             known = state.catalog.hash if state.catalog and self._account.pushed else None
             plan = await workflow.execute_local_activity(
@@ -163,11 +166,16 @@ class Enrolling:
             assert plan is not None  # the activity returns one or fails
             windows, reads = history_windows(plan), health_reads(plan)
             version, recorded = plan.version, plan
+            wakes = None
         workflow_id = f"playbook/{entry.name}/{state.account_id}/{cycle}"
         now = _clock.now()
         forwarded = reads if self._account.patched(FORWARD_READS) else None
+        if forwarded is None:
+            wakes = None
         current = self._account.patched(RUN_START)
-        run_input: Any = self._run_input(plan, cycle, now, windows, current)
+        # A run woken only by what its decisions read asks for the health it shows.
+        fetch = wakes is not None and ALL_HEALTH not in wakes and not set(reads) <= set(wakes)
+        run_input: Any = self._run_input(plan, cycle, now, windows, current, fetch)
         pairs = sa.run_attributes(state.account_id, entry.name, version)
         attributes = TypedSearchAttributes(pairs) if current else None
         self._changes.reacting()
@@ -195,6 +203,7 @@ class Enrolling:
             started_at=now,
             windows=windows,
             reads=forwarded,
+            wakes=wakes,
         )
         if forwarded is not None:
             enrollment = state.enrollments[entry.name]
@@ -222,7 +231,13 @@ class Enrolling:
         return enrollment.workflow_id
 
     def _run_input(
-        self, plan: Plan | None, cycle: int, now: datetime, windows: dict[str, int], current: bool
+        self,
+        plan: Plan | None,
+        cycle: int,
+        now: datetime,
+        windows: dict[str, int],
+        current: bool,
+        fetch_health: bool,
     ) -> RunInput | RawValue:
         """The run's input; while replaying a start without the plan at hand, an empty
         payload in its place: core matches a replayed start by the run's workflow id and
@@ -240,4 +255,5 @@ class Enrolling:
             simulation=bool(state.catalog and state.catalog.simulation),
             contacts=self._account.contact_policy,
             patches=list(RUN_PATCHES) if current else [],
+            fetch_health=fetch_health,
         )

@@ -91,10 +91,11 @@ class Forwarding:
     def what_runs_read(self, enrollment: Enrollment) -> list[Any]:
         """What ``enrollment``'s run reads of the account, as JSON values (it is kept in the
         state and compared after continue-as-new): the count of attribute changes, the
-        health values its plan reads, and the last reading of each field it measures
-        changes over."""
+        health values its plan reads (its decisions read, for an enrollment that keeps
+        them: its actions ask for the rest as they render), and the last reading of each
+        field it measures changes over."""
         state = self._account.state
-        reads = enrollment.reads or []
+        reads = enrollment.wakes if enrollment.wakes is not None else enrollment.reads or []
         seen = self._account.health_read()
         if ALL_HEALTH in reads:
             health: list[Any] = [seen.model_dump(mode="json")]

@@ -104,6 +104,11 @@ class Journey(Protocol):
 
     def facts(self) -> Facts: ...
 
+    def facts_came_in_this_task(self) -> bool:
+        """Whether the facts came in this workflow task (the start or an update): as new as
+        the account's, when a run is woken only by what its decisions read."""
+        ...
+
     waiting: str | None
     """What the current step waits for, in words (the run's current details)."""
 

@@ -41,6 +41,11 @@ class RunInput(_Message):
     enrolled it (``engine.journeys._run_patches.RUN_PATCHES``), taken without asking. Asking costs a
     new run two events per id (the marker and the SDK's upsert of TemporalChangeVersion);
     a run started without the list asks, and replays as it ran."""
+    fetch_health: bool = False
+    """The account wakes this run only for the health values its decisions read
+    (Enrollment.wakes), and its texts show more: an action the run decides away from the
+    facts of its latest update asks the account for its current health (ActionRequest
+    .fetch_health) rather than show an older score."""
 
 
 Outcome = Literal["success", "failure", "neutral"]
@@ -145,6 +150,10 @@ class ActionRequest(_Message):
     account: dict[str, Any] = Field(default_factory=dict)
     """The account's attributes when the action ran, for rendering and recipients."""
     health: dict[str, Any] = Field(default_factory=dict)
+    fetch_health: bool = False
+    """``health`` may be older than the account's (RunInput.fetch_health): the activity
+    renders with the health the account workflow holds now, or with ``health`` when it
+    cannot ask."""
     outbox: Literal["draft", "send"] | None = None
     """For a reviewed email: file it as a draft in the reviewer's outbox, or send the draft
     as the reviewer left it. None: carry the action out now."""
@@ -376,6 +385,10 @@ class Enrollment(_Message):
     reads: list[str] | None = None
     """The health values its run reads (``health_reads``, engine.language._plan_reads). None
     for enrollments from before it was kept: every change wakes them."""
+    wakes: list[str] | None = None
+    """The health values its run's decisions read (``health_wakes``): when set, only their
+    changes (and those of attributes, windows and events) wake it, and its actions render
+    the account's current health. None: every change of ``reads`` wakes it."""
     sent: list[Any] | None = None
     """What the run last got of what it reads (``Forwarding.what_runs_read``, in
     engine.journeys._forwarding): the account sends new facts only when this differs."""

@@ -90,6 +90,8 @@ class PlaybookRunWorkflow:
     def __init__(self) -> None:
         self._input: RunInput | None = None
         self._facts: Facts | None = None
+        self._facts_task: int | None = None
+        """The workflow task the facts came in, by the history length it started at."""
         self._events: list[str] = []
         self.events_taken: dict[str, int] = {}
         self._ending: RunResult | None = None
@@ -117,6 +119,7 @@ class PlaybookRunWorkflow:
         """New facts about the account: health, attributes (a renewal date that moved)."""
         old = self._anchor_values(self._facts)
         self._facts = facts
+        self._facts_task = workflow.info().get_current_history_length()
         if self._anchor_values(facts) != old:
             self.anchors += 1
         if self._input is None:
@@ -258,6 +261,7 @@ class PlaybookRunWorkflow:
         self._input = input
         if self._facts is None:  # a signal may have arrived with the start
             self._facts = input.facts
+            self._facts_task = workflow.info().get_current_history_length()
         self.exact_wakes = patched(input, EXACT_WAKES)
         self.exact_journeys = patched(input, EXACT_JOURNEYS)
         anchors = date_anchors(input.plan)
@@ -402,6 +406,9 @@ class PlaybookRunWorkflow:
                 "zone": journey_zone(self.input.plan.calendars, self._facts.account),
             }
         )
+
+    def facts_came_in_this_task(self) -> bool:
+        return self._facts_task == workflow.info().get_current_history_length()
 
     def holds(self, condition: ConditionPlan, rule: str, record: str | None = None) -> bool:
         verdict = evaluate(condition, self.facts())

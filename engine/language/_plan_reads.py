@@ -114,3 +114,34 @@ def health_reads(plan: Plan) -> list[str]:
         if name not in ("entry", "name", "hash", "description", "source", "owner", "stage"):
             _walk(getattr(plan, name), visit)
     return [ALL_HEALTH] if ALL_HEALTH in reads else sorted(reads)
+
+
+def health_wakes(plan: Plan) -> list[str]:
+    """The health values the *decisions* of a run of ``plan`` read: the fields its conditions
+    compare or measure (goal, exit, waits, branches, the ladder's tiers and recovery), all
+    of health for a CEL condition that mentions it, and the tier an experiment's held-out
+    ladder watches. What only its texts show (an email template, a chat line) is left out:
+    an action renders the account's current health when it runs (``ActionRequest
+    .fetch_health``), so a change of the score a journey shows but never decides on need
+    not wake it. A subset of :func:`health_reads`; the entry rule is the account's."""
+    wakes: set[str] = set()
+
+    def visit(value: Any) -> bool:
+        if isinstance(value, ComparePlan | ChangePlan):
+            if value.field.startswith("health."):
+                wakes.add(value.field)
+            return True
+        if isinstance(value, CountPlan):
+            return True
+        if isinstance(value, CelPlan):
+            if "health" in value.expression:
+                wakes.add(ALL_HEALTH)
+            return True
+        return False
+
+    for name in Plan.model_fields:
+        if name not in ("entry", "name", "hash", "description", "source", "owner", "stage"):
+            _walk(getattr(plan, name), visit)
+    if plan.experiment is not None:
+        wakes.add("health.tier")  # a held-out ladder waits for the critical tier
+    return [ALL_HEALTH] if ALL_HEALTH in wakes else sorted(wakes)

@@ -51,7 +51,11 @@ from engine.client._attributes import register
 from engine.client._converter import DATA_CONVERTER
 from engine.client._start import ACCOUNT_SIGNALS, account_workflow_id, publish, send, send_event
 from engine.journeys._account import _EVENTS_PER_RUN, AccountWorkflow
-from engine.journeys._account_patches import ACCOUNT_PATCHES, ATTRIBUTES_WITH_ENROLLMENT
+from engine.journeys._account_patches import (
+    ACCOUNT_PATCHES,
+    ATTRIBUTES_WITH_ENROLLMENT,
+    DECISION_WAKES,
+)
 from engine.journeys._account_state import AccountState, AccountStatus
 from engine.journeys._catalog import (
     _PUBLISHES_PER_RUN,
@@ -1188,6 +1192,70 @@ async def _signs_with_attributes(
     return history
 
 
+async def decision_wakes(env: WorkflowEnvironment) -> Histories:
+    """An account made now (decision-wakes asked as it starts) with tests/fixtures/
+    decision_wakes: three readings inside the at-risk tier wake neither journey; ten days on,
+    shows's email is requested with fetch_health; a reading in the healthy tier wakes shows,
+    whose goal ends it."""
+    client = env.client
+    account = "wakes"
+    handle = client.get_workflow_handle(account_workflow_id(account))
+    run_id = f"playbook/shows/{account}/1"
+    await publish(client, catalog_of(load_relative(FIXTURES, "decision_wakes")), QUEUE)
+    signed = [
+        HealthEvent(event_id="h0", score=50),
+        AccountEvent(event_id="e0", name="contract.signed"),
+    ]
+    await send_event(client, account, signed, QUEUE)  # type: ignore[arg-type]
+
+    async def status() -> AccountStatus:
+        found: AccountStatus = await handle.query(AccountWorkflow.status)
+        return found
+
+    async def enrolled() -> bool:
+        return {"shows", "alerts"} <= set((await status()).enrollments)
+
+    await eventually(enrolled, "both journeys enroll")
+    for n, score in enumerate((55.0, 45.0, 58.0), start=1):
+        await send(client, account, HealthEvent(event_id=f"h{n}", score=score), QUEUE)
+
+        async def applied(score: float = score) -> bool:
+            return (await status()).health.score == score
+
+        await eventually(applied, f"reading {score}")
+    await env.sleep(timedelta(days=10, hours=1))
+    run = client.get_workflow_handle(run_id)
+
+    async def reported() -> bool:
+        return any(_is_report(e) for e in (await run.fetch_history()).events)
+
+    await eventually(reported, "the report is requested")
+    await send(client, account, HealthEvent(event_id="h9", score=90), QUEUE)
+
+    async def ended() -> bool:
+        return (await status()).enrollments["shows"].ended_by == "goal"
+
+    await eventually(ended, "shows's goal")
+    history, run_history = await settled(handle), await settled(run)
+    expect(_patches_asked(history) == [DECISION_WAKES], "its patch asked once")
+    updates = [
+        e
+        for e in run_history.events
+        if e.workflow_execution_signaled_event_attributes.signal_name == "update"
+    ]
+    expect(len(updates) == 1, "shows woken once, by the healthy tier")
+    return {"decision_wakes_account": history, "decision_wakes_run": run_history}
+
+
+def _is_report(event: Any) -> bool:
+    """An activity scheduled for shows's report step, asking for the account's health."""
+    if not event.HasField("activity_task_scheduled_event_attributes"):
+        return False
+    [payload] = event.activity_task_scheduled_event_attributes.input.payloads
+    request = json.loads(payload.data)
+    return bool(request["step"] == "report" and request["fetch_health"])
+
+
 def _patches_asked(history: WorkflowHistory) -> list[str]:
     """The ids of the patch markers in ``history``, in order."""
     return [
@@ -1265,6 +1333,7 @@ JOURNEYS: dict[str, Callable[[WorkflowEnvironment], Awaitable[Histories]]] = {
     "catalog_hash_memo": catalog_hash_memo,
     "attributes_with_enrollment": attributes_with_enrollment,
     "vouched_0_4": vouched_0_4,
+    "decision_wakes": decision_wakes,
 }
 
 

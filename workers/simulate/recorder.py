@@ -41,6 +41,7 @@ from workers.action_parts import (
     nobody,
     people,
     tier_of,
+    with_current_health,
 )
 from workers.catalog import CatalogActivities
 from workers.directory import Directory, Person
@@ -101,6 +102,7 @@ class Recorder:
     async def perform_action(self, request: ActionRequest) -> ActionReceipt:
         """Record one step action or one channel of an escalation tier, sending nothing."""
         kind = "review" if request.outbox == "draft" else kind_of(request)
+        request = await with_current_health(request, kind)
         record = RecordedAction(
             at=self._now(),
             workflow_id=request.workflow_id,

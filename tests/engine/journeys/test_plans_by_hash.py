@@ -23,6 +23,7 @@ from engine.journeys._account import AccountWorkflow
 from engine.journeys._account_patches import (
     ACCOUNT_PATCHES,
     ATTRIBUTES_WITH_ENROLLMENT,
+    DECISION_WAKES,
     PLANS_BY_HASH,
 )
 from engine.journeys._account_state import AccountState
@@ -194,11 +195,12 @@ async def test_a_plan_that_cannot_be_read_fails_the_task_until_it_can(
 
 
 # What each release's client leaves out of the patches it vouches for (README, "Releases and
-# upgrades"): its account asks about those itself.
+# upgrades"): its account asks about those itself. No client vouches yet for decision-wakes,
+# which ships in this release.
 _NOT_VOUCHED = {
-    "0.2.0": {PLANS_BY_HASH, ATTRIBUTES_WITH_ENROLLMENT},
-    "0.3.0": {ATTRIBUTES_WITH_ENROLLMENT},
-    "current": set(),
+    "0.2.0": {PLANS_BY_HASH, ATTRIBUTES_WITH_ENROLLMENT, DECISION_WAKES},
+    "0.3.0": {ATTRIBUTES_WITH_ENROLLMENT, DECISION_WAKES},
+    "current": {DECISION_WAKES},
 }
 
 
@@ -207,8 +209,9 @@ async def test_the_patches_are_asked_as_the_account_starts_not_as_it_enrolls(
     skipping_env: WorkflowEnvironment, vouched: str
 ) -> None:
     """The patches asked as a run starts (plans-by-hash from an account a 0.2.0 client made,
-    attributes-with-enrollment from one a 0.3.0 client made) cost a new account a marker and
-    an upsert in its first task, which upserts anyway, and one made now neither; the task
+    attributes-with-enrollment from one a 0.3.0 client made, decision-wakes from any until a
+    release vouches for it) cost a new account a marker and an upsert in its first task,
+    which upserts anyway; the task
     that enrolls on a later event writes none, so a health drop that enrolls waits on no
     visibility write of them."""
     client = skipping_env.client

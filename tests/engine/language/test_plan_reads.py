@@ -10,7 +10,8 @@ import pytest
 
 from engine import load
 from engine.language._errors import ValidationFailed
-from engine.language._plan_reads import ALL_HEALTH, health_reads
+from engine.language._plan import Plan
+from engine.language._plan_reads import ALL_HEALTH, health_reads, health_wakes
 
 HEALTH = (Path(__file__).parents[2] / "fixtures" / "forwarding" / "health.yaml").read_text()
 HEAD = """kind: Playbook
@@ -25,10 +26,14 @@ reentry: {policy: never}
 
 
 def reads(tmp_path: Path, body: str) -> list[str]:
+    return health_reads(_plan(tmp_path, body))
+
+
+def _plan(tmp_path: Path, body: str) -> Plan:
     (tmp_path / "health.yaml").write_text(HEALTH)
     (tmp_path / "p.yaml").write_text(HEAD + body)
     [plan] = load([tmp_path]).plans()
-    return health_reads(plan)
+    return plan
 
 
 @pytest.mark.parametrize(
@@ -95,3 +100,49 @@ def test_today_is_a_cel_variable_and_a_misspelling_is_refused(tmp_path: Path) ->
         reads(tmp_path, bad)
     assert "todya" in str(refused.value) and "CEL_NAME" in str(refused.value)
     assert "today" in str(refused.value).replace("todya", "")  # the hint
+
+
+@pytest.mark.parametrize(
+    ("body", "expected"),
+    [
+        ("steps:\n  - {id: w, type: wait, for: 3d}\n", []),
+        (
+            "goal: {when: {field: health.tier, eq: healthy}}\n"
+            "steps:\n  - {id: n, type: notify, channel: '#cs', message: Kickoff}\n",
+            ["health.tier"],
+        ),
+        (
+            "exit: {when: {field: health.components.usage, lt: 20}}\n"
+            "steps:\n  - {id: w, type: wait_for, condition: {change: health.score,"
+            " over: 30d, lt: -10}, timeout: 3d}\n",
+            ["health.components.usage", "health.score"],
+        ),
+        (
+            "steps:\n  - {id: b, type: branch, condition: {cel: 'health.score < 40'},"
+            " then: [{id: t, type: wait, for: 1d}]}\n",
+            [ALL_HEALTH],
+        ),
+        (
+            "steps:\n  - {id: t, type: task, title: 'Call ({{ health.tier }})', assignee: csm,"
+            " due: 1d}\n",
+            [],
+        ),
+        (
+            "steps:\n  - {id: short, type: wait, for: 1d}\n  - {id: long, type: wait, for: 3d}\n"
+            "experiment:\n  name: e\n  holdout: {share: 0.2}\n  variants:\n"
+            "    - {name: brief, share: 0.4, steps: [short]}\n"
+            "    - {name: thorough, share: 0.4, steps: [long]}\n",
+            ["health.tier"],
+        ),
+    ],
+    ids=["nothing", "tier-goal-and-chat", "exit-and-change", "cel", "text", "experiment"],
+)
+def test_a_journey_is_woken_by_the_health_its_decisions_read(
+    tmp_path: Path, body: str, expected: list[str]
+) -> None:
+    """Conditions' fields one by one, all of it for a CEL condition that mentions health, the
+    tier for an experiment (a held-out ladder waits for the critical tier); what only a text
+    or a chat line shows wakes nothing (the action asks for current health as it renders)."""
+    plan = _plan(tmp_path, body)
+    assert health_wakes(plan) == expected
+    assert set(expected) <= set(health_reads(plan)) | {"health.tier"}
