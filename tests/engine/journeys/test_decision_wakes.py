@@ -82,12 +82,8 @@ async def test_without_asking_the_email_would_show_the_score_it_last_heard(
     assert [r.fetch_health for r in asked] == [True]
 
 
-async def test_an_email_decided_on_an_update_shows_its_health_without_asking(
-    catalog: Catalog, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """alerts emails when the tier turns critical: the email is decided in the task of the
-    update that brought the tier (the reaction path), whose health is the account's, so its
-    request asks for nothing and shows 30."""
+def _requests_asked(monkeypatch: pytest.MonkeyPatch) -> list[ActionRequest]:
+    """The requests the simulation's perform_action takes, as it asks (or not) for health."""
     asked: list[ActionRequest] = []
     ask = recorder.with_current_health
 
@@ -96,6 +92,16 @@ async def test_an_email_decided_on_an_update_shows_its_health_without_asking(
         return await ask(request, kind)
 
     monkeypatch.setattr(recorder, "with_current_health", recording)
+    return asked
+
+
+async def test_an_email_decided_on_an_update_shows_its_health_without_asking(
+    catalog: Catalog, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """alerts emails when the tier turns critical: the email is decided in the task of the
+    update that brought the tier (the reaction path), whose health is the account's, so its
+    request asks for nothing and shows 30."""
+    asked = _requests_asked(monkeypatch)
     rows = [*_rows("acme")[:1], TimedRow(2, "acme", 2, None, [HealthEvent(score=30)])]
     result = await run(catalog, Scenario({"acme": ACCOUNT}, rows, date(2027, 1, 4), 4))
     [alert] = [a for a in result.actions if a.step == "alert"]
@@ -165,14 +171,7 @@ async def test_the_first_escalation_of_a_health_drop_asks_nothing(
     drop to 30 on day 10 of examples/simulate/churn.jsonl, engages its CSM tier in the run's
     first task, whose facts came with the start, so its email asks the account for nothing
     and shows the 30 that enrolled it."""
-    asked: list[ActionRequest] = []
-    ask = recorder.with_current_health
-
-    async def recording(request: ActionRequest, kind: str) -> ActionRequest:
-        asked.append(request)
-        return await ask(request, kind)
-
-    monkeypatch.setattr(recorder, "with_current_health", recording)
+    asked = _requests_asked(monkeypatch)
     shipped = load([ROOT / "playbooks"])
     catalog = build_catalog(shipped.plans(), shipped.health_plan())  # type: ignore[arg-type]
     account = read_account(EXAMPLES / "acme.yaml")
