@@ -78,6 +78,12 @@ class Journey(Protocol):
     @property
     def latest_facts(self) -> Facts | None: ...
 
+    @property
+    def finishing(self) -> bool:
+        """Whether the steps ended and the ladder is being stood down: it engages what they
+        asked last, and climbs no further."""
+        ...
+
     def reacting(self) -> None:
         """A signal or action is about to go out (its decisions wait for the next task)."""
         ...

@@ -44,6 +44,8 @@ class Ladder:
         """When the engaged tier's acknowledgement SLA runs out, while it runs."""
         self._index: int | None = None
         self._requested: str | None = None  # a tier id, or _FIRST for the first tier
+        self._parked = False  # waiting to be engaged (run's main wait)
+        self._holding = False  # a held-out account's ladder waiting (_hold)
         self._engagements = 0
         self._recovering_since: datetime | None = None
         # After a de-escalation the ladder's `when` must turn false before it can fire again,
@@ -110,15 +112,24 @@ class Ladder:
             elif self._recovering_since is None:
                 self._recovering_since = facts.now
 
+    @property
+    def settled(self) -> bool:
+        """Waiting to be engaged with nothing asking it to: what the steps asked last has
+        engaged (the run stands the ladder down once its steps end, LADDER_STOPS)."""
+        return (self._parked and not self._wanted()) or self._holding
+
+    def _wanted(self) -> bool:
+        return self._requested is not None or (self._armed and self._direct_tier() is not None)
+
     async def run(self) -> None:
         """Forever: wait to be engaged, then climb until acknowledged or recovered."""
         self.observe()
         while True:
-            await workflow.wait_condition(
-                lambda: (
-                    self._requested is not None or (self._armed and self._direct_tier() is not None)
-                )
-            )
+            self._parked = True
+            try:
+                await workflow.wait_condition(self._wanted)
+            finally:
+                self._parked = False
             if _arms.ladder_held(self._run.arm, self._run.facts()):
                 await self._hold()
             start = self._direct_tier() if self._armed else None
@@ -146,7 +157,11 @@ class Ladder:
                 "" if arm.plan.escalation == "hold" else f" unless health turns {arm.plan.critical}"
             ),
         )
-        await workflow.wait_condition(lambda: not _arms.ladder_held(arm, self._run.facts()))
+        self._holding = True
+        try:
+            await workflow.wait_condition(lambda: not _arms.ladder_held(arm, self._run.facts()))
+        finally:
+            self._holding = False
         stop_if_ending(self._run)
         self._run.record(
             "experiment",
@@ -166,6 +181,10 @@ class Ladder:
             self.sla_until = deadline
             self._run.describe()
             while True:
+                if self._run.finishing and self._requested is None:
+                    # The steps ended and what they asked last has engaged: it climbs no
+                    # further (the run stands it down).
+                    raise asyncio.CancelledError
                 if self._run.paused:
                     # The ladder holds while the account is paused; an SLA that ran during the
                     # pause starts again at the resume, so nobody is escalated for it.
@@ -216,6 +235,8 @@ class Ladder:
                             or self._recovered()
                             or self.acknowledged_by != acked
                             or self._requested is not None
+                            # The steps ended (LADDER_STOPS): it stands down now.
+                            or self._run.finishing
                             # A recovery that starts (or breaks) moves the wake-up; the daily
                             # wake-up of older runs found it without this.
                             or (self._run.exact_wakes and self._recovering_since != since)

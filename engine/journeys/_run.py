@@ -69,6 +69,7 @@ with workflow.unsafe.imports_passed_through():
         EXACT_JOURNEYS,
         EXACT_WAKES,
         HISTORY_PATCH,
+        LADDER_STOPS,
         TICK,
     )
     from engine.journeys._steps import Steps
@@ -95,6 +96,7 @@ class PlaybookRunWorkflow:
         self._events: list[str] = []
         self.events_taken: dict[str, int] = {}
         self._ending: RunResult | None = None
+        self._finishing = False  # the steps ended; the ladder is stopping (LADDER_STOPS)
         self._result: RunResult | None = None
         self._why: list[Decision] = []
         self._log: Outbox | None = None  # the decision log, in runs that keep one
@@ -303,6 +305,12 @@ class PlaybookRunWorkflow:
             result = steps.result()
         escalated = self.ladder.tier is not None
         if ladder:
+            if self._ending is None and self.exact_journeys and patched(input, LADDER_STOPS):
+                # The steps ended: what they asked of the ladder last (an escalate step just
+                # before an end) engages, then it stands down. A cancel alone could land as
+                # its wait came true and be swallowed (stop_if_ending), leaving it climbing.
+                self._finishing = True
+                await workflow.wait_condition(lambda: ladder.done() or self.ladder.settled)
             await self._cancel(ladder)
             self.ladder.stand_down(result.reason, goal=result.ended_by == "goal")
         self._result = result
@@ -313,7 +321,10 @@ class PlaybookRunWorkflow:
         if self._log is not None:
             self._log.add(journey=self._journey(result))  # with the last decisions
             self._log.flush()
-        elif patched(input, HISTORY_PATCH):
+        elif not input.simulation and patched(input, HISTORY_PATCH):
+            # A simulation's outcome is its result; the store would drop it (nothing in a
+            # simulation happened), so it costs no activity. No history of a simulation
+            # outlives its server, so no replay meets this.
             await self._record_outcome(result)
         if input.parent_workflow_id:
             # By workflow id, not run id: the account may have continued as new meanwhile.
@@ -471,6 +482,11 @@ class PlaybookRunWorkflow:
     def ending(self) -> bool:
         """Whether a goal, exit or stop has fired (in runs that honour it: no action starts)."""
         return self.exact_journeys and self._ending is not None
+
+    @property
+    def finishing(self) -> bool:
+        """Whether the steps ended and the ladder is being stood down (LADDER_STOPS)."""
+        return self._finishing
 
     def reacting(self) -> None:
         """An action, a signal or a request is about to go out: this task's decisions go to

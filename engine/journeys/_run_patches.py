@@ -32,6 +32,11 @@ CATCH_UP = "catch-up"
 ANY_ANCHORS = "any-date-anchors"
 """workflow.patched id: a date-anchored wait re-reads its date when any of its anchors moves
 (start_date, go_live_date...); runs from before re-read it on renewal_date moves only."""
+LADDER_STOPS = "ladder-stops-with-the-steps"
+"""workflow.patched id, asked when the steps end with a ladder: the run counts as ending from
+then on (``ending``), so a ladder whose wait swallowed the cancel (Python 3.11's wait_for,
+engine.journeys._journey.stop_if_ending) stops at its next wake instead of climbing on and
+keeping the run open for good. Runs that ended before replay as they ran."""
 RUN_PATCHES = (
     EXACT_WAKES,
     EXACT_JOURNEYS,

@@ -88,7 +88,7 @@ from engine.journeys._messages import (
     StopRequest,
 )
 from engine.journeys._run import PlaybookRunWorkflow
-from engine.journeys._run_patches import RUN_PATCHES
+from engine.journeys._run_patches import LADDER_STOPS, RUN_PATCHES
 from engine.language._facts import Facts, Health
 from tests.histories import HERE, WORKFLOW_IDS, load_history, workflow_ids
 from tests.support import ignore_history
@@ -1247,6 +1247,32 @@ async def decision_wakes(env: WorkflowEnvironment) -> Histories:
     return {"decision_wakes_account": history, "decision_wakes_run": run_history}
 
 
+async def ladder_stops(env: WorkflowEnvironment) -> Histories:
+    """tests/fixtures/ladder_stops: handover engages its CSM tier, and a week later asks for
+    its manager tier and ends in the same task; the manager is engaged, the ladder stands
+    down and the run ends there (ladder-stops-with-the-steps asked as the steps end)."""
+    client = env.client
+    account = "handover"
+    await publish(client, catalog_of(load_relative(FIXTURES, "ladder_stops")), QUEUE)
+    signed = [AccountEvent(event_id="e0", name="contract.signed"), HealthEvent(score=50)]
+    await send_event(client, account, signed, QUEUE)  # type: ignore[arg-type]
+    run = client.get_workflow_handle(f"playbook/handover/{account}/1")
+    await eventually(lambda: exists(run), "the run starts")
+    await env.sleep(timedelta(days=7, hours=1))
+    result = await run.result()
+    expect(RunResult.model_validate(result).ended_by == "end", "the steps end the run")
+    history = await settled(run)
+    expect(_patches_asked(history) == [LADDER_STOPS], "its patch asked once")
+    engaged = [
+        e
+        for e in history.events
+        if e.HasField("activity_task_scheduled_event_attributes")
+        and b"manager" in e.activity_task_scheduled_event_attributes.input.payloads[0].data
+    ]
+    expect(len(engaged) == 1, "the manager tier engaged once")
+    return {"ladder_stops": history}
+
+
 def _is_report(event: Any) -> bool:
     """An activity scheduled for shows's report step, asking for the account's health."""
     if not event.HasField("activity_task_scheduled_event_attributes"):
@@ -1334,6 +1360,7 @@ JOURNEYS: dict[str, Callable[[WorkflowEnvironment], Awaitable[Histories]]] = {
     "attributes_with_enrollment": attributes_with_enrollment,
     "vouched_0_4": vouched_0_4,
     "decision_wakes": decision_wakes,
+    "ladder_stops": ladder_stops,
 }
 
 
