@@ -143,29 +143,38 @@ async def main() -> None:
 
 
 WHY = """\
-The run above, release 0.4.0 from a clean clone (2026-12-06 17:00 UTC, alone): 178 s and
-347 CPU-s for the 1,000-account year, its floor 0.55 s. Wall goal met; CPU goal (at most
-264-327 CPU-s, 40% less than 440-545): **missed**, 347 CPU-s (21-36% less). Two runs
-just before it, on the same code, with the machine slower (the floor read 0.93 and 0.86 s,
-against 0.45-0.55 in every other run of the day): 251 s and 470 CPU-s, then 372 s and 343
-CPU-s (the wall goal missed: 343 CPU-s fill 2 cores for 172 s, so that run waited about
-200 s on something its output does not show). `make bench`
-from a clean clone (13:33 UTC, after two hours of the other benchmarks): 177 s and 345
-CPU-s, floor 0.48 s. Earlier runs of the day, alone:
-155 s and 301 CPU-s for the 1,000-account year; the
-same day 162 s and 318 CPU-s, and 150 s and 293 CPU-s with only the SDK's no-op payload
-passes skipped (workers.payload_passes), against 213 s and 417 CPU-s in the night. CPU goal
-(40% less than 440-545 CPU-s, so at most 264-327): at the line in those runs: 293 to
-318 CPU-s is 28% to 46% less than that range, and the machine accounts for much of the move
-since the night: the bare floor (one workflow, 365 one-day timers) read 0.45 to 0.53 s in
-these runs against 0.64 s then, and an A/B of the payload passes on a 200-account book in
-one sitting (60 and 71 CPU-s with them skipped, 59 and 68 without) did not separate them
-from the noise. What the code changed since the night: fewer markers and upserts (0.2.0
-vouches for four patches), no local activity per enrollment (the plan by hash,
-engine.journeys._plan_cache), no payload passes. One 50-account shard in one process: 22
-CPU-s of the worker's Python and 6.5 of its test server's (py-spy: a new sandbox instance
-per workflow started or replayed about 8% of the Python; the driver's signal-with-starts of
-the book's readings about 6%).
+The run above, from a clean clone of 7255c10 (2026-12-06 19:19 UTC, alone): 167 s and 319
+CPU-s for the 1,000-account year, its floor 0.60 s. The code before this session (7f1ab05),
+run between two runs of it in the same sitting: 406 s and 383 CPU-s (one shard's test
+server stopped its clock and the shard ran again: about 19 CPU-s and 205 s of that), so about
+364 against 319-334: 9-12% less. The two runs of 7255c10 around it: 176 s and 334 CPU-s
+(floor 0.71 s), 167 s and 319 (floor 0.60); one of 251a3b4 earlier, floor 0.50: 159 s and
+308. CPU goal (40% less than 440-545 CPU-s, so at most 264-327): at its upper end in two of
+those three runs, **not met** as a whole (308-334 is 24-43% less than that range). Measured
+with the two codes side by side, each pinned to a CPU, on a 50-account year: 5,606 workflow
+activations -> 4,705, CPU 13.6 -> 12.0 s per shard (-12%).
+
+What this session cut: a journey is woken only by the health its decisions read (its goal,
+exit, waits, branches, ladder; engine.language._plan_reads.health_wakes). Every shipped
+playbook shows the score in a template or a chat line, so every reading woke every running
+journey: a quarter of all activations were the account forwarding a score and the journey
+taking it in (two tasks a forward, the journey's and the account's for the signal's
+completion). An action decided away from its journey's latest news now asks the account for
+its current health as it renders (the `current_health` query, about 2 activations per
+account-year), so an email still shows the score of its day. A simulated run sends no
+outcome to record_history (an activity and a task per run), and the driver signals an
+account it has started instead of signal-with-start. The book's actions went from 12,955
+(12,965 in the run of the code before here) to 13,129-13,131: the action count exposed a
+run left open for good (churn prevention's undecided retention offer asks for the executive
+and ends in one task; the run's cancel of its ladder could be swallowed, Python 3.11's
+wait_for, and the ladder climbed on; fixed behind ladder-stops-with-the-steps), and runs
+that end when they should enroll again sooner.
+
+Earlier runs of the day, before these changes: 177 s and 345 CPU-s in the full `make bench`
+(13:33 UTC); 347 CPU-s and 178 s (17:00 UTC, floor 0.55 s); on a slower machine (floor
+0.86-0.93 s) 470 CPU-s and 251 s, 343 CPU-s and 372 s (a shard run twice); alone that
+morning 293-318 CPU-s and 150-162 s; 417 CPU-s and 213 s the night before. The machine's
+speed moves these by a third: the bare floor read 0.45 to 0.93 s today.
 
 The night's runs took 213 s, no shard run twice; runs of the day before took 424 to 703 s
 for the same CPU (420 to 527 CPU-s): shards whose time-skipping server stopped its clock
@@ -198,8 +207,12 @@ history, journeys are told of a change at once; the worker's sandbox answers the
 serialization-context question itself (workers/sandbox.py: Python CPU of a 250-account book
 106 -> 91 s); shard processes collect garbage less often (106 -> 98 s). Tried and not kept:
 three processes at a time on 2 cores (318 s), a one-thread activation executor (within
-this machine's run-to-run noise of about 10%). Not done: fewer activations per reading (a
-journey is woken by every reading whether or not its conditions read it).
+this machine's run-to-run noise of about 10%), an activation run on the event loop's own
+thread instead of the SDK's executor (no difference in pairs pinned to CPUs), one tokio
+worker thread (none pinned). What is left, measured on a 50-account year: 4,705
+activations, 54% of them the account taking a reading (one workflow task each, the floor
+of an event-driven account); the test server about 30% of the CPU, the SDK's Rust core
+about a quarter of the worker's.
 """
 
 
