@@ -39,6 +39,8 @@ with workflow.unsafe.imports_passed_through():
         HistoryChange,
         HistoryRequest,
         JourneyRecord,
+        RunInput,
+        RunResult,
     )
     from engine.journeys._options import ACTION_RETRY
 
@@ -314,3 +316,24 @@ async def send_history(request: HistoryRequest) -> str | None:
     except ActivityError as error:
         return str(error.cause or error)
     return None
+
+
+def journey_record(
+    run: RunInput, result: RunResult, highest_tier: str | None, ack_seconds: dict[str, float]
+) -> JourneyRecord:
+    """How the run of ``run`` went, ending now with ``result``: the dashboard's row."""
+    plan = run.plan
+    return JourneyRecord(
+        workflow_id=workflow.info().workflow_id,
+        account_id=run.account_id,
+        playbook=plan.name,
+        version=plan.version,
+        stage=plan.stage,
+        cycle=run.cycle,
+        enrolled_at=run.enrolled_at,
+        ended_at=_clock.now(),
+        outcome=result.outcome,
+        ended_by=result.ended_by,
+        highest_tier=highest_tier,
+        ack_seconds=dict(ack_seconds),
+    )

@@ -39,6 +39,7 @@ with workflow.unsafe.imports_passed_through():
         UNLOGGED,
         Outbox,
         decision_record,
+        journey_record,
         send_history,
     )
     from engine.journeys._journey import patched
@@ -366,21 +367,9 @@ class PlaybookRunWorkflow:
         self.record(UNLOGGED, "history", detail=f"{' and '.join(lost)} not recorded: {failed}")
 
     def _journey(self, result: RunResult) -> JourneyRecord:
-        plan = self.input.plan
-        return JourneyRecord(
-            workflow_id=workflow.info().workflow_id,
-            account_id=self.input.account_id,
-            playbook=plan.name,
-            version=plan.version,
-            stage=plan.stage,
-            cycle=self.input.cycle,
-            enrolled_at=self.input.enrolled_at,
-            ended_at=_clock.now(),
-            outcome=result.outcome,
-            ended_by=result.ended_by,
-            highest_tier=self.ladder.highest_tier if plan.escalation else None,
-            ack_seconds=dict(self.ladder.ack_seconds),
-        )
+        ladder = self.ladder
+        highest = ladder.highest_tier if self.input.plan.escalation else None
+        return journey_record(self.input, result, highest, ladder.ack_seconds)
 
     # Helpers shared with the ladder -----------------------------------------------------
 

@@ -84,6 +84,36 @@ ALL_HEALTH = "health"
 line), so every change of it matters."""
 
 
+_NOT_THE_RUNS = ("entry", "name", "hash", "description", "source", "owner", "stage")
+"""Plan fields a run never reads health through: the entry rule is the account's to
+evaluate, the rest are names and texts for people."""
+
+
+def _decision_reads(value: Any, reads: set[str]) -> bool:
+    """Add to ``reads`` the health a condition ``value`` reads (a field compared or measured,
+    all of it for a CEL expression that mentions health); True when ``value`` was one."""
+    if isinstance(value, ComparePlan | ChangePlan):
+        if value.field.startswith("health."):
+            reads.add(value.field)
+        return True
+    if isinstance(value, CountPlan):
+        return True  # events, not health: history_windows names them
+    if isinstance(value, CelPlan):
+        if "health" in value.expression.lower():
+            reads.add(ALL_HEALTH)
+        return True
+    return False
+
+
+def _health_read(plan: Plan, visit: Callable[[Any, set[str]], bool]) -> list[str]:
+    """What ``visit`` adds to the set it is given, walking the fields a run reads."""
+    reads: set[str] = set()
+    for name in Plan.model_fields:
+        if name not in _NOT_THE_RUNS:
+            _walk(getattr(plan, name), lambda value: visit(value, reads))
+    return [ALL_HEALTH] if ALL_HEALTH in reads else sorted(reads)
+
+
 def health_reads(plan: Plan) -> list[str]:
     """The health values a run of ``plan`` reads (``health.score``, ``health.tier``,
     ``health.components.usage``...; ``[ALL_HEALTH]`` for all of it), so the account wakes the
@@ -94,15 +124,10 @@ def health_reads(plan: Plan) -> list[str]:
     ``health`` (a template, a title, a CEL expression) and any chat message (its line shows
     the score and tier) count as reading all of it.
     """
-    reads: set[str] = set()
 
-    def visit(value: Any) -> bool:
-        if isinstance(value, ComparePlan | ChangePlan):
-            if value.field.startswith("health."):
-                reads.add(value.field)
+    def visit(value: Any, reads: set[str]) -> bool:
+        if _decision_reads(value, reads):
             return True
-        if isinstance(value, CountPlan):
-            return True  # events, not health: history_windows names them
         chat = isinstance(value, NotifyNode) or (
             isinstance(value, TierPlan) and "chat" in value.via
         )
@@ -110,10 +135,7 @@ def health_reads(plan: Plan) -> list[str]:
             reads.add(ALL_HEALTH)
         return False
 
-    for name in Plan.model_fields:
-        if name not in ("entry", "name", "hash", "description", "source", "owner", "stage"):
-            _walk(getattr(plan, name), visit)
-    return [ALL_HEALTH] if ALL_HEALTH in reads else sorted(reads)
+    return _health_read(plan, visit)
 
 
 def health_wakes(plan: Plan) -> list[str]:
@@ -124,24 +146,7 @@ def health_wakes(plan: Plan) -> list[str]:
     an action renders the account's current health when it runs (``ActionRequest
     .fetch_health``), so a change of the score a journey shows but never decides on need
     not wake it. A subset of :func:`health_reads`; the entry rule is the account's."""
-    wakes: set[str] = set()
-
-    def visit(value: Any) -> bool:
-        if isinstance(value, ComparePlan | ChangePlan):
-            if value.field.startswith("health."):
-                wakes.add(value.field)
-            return True
-        if isinstance(value, CountPlan):
-            return True
-        if isinstance(value, CelPlan):
-            if "health" in value.expression:
-                wakes.add(ALL_HEALTH)
-            return True
-        return False
-
-    for name in Plan.model_fields:
-        if name not in ("entry", "name", "hash", "description", "source", "owner", "stage"):
-            _walk(getattr(plan, name), visit)
-    if plan.experiment is not None:
-        wakes.add("health.tier")  # a held-out ladder waits for the critical tier
-    return [ALL_HEALTH] if ALL_HEALTH in wakes else sorted(wakes)
+    wakes = _health_read(plan, _decision_reads)
+    if plan.experiment is not None and ALL_HEALTH not in wakes:
+        wakes = sorted({*wakes, "health.tier"})  # a held-out ladder waits for the critical tier
+    return wakes
