@@ -20,6 +20,11 @@ from typing import Any
 from temporalio import workflow
 
 MEMO_KEY = "clock_offset_seconds"
+# The last run's offset, by run id: the memo is set as a run starts and never upserted, and
+# decoding it is a payload conversion, at every moment a journey reads (a dozen in an
+# account's task). One entry, replaced whole, so workflows on other threads (this module
+# passes through the sandbox) at worst read it again.
+_last: tuple[str, int] = ("", 0)
 
 
 def now() -> datetime:
@@ -46,5 +51,12 @@ def _offset() -> timedelta:
 
 
 def _offset_seconds() -> int:
+    global _last
+    run_id = workflow.info().run_id
+    last = _last
+    if last[0] == run_id:
+        return last[1]
     value = workflow.memo_value(MEMO_KEY, 0, type_hint=int)
-    return value if isinstance(value, int) else 0
+    seconds = value if isinstance(value, int) else 0
+    _last = (run_id, seconds)
+    return seconds

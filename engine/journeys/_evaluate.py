@@ -8,8 +8,9 @@ a rule about the renewal date does not fire for an account that has none.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 import cel
 
@@ -29,6 +30,7 @@ from engine.language._plan import (
 )
 
 _PROGRAMS: dict[str, Any] = {}
+_T = TypeVar("_T")
 
 
 @dataclass
@@ -46,31 +48,75 @@ def evaluate(condition: ConditionPlan, facts: Facts) -> Verdict:
 
 
 def _eval(cond: ConditionPlan, facts: Facts, seen: dict[str, Any]) -> bool:
-    if isinstance(cond, AllPlan):
-        return all(_eval(c, facts, seen) for c in cond.items)
-    if isinstance(cond, AnyPlan):
-        return any(_eval(c, facts, seen) for c in cond.items)
-    if isinstance(cond, NotPlan):
-        return not _eval(cond.item, facts, seen)
-    if isinstance(cond, ComparePlan):
-        value = facts.value(cond.field)
-        seen[cond.field] = value
-        if cond.by_segment:
-            # Which threshold applied is part of what the rule saw.
-            seen["account.segment"] = facts.account.get("segment")
-        return compare(value, cond.op, for_facts(cond.value, cond.by_segment, facts))
-    if isinstance(cond, ChangePlan):
-        delta = change(facts, cond.field, cond.window_seconds)
-        seen[f"change({cond.field}, {cond.window_seconds // 86_400}d)"] = delta
-        if cond.by_segment:
-            seen["account.segment"] = facts.account.get("segment")
-        return compare(delta, cond.op, for_facts(cond.value, cond.by_segment, facts))
-    if isinstance(cond, CountPlan):
-        count = count_events(facts.events, cond.event, cond.window_seconds, _epoch(facts))
-        seen[f"count({cond.event}, {_days(cond.window_seconds)})"] = count
-        return compare(count, cond.op, cond.value)
-    assert isinstance(cond, CelPlan)
+    return _evaluator(cond)(cond, facts, seen)
+
+
+def _all(cond: AllPlan, facts: Facts, seen: dict[str, Any]) -> bool:
+    return all(_eval(c, facts, seen) for c in cond.items)
+
+
+def _any(cond: AnyPlan, facts: Facts, seen: dict[str, Any]) -> bool:
+    return any(_eval(c, facts, seen) for c in cond.items)
+
+
+def _not(cond: NotPlan, facts: Facts, seen: dict[str, Any]) -> bool:
+    return not _eval(cond.item, facts, seen)
+
+
+def _compare(cond: ComparePlan, facts: Facts, seen: dict[str, Any]) -> bool:
+    value = facts.value(cond.field)
+    seen[cond.field] = value
+    if cond.by_segment:
+        # Which threshold applied is part of what the rule saw.
+        seen["account.segment"] = facts.account.get("segment")
+    return compare(value, cond.op, for_facts(cond.value, cond.by_segment, facts))
+
+
+def _change(cond: ChangePlan, facts: Facts, seen: dict[str, Any]) -> bool:
+    delta = change(facts, cond.field, cond.window_seconds)
+    seen[f"change({cond.field}, {cond.window_seconds // 86_400}d)"] = delta
+    if cond.by_segment:
+        seen["account.segment"] = facts.account.get("segment")
+    return compare(delta, cond.op, for_facts(cond.value, cond.by_segment, facts))
+
+
+def _count(cond: CountPlan, facts: Facts, seen: dict[str, Any]) -> bool:
+    count = count_events(facts.events, cond.event, cond.window_seconds, _epoch(facts))
+    seen[f"count({cond.event}, {_days(cond.window_seconds)})"] = count
+    return compare(count, cond.op, cond.value)
+
+
+def _expression(cond: CelPlan, facts: Facts, seen: dict[str, Any]) -> bool:
     return _cel(cond.expression, facts, seen)
+
+
+# By the condition's class, looked up before any isinstance: in the workflow sandbox every
+# isinstance is a chain of Python calls (it unwraps proxies), and conditions are evaluated
+# hundreds of times in an account's task.
+_EVALUATORS: dict[type, Callable[[Any, Facts, dict[str, Any]], bool]] = {
+    AllPlan: _all,
+    AnyPlan: _any,
+    NotPlan: _not,
+    ComparePlan: _compare,
+    ChangePlan: _change,
+    CountPlan: _count,
+    CelPlan: _expression,
+}
+
+
+def _evaluator(cond: ConditionPlan) -> Callable[[Any, Facts, dict[str, Any]], bool]:
+    return by_kind(_EVALUATORS, cond)
+
+
+def by_kind(table: dict[type, _T], cond: ConditionPlan) -> _T:
+    """``table``'s entry for the condition's class (or a class it derives from)."""
+    found = table.get(type(cond))
+    if found is not None:
+        return found
+    for kind, entry in table.items():
+        if isinstance(cond, kind):
+            return entry
+    raise TypeError(f"not a condition: {type(cond).__name__}")
 
 
 def compare(value: Any, op: str, target: Any) -> bool:

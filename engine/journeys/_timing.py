@@ -13,10 +13,11 @@ is what lets a simulation run months in seconds. Pure and deterministic, like th
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from engine.journeys._evaluate import evaluate, program
+from engine.journeys._evaluate import by_kind, evaluate, program
 from engine.language._by_segment import for_facts
 from engine.language._counts import cel_counts
 from engine.language._facts import Facts, midnight
@@ -78,34 +79,63 @@ def sleep_at_most(
 def _moments(condition: ConditionPlan, facts: Facts) -> tuple[set[datetime], datetime | None]:
     """Every moment a value the condition reads can move, and the next midnight if one
     moves daily in a way only re-evaluation can follow (a CEL expression)."""
-    if isinstance(condition, AllPlan | AnyPlan):
-        moments: set[datetime] = set()
-        daily: datetime | None = None
-        for item in condition.items:
-            more, every = _moments(item, facts)
-            moments |= more
-            daily = daily or every
-        return moments, daily
-    if isinstance(condition, NotPlan):
-        return _moments(condition.item, facts)
-    if isinstance(condition, ComparePlan):
-        step = _DAY_COUNTS.get(condition.field)
-        value = facts.value(condition.field) if step else None
-        if step is None or value is None:
-            return set(), None
-        days = _days_to_flip(value, step, for_facts(condition.value, condition.by_segment, facts))
-        return {_day_start(facts, d) for d in days}, None
-    if isinstance(condition, ChangePlan):
-        return _window_moves(condition, facts), None
-    if isinstance(condition, CountPlan):
-        return _events_leaving(facts, condition.event, condition.window_seconds), None
-    assert isinstance(condition, CelPlan)
+    return by_kind(_MOVERS, condition)(condition, facts)
+
+
+def _group_moments(
+    condition: AllPlan | AnyPlan, facts: Facts
+) -> tuple[set[datetime], datetime | None]:
+    moments: set[datetime] = set()
+    daily: datetime | None = None
+    for item in condition.items:
+        more, every = _moments(item, facts)
+        moments |= more
+        daily = daily or every
+    return moments, daily
+
+
+def _not_moments(condition: NotPlan, facts: Facts) -> tuple[set[datetime], datetime | None]:
+    return _moments(condition.item, facts)
+
+
+def _compare_moments(condition: ComparePlan, facts: Facts) -> tuple[set[datetime], datetime | None]:
+    step = _DAY_COUNTS.get(condition.field)
+    value = facts.value(condition.field) if step else None
+    if step is None or value is None:
+        return set(), None
+    days = _days_to_flip(value, step, for_facts(condition.value, condition.by_segment, facts))
+    return {_day_start(facts, d) for d in days}, None
+
+
+def _change_moments(condition: ChangePlan, facts: Facts) -> tuple[set[datetime], datetime | None]:
+    return _window_moves(condition, facts), None
+
+
+def _count_moments(condition: CountPlan, facts: Facts) -> tuple[set[datetime], datetime | None]:
+    return _events_leaving(facts, condition.event, condition.window_seconds), None
+
+
+def _cel_moments(condition: CelPlan, facts: Facts) -> tuple[set[datetime], datetime | None]:
     counted: set[datetime] = set()
     for event, window in cel_counts(condition.expression):
         counted |= _events_leaving(facts, event, window)
     if set(program(condition.expression).variables()) & (_DAY_COUNTS.keys() | {"today"}):
         return counted, _day_start(facts, 1)
     return counted, None
+
+
+_Moments = Callable[[Any, Facts], tuple[set[datetime], datetime | None]]
+# By the condition's class before any isinstance, as the evaluator (engine.journeys._evaluate)
+# and for the same reason: isinstance is costly in the workflow sandbox.
+_MOVERS: dict[type, _Moments] = {
+    AllPlan: _group_moments,
+    AnyPlan: _group_moments,
+    NotPlan: _not_moments,
+    ComparePlan: _compare_moments,
+    ChangePlan: _change_moments,
+    CountPlan: _count_moments,
+    CelPlan: _cel_moments,
+}
 
 
 def _events_leaving(facts: Facts, event: str, window: int) -> set[datetime]:

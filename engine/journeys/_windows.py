@@ -43,7 +43,9 @@ def calendar_for(
     """The calendar an account lives on: its ``calendar`` attribute, else the one serving its
     segment, else the set's default; None when the set has none of these."""
     named = account.get("calendar")
-    if isinstance(named, str) and named in calendars:
+    # `is not None` first: most accounts have neither attribute, and isinstance is costly in
+    # the workflow sandbox (this runs several times in each of an account's tasks).
+    if named is not None and isinstance(named, str) and named in calendars:
         return calendars[named]
     segment = account.get("segment")
     for calendar in calendars.values():
@@ -55,7 +57,7 @@ def calendar_for(
 def zone_name(calendars: dict[str, CalendarPlan], account: dict[str, Any]) -> str:
     """The account's time zone: its ``timezone`` attribute, else its calendar's, else UTC."""
     own = account.get("timezone")
-    if isinstance(own, str) and own in ZONES:
+    if own is not None and isinstance(own, str) and own in ZONES:
         return own
     calendar = calendar_for(calendars, account)
     return calendar.timezone if calendar is not None else UTC_NAME

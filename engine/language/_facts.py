@@ -168,16 +168,26 @@ def _as_date(moment: datetime | date) -> date:
 
 
 def _date_attribute(value: Any) -> date | None:
+    # None (no such attribute) and text are the common cases, settled before any isinstance:
+    # workflows read these dates many times a task, and the sandbox's isinstance is costly.
+    if value is None:
+        return None
+    if type(value) is str:
+        return _iso_date(value)
     if isinstance(value, datetime):
         return value.date()
     if isinstance(value, date):
         return value
     if isinstance(value, str):
-        try:
-            return date.fromisoformat(value[:10])
-        except ValueError:
-            return None
+        return _iso_date(value)
     return None
+
+
+def _iso_date(text: str) -> date | None:
+    try:
+        return date.fromisoformat(text[:10])
+    except ValueError:
+        return None
 
 
 def _cel_value(value: Any) -> Any:
@@ -236,7 +246,9 @@ def anchor_problem(account: dict[str, Any], name: str) -> str | None:
 def midnight(value: Any, zone_name: str | None = None) -> datetime | None:
     """A date attribute as a moment: dates fall at 00:00 of their day, in the account's zone
     (UTC when None), given in UTC."""
-    if isinstance(value, datetime):
+    if value is None:
+        return None
+    if type(value) is not str and isinstance(value, datetime):
         return value
     day = _date_attribute(value)
     if day is None:

@@ -186,3 +186,25 @@ def test_facts_for_a_run_that_measures_nothing_carry_no_history() -> None:
     """No change condition in the run: no readings travel; None (an older enrollment): all."""
     assert facts().for_run({}).history == {}
     assert facts().for_run(None).history == facts().history
+
+
+def test_a_condition_of_a_derived_class_is_evaluated_and_timed_as_its_base() -> None:
+    """Conditions are dispatched by class; a class derived from one (none ships) still finds
+    its base's rule, in the evaluator and in the wake-up timing alike."""
+    base = cond({"kind": "compare", "field": "days_to_renewal", "op": "lte", "value": 30})
+
+    class Derived(type(base)):  # type: ignore[misc]
+        pass
+
+    derived = Derived.model_validate(base.model_dump())
+    near = facts(account={"renewal_date": "2026-07-05"})
+    assert evaluate(derived, near) == evaluate(base, near)
+    assert next_change(derived, near) == next_change(base, near) is not None
+
+
+def test_something_not_a_condition_is_refused_by_name() -> None:
+    """A value that is no condition fails with its class named, not with a wrong answer."""
+    with pytest.raises(TypeError, match="not a condition: dict"):
+        evaluate({"kind": "compare"}, facts())  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="not a condition: dict"):
+        next_change({"kind": "compare"}, facts())  # type: ignore[arg-type]
