@@ -1,5 +1,6 @@
-"""A simulation's workflows never cancel a timer on the server (workers.simulate.timers): the
-time-skipping server strands a task that cancels a timer which fired while it ran."""
+"""A simulation's workflows cancel no timer on the server that could come due while the task
+is out (workers.simulate.timers): the time-skipping server strands a task that cancels a
+timer which fired while it ran."""
 
 from __future__ import annotations
 
@@ -9,6 +10,8 @@ from datetime import timedelta
 
 import pytest
 from temporalio import activity
+from temporalio.api.enums.v1 import EventType
+from temporalio.client import WorkflowHistory
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker, WorkflowRunner
 
@@ -32,6 +35,16 @@ async def _run(
     limit: float,
     timings: tuple[float, float, float] = (_TRIGGER, _HOLD, _WAIT),
 ) -> str:
+    result, _ = await _run_with_history(env, runner, limit, timings)
+    return result
+
+
+async def _run_with_history(
+    env: WorkflowEnvironment,
+    runner: WorkflowRunner,
+    limit: float,
+    timings: tuple[float, float, float],
+) -> tuple[str, WorkflowHistory]:
     queue = f"timers-{uuid.uuid4()}"
     async with Worker(
         env.client,
@@ -48,7 +61,7 @@ async def _run(
             task_timeout=_TASK_TIMEOUT,
         )
         result: str = await asyncio.wait_for(handle.result(), limit)
-        return result
+        return result, await handle.fetch_history()
 
 
 def _sdk_runner(env: WorkflowEnvironment) -> WorkflowRunner:
@@ -73,6 +86,38 @@ async def test_a_wait_that_times_out_still_times_out(skipping_env: WorkflowEnvir
     runner = timers.sandboxed(_sdk_runner(skipping_env))
     result = await _run(skipping_env, runner, limit=30, timings=(7200.0, 0.0, 3600.0))
     assert result == "timed out"
+
+
+async def test_a_timer_far_from_due_is_cancelled_on_the_server(
+    skipping_env: WorkflowEnvironment,
+) -> None:
+    """A wait ended a day before its deadline cancels its timer on the server as usual (the
+    server skips no time while the task is out, so it cannot fire first): no fire, and no
+    idle task for one, comes later. The wait that ends as its timer comes due (above) sends
+    no cancel."""
+    runner = timers.sandboxed(_sdk_runner(skipping_env))
+    result, history = await _run_with_history(
+        skipping_env, runner, limit=30, timings=(3600.0, 0.0, 86_400.0)
+    )
+    assert result == "met"
+    kinds = [event.event_type for event in history.events]
+    assert kinds.count(EventType.EVENT_TYPE_TIMER_CANCELED) == 1
+    # The trigger's timer and the last second's fire; the wait's never does.
+    assert kinds.count(EventType.EVENT_TYPE_TIMER_FIRED) == 2
+
+
+async def test_a_timer_near_its_due_moment_is_not_cancelled_on_the_server(
+    skipping_env: WorkflowEnvironment,
+) -> None:
+    """The wait whose timer comes due while the task ending it is out sends no cancel: the
+    fire lands on the server and the workflow drops it."""
+    runner = timers.sandboxed(_sdk_runner(skipping_env))
+    result, history = await _run_with_history(
+        skipping_env, runner, limit=30, timings=(_TRIGGER, _HOLD, _WAIT)
+    )
+    assert result == "met"
+    kinds = [event.event_type for event in history.events]
+    assert EventType.EVENT_TYPE_TIMER_CANCELED not in kinds
 
 
 async def test_the_stock_runner_is_stranded_by_the_server(
