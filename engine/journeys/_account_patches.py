@@ -71,6 +71,7 @@ ACCOUNT_PATCHES = (
     COMBINED_EVENTS,
     PLANS_BY_HASH,
     ATTRIBUTES_WITH_ENROLLMENT,
+    DECISION_WAKES,
 )
 """The account's workflow.patched ids a starter vouches for (AccountState.patches): the
 client that creates an account and the account continuing as new. As with the runs'
@@ -79,4 +80,4 @@ RUN_PATCHES, a patch joins this list a release after it ships, asked through
 vouched id its code does not honour (one that asked workflow.patched itself would record a
 marker the next worker does not expect). QUIET_READINGS, RUN_START, HISTORY_IN_TASK and
 COMBINED_EVENTS joined in 0.2.0 (README, "Releases and upgrades"), PLANS_BY_HASH in 0.3.0,
-ATTRIBUTES_WITH_ENROLLMENT in 0.4.0."""
+ATTRIBUTES_WITH_ENROLLMENT in 0.4.0, DECISION_WAKES in 0.5.0."""

@@ -33,10 +33,11 @@ ANY_ANCHORS = "any-date-anchors"
 """workflow.patched id: a date-anchored wait re-reads its date when any of its anchors moves
 (start_date, go_live_date...); runs from before re-read it on renewal_date moves only."""
 LADDER_STOPS = "ladder-stops-with-the-steps"
-"""workflow.patched id, asked when the steps end with a ladder: the run counts as ending from
-then on (``ending``), so a ladder whose wait swallowed the cancel (Python 3.11's wait_for,
-engine.journeys._journey.stop_if_ending) stops at its next wake instead of climbing on and
-keeping the run open for good. Runs that ended before replay as they ran."""
+"""workflow.patched id, asked when the steps end with a ladder: the run waits for the ladder to
+engage what the steps asked of it last (an escalate step just before the end), then stands
+it down. Before, the run's cancel could land as the ladder's wait came true and be swallowed
+(Python 3.11's wait_for), and the ladder climbed on, keeping the run open. Runs that ended
+before replay as they ran."""
 RUN_PATCHES = (
     EXACT_WAKES,
     EXACT_JOURNEYS,
@@ -45,6 +46,7 @@ RUN_PATCHES = (
     CATCH_UP,
     CHANNELS_AT_ONCE,
     HISTORY_IN_TASK,
+    LADDER_STOPS,
 )
 """Every workflow.patched id a run asks about: an account enrolling a run with this engine
 vouches for them all (RunInput.patches), so the run need not record a marker for each.
@@ -54,4 +56,5 @@ rolling deploy an account on a new worker may start a run whose first task an ol
 runs, and an id vouched for that the old code does not know would be taken as applied on the
 next replay although the old code took the old path. Asked with a marker meanwhile (through
 ``patched``, which honours a vouch), it is recorded as what it was. HISTORY_IN_TASK joined
-in 0.2.0 (README, "Releases and upgrades")."""
+in 0.2.0 (README, "Releases and upgrades"), LADDER_STOPS in 0.5.0. ANY_ANCHORS is asked with
+``workflow.patched`` itself (it predates vouching), so a vouch would not spare its marker."""

@@ -33,11 +33,12 @@ import shutil
 import sys
 import tempfile
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
+from unittest import mock
 
 from temporalio import activity
 from temporalio.api.enums.v1 import EventType
@@ -47,9 +48,11 @@ from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Replayer
 
 from engine import PlaybookSet, load
+from engine.client import _start
 from engine.client._attributes import register
 from engine.client._converter import DATA_CONVERTER
 from engine.client._start import ACCOUNT_SIGNALS, account_workflow_id, publish, send, send_event
+from engine.journeys import _enrolling
 from engine.journeys._account import _EVENTS_PER_RUN, AccountWorkflow
 from engine.journeys._account_patches import (
     ACCOUNT_PATCHES,
@@ -1193,10 +1196,15 @@ async def _signs_with_attributes(
 
 
 async def decision_wakes(env: WorkflowEnvironment) -> Histories:
-    """An account made now (decision-wakes asked as it starts) with tests/fixtures/
-    decision_wakes: three readings inside the at-risk tier wake neither journey; ten days on,
-    shows's email is requested with fetch_health; a reading in the healthy tier wakes shows,
-    whose goal ends it."""
+    """An account a 0.4.0 client made (wake-on-decisions asked as it starts) with
+    tests/fixtures/decision_wakes: three readings inside the at-risk tier wake neither
+    journey; ten days on, shows's email is requested with fetch_health; a reading in the
+    healthy tier wakes shows, whose goal ends it."""
+    with made_by_0_4():
+        return await _wakes_on_decisions(env)
+
+
+async def _wakes_on_decisions(env: WorkflowEnvironment) -> Histories:
     client = env.client
     account = "wakes"
     handle = client.get_workflow_handle(account_workflow_id(account))
@@ -1250,9 +1258,29 @@ async def decision_wakes(env: WorkflowEnvironment) -> Histories:
 async def ladder_stops(env: WorkflowEnvironment) -> Histories:
     """tests/fixtures/ladder_stops: handover engages its CSM tier, and a week later asks for
     its manager tier and ends in the same task; the manager is engaged, the ladder stands
-    down and the run ends there (ladder-stops-with-the-steps asked as the steps end)."""
+    down and the run ends there (ladder-stops-with-the-steps asked as the steps end: the
+    account a 0.4.0 client made enrolls the run with 0.4.0's patches)."""
+    with made_by_0_4():
+        history, _ = await _hands_over(env, "handover")
+    expect(_patches_asked(history) == [LADDER_STOPS], "its patch asked once")
+    return {"ladder_stops": history}
+
+
+async def vouched_0_5(env: WorkflowEnvironment) -> Histories:
+    """The handover of ladder_stops by an account a 0.5.0 client made, which vouches for
+    wake-on-decisions and, to the runs it starts, ladder-stops-with-the-steps: no patch marker
+    in either history; the manager tier still engages once and the run ends there."""
+    run, account = await _hands_over(env, "vouched5")
+    expect(not _patches_asked(run), "the run asks no patch")
+    expect(not _patches_asked(account), "the account asks no patch")
+    return {"vouched_0_5_run": run, "vouched_0_5": account}
+
+
+async def _hands_over(
+    env: WorkflowEnvironment, account: str
+) -> tuple[WorkflowHistory, WorkflowHistory]:
+    """tests/fixtures/ladder_stops for ``account``: its run's history, its account's."""
     client = env.client
-    account = "handover"
     await publish(client, catalog_of(load_relative(FIXTURES, "ladder_stops")), QUEUE)
     signed = [AccountEvent(event_id="e0", name="contract.signed"), HealthEvent(score=50)]
     await send_event(client, account, signed, QUEUE)  # type: ignore[arg-type]
@@ -1262,7 +1290,6 @@ async def ladder_stops(env: WorkflowEnvironment) -> Histories:
     result = await run.result()
     expect(RunResult.model_validate(result).ended_by == "end", "the steps end the run")
     history = await settled(run)
-    expect(_patches_asked(history) == [LADDER_STOPS], "its patch asked once")
     engaged = [
         e
         for e in history.events
@@ -1270,7 +1297,21 @@ async def ladder_stops(env: WorkflowEnvironment) -> Histories:
         and b"manager" in e.activity_task_scheduled_event_attributes.input.payloads[0].data
     ]
     expect(len(engaged) == 1, "the manager tier engaged once")
-    return {"ladder_stops": history}
+    return history, await settled(client.get_workflow_handle(account_workflow_id(account)))
+
+
+@contextlib.contextmanager
+def made_by_0_4() -> Iterator[None]:
+    """Accounts created meanwhile vouch for 0.4.0's patches, and runs they enroll get 0.4.0's
+    (a recording of the release that shipped wake-on-decisions and ladder-stops-with-the-
+    steps, asked; 0.5.0 vouches for both)."""
+    account = [p for p in ACCOUNT_PATCHES if p != DECISION_WAKES]
+    run = [p for p in RUN_PATCHES if p != LADDER_STOPS]
+    with (
+        mock.patch.object(_start, "ACCOUNT_PATCHES", tuple(account)),
+        mock.patch.object(_enrolling, "RUN_PATCHES", tuple(run)),
+    ):
+        yield
 
 
 def _is_report(event: Any) -> bool:
@@ -1361,6 +1402,7 @@ JOURNEYS: dict[str, Callable[[WorkflowEnvironment], Awaitable[Histories]]] = {
     "vouched_0_4": vouched_0_4,
     "decision_wakes": decision_wakes,
     "ladder_stops": ladder_stops,
+    "vouched_0_5": vouched_0_5,
 }
 
 

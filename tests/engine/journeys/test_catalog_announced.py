@@ -201,8 +201,7 @@ async def test_a_new_account_asks_about_no_patch_its_client_vouches_for(
 ) -> None:
     """The client that creates an account vouches for ACCOUNT_PATCHES: the account's history
     records no marker for any of them (each would be a marker and an upsert). Only a patch
-    too new to vouch for is asked: wake-on-decisions, shipped after 0.4.0, until the release
-    after it vouches for it."""
+    too new to vouch for would be asked, and since 0.5.0 there is none."""
     client = skipping_env.client
     queue, account, handle = _an_account(client)
     async with build_worker(client, queue, Recorder().activities()):
@@ -223,7 +222,6 @@ async def test_a_new_account_asks_about_no_patch_its_client_vouches_for(
         assert QUIET_READINGS in ACCOUNT_PATCHES and PLANS_BY_HASH in ACCOUNT_PATCHES
         assert ATTRIBUTES_WITH_ENROLLMENT in ACCOUNT_PATCHES
         assert not [p for p in ACCOUNT_PATCHES if any(p.encode() in m for m in markers)]
-        # Every other patch the account asks about is vouched for by the client that made it.
-        asked = [m for m in markers if b"core_patch" in m]
-        assert DECISION_WAKES not in ACCOUNT_PATCHES
-        assert len(asked) == 1 and DECISION_WAKES.encode() in asked[0]
+        # Every patch the account asks about is vouched for by the client that made it.
+        assert DECISION_WAKES in ACCOUNT_PATCHES
+        assert not [m for m in markers if b"core_patch" in m]

@@ -200,7 +200,8 @@ async def test_a_plan_that_cannot_be_read_fails_the_task_until_it_can(
 _NOT_VOUCHED = {
     "0.2.0": {PLANS_BY_HASH, ATTRIBUTES_WITH_ENROLLMENT, DECISION_WAKES},
     "0.3.0": {ATTRIBUTES_WITH_ENROLLMENT, DECISION_WAKES},
-    "current": {DECISION_WAKES},
+    "0.4.0": {DECISION_WAKES},
+    "current": set(),
 }
 
 
@@ -209,11 +210,10 @@ async def test_the_patches_are_asked_as_the_account_starts_not_as_it_enrolls(
     skipping_env: WorkflowEnvironment, vouched: str
 ) -> None:
     """The patches asked as a run starts (plans-by-hash from an account a 0.2.0 client made,
-    attributes-with-enrollment from one a 0.3.0 client made, decision-wakes from any until a
-    release vouches for it) cost a new account a marker and an upsert in its first task,
-    which upserts anyway; the task
-    that enrolls on a later event writes none, so a health drop that enrolls waits on no
-    visibility write of them."""
+    attributes-with-enrollment from one a 0.3.0 client made, wake-on-decisions from one a
+    0.4.0 client made) cost a new account a marker and an upsert in its first task, which
+    upserts anyway, and one made now neither; the task that enrolls on a later event writes
+    none, so a health drop that enrolls waits on no visibility write of them."""
     client = skipping_env.client
     queue, account = _names()
     asked = _NOT_VOUCHED[vouched]
