@@ -143,32 +143,45 @@ async def main() -> None:
 
 
 WHY = """\
-The run above, from a clean clone of 7255c10 (2026-12-06 19:19 UTC, alone): 167 s and 319
-CPU-s for the 1,000-account year, its floor 0.60 s. The code before this session (7f1ab05),
-run between two runs of it in the same sitting: 406 s and 383 CPU-s (one shard's test
-server stopped its clock and the shard ran again: about 19 CPU-s and 205 s of that), so about
-364 against 319-334: 9-12% less. The two runs of 7255c10 around it: 176 s and 334 CPU-s
-(floor 0.71 s), 167 s and 319 (floor 0.60); one of 251a3b4 earlier, floor 0.50: 159 s and
-308. CPU goal (40% less than 440-545 CPU-s, so at most 264-327): at its upper end in two of
-those three runs, **not met** as a whole (308-334 is 24-43% less than that range). Measured
-with the two codes side by side, each pinned to a CPU, on a 50-account year: 5,606 workflow
-activations -> 4,705, CPU 13.6 -> 12.0 s per shard (-12%).
+The CPU goal is measured against the code issue 20 measured: 7be7351 (the base of its first
+branch), with only the simulation's timer fix (7c6f46a) added, without which a shard's
+test server stops its clock and that code fails the backtest (it did, once, here). Alone,
+from clean clones, 2026-12-06 20:48-21:15 UTC: that code took 403 and 336 CPU-s for the
+1,000-account year (206 and 420 s wall), 6099143 took 260, 235 and 302 (135, 123 and 175 s);
+the machine's speed moved by a quarter within minutes (the floor read 0.45 to 0.72 s), so
+sequential runs compare loosely: 28% less, on the means. Six pairs of 50-account shards,
+old and new at once, each pinned to a CPU and swapping CPUs each pair: 16.5 -> 12.0 CPU-s a
+shard (0.73x), 5,973 -> 4,540 workflow activations. Goal 40% less: **not met** (27-28%).
+Against the figures the issue quotes ("today about 440-545 CPU-s") these runs are 31-57%
+less, but the code of that day measures 336-403 here now: the machine is faster than when
+the issue was written, and only ratios in one sitting count.
 
-What this session cut: a journey is woken only by the health its decisions read (its goal,
-exit, waits, branches, ladder; engine.language._plan_reads.health_wakes). Every shipped
-playbook shows the score in a template or a chat line, so every reading woke every running
-journey: a quarter of all activations were the account forwarding a score and the journey
-taking it in (two tasks a forward, the journey's and the account's for the signal's
-completion). An action decided away from its journey's latest news now asks the account for
-its current health as it renders (the `current_health` query, about 2 activations per
-account-year), so an email still shows the score of its day. A simulated run sends no
-outcome to record_history (an activity and a task per run), and the driver signals an
-account it has started instead of signal-with-start. The book's actions went from 12,955
-(12,965 in the run of the code before here) to 13,129-13,131: the action count exposed a
-run left open for good (churn prevention's undecided retention offer asks for the executive
-and ends in one task; the run's cancel of its ladder could be swallowed, Python 3.11's
-wait_for, and the ladder climbed on; fixed behind ladder-stops-with-the-steps), and runs
-that end when they should enroll again sooner.
+The bottleneck: a workflow activation costs about 2 ms of CPU here (the SDK's Python and
+Rust, and the test server's share), and an account-year of weekly readings is about 91 of
+them, 51 of those the account taking a reading: a workflow task per signal, the floor of an
+event-driven account. Of the account's Python for a reading (0.8-0.9 ms), the SDK's
+activation, payload and search-attribute code is over half, the engine's (the entry rules,
+the next wake-up, the values upserted, the details the UI shows) under half. The rest of the
+activations are the journeys' own: an action's completion, a wait's timer, a forward.
+
+Cut in this sitting's code (each measured in pinned pairs, each within the noise alone): the
+journey clock decoded its memo at every moment read (a dozen a task; now once per run); the
+evaluator and the wake-up timing chose each condition's rule by isinstance, a chain of
+Python calls in the sandbox (now by class); a simulation cancels a timer on the server when
+it cannot come due while the task is out (only one that can is kept and its fire dropped:
+46 idle tasks fewer in a 50-account year). Before it, in the evening: a journey is woken
+only by the health its decisions read (its goal, exit, waits, branches, ladder;
+engine.language._plan_reads.health_wakes): every shipped playbook shows the score in a
+template or a chat line, so every reading woke every running journey, a quarter of all
+activations (5,606 -> 4,705 in a 50-account year). An action decided away from its
+journey's latest news asks the account for its current health as it renders (the
+`current_health` query), so an email still shows the score of its day. A simulated run
+sends no outcome to record_history, and the driver signals an account it has started
+instead of signal-with-start. The book's actions went from 12,955 to 13,129-13,131: the
+count exposed a run left open for good (churn prevention's undecided retention offer asks
+for the executive and ends in one task; the run's cancel of its ladder could be swallowed,
+Python 3.11's wait_for, and the ladder climbed on; fixed behind
+ladder-stops-with-the-steps), and runs that end when they should enroll again sooner.
 
 Earlier runs of the day, before these changes: 177 s and 345 CPU-s in the full `make bench`
 (13:33 UTC); 347 CPU-s and 178 s (17:00 UTC, floor 0.55 s); on a slower machine (floor
@@ -183,8 +196,8 @@ found with the SDK core's warnings on: a workflow task that cancels a timer whic
 while the task ran is refused by the test server ("invalid history builder state for
 action", temporalio/sdk-java#2606) and never timed out; timers of day-long waits set off by
 the same 09:00 send window come due milliseconds apart, so a churn run's task cancelled one
-as it fired. Simulations now run the workflows on an SDK instance that never sends a cancel
-(workers/simulate/timers.py).
+as it fired. Simulations now run the workflows on an SDK instance that sends no cancel for a
+timer that can come due while its task is out (workers/simulate/timers.py).
 
 What it costs (profiled with py-spy and perf on a 100-account book): a simulation is bound
 by workflow activations, about 3 ms of CPU each on this machine counting the worker's Python
@@ -209,10 +222,12 @@ serialization-context question itself (workers/sandbox.py: Python CPU of a 250-a
 three processes at a time on 2 cores (318 s), a one-thread activation executor (within
 this machine's run-to-run noise of about 10%), an activation run on the event loop's own
 thread instead of the SDK's executor (no difference in pairs pinned to CPUs), one tokio
-worker thread (none pinned). What is left, measured on a 50-account year: 4,705
-activations, 54% of them the account taking a reading (one workflow task each, the floor
-of an event-driven account); the test server about 30% of the CPU, the SDK's Rust core
-about a quarter of the worker's.
+worker thread (none pinned), a simulation's worker sending none of the workflows'
+search-attribute upserts (its server's visibility serves no one): 3-5% in pinned pairs, too
+little for a backtest that would no longer pay what production pays per event. What is
+left, measured on a 50-account year: 4,540 activations, 56% of them the account taking a
+reading (one workflow task each, the floor of an event-driven account); the test server
+about 30% of the CPU, the SDK's Rust core about a quarter of the worker's.
 """
 
 
