@@ -146,10 +146,12 @@ WHY = """\
 The CPU goal is measured against the code issue 20 measured: 7be7351 (the base of its first
 branch), with only the simulation's timer fix (7c6f46a) added, without which a shard's
 test server stops its clock and that code fails the backtest (it did, once, here). Alone,
-from clean clones, 2026-12-06 20:48-21:15 UTC: that code took 403 and 336 CPU-s for the
-1,000-account year (206 and 420 s wall), 6099143 took 260, 235 and 302 (135, 123 and 175 s);
-the machine's speed moved by a quarter within minutes (the floor read 0.45 to 0.72 s), so
-sequential runs compare loosely: 28% less, on the means. Six pairs of 50-account shards,
+from clean clones, 2026-12-06 20:33-21:21 UTC: that code took 403 and 336 CPU-s for the
+1,000-account year (206 and 420 s wall); this session's code took 250 and 260 (131 and
+135 s; 9630033, before the timer change and the release) and 235, 302 and 290 (123, 175 and
+152 s; 6099143, the last the run above). The machine's speed moved by a quarter within
+minutes (the floor read 0.45 to 0.72 s), so sequential runs compare loosely: 28% less, on
+the means (267 against 370). Six pairs of 50-account shards,
 old and new at once, each pinned to a CPU and swapping CPUs each pair: 16.5 -> 12.0 CPU-s a
 shard (0.73x), 5,973 -> 4,540 workflow activations. Goal 40% less: **not met** (27-28%).
 Against the figures the issue quotes ("today about 440-545 CPU-s") these runs are 31-57%
