@@ -5,9 +5,10 @@ it: readings and attribute changes to the intake (engine.journeys._intake), entr
 to the rules (._entries), starts to enrolling (._enrolling), what the journeys read to
 forwarding (._forwarding), pauses and overrides to interventions (._interventions), customer
 messages to the contact desk (._contacts), the changes and decisions for the store to the
-change log (._history), what the Temporal UI shows to the view (._account_view). It reads the
-published catalog, records why it did or did not act, and continues as new before its
-history grows large, carrying its state. Its patch ids: engine.journeys._account_patches.
+change log (._history), what the Temporal UI shows to the view (._account_view), reading the
+published catalog to the catalog reads (._catalog_reads). It records why it did or did not
+act, and continues as new before its history grows large, carrying its state. Its patch ids:
+engine.journeys._account_patches.
 """
 
 # No ``from __future__ import annotations`` here: the workflow sandbox runs this module anew
@@ -36,7 +37,8 @@ with workflow.unsafe.imports_passed_through():
     from engine.journeys._account_state import AccountState, AccountStatus
     from engine.journeys._account_view import AccountView
     from engine.journeys._alarm import Alarm
-    from engine.journeys._catalog import CatalogIndex, CatalogNotice, EntrySummary, IndexRequest
+    from engine.journeys._catalog import CatalogNotice, EntrySummary
+    from engine.journeys._catalog_reads import CatalogReads
     from engine.journeys._contacts import ContactDesk
     from engine.journeys._enrolling import Enrolling
     from engine.journeys._entries import EntryRules
@@ -70,11 +72,8 @@ with workflow.unsafe.imports_passed_through():
     from engine.language._facts import Facts, Health
     from engine.language._plan import ContactPolicyPlan, Plan
 
-_LOCAL = timedelta(seconds=10)
-
 
 _WAKE_SUMMARY = "next entry date: check the playbooks' entries"
-_CATALOG_TTL = timedelta(minutes=5)
 _WHY_KEPT = 200
 _EVENTS_PER_RUN = 2_000
 # Items handled per workflow task. A burst of signals arrives in one activation, and the SDK
@@ -107,10 +106,7 @@ class AccountWorkflow:
         )
         self._interventions = Interventions(self, self._forwarding)
         self._refused: list[tuple[str, Exception]] = []
-        self._announced: str | None = None
-        """The hash of a publish announced since the account last read the catalog."""
-        self._pushed = False
-        """workflow.patched(QUIET_READINGS): the catalog is read when a publish is announced."""
+        self._catalog = CatalogReads(lambda: self.state)
         self._vouched: frozenset[str] = frozenset()
         """The patch ids this run's input vouched for (AccountState.patches)."""
 
@@ -187,7 +183,7 @@ class AccountWorkflow:
             notice = workflow.payload_converter().from_payload(raw.payload, CatalogNotice)
         except Exception:  # noqa: BLE001 - not a notice: nothing to read, nothing to lose
             return
-        self._announced = notice.hash
+        self._catalog.announced = notice.hash
 
     @workflow.signal(name="contact_request")
     def contact_request(self, request: ContactRequest) -> None:
@@ -287,18 +283,18 @@ class AccountWorkflow:
         # Carried over from the previous run, ahead of anything signalled since.
         self._inbox[:0], state.pending = state.pending, []
         self._ended[:0], state.ended = state.ended, []
-        self._pushed = self.patched(QUIET_READINGS)
+        self._catalog.pushed = self.patched(QUIET_READINGS)
         self._enrolling.by_hash = self.patched(PLANS_BY_HASH)
         self._enrolling.early_upsert = self.patched(ATTRIBUTES_WITH_ENROLLMENT)
         self._enrolling.decision_wakes = self.patched(DECISION_WAKES)
         # Announced publishes are read when they come; each run also reads the catalog once
         # as it starts, for a publish whose announcement did not reach this account.
-        await self._refresh_catalog(force=state.catalog is None or self._pushed)
+        await self._catalog.refresh(force=state.catalog is None or self.pushed)
         self._view.upsert()
         self._entries.due(event=None)
         self._changes.send()
         exact = self._forwarding.exact = self.patched(EXACT_WAKES)
-        alarm = Alarm(_WAKE_SUMMARY) if self._pushed else None
+        alarm = Alarm(_WAKE_SUMMARY) if self.pushed else None
         enroll_due = self._enrolling.enroll_due
         while True:
             wake = self._next_wake(exact)
@@ -332,7 +328,7 @@ class AccountWorkflow:
                 self._handled += 1
                 if self._intake.duplicate(item.event_id):
                     continue
-                await self._refresh_catalog()
+                await self._catalog.refresh()
                 # One item at a time: an entry that fires on a change must see that change,
                 # not only the last of a batch.
                 if isinstance(item, AccountEvent):
@@ -360,7 +356,7 @@ class AccountWorkflow:
             self._changes.send()
             if changed:
                 await self._forwarding.forward()
-            await self._refresh_catalog()
+            await self._catalog.refresh()
             await enroll_due(self._entries.due(event=None))
             self._changes.send()  # the decisions of these last steps too (sends nothing before)
             if self._time_to_continue() and len(self._inbox) <= _CARRY:
@@ -380,7 +376,7 @@ class AccountWorkflow:
         return patch_id in self._vouched or workflow.patched(patch_id)
 
     def _has_work(self) -> bool:
-        return bool(self._inbox or self._ended or self._desk.arrived or self._announced)
+        return bool(self._inbox or self._ended or self._desk.arrived or self._catalog.announced)
 
     def _time_to_continue(self) -> bool:
         return self._handled >= _EVENTS_PER_RUN or workflow.info().is_continue_as_new_suggested()
@@ -393,7 +389,7 @@ class AccountWorkflow:
     @property
     def pushed(self) -> bool:
         """Whether publishes are announced to this run (QUIET_READINGS)."""
-        return self._pushed
+        return self._catalog.pushed
 
     async def _reconsider(self) -> None:
         """The health conditions read changed (an override set, cleared or ended): the
@@ -427,7 +423,7 @@ class AccountWorkflow:
         """The soonest of the entries' next wake-up, the end of an override in force and the
         next decision of a contact request; None for none."""
         # Announced publishes need no daily look for a newer catalog.
-        waits = [self._entries.next_wake(exact, daily=not self._pushed)]
+        waits = [self._entries.next_wake(exact, daily=not self.pushed)]
         if (override := self.state.override) is not None:
             waits.append(max(override.until - _clock.now(), timedelta(seconds=1)))
         waits.append(self._desk.next_wake(self.contact_policy))
@@ -449,30 +445,7 @@ class AccountWorkflow:
         calm = not self._inbox and not (catalog is not None and catalog.simulation)
         await self._desk.answer(self.contact_policy, calm, self._changes.reacting)
 
-    # Catalog, why -------------------------------------------------------------------------
-
-    async def _refresh_catalog(self, force: bool = False) -> None:
-        state = self.state
-        now = _clock.now()
-        if not force and state.catalog is not None and state.catalog.simulation:
-            return
-        known = state.catalog.hash if state.catalog else None
-        announced, self._announced = self._announced, None
-        if not force and announced in (None, known):
-            if self._pushed:
-                return
-            if state.catalog_checked_at and now - state.catalog_checked_at < _CATALOG_TTL:
-                return
-        index: CatalogIndex | None = await workflow.execute_local_activity(
-            "catalog_index",
-            IndexRequest(known_hash=known, announced_hash=announced),
-            summary="catalog: is a newer set published?",
-            result_type=CatalogIndex | None,  # type: ignore[arg-type]
-            start_to_close_timeout=_LOCAL,
-        )
-        state.catalog_checked_at = now
-        if index is not None:
-            state.catalog = index
+    # Why ----------------------------------------------------------------------------------
 
     def record(
         self,

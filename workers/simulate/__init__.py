@@ -10,5 +10,6 @@ ones do and send nothing. Modules:
 - ``runner``: drives events at their day offsets and collects what happened.
 - ``report``: the timeline, the diff between two versions, the backtest report.
 - ``book``: a seeded synthetic book of accounts for anyone to backtest.
-- ``timers``: workflow instances that never cancel a timer on the server (the test server's bug).
+- ``timers``: workflow instances that cancel no timer on the server that could come due while
+  their task is out (the test server's bug).
 """

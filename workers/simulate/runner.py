@@ -256,8 +256,8 @@ async def _drive(
             # Nothing arrives that day: the next day's sleep skips it, timers and all.
             continue
         # The test server refuses a workflow task that cancels a timer firing while the task
-        # runs ("invalid history builder state for action"; the workflows here never cancel
-        # one on the server, see workers.simulate.timers), or an activity scheduled in the
+        # runs ("invalid history builder state for action"; the workflows here cancel none
+        # that could, see workers.simulate.timers), or an activity scheduled in the
         # same instant ("ACTIVITY_UNKNOWN"), and then stops moving time for good. So no event
         # arrives in the instant anything else happens. Each day's events come later in the
         # day than the day before's, by more than that day took in wall time: a daily wake-up

