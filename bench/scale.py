@@ -360,10 +360,11 @@ goes, not how a cluster scales.
 
 
 ANALYSIS = """\
-Goals: enrollment throughput >= 0.8x bare with child: **met** in the run above (a clean clone
-of 583a56f, 2026-12-06 15:55-16:46 UTC, nothing else running): 11.5 accounts a second against
-13.4 (0.86x). Two things changed since `make bench`'s run that morning (10.2 against 14.5,
-0.71x): the engine (release 0.4.0: a new account records no patch marker and no
+Goals: enrollment throughput >= 0.8x bare with child: **met** in the run above (release 0.5.0,
+76aed93, 2026-12-06 21:27-22:16 UTC, nothing else running): 10.6 accounts a second against
+13.0 (0.82x); in a run of release 0.4.0 (a clean clone of 583a56f, 15:55-16:46 UTC) 11.5
+against 13.4 (0.86x). Two things changed since `make bench`'s run that morning (10.2 against
+14.5, 0.71x): the engine (release 0.4.0: a new account records no patch marker and no
 TemporalChangeVersion upsert; the workflow modules' handler hints are objects, so a new
 sandboxed instance costs about 15% less) and the baseline. The baselines now have the shape
 issue 20 gives them: each activity sends its email to the same catcher, from a worker that
@@ -372,14 +373,16 @@ email; before, their activity only counted, in a worker inside this driver proce
 1,000 accounts that made the bare with child faster (16.4 a second, the engine 12.5: 0.76x);
 at 10,000 it read 13.4 against the 14.5 of the old shape in the morning's run, so part of
 the move of the ratio is the baseline's, and the two runs are hours apart on a machine
-whose figures move 10-30% between sittings. Worker memory <= 1 GiB: **met**: 628 MiB peak,
-620 MiB at the end with 10,070 accounts live. Alert latency with them live: p99 135 ms
-against 106 on the empty server (50 samples each; p50 70 against 87). Two workers enrolled
-0.88x one: the dev server on the same 2 cores is the bound, and a second worker process
-only competes with it for them.
+whose figures move 10-30% between sittings. Worker memory <= 1 GiB: **met**: 629 MiB peak,
+620 MiB at the end with 10,070 accounts live (628 in the 0.4.0 run). Alert latency with them
+live: p99 118 ms against 91 on the empty server (50 samples each; p50 83 against 67; the
+0.4.0 run: 135 against 106). Two workers enrolled 1.10x one (0.88x in the 0.4.0 run): the
+dev server on the same 2 cores is the bound, and a second worker process mostly competes
+with it for them.
 
 What an enrollment costs beyond the bare with child, at 10,000 (the CPU row): the dev server
-1.10x (71 against 64 CPU-seconds per 1,000), the worker 1.80x (48 against 27). Read off one
+1.19x (79 against 66 CPU-seconds per 1,000), the worker 1.66x (50 against 30; 1.10x and 1.80x
+in the 0.4.0 run). Read off one
 enrollment's histories (2026-12-06, shipped playbooks): the engine's account and run write
 33 KB of history against the bare pair's 2.7 KB: the plan in the run's input (8.7 KB, in
 the account's start-child event and again in the run's started event), the catalog index
