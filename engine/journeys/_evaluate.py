@@ -48,7 +48,7 @@ def evaluate(condition: ConditionPlan, facts: Facts) -> Verdict:
 
 
 def _eval(cond: ConditionPlan, facts: Facts, seen: dict[str, Any]) -> bool:
-    return _evaluator(cond)(cond, facts, seen)
+    return by_kind(_EVALUATORS, cond)(cond, facts, seen)
 
 
 def _all(cond: AllPlan, facts: Facts, seen: dict[str, Any]) -> bool:
@@ -102,10 +102,6 @@ _EVALUATORS: dict[type, Callable[[Any, Facts, dict[str, Any]], bool]] = {
     CountPlan: _count,
     CelPlan: _expression,
 }
-
-
-def _evaluator(cond: ConditionPlan) -> Callable[[Any, Facts, dict[str, Any]], bool]:
-    return by_kind(_EVALUATORS, cond)
 
 
 def by_kind(table: dict[type, _T], cond: ConditionPlan) -> _T:

@@ -259,9 +259,6 @@ class ChangeLog:
 
     def _not_sent(self, request: HistoryRequest, failed: str) -> None:
         # The account goes on; the dashboard misses these, and why says so.
-        lost = f"{len(request.changes)} change(s)"
-        if request.decisions:
-            lost += f" and {len(request.decisions)} decision(s)"
         self._account.note(
             Decision(
                 at=_clock.now(),
@@ -270,9 +267,21 @@ class ChangeLog:
                 playbook="",
                 version=0,
                 hash="",
-                detail=f"{lost} not recorded: {failed}",
+                detail=not_recorded(request, failed),
             )
         )
+
+
+def not_recorded(request: HistoryRequest, failed: str) -> str:
+    """What of ``request`` the store missed and why, for the ``why`` of the workflow that
+    sent it: its changes (an account's), its decisions (always counted for a run's) and
+    its outcome."""
+    lost = [f"{len(request.changes)} change(s)"] if request.changes else []
+    if request.decisions or not request.changes:
+        lost.append(f"{len(request.decisions)} decision(s)")
+    if request.journey:
+        lost.append("the outcome")
+    return f"{' and '.join(lost)} not recorded: {failed}"
 
 
 def _summary(request: HistoryRequest) -> str:

@@ -73,6 +73,18 @@ class Ladder:
             self._requested = tier or _FIRST
             self._run.record("escalation_requested", rule, detail=tier or self.plan.tiers[0].id)
 
+    def refusal(self, journey: str) -> str | None:
+        """Why an acknowledgement would change nothing (no tier engaged, or it is taken
+        already), in one line naming ``journey``; None when it would take."""
+        if self.tier is None:
+            return f"{journey} has no escalation engaged"
+        if self.acknowledged_by is not None:
+            return (
+                f"{journey}'s escalation tier {self.tier} is already acknowledged"
+                f" by {self.acknowledged_by}"
+            )
+        return None
+
     def acknowledge(self, ack: Acknowledgement) -> None:
         if self.tier is None or self.acknowledged_by is not None:
             return

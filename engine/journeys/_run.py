@@ -40,6 +40,7 @@ with workflow.unsafe.imports_passed_through():
         Outbox,
         decision_record,
         journey_record,
+        not_recorded,
         send_history,
     )
     from engine.journeys._journey import patched
@@ -194,13 +195,8 @@ class PlaybookRunWorkflow:
     @acknowledge_escalation.validator
     def _can_acknowledge(self, ack: Acknowledgement) -> None:
         self._refuse_if_ended()
-        if self.ladder.tier is None:
-            raise nothing_to_do(f"{self._name} has no escalation engaged")
-        if self.ladder.acknowledged_by is not None:
-            raise nothing_to_do(
-                f"{self._name}'s escalation tier {self.ladder.tier} is already acknowledged"
-                f" by {self.ladder.acknowledged_by}"
-            )
+        if (refused := self.ladder.refusal(self._name)) is not None:
+            raise nothing_to_do(refused)
 
     @workflow.update(name="answer_approval")
     def answer_approval(self, answer: ApprovalAnswer) -> str:
@@ -361,10 +357,7 @@ class PlaybookRunWorkflow:
 
     def _not_logged(self, request: HistoryRequest, failed: str) -> None:
         # The run goes on; the store misses these (the live trace still has them).
-        lost = [f"{len(request.decisions)} decision(s)"] + (
-            ["the outcome"] if request.journey else []
-        )
-        self.record(UNLOGGED, "history", detail=f"{' and '.join(lost)} not recorded: {failed}")
+        self.record(UNLOGGED, "history", detail=not_recorded(request, failed))
 
     def _journey(self, result: RunResult) -> JourneyRecord:
         ladder = self.ladder
