@@ -308,15 +308,20 @@ for the engine's), the whole population: no task replays a history after an evic
 
 ANALYSIS = """\
 Goals (issue 20): readings per second >= 0.6x bare, worker CPU per 1,000 readings <= 2x.
-**Both met at the issue's 10,000 accounts** in `make bench`'s run from a clean clone
-(2026-12-06 12:44 UTC, nothing else running): 21.2 against 30.4 readings a second (0.70x)
-and 4.1 against 2.4 worker CPU-s per 1,000 readings (1.68x), with the profiled round below.
-The run before it, alone (--no-profile): 19.7 against 28.8 (0.68x) and 4.0 against 2.8
-(1.43x); the bare's CPU moves more than the engine's between sittings. The engine's setup
-took 1,389 s here (1,199 the run before: two signals and an enrollment into two journeys
-per account), the whole run 52 minutes with the profile.
+**Both met at the issue's 10,000 accounts** in `make bench`'s run from a clean clone of
+da46b77 (release 0.5.0's engine, 2026-12-07 00:09-00:51 UTC, nothing else running): 24.1
+against 35.0 readings a second (0.69x) and 3.4 against 2.1 worker CPU-s per 1,000 readings
+(1.63x), with the profiled round below. The morning's `make bench` (12:44 UTC, before
+release 0.4.0): 21.2 against 30.4 (0.70x) and 4.1 against 2.4 (1.68x); the run before it,
+alone (--no-profile): 19.7 against 28.8 (0.68x) and 4.0 against 2.8 (1.43x); the bare's CPU
+moves more than the engine's between sittings. The profile's Python per reading read 1.0 ms
+against the morning's 1.9: the machine ran faster tonight (every baseline did), and the
+account's task got cheaper since (the journey clock's memo decoded once per run, conditions
+dispatched by class: engine.journeys._clock, _evaluate). The engine's setup took 1,079 s
+here (1,389 and 1,199 before: two signals and an enrollment into two journeys per account),
+the whole run 42 minutes with the profile.
 At 10,000 both sides are slower per reading than at 600 and the dev server's CPU per 1,000
-readings is 59.5 against 34.3 (1.74x; 17.1 against 8.8 at 600): its SQLite file holds
+readings is 50.6 against 28.5 (1.78x; 17.1 against 8.8 at 600): its SQLite file holds
 40,000 workflows, and it is the bound. The engine worker cached all 30,100 of its workflows
 in about 6 GiB here (the benchmark sizes both caches to hold everyone). At 600 accounts the
 two ratios sat on their lines from run to run: 0.59x and 2.02x in the run of 0.3.0 (66.3
@@ -325,8 +330,8 @@ against 112.4 readings a second; 3.4 against 1.7 CPU-s), 0.60x and 1.82x on 0.2.
 the dev server's extra work is how each reading arrives: as every event the engine takes, a
 signal-with-start (the account may not exist yet), where the bare gets a plain signal; and
 the benchmark's own reads of three histories per account against one. The profile above:
-1.9 ms of the worker's Python per reading, a quarter in the sandbox's activation, a sixth in
-the account's own code, a tenth in payload conversion.
+1.0 ms of the worker's Python per reading, a third in the sandbox's activation, a sixth in
+the account's own code and its entry rules, a sixth in payload conversion.
 A reading that changes nothing costs the account one workflow task that completes with no
 command, as a bare signal does (tests/engine/journeys/test_catalog_announced.py checks it
 from the account's history); its journeys read nothing that changed and hear nothing.

@@ -370,13 +370,21 @@ async def main(samples: int) -> None:
 
 ANALYSIS = """\
 Against the floor of our own architecture (bare with child) the goal is p50 and p99 <=
-1.25x on the path to the first escalation. `make bench` from a clean clone, 2026-12-06
-11:43 UTC (200 samples a row, nothing else running but a few seconds of lint and unit tests
-at the lowest priority): client path p50 74.5 / p99 113.9 ms against 71.9 / 112.0 (1.04x /
-1.02x): **met**; the email arrives at 1.21x / 1.11x, and through the HTTP API the escalation
-starts at 1.15x / 1.00x. The run before it that morning (100 samples, 07:10 UTC): 1.17x /
-1.04x, the HTTP API 1.29x / 1.28x. A run at 11:23 that shared the machine with a test suite
-(at the lowest priority, but the tests' own servers and workers competed for the cores):
+1.25x on the path to the first escalation. `make bench` from a clean clone of da46b77
+(release 0.5.0's engine), 2026-12-06 23:18-23:26 UTC, nothing else running, 200 samples a
+row: client path p50 47.2 / p99 74.7 ms against 38.9 / 75.2 (1.21x / 0.99x): **met**; the
+email arrives at 1.43x / 1.15x, and through the HTTP API the escalation starts at 1.39x /
+0.98x (p50 over 1.25x: the API serves from this process, on the event loop and the GIL the
+workers' activations use, so a request waits for them; in production it is a process of
+its own). An hour before, on the same engine alone (fe24203): 1.19x / 1.23x, email 1.38x /
+1.43x, HTTP API 1.24x / 0.96x; the morning's `make bench` (11:43 UTC, the code before
+release 0.4.0; client p50 74.5 / p99 113.9 ms against 71.9 / 112.0): 1.04x / 1.02x, email
+1.21x / 1.11x, HTTP API 1.15x / 1.00x: the baseline has grown faster through the day (bare
+with child p50 71.9 -> 47.7 -> 38.9 ms) more than the engine, by the machine, not the code
+(the morning's code, run beside the evening's: 1.20x / 1.12x). The run before it that
+morning (100 samples, 07:10 UTC): 1.17x / 1.04x, the HTTP API 1.29x / 1.28x. A run at 11:23
+that shared the machine with a test suite (at the lowest priority, but the tests' own
+servers and workers competed for the cores):
 1.19x / 1.51x: its p99 is two slow samples of 200, which other work on 2 cores makes. The
 bare baseline itself moved from 14.9 to 23.3 ms at p50 between these runs: compare within a
 run. `make bench`'s run of 0.3.0, an hour before the 07:10 run, when an account upserted
@@ -424,8 +432,8 @@ the SDK's no-op payload passes skipped (about 0.3 ms per activation, for the bas
 workflows in this process too; workers.payload_passes). Earlier: the channels of a tier go
 out at once (patched); the worker's sandbox answers the SDK's per-payload "which
 serialization context?" itself (workers/sandbox.py). The HTTP API adds its request and the
-signal-with-start it makes; its tail is the uvicorn process sharing 2 cores with the dev
-server and the worker.
+signal-with-start it makes; here it serves from the benchmark's own process, beside the
+workers (a request waits while an activation holds the GIL).
 """
 
 

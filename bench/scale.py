@@ -360,29 +360,26 @@ goes, not how a cluster scales.
 
 
 ANALYSIS = """\
-Goals: enrollment throughput >= 0.8x bare with child: **met** in the run above (release 0.5.0,
-76aed93, 2026-12-06 21:27-22:16 UTC, nothing else running): 10.6 accounts a second against
-13.0 (0.82x); in a run of release 0.4.0 (a clean clone of 583a56f, 15:55-16:46 UTC) 11.5
-against 13.4 (0.86x). Two things changed since `make bench`'s run that morning (10.2 against
-14.5, 0.71x): the engine (release 0.4.0: a new account records no patch marker and no
-TemporalChangeVersion upsert; the workflow modules' handler hints are objects, so a new
-sandboxed instance costs about 15% less) and the baseline. The baselines now have the shape
-issue 20 gives them: each activity sends its email to the same catcher, from a worker that
-is a process of its own with the engine worker's cache, and each phase ends at its last
-email; before, their activity only counted, in a worker inside this driver process. At
-1,000 accounts that made the bare with child faster (16.4 a second, the engine 12.5: 0.76x);
-at 10,000 it read 13.4 against the 14.5 of the old shape in the morning's run, so part of
-the move of the ratio is the baseline's, and the two runs are hours apart on a machine
-whose figures move 10-30% between sittings. Worker memory <= 1 GiB: **met**: 629 MiB peak,
-620 MiB at the end with 10,070 accounts live (628 in the 0.4.0 run). Alert latency with them
-live: p99 118 ms against 91 on the empty server (50 samples each; p50 83 against 67; the
-0.4.0 run: 135 against 106). Two workers enrolled 1.10x one (0.88x in the 0.4.0 run): the
-dev server on the same 2 cores is the bound, and a second worker process mostly competes
-with it for them.
+Goals: enrollment throughput >= 0.8x bare with child: **met** in the run above (`make bench`
+from a clean clone of da46b77, release 0.5.0's engine, 2026-12-06 23:26-00:09 UTC, nothing
+else running): 13.0 accounts a second against 14.8 (0.88x); in a run of its own that
+evening (21:27 UTC, the same engine) 10.6 against 13.0 (0.82x); release 0.4.0's (15:55 UTC)
+11.5 against 13.4 (0.86x). The morning's `make bench` read 0.71x (10.2 against 14.5), with
+the engine before release 0.4.0 (a new account recorded a patch marker and a
+TemporalChangeVersion upsert; a new sandboxed instance cost about 15% more) and the
+baselines' earlier shape: their activity only counted, in a worker inside this driver
+process; now each activity sends its email to the same catcher, from a worker that is a
+process of its own with the engine worker's cache, and each phase ends at its last email.
+Worker memory <= 1 GiB: **met**: 627 MiB peak, 623 MiB at the end with 10,070 accounts live
+(629 and 628 in the earlier runs). Alert latency with them live: p99 95.5 ms against 87.8
+on the empty server (50 samples each; p50 60.5 against 64.9; the evening's run 118 against
+91). Two workers enrolled 0.98x one (1.10x and 0.88x in the earlier runs): the dev server
+on the same 2 cores is the bound, and a second worker process mostly competes with it for
+them.
 
 What an enrollment costs beyond the bare with child, at 10,000 (the CPU row): the dev server
-1.19x (79 against 66 CPU-seconds per 1,000), the worker 1.66x (50 against 30; 1.10x and 1.80x
-in the 0.4.0 run). Read off one
+1.05x (60 against 58 CPU-seconds per 1,000), the worker 1.58x (39 against 25; the evening's
+run 1.19x and 1.66x, the 0.4.0 run 1.10x and 1.80x). Read off one
 enrollment's histories (2026-12-06, shipped playbooks): the engine's account and run write
 33 KB of history against the bare pair's 2.7 KB: the plan in the run's input (8.7 KB, in
 the account's start-child event and again in the run's started event), the catalog index

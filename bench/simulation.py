@@ -246,20 +246,17 @@ async def main() -> None:
 
 
 WHY = """\
-The CPU goal is measured against the code issue 20 measured: 7be7351 (the base of its first
-branch), with only the simulation's timer fix (7c6f46a) added, without which a shard's
-test server stops its clock and that code fails the backtest (it did, once, here). Alone,
-from clean clones, 2026-12-06 20:33-21:21 UTC: that code took 403 and 336 CPU-s for the
-1,000-account year (206 and 420 s wall); this session's code took 250 and 260 (131 and
-135 s; 9630033, before the timer change and the release) and 235, 302 and 290 (123, 175 and
-152 s; 6099143, the last the run above). The machine's speed moved by a quarter within
-minutes (the floor read 0.45 to 0.72 s), so sequential runs compare loosely: 28% less, on
-the means (267 against 370). Six pairs of 50-account shards,
-old and new at once, each pinned to a CPU and swapping CPUs each pair: 16.5 -> 12.0 CPU-s a
-shard (0.73x), 5,973 -> 4,540 workflow activations. Goal 40% less: **not met** (27-28%).
-Against the figures the issue quotes ("today about 440-545 CPU-s") these runs are 31-57%
-less, but the code of that day measures 336-403 here now: the machine is faster than when
-the issue was written, and only ratios in one sitting count.
+The CPU goal is a ratio against the code issue 20 measured: 7be7351 (the base of its first
+branch) with only the simulation's timer fix (7c6f46a), without which a shard's test
+server stops its clock and that code fails the backtest (it did, once, here). The last
+line above measures it in this run: the book's shards once more, each run by both codes at
+the same time, each process with its test server pinned to one CPU, the CPUs swapped from
+pair to pair, so both codes see the machine of the same minutes (bench._earlier_code
+rebuilds that code from git, bench/_one_shard.py runs a shard with either; each side pays
+its imports and its server's start per shard, as a backtest's shard process does). Whole
+backtests run one after the other compare loosely: on 2026-12-06 this machine's speed moved
+by a quarter within minutes (that code took 403 and 336 CPU-s alone, this one 235 to 302),
+and the issue's "today about 440-545 CPU-s" was measured when the machine was slower.
 
 The bottleneck: a workflow activation costs about 2 ms of CPU here (the SDK's Python and
 Rust, and the test server's share), and an account-year of weekly readings is about 91 of
@@ -268,8 +265,14 @@ event-driven account. Of the account's Python for a reading (0.8-0.9 ms), the SD
 activation, payload and search-attribute code is over half, the engine's (the entry rules,
 the next wake-up, the values upserted, the details the UI shows) under half. The rest of the
 activations are the journeys' own: an action's completion, a wait's timer, a forward.
+Estimated from those shares, not measured: were the engine's own code for a reading free, a
+reading would cost about 29% less and the backtest about 15%, near 0.61x the issue's code.
+The goal needs a reading that does not wake the account at all (a sender that knows what
+the account decides on, or readings kept outside the workflow until it wakes), and either
+gives up what a reading does now: the score and tier the Temporal UI lists accounts by, the
+readings a trend condition ("drops 20 in 7 days") reads, the health an email shows.
 
-Cut in this sitting's code (each measured in pinned pairs, each within the noise alone): the
+Cut on the evening of 2026-12-06 (each measured in pinned pairs, each within the noise alone): the
 journey clock decoded its memo at every moment read (a dozen a task; now once per run); the
 evaluator and the wake-up timing chose each condition's rule by isinstance, a chain of
 Python calls in the sandbox (now by class); a simulation cancels a timer on the server when
