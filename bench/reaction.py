@@ -374,9 +374,10 @@ Against the floor of our own architecture (bare with child) the goal is p50 and 
 (release 0.5.0's engine), 2026-12-06 23:18-23:26 UTC, nothing else running, 200 samples a
 row: client path p50 47.2 / p99 74.7 ms against 38.9 / 75.2 (1.21x / 0.99x): **met**; the
 email arrives at 1.43x / 1.15x, and through the HTTP API the escalation starts at 1.39x /
-0.98x (p50 over 1.25x: the API serves from this process, on the event loop and the GIL the
-workers' activations use, so a request waits for them; in production it is a process of
-its own). An hour before, on the same engine alone (fe24203): 1.19x / 1.23x, email 1.38x /
+0.98x (p50 over 1.25x; the API serves from this process, on the event loop and under the
+GIL the workers' activations use, where a request can wait behind them: not measured
+apart; in production it is a process of its own). An hour before, on the same engine alone
+(fe24203): 1.19x / 1.23x, email 1.38x /
 1.43x, HTTP API 1.24x / 0.96x; the morning's `make bench` (11:43 UTC, the code before
 release 0.4.0; client p50 74.5 / p99 113.9 ms against 71.9 / 112.0): 1.04x / 1.02x, email
 1.21x / 1.11x, HTTP API 1.15x / 1.00x: the baseline has grown faster through the day (bare
@@ -433,7 +434,7 @@ workflows in this process too; workers.payload_passes). Earlier: the channels of
 out at once (patched); the worker's sandbox answers the SDK's per-payload "which
 serialization context?" itself (workers/sandbox.py). The HTTP API adds its request and the
 signal-with-start it makes; here it serves from the benchmark's own process, beside the
-workers (a request waits while an activation holds the GIL).
+workers (a request can wait while an activation holds the GIL).
 """
 
 
