@@ -374,11 +374,13 @@ Against the floor of our own architecture (bare with child) the goal is p50 and 
 (release 0.5.0's engine), 2026-12-06 23:18-23:26 UTC, nothing else running, 200 samples a
 row: client path p50 47.2 / p99 74.7 ms against 38.9 / 75.2 (1.21x / 0.99x): **met**; the
 email arrives at 1.43x / 1.15x, and through the HTTP API the escalation starts at 1.39x /
-0.98x (p50 over 1.25x; the API serves from this process, on the event loop and under the
-GIL the workers' activations use, where a request can wait behind them: not measured
-apart; in production it is a process of its own). An hour before, on the same engine alone
-(fe24203): 1.19x / 1.23x, email 1.38x /
-1.43x, HTTP API 1.24x / 0.96x; the morning's `make bench` (11:43 UTC, the code before
+0.98x: p50 over 1.25x. The request adds about 8 ms before its signal-with-start (54.2
+against 47.2 here), and not because the API serves from this process: run right after with
+`playbook api` as a process of its own (a trial, not kept), 57.3 against the client's 48.7
+ms (1.35x; the client path 1.14x / 1.28x in that run). Where those milliseconds go (the
+HTTP exchange, FastAPI's validation, the API's middleware) is not yet measured. An hour
+before, on the same engine alone (fe24203): 1.19x / 1.23x, email 1.38x / 1.43x, HTTP API
+1.24x / 0.96x; the morning's `make bench` (11:43 UTC, the code before
 release 0.4.0; client p50 74.5 / p99 113.9 ms against 71.9 / 112.0): 1.04x / 1.02x, email
 1.21x / 1.11x, HTTP API 1.15x / 1.00x: the baseline has grown faster through the day (bare
 with child p50 71.9 -> 47.7 -> 38.9 ms) more than the engine, by the machine, not the code
@@ -433,8 +435,8 @@ the SDK's no-op payload passes skipped (about 0.3 ms per activation, for the bas
 workflows in this process too; workers.payload_passes). Earlier: the channels of a tier go
 out at once (patched); the worker's sandbox answers the SDK's per-payload "which
 serialization context?" itself (workers/sandbox.py). The HTTP API adds its request and the
-signal-with-start it makes; here it serves from the benchmark's own process, beside the
-workers (a request can wait while an activation holds the GIL).
+signal-with-start it makes (about 8 ms at p50 on 2026-12-06, whether it serves from the
+benchmark's process or its own).
 """
 
 
