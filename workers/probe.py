@@ -26,6 +26,7 @@ from temporalio.client import Client
 from temporalio.service import RPCError
 from temporalio.worker import Worker
 
+from workers._listen import listen
 from workers.metrics import CONTENT_TYPE, EngineMetrics, exposition
 
 _ASK_TIMEOUT = timedelta(seconds=5)
@@ -92,8 +93,7 @@ class _Quiet(uvicorn.Server):
 def bind(host: str, port: int) -> socket.socket:
     """The endpoint's socket, bound before the worker starts: a port in use is one line
     (OSError) then, not a log line from uvicorn while the worker already runs."""
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    return socket.create_server((host, port), family=family)
+    return listen(host, port)
 
 
 async def serve_probe(app: FastAPI, sock: socket.socket, stop: asyncio.Event) -> None:

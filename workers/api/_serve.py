@@ -18,6 +18,7 @@ from collections.abc import Callable, Generator
 import uvicorn
 
 from engine.language._errors import PlaybookError
+from workers._listen import listen
 from workers.api._app import create_app
 from workers.api._limits import deadline_protocol
 from workers.settings import API_HMAC_VAR, API_TOKENS_VAR, Settings
@@ -37,9 +38,8 @@ def is_loopback(host: str) -> bool:
 
 
 def bind(host: str, port: int) -> socket.socket:
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
     try:
-        return socket.create_server((host, port), family=family)
+        return listen(host, port)
     except OSError as error:
         raise ApiRefused(f"cannot listen on {host}:{port}: {error.strerror or error}") from None
 
