@@ -377,8 +377,9 @@ email arrives at 1.43x / 1.15x, and through the HTTP API the escalation starts a
 0.98x: p50 over 1.25x. The request adds about 8 ms before its signal-with-start (54.2
 against 47.2 here), and not because the API serves from this process: run right after with
 `playbook api` as a process of its own (a trial, not kept), 57.3 against the client's 48.7
-ms (1.35x; the client path 1.14x / 1.28x in that run). Where those milliseconds go (the
-HTTP exchange, FastAPI's validation, the API's middleware) is not yet measured. An hour
+ms (1.35x; the client path 1.14x / 1.28x in that run). Measured apart later (no worker, 60
+requests): the API's POST returns in 8.4 ms at p50 against 5.8 for the client's
+signal-with-start, so the API itself adds under 3 ms; the rest is not yet explained. An hour
 before, on the same engine alone (fe24203): 1.19x / 1.23x, email 1.38x / 1.43x, HTTP API
 1.24x / 0.96x; the morning's `make bench` (11:43 UTC, the code before
 release 0.4.0; client p50 74.5 / p99 113.9 ms against 71.9 / 112.0): 1.04x / 1.02x, email

@@ -41,7 +41,7 @@ from engine.journeys._catalog import Catalog, build_catalog
 from workers.simulate.book import generate
 from workers.simulate.inputs import read_account, read_rows, resolve_days
 from workers.simulate.runner import Scenario, run, server_binary
-from workers.simulate.shards import default_jobs, default_shards, run_sharded
+from workers.simulate.shards import default_jobs, default_shards, run_sharded, split
 
 ROOT = Path(__file__).parents[1]
 EXAMPLES = ROOT / "examples" / "simulate"
@@ -109,10 +109,6 @@ async def against_earlier(accounts: int, days: int, shards: int, pairs: int) -> 
     """The first ``pairs`` of the book's ``shards`` shards run by EARLIER's code and by this
     tree's at once, one pinned to each CPU, CPUs swapped from pair to pair; the line that
     compares their CPU-seconds (each process with its test server)."""
-    rows = generate(accounts, days).rows
-    order = list(dict.fromkeys(row["account"] for row in rows))
-    # Dealt as workers.simulate.shards.split deals a book: round-robin in order of appearance.
-    home = {account: index % shards for index, account in enumerate(order)}
     cpus = sorted(os.sched_getaffinity(0))
     spent: dict[str, list[float]] = {"earlier": [], "this": []}
     actions: dict[str, int] = {"earlier": 0, "this": 0}
@@ -125,10 +121,18 @@ async def against_earlier(accounts: int, days: int, shards: int, pairs: int) -> 
             return (
                 f"backtest CPU against the code issue 20 measured ({EARLIER}): not measured: {why}"
             )
-        for index in range(min(pairs, shards)):
+        # The shards the backtest ran (workers.simulate.shards.split), each as rows in a file
+        # that either code reads.
+        rows = generate(accounts, days).rows
+        whole = folder / "book.jsonl"
+        whole.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+        read = read_rows(whole)
+        parts = split(Scenario({}, read, resolve_days(read, None, whole), days), shards)
+        for index, shard in enumerate(parts[:pairs]):
+            names = shard.names()
             part = folder / f"shard-{index}.jsonl"
             part.write_text(
-                "".join(json.dumps(r) + "\n" for r in rows if home[r["account"]] == index),
+                "".join(json.dumps(r) + "\n" for r in rows if r["account"] in names),
                 encoding="utf-8",
             )
             mine, theirs = cpus[index % len(cpus)], cpus[(index + 1) % len(cpus)]
@@ -144,10 +148,11 @@ async def against_earlier(accounts: int, days: int, shards: int, pairs: int) -> 
                 again += int(figures["runs"]) - 1
     old_cpu, new_cpu = sum(spent["earlier"]), sum(spent["this"])
     ratio = new_cpu / old_cpu
-    whole = "the book's" if pairs >= shards else f"{min(pairs, shards)} of the book's"
+    measured = len(spent["this"])
+    which = "the book's" if measured == len(parts) else f"{measured} of the book's"
     return (
         f"backtest CPU against the code issue 20 measured ({EARLIER} with the timer fix"
-        f" {', '.join(EARLIER_FIXES)}): {whole} {shards} shards in pairs, both codes at once,"
+        f" {', '.join(EARLIER_FIXES)}): {which} {len(parts)} shards in pairs, both codes at once,"
         f" each pinned to a CPU, swapping CPUs each pair: {old_cpu:.0f} -> {new_cpu:.0f} CPU-s"
         f" ({ratio:.2f}x; shard by shard {min(a / b for a, b in _pairs(spent)):.2f}x to"
         f" {max(a / b for a, b in _pairs(spent)):.2f}x; actions {actions['earlier']} ->"
@@ -197,6 +202,8 @@ async def main() -> None:
         help="shards run again against the earlier code (default: all; 0: none)",
     )
     args = parser.parse_args()
+    if args.pairs is not None and args.pairs < 0:
+        parser.error("--pairs: a number of shards, 0 or more")
     shipped = load([ROOT / "playbooks"])
     catalog = build_catalog(shipped.plans(), shipped.health_plan())  # type: ignore[arg-type]
     bare = await floor(args.days)

@@ -50,8 +50,8 @@ async def test_an_accepted_connection_has_nagle_off(
 
 def _has_ipv6_loopback() -> bool:
     try:
-        with socket.socket(socket.AF_INET6, socket.SOCK_STREAM) as probe:
-            probe.bind(("::1", 0))
+        with socket.socket(socket.AF_INET6, socket.SOCK_STREAM) as trial:
+            trial.bind(("::1", 0))
     except OSError:
         return False
     return True
